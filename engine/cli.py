@@ -1,0 +1,207 @@
+"""Command line: the parser shared with the TUI's entry point, and the headless run.
+
+Exit codes: 0 success; 1 the run failed; 2 bad input, before anything is launched; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+from engine.console import ConsoleObserver, curve, summary_table
+from engine.launcher import LaunchError, NotSupportedError, free_port, model_location, server_spec
+from engine.plan import build_plan
+from engine.profiles import ProfileError, ResolvedProfile, apply_overrides, bundled_names, load_profile
+from engine.recipe_check import check_args, installed_vllm_version
+from engine.runner import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, Runner
+
+DEFAULT_PROFILE = "cpu-tiny"
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers (e.g. 4,8,16)") from None
+    if not values:
+        raise argparse.ArgumentTypeError("give at least one concurrency")
+    return values
+
+
+def _seq_list(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="llmbench-tui",
+        description="Benchmark vLLM: launch it, drive a concurrency x ISL/OSL grid, save and plot the results.",
+        argument_default=argparse.SUPPRESS,  # a flag overrides the profile only when typed
+    )
+    p.add_argument("--no-ui", action="store_true", help="run headless: progress on stderr, summary on stdout")
+    p.add_argument("--profile", help=f"bundled run profile name or path to a .toml (default {DEFAULT_PROFILE})")
+    p.add_argument("--list-profiles", action="store_true", help="list the bundled run profiles and exit")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, environment and launch command; launch nothing")
+    p.add_argument("--concurrency", type=_int_list, help="concurrency levels, e.g. 4,8,16")
+    p.add_argument("--seq", type=_seq_list, help="ISL/OSL pairs, e.g. 1024/1024,8192/1024")
+    p.add_argument("--mode", choices=["server", "inprocess", "external"], help="launch vLLM, run it in-process, or attach")
+    p.add_argument("--endpoint", help="base URL of a running OpenAI-compatible server (implies --mode external)")
+    p.add_argument("--model", help="name of the model to request (external mode, when the server serves several)")
+    p.add_argument("--tokenizer", help="tokenizer folder or id, for servers that take text prompts")
+    p.add_argument("--results", type=Path, help="folder under which each run's results folder is made (default ./results)")
+    p.add_argument("--prompts-per-concurrency", type=int, help="requests per cell = concurrency x this")
+    p.add_argument("--warmup", type=int, help="unmeasured warm-up requests before each cell")
+    p.add_argument("--port", type=int, help="port for the launched server (default: a free one)")
+    p.add_argument("--docker", action=argparse.BooleanOptionalAction, help="run the recipe's docker image")
+    p.add_argument("--api", choices=["auto", "completions", "chat"], help="which OpenAI API to load")
+    p.add_argument("--prompt-format", choices=["auto", "token_ids", "text"], help="how prompts of exact length are made")
+    return p
+
+
+OVERRIDES = {
+    "concurrency": "grid.concurrency",
+    "seq": "grid.seq",
+    "mode": "mode",
+    "endpoint": "endpoint",
+    "model": "model.name",
+    "tokenizer": "model.tokenizer",
+    "prompts_per_concurrency": "grid.prompts_per_concurrency",
+    "warmup": "grid.warmup_requests",
+    "port": "port",
+    "docker": "docker",
+    "api": "load.api",
+    "prompt_format": "load.prompt",
+}
+
+
+def resolve_args(args: argparse.Namespace) -> ResolvedProfile:
+    profile = load_profile(getattr(args, "profile", DEFAULT_PROFILE))
+    typed = {OVERRIDES[k]: v for k, v in vars(args).items() if k in OVERRIDES}
+    if "endpoint" in typed and "mode" not in typed:
+        typed["mode"] = "external"
+    return apply_overrides(profile, **typed) if typed else profile
+
+
+def _err(message: str) -> None:
+    print(f"llmbench-tui: error: {message}", file=sys.stderr)
+
+
+def check_recipe(profile: ResolvedProfile, out=sys.stderr) -> bool:
+    """Check the recipe's flags with the installed vLLM. False when the run must not go ahead."""
+    recipe = profile.recipe
+    in_image = profile.docker and recipe.docker_image
+    print(f"checking recipe {recipe.name} (written for vLLM {recipe.vllm_version}) with the installed vLLM's parser...", file=out)
+    check = check_args(profile.model.id, recipe.args)
+    if check.unavailable:
+        print(f"warning: flags not checked: {check.unavailable}", file=out)
+        return True
+    if check.ok:
+        print(f"recipe flags accepted by vLLM {check.vllm_version}", file=out)
+        return True
+    for line in check.explain():
+        level = "warning" if in_image else "error"
+        print(f"{level}: recipe {recipe.name}: {line}", file=out)
+    if in_image:
+        print(
+            f"warning: these flags are fine in the recipe's own image {recipe.docker_image} (vLLM {recipe.vllm_version}), "
+            f"but not on the installed vLLM {check.vllm_version}",
+            file=out,
+        )
+        return True
+    variant = f"{recipe.name}-vllm{'.'.join(check.vllm_version.split('.')[:2])}"
+    print(
+        f"error: the recipe would run on the installed vLLM {check.vllm_version}, which rejects it: "
+        f"use --docker to run its image, or a profile whose recipe targets this vLLM (e.g. {variant})",
+        file=out,
+    )
+    return False
+
+
+def dry_run(profile: ResolvedProfile) -> int:
+    out = sys.stdout
+    plan = build_plan(profile.grid)
+    print(f"profile: {profile.name} — {profile.description}", file=out)
+    print(f"model: {profile.model.id}   hardware: {profile.hardware.name} ({profile.hardware.accelerator})   "
+          f"recipe: {profile.recipe.name} (vLLM {profile.recipe.vllm_version})   mode: {profile.mode}", file=out)  # fmt: skip
+    for note in profile.recipe.corrections:
+        print(f"  correction: {note}", file=out)
+    print(f"plan: {len(plan)} cells", file=out)
+    for cell in plan:
+        print(f"  {cell.index + 1:3d}. concurrency {cell.concurrency:4d}  ISL/OSL {cell.input_len}/{cell.output_len}  "
+              f"{cell.num_prompts} requests (+{cell.warmup_requests} warm-up)", file=out)  # fmt: skip
+    if profile.mode == "external":
+        print(f"endpoint: {profile.endpoint or '(none: give --endpoint URL)'}; nothing is launched in external mode", file=out)
+        return 0 if profile.endpoint else EXIT_BAD_INPUT
+    if profile.mode == "inprocess":
+        _err("in-process mode (AsyncLLM) is not supported yet: use --mode server or external")
+        return EXIT_BAD_INPUT
+    spec = server_spec(profile, model_location(profile, build=False), profile.port or free_port(profile.host))
+    env = {**profile.hardware.env, **profile.recipe.env}
+    print("environment set by the profile" + (" (passed into the container with -e):" if profile.docker else ":"), file=out)
+    for k, v in env.items():
+        print(f"  {k}={v}", file=out)
+    if not env:
+        print("  (none)", file=out)
+    print("command:", file=out)
+    print(f"  {spec.shell()}", file=out)
+    out.flush()
+    return 0 if check_recipe(profile, out) else EXIT_BAD_INPUT
+
+
+async def _run_with_signals(runner: Runner):
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+
+    def interrupt() -> None:
+        print("\ninterrupted: stopping the load, saving partial results, stopping the server...", file=sys.stderr)
+        task.cancel()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal must not cut the clean-up short
+            loop.add_signal_handler(sig, lambda: print("still stopping, please wait", file=sys.stderr))
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, interrupt)
+    return await runner.run()
+
+
+def run_headless(args: argparse.Namespace) -> int:
+    if getattr(args, "list_profiles", False):
+        for name in bundled_names("run"):
+            print(name)
+        return 0
+    try:
+        profile = resolve_args(args)
+    except ProfileError as exc:
+        _err(str(exc))
+        return EXIT_BAD_INPUT
+    try:
+        if getattr(args, "dry_run", False):
+            return dry_run(profile)
+        # Importing vLLM's parser costs ~20 s: a real run checks only a recipe written for another
+        # vLLM release. One written for this release meets the server's own parser, whose
+        # rejection ends the run with exit code 2 all the same.
+        if profile.mode == "server" and profile.recipe.vllm_version != installed_vllm_version():
+            if not check_recipe(profile):
+                return EXIT_BAD_INPUT
+        runner = Runner(profile, ConsoleObserver(), getattr(args, "results", Path("results")))
+        outcome = asyncio.run(_run_with_signals(runner))
+    except NotSupportedError as exc:
+        _err(str(exc))
+        return EXIT_BAD_INPUT
+    except LaunchError as exc:
+        _err(str(exc))
+        return exc.exit_code
+    if outcome.cells:
+        print(summary_table(outcome.cells))
+        print(curve(outcome.cells))
+    if outcome.error:
+        _err(outcome.error)
+    print(f"results: {outcome.results_dir}")
+    return outcome.exit_code if outcome.exit_code != EXIT_INTERRUPTED else EXIT_INTERRUPTED
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_headless(args)

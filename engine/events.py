@@ -1,0 +1,75 @@
+"""The event stream a run emits. The headless console and the TUI are two observers of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from engine.plan import Cell
+
+
+@dataclass
+class Event:
+    pass
+
+
+@dataclass
+class PhaseChanged(Event):
+    # launching, waiting, discovering, warmup, measuring, done, failed, interrupted
+    phase: str
+    detail: str = ""
+    cell: Cell | None = None
+
+
+@dataclass
+class ServerWaiting(Event):
+    elapsed_s: float
+    timeout_s: float
+    last_log_line: str
+
+
+@dataclass
+class ServerLogLine(Event):
+    line: str
+
+
+@dataclass
+class CellStarted(Event):
+    cell: Cell
+    total_cells: int
+
+
+@dataclass
+class LoadProgress(Event):
+    cell: Cell
+    done: int
+    failed: int
+    in_flight: int
+    total: int
+    output_tokens: int
+    # Output tokens per second over the last few seconds, and since the cell started.
+    live_output_tps: float
+    elapsed_s: float
+
+
+@dataclass
+class CellFinished(Event):
+    cell: Cell
+    summary: dict[str, Any]
+
+
+@dataclass
+class Notice(Event):
+    level: str  # info, warning, error
+    message: str
+
+
+@dataclass
+class RunFinished(Event):
+    status: str  # completed, failed, interrupted
+    results_dir: str
+    cells: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+
+Observer = Callable[[Event], None]

@@ -1,0 +1,233 @@
+"""Where the server under test comes from: launched here (subprocess or docker), or attached to.
+
+Every launcher gives a base URL once the server is ready and stops what it started, its whole
+process group included (vLLM's engine core is a child process), so nothing is left orphaned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import httpx
+
+from engine.events import Notice, Observer, ServerWaiting
+from engine.profiles import BUILTIN_PREFIX, ResolvedProfile
+from engine.tinymodel import TINY_NAME, ensure_tiny_model, tiny_model_dir
+
+
+class LaunchError(Exception):
+    """The server could not be started or never became ready (exit code 1, or 2 when it
+    rejected its arguments: bad input, found before any load was sent)."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class NotSupportedError(Exception):
+    """A mode this build does not support yet (exit code 2)."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def model_location(profile: ResolvedProfile, build: bool = True, progress: Callable[[str], None] = print) -> str:
+    """What to pass to vLLM as the model: a HF id, a local path, or the built-in tiny model's path."""
+    model_id = profile.model.id
+    if model_id.startswith(BUILTIN_PREFIX):
+        name = model_id[len(BUILTIN_PREFIX) :]
+        if name != TINY_NAME:
+            raise LaunchError(f"unknown built-in model {name!r}: the only one is {BUILTIN_PREFIX}{TINY_NAME}")
+        return str(ensure_tiny_model(progress) if build else tiny_model_dir())
+    return model_id
+
+
+@dataclass
+class LaunchSpec:
+    """Exactly what will be run: for --dry-run and for the results' metadata."""
+
+    command: list[str]
+    env: dict[str, str]  # only the variables the profile sets, on top of the inherited environment
+    base_url: str
+
+    def shell(self) -> str:
+        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
+        return (exports + " " if exports else "") + shlex.join(self.command)
+
+
+def server_spec(profile: ResolvedProfile, model: str, port: int) -> LaunchSpec:
+    recipe, hw, host = profile.recipe, profile.hardware, profile.host
+    env = {**hw.env, **recipe.env}
+    if profile.model.id.startswith(BUILTIN_PREFIX):
+        env.setdefault("HF_HUB_OFFLINE", "1")
+    # Our host/port go last so they win over any the recipe carries.
+    serve_args = [*recipe.args, "--host", host, "--port", str(port)]
+    if profile.docker:
+        if not recipe.docker_image:
+            raise LaunchError(f"recipe {recipe.name!r} names no docker_image, but the profile asks for docker")
+        name = f"llmbench-{uuid.uuid4().hex[:8]}"
+        env_flags = [x for k, v in env.items() for x in ("-e", f"{k}={v}")]
+        hf_cache = str(Path.home() / ".cache" / "huggingface")
+        command = [
+            "docker", "run", "--rm", "--name", name, "--network", "host", "--ipc", "host",
+            *hw.docker_args, *env_flags, "-e", "HF_TOKEN", "-v", f"{hf_cache}:/root/.cache/huggingface",
+            "--entrypoint", "vllm", recipe.docker_image, "serve", model, *serve_args,
+        ]  # fmt: skip
+        # The variables reach the container through -e; the docker client itself needs none.
+        return LaunchSpec(command, {}, f"http://{host}:{port}")
+    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model, *serve_args]
+    return LaunchSpec(command, env, f"http://{host}:{port}")
+
+
+class Launcher:
+    base_url: str = ""
+    launched = False  # whether this tool started the server (and writes server.log)
+
+    async def start(self, observer: Observer) -> None:
+        raise NotImplementedError
+
+    def alive(self) -> bool:
+        return True
+
+    async def stop(self) -> None:
+        pass
+
+
+class ExternalLauncher(Launcher):
+    def __init__(self, endpoint: str):
+        self.base_url = endpoint.rstrip("/").removesuffix("/v1")
+
+    async def start(self, observer: Observer) -> None:
+        async with httpx.AsyncClient(timeout=10) as client:
+            try:
+                r = await client.get(f"{self.base_url}/v1/models")
+            except httpx.HTTPError as exc:
+                raise LaunchError(f"cannot reach {self.base_url}/v1/models: {exc.__class__.__name__}: {exc}") from None
+        if r.status_code != 200:
+            raise LaunchError(f"{self.base_url}/v1/models answered HTTP {r.status_code}: {r.text[:300]}")
+
+
+class ServerLauncher(Launcher):
+    launched = True
+
+    def __init__(self, spec: LaunchSpec, log_path: Path, timeout_s: float):
+        self.spec = spec
+        self.base_url = spec.base_url
+        self.log_path = log_path
+        self.timeout_s = timeout_s
+        self.proc: subprocess.Popen | None = None
+        self._container = spec.command[spec.command.index("--name") + 1] if spec.command[0] == "docker" else None
+
+    async def start(self, observer: Observer) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab", buffering=0)
+        log.write(f"# llmbench-tui: {self.spec.shell()}\n".encode())
+        try:
+            self.proc = subprocess.Popen(
+                self.spec.command,
+                env={**os.environ, **self.spec.env},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: stop() ends the engine core too
+            )
+        except OSError as exc:
+            raise LaunchError(f"cannot start {self.spec.command[0]}: {exc}") from None
+        finally:
+            log.close()
+        atexit.register(self.stop_sync)  # even on an unexpected exit, no orphaned server
+        await self._wait_ready(observer)
+
+    def log_tail(self, lines: int = 20) -> list[str]:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - 16384))
+                return f.read().decode(errors="replace").splitlines()[-lines:]
+        except OSError:
+            return []
+
+    async def _wait_ready(self, observer: Observer) -> None:
+        start = time.monotonic()
+        async with httpx.AsyncClient(timeout=5) as client:
+            while True:
+                elapsed = time.monotonic() - start
+                if self.proc.poll() is not None:
+                    tail = "\n".join(self.log_tail())
+                    # argparse exits with 2: the recipe's flags or values were rejected.
+                    rejected = self.proc.returncode == 2
+                    what = "rejected its arguments" if rejected else f"exited with code {self.proc.returncode} before it was ready"
+                    raise LaunchError(f"the server {what}; last lines of {self.log_path}:\n{tail}", 2 if rejected else 1)
+                try:
+                    r = await client.get(f"{self.base_url}/health")
+                    if r.status_code == 200:
+                        observer(Notice("info", f"server ready at {self.base_url} after {elapsed:.0f} s"))
+                        return
+                except httpx.HTTPError:
+                    pass
+                if elapsed > self.timeout_s:
+                    await self.stop()
+                    raise LaunchError(
+                        f"the server did not answer /health within {self.timeout_s:.0f} s "
+                        f"(recipe startup_timeout_s); see {self.log_path}"
+                    )
+                last = next((ln for ln in reversed(self.log_tail(5)) if ln.strip()), "")
+                observer(ServerWaiting(elapsed, self.timeout_s, last))
+                await asyncio.sleep(1.0)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    async def stop(self) -> None:
+        if self.proc is None:
+            return
+        await asyncio.get_running_loop().run_in_executor(None, self.stop_sync)
+
+    def stop_sync(self) -> None:
+        """Terminate the process group, then kill it if it lingers. Safe to call twice."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if self._container:
+            subprocess.run(["docker", "rm", "-f", self._container], capture_output=True, check=False)
+        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 5)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                proc.wait(timeout=wait)
+                # The group may outlive its leader (the engine core): make sure it is gone too.
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                break
+            except subprocess.TimeoutExpired:
+                continue
+            break
+
+
+def make_launcher(profile: ResolvedProfile, results_dir: Path, progress: Callable[[str], None]) -> Launcher:
+    if profile.mode == "external":
+        if not profile.endpoint:
+            raise NotSupportedError("external mode needs an endpoint: --endpoint http://HOST:PORT")
+        return ExternalLauncher(profile.endpoint)
+    if profile.mode == "inprocess":
+        raise NotSupportedError("in-process mode (AsyncLLM) is not supported yet: use --mode server or external")
+    model = model_location(profile, build=True, progress=progress)
+    spec = server_spec(profile, model, profile.port or free_port(profile.host))
+    return ServerLauncher(spec, results_dir / "server.log", profile.recipe.startup_timeout_s)

@@ -1,0 +1,249 @@
+"""Profiles: what to benchmark, on what, with which vLLM recipe and grid.
+
+A run profile names (or inlines) four parts: a model, a hardware profile, a recipe and a grid.
+Named parts are looked up in the bundled `profiles/` folder. `resolve()` inlines every part, so
+the `profile.toml` saved with each run replays on its own, on any host.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+import tomli_w
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+BUNDLED_DIR = Path(os.environ.get("LLMBENCH_PROFILES", Path(__file__).resolve().parent.parent / "profiles"))
+KINDS = {"hardware": "hardware", "model": "models", "recipe": "recipes", "grid": "grids", "run": "runs"}
+BUILTIN_PREFIX = "builtin:"
+
+
+class ProfileError(Exception):
+    """A profile (or an override of one) is invalid. The message names the file and field."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Hardware(Strict):
+    name: str
+    description: str = ""
+    vendor: Literal["nvidia", "amd", "cpu"]
+    accelerator: str
+    devices_per_node: int = Field(ge=1)
+    memory_gib_per_device: float | None = None
+    # Extra `docker run` arguments that give a container this vendor's devices.
+    docker_args: list[str] = []
+    env: dict[str, str] = {}
+
+
+class Model(Strict):
+    name: str
+    # Hugging Face id, local path, or "builtin:tiny-llama" (built locally on first use).
+    id: str
+    tokenizer: str | None = None
+    description: str = ""
+    notes: list[str] = []
+
+
+class Recipe(Strict):
+    name: str
+    description: str = ""
+    source: str = ""
+    # The vLLM release the recipe was written for: flags are checked against the vLLM that runs it.
+    vllm_version: str
+    docker_image: str | None = None
+    env: dict[str, str] = {}
+    args: list[str] = []
+    # What was changed from the source, and why (kept in saved profiles, where TOML comments are not).
+    corrections: list[str] = []
+    startup_timeout_s: float = Field(default=1800.0, gt=0)
+
+    def tensor_devices(self) -> int:
+        """Devices one server uses: tensor x pipeline x data parallel sizes from the args."""
+        devices = 1
+        for flag in ("--tensor-parallel-size", "-tp", "--pipeline-parallel-size", "-pp", "--data-parallel-size", "-dp"):
+            value = arg_value(self.args, flag)
+            if value is not None and value.isdigit():
+                devices *= int(value)
+        return devices
+
+
+class Grid(Strict):
+    name: str = ""
+    concurrency: list[int] = Field(min_length=1)
+    seq: list[str] = Field(min_length=1)
+    # Requests per cell = concurrency x prompts_per_concurrency, at least min_prompts.
+    prompts_per_concurrency: int = Field(default=10, ge=1)
+    min_prompts: int = Field(default=0, ge=0)
+    # Unmeasured requests before each cell, with the cell's input length and a short output.
+    warmup_requests: int = Field(default=2, ge=0)
+    warmup_output_len: int = Field(default=16, ge=1)
+
+    @field_validator("concurrency")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if any(c < 1 for c in v):
+            raise ValueError("every concurrency must be at least 1")
+        return v
+
+    @field_validator("seq")
+    @classmethod
+    def _seq(cls, v: list[str]) -> list[str]:
+        for s in v:
+            parse_seq(s)
+        return v
+
+    def pairs(self) -> list[tuple[int, int]]:
+        return [parse_seq(s) for s in self.seq]
+
+
+class Load(Strict):
+    # auto: /v1/completions, falling back to /v1/chat/completions when the server lacks it.
+    api: Literal["auto", "completions", "chat"] = "auto"
+    # auto: token-id prompts (exact lengths on vLLM/SGLang), text made with the tokenizer elsewhere.
+    prompt: Literal["auto", "token_ids", "text"] = "auto"
+    request_timeout_s: float = Field(default=1800.0, gt=0)
+    seed: int = 0
+
+
+class RunProfile(Strict):
+    name: str
+    description: str = ""
+    model: str | Model
+    hardware: str | Hardware
+    recipe: str | Recipe
+    grid: str | Grid
+    mode: Literal["server", "inprocess", "external"] = "server"
+    # Run the recipe's docker image (server mode) rather than the installed vLLM.
+    docker: bool = False
+    endpoint: str | None = None
+    host: str = "127.0.0.1"
+    port: int | None = None
+    load: Load = Load()
+
+
+class ResolvedProfile(RunProfile):
+    """A run profile with every part inlined: what a run actually uses, and what it saves."""
+
+    model: Model
+    hardware: Hardware
+    recipe: Recipe
+    grid: Grid
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.model_dump(exclude_none=True))
+
+
+def parse_seq(text: str) -> tuple[int, int]:
+    """'1024/8192' -> (1024, 8192)."""
+    parts = text.strip().split("/")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise ValueError(f"{text!r} is not ISL/OSL (two positive integers, e.g. 1024/1024)")
+    isl, osl = (int(p) for p in parts)
+    if isl < 1 or osl < 1:
+        raise ValueError(f"{text!r}: input and output lengths must be at least 1")
+    return isl, osl
+
+
+def arg_value(args: list[str], flag: str) -> str | None:
+    """Value of `flag` in a CLI token list (`--flag v` or `--flag=v`), last one wins."""
+    value = None
+    for i, tok in enumerate(args):
+        if tok == flag and i + 1 < len(args):
+            value = args[i + 1]
+        elif tok.startswith(flag + "="):
+            value = tok.split("=", 1)[1]
+    return value
+
+
+def bundled_names(kind: str) -> list[str]:
+    folder = BUNDLED_DIR / KINDS[kind]
+    return sorted(p.stem for p in folder.glob("*.toml"))
+
+
+def _locate(ref: str, kind: str) -> Path:
+    path = Path(ref).expanduser()
+    if ref.endswith(".toml") or os.sep in ref:
+        if not path.is_file():
+            raise ProfileError(f"{kind} file {ref} does not exist")
+        return path
+    candidate = BUNDLED_DIR / KINDS[kind] / f"{ref}.toml"
+    if not candidate.is_file():
+        names = ", ".join(bundled_names(kind)) or "none"
+        raise ProfileError(f"no bundled {kind} profile named {ref!r} (bundled: {names}); or give a path to a .toml file")
+    return candidate
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot read: {exc}") from None
+
+
+def _validate(cls, data: dict, where: str):
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        raise ProfileError(format_validation_error(exc, where)) from None
+
+
+def format_validation_error(exc: ValidationError, where: str) -> str:
+    lines = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (check its spelling)"
+        lines.append(f"{where}: field {field}: {msg}")
+    return "\n".join(lines)
+
+
+def load_part(ref: str, kind: str):
+    cls = {"hardware": Hardware, "model": Model, "recipe": Recipe, "grid": Grid}[kind]
+    path = _locate(ref, kind)
+    return _validate(cls, _read_toml(path), str(path))
+
+
+def load_profile(ref: str) -> ResolvedProfile:
+    """Load a run profile by bundled name or path and inline its named parts."""
+    path = _locate(ref, "run")
+    profile = _validate(RunProfile, _read_toml(path), str(path))
+    return resolve(profile, str(path))
+
+
+def resolve(profile: RunProfile, where: str = "profile") -> ResolvedProfile:
+    data = profile.model_dump()
+    for kind in ("model", "hardware", "recipe", "grid"):
+        part = getattr(profile, kind)
+        if isinstance(part, str):
+            try:
+                data[kind] = load_part(part, kind).model_dump()
+            except ProfileError as exc:
+                raise ProfileError(f"{where}: field {kind}: {exc}") from None
+    return _validate(ResolvedProfile, data, where)
+
+
+def apply_overrides(profile: ResolvedProfile, **overrides) -> ResolvedProfile:
+    """Return a copy with the given (dotted) fields replaced, validated as a whole.
+
+    Only flags the user typed are passed here, so a flag overrides the profile only when given.
+    """
+    data = profile.model_dump()
+    for dotted, value in overrides.items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    return _validate(ResolvedProfile, data, "command-line overrides")
+
+
+def save_profile(profile: ResolvedProfile, path: Path) -> None:
+    path.write_text(profile.to_toml())

@@ -1,0 +1,101 @@
+"""Prompts of an exact token length.
+
+vLLM and SGLang take a list of token ids as the prompt: the input length is then exact and needs
+no round trip through text. Other servers take text only; there a text is made from random
+tokens and adjusted until the tokenizer gives exactly the wanted length.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+
+def load_tokenizer(name_or_path: str):
+    """A Hugging Face tokenizer, from a local folder or (where a hub is reachable) an id."""
+    from transformers import AutoTokenizer  # heavy: imported only when a tokenizer is needed
+
+    try:
+        return AutoTokenizer.from_pretrained(name_or_path)
+    except Exception as exc:  # transformers raises many kinds here
+        raise RuntimeError(
+            f"cannot load the tokenizer {name_or_path!r}: {exc.__class__.__name__}: {exc}. "
+            "Set `tokenizer` in the model profile to a local folder that holds tokenizer files."
+        ) from None
+
+
+@dataclass
+class Prompt:
+    # Either token ids (exact length by construction) or text made to the length.
+    token_ids: list[int] | None
+    text: str | None
+    # Length as our tokenizer counts it: what the server should report as prompt_tokens.
+    expected_len: int
+
+
+class PromptFactory:
+    def __init__(self, tokenizer, seed: int = 0):
+        self.tokenizer = tokenizer
+        special = set(getattr(tokenizer, "all_special_ids", []) or [])
+        # Random ids from the whole vocabulary except special tokens (BOS/EOS/pad would change
+        # what the model sees and what the server counts).
+        self.vocab = [i for i in range(len(tokenizer)) if i not in special]
+        if not self.vocab:
+            raise RuntimeError("the tokenizer has no ordinary tokens to build prompts from")
+        self.seed = seed
+
+    def _rng(self, cell_index: int, request_index: int) -> random.Random:
+        # Different per request (no prefix-cache hit between requests), reproducible per run.
+        return random.Random(f"{self.seed}:{cell_index}:{request_index}")
+
+    def token_ids(self, length: int, cell_index: int, request_index: int) -> Prompt:
+        ids = self._rng(cell_index, request_index).choices(self.vocab, k=length)
+        return Prompt(token_ids=ids, text=None, expected_len=length)
+
+    def text(self, length: int, cell_index: int, request_index: int) -> Prompt:
+        """Text that re-encodes to `length` tokens: decode random ids, re-encode, trim or pad."""
+        rng = self._rng(cell_index, request_index)
+        tok = self.tokenizer
+        ids = rng.choices(self.vocab, k=length)
+        best_text, best_len = "", 0
+        for _ in range(16):
+            text = tok.decode(ids, skip_special_tokens=True)
+            encoded = tok.encode(text, add_special_tokens=False)
+            if abs(len(encoded) - length) < abs(best_len - length) or not best_text:
+                best_text, best_len = text, len(encoded)
+            if len(encoded) == length:
+                break
+            if len(encoded) > length:
+                ids = encoded[:length]
+            else:
+                ids = encoded + rng.choices(self.vocab, k=length - len(encoded))
+        return Prompt(token_ids=None, text=best_text, expected_len=best_len)
+
+    def count(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
+
+
+def request_body(
+    api: str, model: str, prompt: Prompt, output_len: int, *, usage: bool = True, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The JSON body of one streaming request with an exact output length."""
+    body: dict[str, Any] = {
+        "model": model,
+        "max_tokens": output_len,
+        # vLLM extensions for an exact output length; other servers ignore unknown fields.
+        "min_tokens": output_len,
+        "ignore_eos": True,
+        "temperature": 0.0,
+        "stream": True,
+    }
+    if usage:
+        body["stream_options"] = {"include_usage": True, "continuous_usage_stats": True}
+    if api == "chat":
+        content = prompt.text if prompt.text is not None else ""
+        body["messages"] = [{"role": "user", "content": content}]
+    else:
+        body["prompt"] = prompt.token_ids if prompt.token_ids is not None else prompt.text
+    if extra:
+        body.update(extra)
+    return body

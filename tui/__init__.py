@@ -1,0 +1,1 @@
+"""llmbench-tui's Textual front end. Presents engine events; owns no logic."""
