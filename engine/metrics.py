@@ -78,9 +78,9 @@ def summarize_cell(cell: Cell, records: list[RequestRecord], duration: float, de
             "devices": devices,
             "total_token_throughput_per_gpu": summary["total_token_throughput"] / devices,
             "output_throughput_per_gpu": summary["output_throughput"] / devices,
-            "input_len_mismatches": sum(
-                1 for r in ok if r.prompt_tokens is not None and r.prompt_tokens != r.expected_prompt_tokens
-            ),
+            # Against the cell's lengths, as the server counted them (a chat template adds tokens).
+            "input_len_mismatches": sum(1 for r in ok if r.prompt_tokens is not None and r.prompt_tokens != cell.input_len),
+            "mean_input_tokens": in_tokens / len(ok) if ok else 0.0,
             "output_len_mismatches": sum(1 for r in ok if r.output_tokens != cell.output_len),
             "errors": _error_counts(failed),
         }

@@ -44,6 +44,7 @@ class PromptFactory:
         if not self.vocab:
             raise RuntimeError("the tokenizer has no ordinary tokens to build prompts from")
         self.seed = seed
+        self._stable: list[int] | None = None
 
     def _rng(self, cell_index: int, request_index: int) -> random.Random:
         # Different per request (no prefix-cache hit between requests), reproducible per run.
@@ -53,23 +54,35 @@ class PromptFactory:
         ids = self._rng(cell_index, request_index).choices(self.vocab, k=length)
         return Prompt(token_ids=ids, text=None, expected_len=length)
 
+    def _stable_vocab(self) -> list[int]:
+        """Tokens whose text re-encodes to themselves, alone and repeated: texts built from them
+        mostly survive decode -> encode unchanged (no merges across token boundaries)."""
+        if self._stable is None:
+            tok, stable = self.tokenizer, []
+            for i in self.vocab:
+                piece = tok.decode([i])
+                if piece.strip() and tok.encode(piece + piece, add_special_tokens=False) == [i, i]:
+                    stable.append(i)
+            self._stable = stable or self.vocab
+        return self._stable
+
     def text(self, length: int, cell_index: int, request_index: int) -> Prompt:
         """Text that re-encodes to `length` tokens: decode random ids, re-encode, trim or pad."""
         rng = self._rng(cell_index, request_index)
-        tok = self.tokenizer
-        ids = rng.choices(self.vocab, k=length)
-        best_text, best_len = "", 0
-        for _ in range(16):
+        tok, vocab = self.tokenizer, self._stable_vocab()
+        ids = rng.choices(vocab, k=length)
+        best_text, best_len = "", -1
+        for _ in range(32):
             text = tok.decode(ids, skip_special_tokens=True)
             encoded = tok.encode(text, add_special_tokens=False)
-            if abs(len(encoded) - length) < abs(best_len - length) or not best_text:
+            if best_len < 0 or abs(len(encoded) - length) < abs(best_len - length):
                 best_text, best_len = text, len(encoded)
             if len(encoded) == length:
                 break
             if len(encoded) > length:
                 ids = encoded[:length]
             else:
-                ids = encoded + rng.choices(self.vocab, k=length - len(encoded))
+                ids = encoded + rng.choices(vocab, k=length - len(encoded))
         return Prompt(token_ids=None, text=best_text, expected_len=best_len)
 
     def count(self, text: str) -> int:

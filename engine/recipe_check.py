@@ -24,6 +24,9 @@ REPLACEMENTS = {
     "--disable-log-requests": "removed; request logging is off by default (--enable-log-requests turns it on). Drop it.",
 }
 
+# Compilation-config keys renamed since the 0.10 era.
+RENAMED_KEYS = {"enable_fi_allreduce_fusion": "fuse_allreduce_rms", "enable_noop": "eliminate_noops"}
+
 
 @dataclass
 class RecipeCheck:
@@ -41,7 +44,10 @@ class RecipeCheck:
         for flag in self.rejected:
             hint = REPLACEMENTS.get(flag, "not a flag of this vLLM version; see `vllm serve --help`.")
             out.append(f"{flag}: rejected by vLLM {self.vllm_version}: {hint}")
-        out.extend(f"rejected by vLLM {self.vllm_version}: {e}" for e in self.errors)
+        for error in self.errors:
+            renames = [f"{old} is now {new}" for old, new in RENAMED_KEYS.items() if old in error]
+            hint = f" (renamed: {', '.join(renames)})" if renames else ""
+            out.append(f"rejected by vLLM {self.vllm_version}: {error}{hint}")
         return out
 
 

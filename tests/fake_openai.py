@@ -1,0 +1,111 @@
+"""A small OpenAI-compatible server for fault injection and for servers unlike vLLM.
+
+Never the only proof of anything: the integration tests run the real vLLM. This one plays the
+servers vLLM is not: text-only prompts, chat-only, no usage, errors, weird text, dying streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+
+@dataclass
+class FakeConfig:
+    model: str = "fake-model"
+    accept_token_ids: bool = True
+    chat_only: bool = False
+    usage: str = "continuous"  # continuous | final | none
+    tokens_per_chunk: int = 1
+    # Texts the streamed tokens cycle through: include line separators JSON may carry raw.
+    pieces: tuple[str, ...] = ("a", "\u2028", "b\u0085c", "", "d\r", "e")
+    status: int = 200  # anything else: every completion request fails with it
+    die_after_tokens: int | None = None  # cut the connection mid-stream
+    token_delay_s: float = 0.0
+    tokenizer: object | None = None  # counts text prompts like a real server would
+    requests: list[dict] = field(default_factory=list)
+
+
+class FakeServer:
+    def __init__(self, config: FakeConfig):
+        self.config = config
+        self.app = web.Application()
+        self.app.router.add_get("/v1/models", self.models)
+        self.app.router.add_get("/health", self.health)
+        if not config.chat_only:
+            self.app.router.add_post("/v1/completions", self.completions)
+        self.app.router.add_post("/v1/chat/completions", self.chat)
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def __aenter__(self) -> "FakeServer":
+        self.runner = web.AppRunner(self.app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.runner.cleanup()
+
+    async def health(self, request):
+        return web.Response(text="")
+
+    async def models(self, request):
+        return web.json_response({"object": "list", "data": [{"id": self.config.model, "root": "/nonexistent"}]})
+
+    def _prompt_len(self, prompt) -> int:
+        if isinstance(prompt, list):
+            return len(prompt)
+        tok = self.config.tokenizer
+        return len(tok.encode(prompt, add_special_tokens=False)) if tok else len(prompt.split())
+
+    async def completions(self, request):
+        body = await request.json()
+        self.config.requests.append(body)
+        if isinstance(body.get("prompt"), list) and not self.config.accept_token_ids:
+            return web.json_response({"error": {"message": "prompt must be a string"}}, status=400)
+        return await self._stream(request, body, self._prompt_len(body["prompt"]), chat=False)
+
+    async def chat(self, request):
+        body = await request.json()
+        self.config.requests.append(body)
+        text = body["messages"][-1]["content"]
+        return await self._stream(request, body, self._prompt_len(text), chat=True)
+
+    async def _stream(self, request, body, prompt_len: int, chat: bool):
+        cfg = self.config
+        if cfg.status != 200:
+            return web.json_response({"error": {"message": "injected failure"}}, status=cfg.status)
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        n = body.get("max_tokens") or body.get("max_completion_tokens") or 16
+        sent = 0
+        i = 0
+        while sent < n:
+            k = min(cfg.tokens_per_chunk, n - sent)
+            text = "".join(cfg.pieces[(i + j) % len(cfg.pieces)] for j in range(k))
+            i += k
+            sent += k
+            if cfg.die_after_tokens is not None and sent > cfg.die_after_tokens:
+                request.transport.close()  # the server "dies" mid-stream
+                return resp
+            choice = {"index": 0, "delta": {"content": text}} if chat else {"index": 0, "text": text}
+            chunk = {"choices": [choice]}
+            if cfg.usage == "continuous":
+                chunk["usage"] = {"prompt_tokens": prompt_len, "completion_tokens": sent}
+            # ensure_ascii=False: U+2028 and U+0085 go out raw, as vLLM sends them.
+            await resp.write(f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode())
+            if cfg.token_delay_s:
+                await asyncio.sleep(cfg.token_delay_s)
+        if cfg.usage in ("continuous", "final"):
+            final = {"choices": [], "usage": {"prompt_tokens": prompt_len, "completion_tokens": sent}}
+            await resp.write(f"data: {json.dumps(final)}\n\n".encode())
+        await resp.write(b"data: [DONE]\n\n")
+        await resp.write_eof()
+        return resp

