@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from engine.console import ConsoleObserver, curve, summary_table
-from engine.launcher import LaunchError, NotSupportedError, free_port, model_location, server_spec
+from engine.launcher import LaunchError, NotSupportedError, check_mode, free_port, model_location, server_spec
 from engine.plan import build_plan
 from engine.profiles import ProfileError, ResolvedProfile, apply_overrides, bundled_names, load_profile
 from engine.recipe_check import check_args, installed_vllm_version
@@ -166,6 +166,15 @@ async def _run_with_signals(runner: Runner):
     return await runner.run()
 
 
+def run_loop(coro):
+    """Run on uvloop where installed (vLLM brings it): less client CPU per token, lower loop lag."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
 def run_headless(args: argparse.Namespace) -> int:
     if getattr(args, "list_profiles", False):
         for name in bundled_names("run"):
@@ -179,6 +188,7 @@ def run_headless(args: argparse.Namespace) -> int:
     try:
         if getattr(args, "dry_run", False):
             return dry_run(profile)
+        check_mode(profile)
         # Importing vLLM's parser costs ~20 s: a real run checks only a recipe written for another
         # vLLM release. One written for this release meets the server's own parser, whose
         # rejection ends the run with exit code 2 all the same.
@@ -186,7 +196,7 @@ def run_headless(args: argparse.Namespace) -> int:
             if not check_recipe(profile):
                 return EXIT_BAD_INPUT
         runner = Runner(profile, ConsoleObserver(), getattr(args, "results", Path("results")))
-        outcome = asyncio.run(_run_with_signals(runner))
+        outcome = run_loop(_run_with_signals(runner))
     except NotSupportedError as exc:
         _err(str(exc))
         return EXIT_BAD_INPUT
@@ -202,6 +212,34 @@ def run_headless(args: argparse.Namespace) -> int:
     return outcome.exit_code if outcome.exit_code != EXIT_INTERRUPTED else EXIT_INTERRUPTED
 
 
+def selftest_main(argv: list[str]) -> int:
+    from engine.selftest import run_selftest
+
+    p = argparse.ArgumentParser(
+        prog="llmbench-tui selftest",
+        description="How much load this host's client measures truthfully: a local endpoint streams tokens on an "
+        "exact schedule; the client's error on every inter-token gap is measured at rising concurrency.",
+    )
+    p.add_argument("--levels", type=_int_list, default=[1, 4, 16, 64, 128, 256, 512], help="concurrency levels")
+    p.add_argument("--itl-ms", type=float, default=10.0, help="gap between tokens on the schedule")
+    p.add_argument("--ttft-ms", type=float, default=20.0)
+    p.add_argument("--output-len", type=int, default=64, help="tokens per request")
+    p.add_argument("--threshold-ms", type=float, default=0.1, help="p99 |ITL error| a level must stay under")
+    p.add_argument("--compare", action=argparse.BooleanOptionalAction, default=True,
+                   help="also measure `vllm bench serve` (needs vLLM and --tokenizer or the tiny model)")  # fmt: skip
+    p.add_argument("--tokenizer", help="tokenizer folder for vllm bench serve (default: the tiny model, built if needed)")
+    args = p.parse_args(argv)
+    tokenizer = args.tokenizer
+    if args.compare and not tokenizer:
+        from engine.tinymodel import ensure_tiny_model
+
+        tokenizer = str(ensure_tiny_model(lambda m: print(m, file=sys.stderr)))
+    return run_selftest(args.levels, args.itl_ms, args.ttft_ms, args.output_len, args.threshold_ms, args.compare, tokenizer)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["selftest"]:
+        return selftest_main(argv[1:])
     args = build_parser().parse_args(argv)
     return run_headless(args)

@@ -12,8 +12,10 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import aiohttp
 import httpx
 
+from engine.launcher import model_location
 from engine.loadgen import RequestRecord, stream_request
 from engine.profiles import ResolvedProfile
 from engine.prompts import Prompt, PromptFactory, load_tokenizer, request_body
@@ -52,25 +54,26 @@ def choose_model(served: list[dict], wanted: list[str]) -> dict:
     )
 
 
-async def _probe(client: httpx.AsyncClient, base_url: str, api: str, model: str, prompt: Prompt) -> RequestRecord:
+async def _probe(session: aiohttp.ClientSession, base_url: str, api: str, model: str, prompt: Prompt) -> RequestRecord:
     body = request_body(api, model, prompt, 2)
     record = RequestRecord(cell=-1, index=0, concurrency=1, input_len=prompt.expected_len, output_len=2, warmup=True)
     path = "/v1/completions" if api == "completions" else "/v1/chat/completions"
-    return await stream_request(client, base_url + path, json.dumps(body).encode(), record, api, lambda n: None)
+    return await stream_request(session, base_url + path, json.dumps(body).encode(), record, api, lambda n: None)
 
 
 def _tokenizer_source(profile: ResolvedProfile, model_arg: str | None, root: str | None) -> str:
+    """The profile's tokenizer, else the model as launched, else the path the server reports."""
     if profile.model.tokenizer:
         return profile.model.tokenizer
     if model_arg:
         return model_arg
     if root and Path(root).is_dir():
         return root
-    return profile.model.id
+    return model_location(profile, build=True, progress=lambda m: None)
 
 
 async def discover(
-    client: httpx.AsyncClient, base_url: str, profile: ResolvedProfile, model_arg: str | None
+    client: httpx.AsyncClient, session: aiohttp.ClientSession, base_url: str, profile: ResolvedProfile, model_arg: str | None
 ) -> tuple[ServerInfo, PromptFactory]:
     """`model_arg`: what this tool passed to the server as --model (None when attached)."""
     try:
@@ -102,7 +105,7 @@ async def discover(
             if api == "chat" and kind == "token_ids":
                 continue  # chat messages are text
             prompt = factory.token_ids(8, -1, 0) if kind == "token_ids" else factory.text(8, -1, 0)
-            record = await _probe(client, base_url, api, entry["id"], prompt)
+            record = await _probe(session, base_url, api, entry["id"], prompt)
             if record.ok:
                 info = ServerInfo(
                     model=entry["id"],

@@ -40,6 +40,18 @@ class NotSupportedError(Exception):
     """A mode this build does not support yet (exit code 2)."""
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: get SIGTERM when the launching thread dies (Linux), so even a
+    SIGKILL of this tool leaves no server behind. The launching thread must live as long as the
+    run (the event loop's thread does)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
@@ -97,6 +109,7 @@ def server_spec(profile: ResolvedProfile, model: str, port: int) -> LaunchSpec:
 class Launcher:
     base_url: str = ""
     launched = False  # whether this tool started the server (and writes server.log)
+    model_arg: str | None = None  # what this tool passed to vLLM as the model, when it launched it
 
     async def start(self, observer: Observer) -> None:
         raise NotImplementedError
@@ -125,8 +138,9 @@ class ExternalLauncher(Launcher):
 class ServerLauncher(Launcher):
     launched = True
 
-    def __init__(self, spec: LaunchSpec, log_path: Path, timeout_s: float):
+    def __init__(self, spec: LaunchSpec, log_path: Path, timeout_s: float, model_arg: str | None = None):
         self.spec = spec
+        self.model_arg = model_arg
         self.base_url = spec.base_url
         self.log_path = log_path
         self.timeout_s = timeout_s
@@ -145,6 +159,7 @@ class ServerLauncher(Launcher):
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: stop() ends the engine core too
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             )
         except OSError as exc:
             raise LaunchError(f"cannot start {self.spec.command[0]}: {exc}") from None
@@ -221,13 +236,18 @@ class ServerLauncher(Launcher):
             break
 
 
-def make_launcher(profile: ResolvedProfile, results_dir: Path, progress: Callable[[str], None]) -> Launcher:
-    if profile.mode == "external":
-        if not profile.endpoint:
-            raise NotSupportedError("external mode needs an endpoint: --endpoint http://HOST:PORT")
-        return ExternalLauncher(profile.endpoint)
+def check_mode(profile: ResolvedProfile) -> None:
+    """Raise NotSupportedError for a mode this profile cannot run in (bad input: exit code 2)."""
+    if profile.mode == "external" and not profile.endpoint:
+        raise NotSupportedError("external mode needs an endpoint: --endpoint http://HOST:PORT")
     if profile.mode == "inprocess":
         raise NotSupportedError("in-process mode (AsyncLLM) is not supported yet: use --mode server or external")
+
+
+def make_launcher(profile: ResolvedProfile, results_dir: Path, progress: Callable[[str], None]) -> Launcher:
+    check_mode(profile)
+    if profile.mode == "external":
+        return ExternalLauncher(profile.endpoint)
     model = model_location(profile, build=True, progress=progress)
     spec = server_spec(profile, model, profile.port or free_port(profile.host))
-    return ServerLauncher(spec, results_dir / "server.log", profile.recipe.startup_timeout_s)
+    return ServerLauncher(spec, results_dir / "server.log", profile.recipe.startup_timeout_s, model)

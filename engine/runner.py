@@ -27,7 +27,8 @@ from engine.events import (
     RunFinished,
 )
 from engine.launcher import LaunchError, ServerLauncher, make_launcher
-from engine.loadgen import CellLoad, RequestRecord, run_closed_loop
+from engine.client_health import LoopLagMonitor, health
+from engine.loadgen import CellLoad, RequestRecord, new_session, run_closed_loop
 from engine.metrics import summarize_cell
 from engine.plan import Cell, build_plan
 from engine.profiles import ResolvedProfile
@@ -115,8 +116,8 @@ class Runner:
         except DiscoveryError as exc:
             outcome = RunOutcome("failed", EXIT_FAILED, run_dir, writer.cells, str(exc))
         finally:
-            if launcher is not None:
-                emit(PhaseChanged("stopping", "stopping the server") if launcher.launched else PhaseChanged("stopping"))
+            if launcher is not None and launcher.launched:
+                emit(PhaseChanged("stopping", "stopping the server"))
                 await asyncio.shield(launcher.stop())
             writer.meta["status"] = outcome.status
             writer.meta["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -130,23 +131,21 @@ class Runner:
     async def _drive(self, launcher, writer: ResultsWriter) -> RunOutcome:
         profile, emit = self.profile, self.observer
         max_c = max(c.concurrency for c in self.plan)
-        timeout = httpx.Timeout(profile.load.request_timeout_s, connect=30.0)
-        limits = httpx.Limits(max_connections=max_c + 4, max_keepalive_connections=max_c + 4)
-        async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
+        timeout = httpx.Timeout(60.0, connect=30.0)  # control plane only; the load goes through aiohttp
+        async with httpx.AsyncClient(timeout=timeout) as client, new_session(max_c, profile.load.request_timeout_s) as session:
             emit(PhaseChanged("discovering", "asking the server what it serves"))
-            model_arg = launcher.spec.command[launcher.spec.command.index("--model") + 1] if (
-                isinstance(launcher, ServerLauncher) and "--model" in launcher.spec.command
-            ) else None
-            info, factory = await discover(client, launcher.base_url, profile, model_arg)
+            info, factory = await discover(client, session, launcher.base_url, profile, launcher.model_arg)
             writer.meta["server"] = info.to_dict()
             writer.meta["lengths"] = _lengths_note(info)
             writer.write_summary()
             emit(Notice("info", f"model {info.model}; {writer.meta['lengths']}"))
             for cell in self.plan:
                 if info.max_model_len and cell.input_len + cell.output_len > info.max_model_len:
-                    emit(Notice("warning", f"cell {cell.label} skipped: ISL+OSL exceeds the server's max_model_len {info.max_model_len}"))
+                    why = f"cell {cell.label} skipped: ISL+OSL exceeds the server's max_model_len {info.max_model_len}"
+                    writer.meta.setdefault("skipped", []).append(why)
+                    emit(Notice("warning", why))
                     continue
-                summary = await self._run_cell(client, launcher, cell, info, factory, writer)
+                summary = await self._run_cell(session, launcher, cell, info, factory, writer)
                 writer.cells.append(summary)
                 writer.write_summary()
                 emit(CellFinished(cell, summary))
@@ -159,7 +158,7 @@ class Runner:
             return RunOutcome("failed", EXIT_FAILED, writer.dir, writer.cells, f"every request failed: {detail}")
         return RunOutcome("completed", EXIT_OK, writer.dir, writer.cells)
 
-    async def _run_cell(self, client, launcher, cell: Cell, info: ServerInfo, factory: PromptFactory, writer) -> dict:
+    async def _run_cell(self, session, launcher, cell: Cell, info: ServerInfo, factory: PromptFactory, writer) -> dict:
         emit = self.observer
         path = "/v1/completions" if info.api == "completions" else "/v1/chat/completions"
         url = launcher.base_url + path
@@ -177,7 +176,7 @@ class Runner:
             bodies, lens = await self._bodies(cell, info, factory, cell.warmup_requests, cell.warmup_output_len, salt=10**6)
             records: list[RequestRecord] = []
             load = CellLoad(total=len(bodies))
-            await run_closed_loop(client, url, info.api, cell, bodies, lens, cell.concurrency, warmup=True,
+            await run_closed_loop(session, url, info.api, cell, bodies, lens, cell.concurrency, warmup=True,
                                   keep_text=keep_text, on_record=on_record, load=load)  # fmt: skip
         emit(PhaseChanged("measuring", f"{cell.num_prompts} requests at concurrency {cell.concurrency}", cell))
         bodies, lens = await self._bodies(cell, info, factory, cell.num_prompts, cell.output_len, salt=0)
@@ -185,13 +184,26 @@ class Runner:
         load = CellLoad(total=len(bodies))
         reporter = ProgressReporter(cell, load, emit)
         task = asyncio.create_task(reporter.run())
+        cpu_start = time.process_time()
+        lag = LoopLagMonitor()
         try:
-            duration = await run_closed_loop(client, url, info.api, cell, bodies, lens, cell.concurrency, warmup=False,
-                                             keep_text=keep_text, on_record=on_record, load=load)  # fmt: skip
+            with lag:
+                duration = await run_closed_loop(session, url, info.api, cell, bodies, lens, cell.concurrency, warmup=False,
+                                                 keep_text=keep_text, on_record=on_record, load=load)  # fmt: skip
         finally:
             task.cancel()
+        client_cpu_s = time.process_time() - cpu_start
         reporter.emit()
-        return summarize_cell(cell, records, duration, self.profile.recipe.tensor_devices())
+        summary = summarize_cell(cell, records, duration, self.profile.recipe.tensor_devices())
+        # What this client cost: on a shared host every client CPU second is taken from the server.
+        summary["client_cpu_s"] = client_cpu_s
+        summary["client_cpu_ms_per_1k_tokens"] = 1e6 * client_cpu_s / max(summary["total_output_tokens"], 1)
+        figures, warning = health(lag.lags, records, client_cpu_s, duration, summary["mean_itl_ms"])
+        summary.update(figures)
+        summary["client_warning"] = warning
+        if warning:
+            emit(Notice("warning", f"cell {cell.label}: {warning}"))
+        return summary
 
     async def _bodies(self, cell: Cell, info: ServerInfo, factory: PromptFactory, n: int, output_len: int, salt: int):
         """Request bodies serialised ahead of the cell, so the timed loop only sends bytes."""

@@ -26,6 +26,9 @@ class FakeConfig:
     die_after_tokens: int | None = None  # cut the connection mid-stream
     token_delay_s: float = 0.0
     tokenizer: object | None = None  # counts text prompts like a real server would
+    line_end: str = "\n"  # SSE allows CRLF and CR too
+    split_writes: bool = False  # send each event in small pieces (events split across reads)
+    error_event_after: int | None = None  # send an in-stream error event after this many tokens
     requests: list[dict] = field(default_factory=list)
 
 
@@ -95,17 +98,31 @@ class FakeServer:
             if cfg.die_after_tokens is not None and sent > cfg.die_after_tokens:
                 request.transport.close()  # the server "dies" mid-stream
                 return resp
+            if cfg.error_event_after is not None and sent > cfg.error_event_after:
+                await self._send(resp, {"error": {"message": "injected", "code": 500}})
+                break
             choice = {"index": 0, "delta": {"content": text}} if chat else {"index": 0, "text": text}
-            chunk = {"choices": [choice]}
+            chunk = {"id": "cmpl-fake", "choices": [choice]}
             if cfg.usage == "continuous":
                 chunk["usage"] = {"prompt_tokens": prompt_len, "completion_tokens": sent}
-            # ensure_ascii=False: U+2028 and U+0085 go out raw, as vLLM sends them.
-            await resp.write(f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode())
+            await self._send(resp, chunk)
             if cfg.token_delay_s:
                 await asyncio.sleep(cfg.token_delay_s)
         if cfg.usage in ("continuous", "final"):
             final = {"choices": [], "usage": {"prompt_tokens": prompt_len, "completion_tokens": sent}}
-            await resp.write(f"data: {json.dumps(final)}\n\n".encode())
-        await resp.write(b"data: [DONE]\n\n")
+            await self._send(resp, final)
+        await self._send(resp, "[DONE]")
         await resp.write_eof()
         return resp
+
+    async def _send(self, resp, event) -> None:
+        # ensure_ascii=False: U+2028 and U+0085 go out raw, as vLLM sends them.
+        data = event if isinstance(event, str) else json.dumps(event, ensure_ascii=False)
+        end = self.config.line_end
+        raw = f"data: {data}{end}{end}".encode()
+        if not self.config.split_writes:
+            await resp.write(raw)
+            return
+        for i in range(0, len(raw), 7):
+            await resp.write(raw[i : i + 7])
+            await asyncio.sleep(0)

@@ -58,9 +58,10 @@ def test_cpu_tiny_dry_run_launches_nothing(capsys, tmp_path, monkeypatch):
         (["--mode", "inprocess"], "not supported yet"),
     ],
 )
-def test_bad_input_exits_2_and_says_what(argv, message, capsys):
-    assert main(["--no-ui", *argv]) == 2
+def test_bad_input_exits_2_and_says_what(argv, message, capsys, tmp_path):
+    assert main(["--no-ui", *argv, "--results", str(tmp_path / "runs")]) == 2
     assert message in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()  # refused before anything was made or launched
 
 
 def test_bad_flag_value_exits_2():

@@ -2,10 +2,9 @@
 
 import json
 
-import httpx
 import pytest
 
-from engine.loadgen import CellLoad, RequestRecord, run_closed_loop, stream_request
+from engine.loadgen import CellLoad, RequestRecord, new_session, run_closed_loop, stream_request
 from engine.plan import Cell
 from tests.fake_openai import FakeConfig, FakeServer
 
@@ -20,7 +19,7 @@ def _record(n: int = 10) -> RequestRecord:
 
 async def test_line_separators_in_text_do_not_break_the_stream():
     # U+2028 / U+0085 inside JSON strings: str.splitlines-based clients crash here.
-    async with FakeServer(FakeConfig()) as server, httpx.AsyncClient() as client:
+    async with FakeServer(FakeConfig()) as server, new_session(8) as client:
         seen = []
         rec = await stream_request(client, server.url + "/v1/completions", _body(12), _record(12), "completions", seen.append)
     assert rec.ok, rec.error
@@ -28,10 +27,11 @@ async def test_line_separators_in_text_do_not_break_the_stream():
     assert rec.prompt_tokens == 3
     assert rec.ttft is not None and rec.e2el >= rec.ttft
     assert len(rec.itl()) == 11
+    assert rec.response_id == "cmpl-fake"
 
 
 async def test_multi_token_chunks_count_as_k_tokens():
-    async with FakeServer(FakeConfig(tokens_per_chunk=4)) as server, httpx.AsyncClient() as client:
+    async with FakeServer(FakeConfig(tokens_per_chunk=4)) as server, new_session(8) as client:
         rec = await stream_request(client, server.url + "/v1/completions", _body(10), _record(10), "completions", lambda n: None)
     assert rec.ok and rec.output_tokens == 10
     # chunks carry 4, 4, 2 tokens: the first sets TTFT, the next two give 4 + 2 ITL entries.
@@ -40,14 +40,29 @@ async def test_multi_token_chunks_count_as_k_tokens():
     assert sum(rec.itl()) == pytest.approx(sum(rec.chunk_gaps))
 
 
+async def test_events_split_across_reads_and_crlf_line_ends():
+    # Tiny writes: events arrive in pieces; CRLF line ends must be handled like LF.
+    cfg = FakeConfig(line_end="\r\n", split_writes=True, tokens_per_chunk=2)
+    async with FakeServer(cfg) as server, new_session(8) as client:
+        rec = await stream_request(client, server.url + "/v1/completions", _body(9), _record(9), "completions", lambda n: None)
+    assert rec.ok, rec.error
+    assert rec.output_tokens == 9 and rec.chunk_tokens == [2, 2, 2, 1]
+
+
+async def test_server_error_event_fails_the_request():
+    async with FakeServer(FakeConfig(error_event_after=2)) as server, new_session(8) as client:
+        rec = await stream_request(client, server.url + "/v1/completions", _body(5), _record(5), "completions", lambda n: None)
+    assert not rec.ok and "server error in stream" in rec.error
+
+
 async def test_http_error_is_a_failed_record():
-    async with FakeServer(FakeConfig(status=503)) as server, httpx.AsyncClient() as client:
+    async with FakeServer(FakeConfig(status=503)) as server, new_session(8) as client:
         rec = await stream_request(client, server.url + "/v1/completions", _body(5), _record(5), "completions", lambda n: None)
     assert not rec.ok and "503" in rec.error
 
 
 async def test_stream_cut_mid_way_is_a_failed_record():
-    async with FakeServer(FakeConfig(die_after_tokens=3)) as server, httpx.AsyncClient() as client:
+    async with FakeServer(FakeConfig(die_after_tokens=3)) as server, new_session(8) as client:
         rec = await stream_request(client, server.url + "/v1/completions", _body(8), _record(8), "completions", lambda n: None)
     assert not rec.ok and rec.error
 
@@ -62,7 +77,7 @@ async def test_closed_loop_keeps_exactly_c_in_flight():
     def on_record(r):
         records.append(r)
 
-    async with FakeServer(cfg) as server, httpx.AsyncClient() as client:
+    async with FakeServer(cfg) as server, new_session(8) as client:
         import asyncio
 
         async def watch():

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import sys
 
-from engine.cli import build_parser, run_headless
+from engine.cli import build_parser, run_headless, selftest_main
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["selftest"]:
+        return selftest_main(argv[1:])
     args = build_parser().parse_args(argv)
     if getattr(args, "no_ui", False) or getattr(args, "dry_run", False) or getattr(args, "list_profiles", False):
         return run_headless(args)

@@ -1,0 +1,31 @@
+"""The client-capacity self-test against the scheduled endpoint (no GPU, no vLLM server)."""
+
+import io
+
+import pytest
+
+from engine.selftest import ScheduleServer, itl_errors, measure_ours, run_selftest
+
+
+def test_itl_error_is_measured_minus_produced_gap():
+    sent = [10.0, 10.010, 10.030]
+    assert itl_errors([0.0105, 0.0190], sent) == pytest.approx([0.0005, -0.001])
+
+
+def test_measure_ours_matches_every_token_to_its_send_time():
+    server = ScheduleServer(ttft_ms=5, itl_ms=5)
+    try:
+        result = measure_ours(server, conc=4, n=8, osl=10, target=800)
+    finally:
+        server.stop()
+    assert result.failed == 0 and result.tokens == 80
+    assert 0 < result.ingested_tps <= 800 * 1.05
+    assert result.p99_itl_error_ms < 50  # matched to real send times, not garbage
+    assert result.cpu_ms_per_1k > 0
+
+
+def test_selftest_report_without_vllm_comparison():
+    out = io.StringIO()
+    assert run_selftest([1, 4], itl_ms=5, ttft_ms=5, osl=8, threshold_ms=0.1, compare=False, tokenizer=None, out=out) == 0
+    text = out.getvalue()
+    assert "llmbench-tui" in text and "highest token rate ingested" in text and "<  5.0 ms" in text
