@@ -34,6 +34,11 @@ class ServerLogLine(Event):
 
 
 @dataclass
+class ServerStateChanged(Event):
+    state: Any  # engine.server_metrics.ServerState
+
+
+@dataclass
 class CellStarted(Event):
     cell: Cell
     total_cells: int

@@ -251,3 +251,13 @@ def make_launcher(profile: ResolvedProfile, results_dir: Path, progress: Callabl
     model = model_location(profile, build=True, progress=progress)
     spec = server_spec(profile, model, profile.port or free_port(profile.host))
     return ServerLauncher(spec, results_dir / "server.log", profile.recipe.startup_timeout_s, model)
+
+
+def launch_preview(profile: ResolvedProfile) -> tuple[dict[str, str], str]:
+    """The environment the profile sets and the exact command (nothing is built or launched)."""
+    if profile.mode == "external":
+        return {}, f"(external mode: nothing is launched; load goes to {profile.endpoint or '<endpoint>'})"
+    if profile.mode == "inprocess":
+        return {}, "(in-process mode is not supported yet)"
+    spec = server_spec(profile, model_location(profile, build=False), profile.port or free_port(profile.host))
+    return {**profile.hardware.env, **profile.recipe.env}, spec.shell()

@@ -19,6 +19,7 @@ from engine import __version__
 from engine.discovery import DiscoveryError, ServerInfo, discover
 from engine.events import (
     CellFinished,
+    ServerStateChanged,
     CellStarted,
     LoadProgress,
     Notice,
@@ -34,6 +35,7 @@ from engine.plan import Cell, build_plan
 from engine.profiles import ResolvedProfile
 from engine.prompts import PromptFactory, request_body
 from engine.results import ResultsWriter, new_run_dir
+from engine.server_metrics import poll
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -139,24 +141,32 @@ class Runner:
             writer.meta["lengths"] = _lengths_note(info)
             writer.write_summary()
             emit(Notice("info", f"model {info.model}; {writer.meta['lengths']}"))
-            for cell in self.plan:
-                if info.max_model_len and cell.input_len + cell.output_len > info.max_model_len:
-                    why = f"cell {cell.label} skipped: ISL+OSL exceeds the server's max_model_len {info.max_model_len}"
-                    writer.meta.setdefault("skipped", []).append(why)
-                    emit(Notice("warning", why))
-                    continue
-                summary = await self._run_cell(session, launcher, cell, info, factory, writer)
-                writer.cells.append(summary)
-                writer.write_summary()
-                emit(CellFinished(cell, summary))
-                if not launcher.alive():
-                    raise LaunchError(f"the server died during cell {cell.label}; see {writer.dir / 'server.log'}")
+            poller = asyncio.create_task(poll(client, launcher.base_url, lambda s: emit(ServerStateChanged(s))))
+            try:
+                await self._cells(session, launcher, info, factory, writer)
+            finally:
+                poller.cancel()
         completed = sum(c["completed"] for c in writer.cells)
         if completed == 0:
             errors = collections.Counter(e for c in writer.cells for e in c["errors"])
             detail = "; ".join(f"{n}x {e}" for e, n in errors.most_common(3))
             return RunOutcome("failed", EXIT_FAILED, writer.dir, writer.cells, f"every request failed: {detail}")
         return RunOutcome("completed", EXIT_OK, writer.dir, writer.cells)
+
+    async def _cells(self, session, launcher, info: ServerInfo, factory: PromptFactory, writer: ResultsWriter) -> None:
+        emit = self.observer
+        for cell in self.plan:
+            if info.max_model_len and cell.input_len + cell.output_len > info.max_model_len:
+                why = f"cell {cell.label} skipped: ISL+OSL exceeds the server's max_model_len {info.max_model_len}"
+                writer.meta.setdefault("skipped", []).append(why)
+                emit(Notice("warning", why))
+                continue
+            summary = await self._run_cell(session, launcher, cell, info, factory, writer)
+            writer.cells.append(summary)
+            writer.write_summary()
+            emit(CellFinished(cell, summary))
+            if not launcher.alive():
+                raise LaunchError(f"the server died during cell {cell.label}; see {writer.dir / 'server.log'}")
 
     async def _run_cell(self, session, launcher, cell: Cell, info: ServerInfo, factory: PromptFactory, writer) -> dict:
         emit = self.observer

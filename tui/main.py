@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import sys
 
-from engine.cli import build_parser, run_headless, selftest_main
+from pathlib import Path
+
+from engine.cli import build_parser, resolve_args, run_headless, selftest_main
+from engine.hardware_detect import detect
+from engine.profiles import ProfileError, apply_overrides, load_part
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,12 +19,20 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "no_ui", False) or getattr(args, "dry_run", False) or getattr(args, "list_profiles", False):
         return run_headless(args)
-    print(
-        "llmbench-tui: the interactive TUI is not built yet; run headless with --no-ui "
-        "(e.g. llmbench-tui --no-ui --profile cpu-tiny)",
-        file=sys.stderr,
-    )
-    return 2
+    try:
+        profile = resolve_args(args)
+    except ProfileError as exc:
+        print(f"llmbench-tui: error: {exc}", file=sys.stderr)
+        return 2
+    if not hasattr(args, "profile"):
+        # No profile named: the CPU default, with this host's hardware preselected.
+        detected = detect()
+        if detected != profile.hardware.name:
+            profile = apply_overrides(profile, hardware=load_part(detected, "hardware").model_dump())
+    from tui.app import LLMBenchApp  # Textual is imported only for the TUI
+
+    LLMBenchApp(profile, getattr(args, "results", Path("results"))).run()
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,63 @@
+"""A run on its own thread and event loop, for front ends that own the main loop (the TUI).
+
+The load generator's timestamps then never wait for a redraw: the UI only receives events,
+through the observer, which it must hand over to its own thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+from engine.events import Observer
+from engine.profiles import ResolvedProfile
+from engine.runner import RunOutcome, Runner
+
+
+class BackgroundRun:
+    def __init__(self, profile: ResolvedProfile, observer: Observer, results_root: Path):
+        self.runner = Runner(profile, observer, results_root)
+        self.outcome: RunOutcome | None = None
+        self.error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task | None = None
+        self._ready = threading.Event()
+        # Not a daemon: the server it launched must be stopped before the process exits.
+        self._thread = threading.Thread(target=self._main, name="llmbench-run")
+
+    def _main(self) -> None:
+        try:
+            import uvloop
+
+            loop = uvloop.new_event_loop()
+        except ImportError:
+            loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            self._task = loop.create_task(self.runner.run())
+            self._ready.set()
+            self.outcome = loop.run_until_complete(self._task)
+        except BaseException as exc:  # reported to the front end, never lost with the thread
+            self.error = exc
+        finally:
+            self._ready.set()
+            loop.close()
+
+    def start(self) -> "BackgroundRun":
+        self._thread.start()
+        self._ready.wait()
+        return self
+
+    def cancel(self) -> None:
+        """Stop the load, save partial results, stop the server (the run ends as 'interrupted')."""
+        if self._loop is not None and self._task is not None and not self._task.done():
+            self._loop.call_soon_threadsafe(self._task.cancel)
+
+    def join(self, timeout: float | None = None) -> RunOutcome | None:
+        self._thread.join(timeout)
+        return self.outcome
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()

@@ -1,0 +1,83 @@
+"""What a run looks like right now, folded from its events: for front ends to render as is."""
+
+from __future__ import annotations
+
+import collections
+import time
+from dataclasses import dataclass, field
+
+from engine.events import (
+    CellFinished,
+    CellStarted,
+    Event,
+    LoadProgress,
+    Notice,
+    PhaseChanged,
+    RunFinished,
+    ServerLogLine,
+    ServerStateChanged,
+    ServerWaiting,
+)
+from engine.plan import Cell
+from engine.server_metrics import ServerState
+
+
+@dataclass
+class RunProgress:
+    total_cells: int = 0
+    phase: str = "starting"
+    detail: str = ""
+    cell: Cell | None = None
+    cells_done: int = 0
+    done: int = 0
+    failed: int = 0
+    in_flight: int = 0
+    cell_total: int = 0
+    live_tps: float = 0.0
+    server: ServerState | None = None
+    cells: list[dict] = field(default_factory=list)
+    # (seconds since the run started, output tok/s), the last minute of it.
+    tps_history: collections.deque = field(default_factory=lambda: collections.deque(maxlen=120))
+    log: collections.deque = field(default_factory=lambda: collections.deque(maxlen=200))
+    status: str | None = None  # set when the run ended
+    results_dir: str | None = None
+    error: str | None = None
+    started: float = field(default_factory=time.monotonic)
+    _cell_started: float = 0.0
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started
+
+    def eta_s(self) -> float | None:
+        """Remaining time, from the mean duration of the cells done so far (None before the first)."""
+        if not self.cells_done or not self.total_cells:
+            return None
+        measured = sum(c["duration"] for c in self.cells)
+        return measured / self.cells_done * (self.total_cells - self.cells_done)
+
+    def apply(self, event: Event) -> None:
+        if isinstance(event, PhaseChanged):
+            self.phase, self.detail = event.phase, event.detail
+        elif isinstance(event, ServerWaiting):
+            self.detail = f"waiting for /health: {event.elapsed_s:.0f} s of {event.timeout_s:.0f} s"
+            if event.last_log_line and (not self.log or self.log[-1] != event.last_log_line):
+                self.log.append(event.last_log_line)
+        elif isinstance(event, (ServerLogLine, Notice)):
+            self.log.append(event.line if isinstance(event, ServerLogLine) else f"{event.level}: {event.message}")
+        elif isinstance(event, CellStarted):
+            self.cell, self.total_cells = event.cell, event.total_cells
+            self.done = self.failed = self.in_flight = 0
+            self.cell_total = event.cell.num_prompts
+            self._cell_started = time.monotonic()
+        elif isinstance(event, LoadProgress):
+            self.done, self.failed, self.in_flight = event.done, event.failed, event.in_flight
+            self.cell_total, self.live_tps = event.total, event.live_output_tps
+            self.tps_history.append((self.elapsed_s, event.live_output_tps))
+        elif isinstance(event, ServerStateChanged):
+            self.server = event.state
+        elif isinstance(event, CellFinished):
+            self.cells.append(event.summary)
+            self.cells_done += 1
+        elif isinstance(event, RunFinished):
+            self.status, self.results_dir, self.error = event.status, event.results_dir, event.error

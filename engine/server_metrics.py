@@ -1,0 +1,50 @@
+"""Server state from vLLM's Prometheus `/metrics`, polled during a run."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+WANTED = {
+    "vllm:num_requests_running": "running",
+    "vllm:num_requests_waiting": "waiting",
+    "vllm:kv_cache_usage_perc": "kv_cache_usage",
+    "vllm:generation_tokens": "generation_tokens_total",
+}
+
+
+@dataclass
+class ServerState:
+    running: float | None = None
+    waiting: float | None = None
+    kv_cache_usage: float | None = None  # 0..1
+    generation_tokens_total: float | None = None
+
+
+def parse_metrics(text: str) -> ServerState:
+    """Sum each wanted metric over its label sets (engines, models)."""
+    state = ServerState()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            name = sample.name.removesuffix("_total")
+            if name in WANTED:
+                key = WANTED[name]
+                setattr(state, key, (getattr(state, key) or 0.0) + sample.value)
+    return state
+
+
+async def poll(client: httpx.AsyncClient, base_url: str, on_state, interval_s: float = 2.0) -> None:
+    """Call on_state(ServerState) every interval until cancelled; stop quietly if there is no /metrics."""
+    while True:
+        try:
+            r = await client.get(f"{base_url}/metrics")
+        except httpx.HTTPError:
+            r = None
+        if r is not None and r.status_code == 404:
+            return
+        if r is not None and r.status_code == 200:
+            on_state(parse_metrics(r.text))
+        await asyncio.sleep(interval_s)

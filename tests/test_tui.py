@@ -1,0 +1,148 @@
+"""The TUI driven with Pilot: setup (choose, edit grid, save/open), live, results, quit mid-run."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.events import CellFinished, CellStarted, LoadProgress, PhaseChanged, RunFinished
+from engine.plan import build_plan
+from engine.profiles import apply_overrides, load_profile
+from tui.app import LLMBenchApp
+from tui.messages import EngineEvent
+from tui.screens.live import LiveScreen
+from tui.screens.results import ResultsScreen
+from tui.screens.setup import SetupScreen
+
+CELLS = [
+    {"max_concurrency": c, "input_len": 128, "output_len": 128, "completed": 8, "failed": 0, "duration": 4.0,
+     "request_throughput": 0.5 * c, "output_throughput": 60.0 * c, "total_token_throughput": 120.0 * c,
+     "median_ttft_ms": 40.0 * c, "p99_ttft_ms": 50.0 * c, "mean_tpot_ms": 8.0 + c, "mean_e2el_ms": 1000.0 + 100 * c,
+     "interactivity": 1000 / (8.0 + c), "total_token_throughput_per_gpu": 120.0 * c}
+    for c in (1, 4, 16)
+]  # fmt: skip
+
+
+def tiny_profile(**overrides):
+    base = {"port": 8000, "grid.concurrency": [1, 4, 16], "grid.seq": ["128/128"]}
+    return apply_overrides(load_profile("cpu-tiny"), **{**base, **overrides})
+
+
+@pytest.fixture
+def stable_paths(monkeypatch):
+    # Snapshots must not depend on where the checkout or the cache lives.
+    monkeypatch.setattr(sys, "executable", "/usr/bin/python3")
+    monkeypatch.setenv("LLMBENCH_CACHE", "/cache/llmbench")
+
+
+async def test_setup_edits_grid_shows_errors_and_saves(tmp_path, stable_paths):
+    app = LLMBenchApp(tiny_profile(), tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, SetupScreen)
+        assert "3 cells" in str(screen.query_one("#preview").render())
+        seq = screen.query_one("#seq")
+        seq.value = "64/64, 256/32"
+        await pilot.pause()
+        assert screen.profile.grid.seq == ["64/64", "256/32"]
+        assert "6 cells" in str(screen.query_one("#preview").render())
+        seq.value = "64x64"
+        await pilot.pause()
+        assert "grid.seq" in str(screen.query_one("#error").render())
+        assert screen.profile.grid.seq == ["64/64", "256/32"]  # the bad value did not land
+        seq.value = "64/64"
+        await pilot.pause()
+        assert not str(screen.query_one("#error").render()).strip()
+        # Save, then open what was saved.
+        target = tmp_path / "mine.toml"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        prompt = app.screen.query_one("#path")
+        prompt.value = str(target)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert load_profile(str(target)).grid.seq == ["64/64"]
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        app.screen.query_one("#path").value = str(target)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, SetupScreen) and app.screen.profile.grid.seq == ["64/64"]
+
+
+async def test_choosing_a_seed_profile_updates_the_preview(tmp_path, stable_paths):
+    app = LLMBenchApp(tiny_profile(), tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.screen.query_one("#run").value = "deepseek-r1-mi355x"
+        await pilot.pause()
+        await pilot.pause()
+        screen = app.screen
+        assert screen.profile.name == "deepseek-r1-mi355x"
+        preview = str(screen.query_one("#preview").render())
+        assert "18 cells" in preview and "VLLM_ROCM_USE_AITER=1" in preview and "docker run" in preview
+
+
+def feed(screen, events):
+    for e in events:
+        screen.post_message(EngineEvent(e))
+
+
+def synthetic_events(profile):
+    plan = build_plan(profile.grid)
+    events = [PhaseChanged("measuring", "synthetic")]
+    for cell, summary in zip(plan, CELLS):
+        events += [CellStarted(cell, len(plan)), LoadProgress(cell, 3, 0, cell.concurrency, 8, 300, 150.0, 2.0),
+                   CellFinished(cell, summary)]  # fmt: skip
+    return events
+
+
+async def test_live_screen_fills_in_and_hands_over_to_results(tmp_path, stable_paths):
+    profile = tiny_profile()
+    app = LLMBenchApp(profile, tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        live = LiveScreen(profile, tmp_path, start=False)
+        await app.push_screen(live)
+        feed(live, synthetic_events(profile))
+        await pilot.pause()
+        assert live.query_one("#cells").row_count == 3
+        assert "cell 3/3" in str(live.query_one("#phase").render())
+        feed(live, [RunFinished("completed", str(tmp_path), CELLS)])
+        await pilot.pause()
+        await pilot.pause()
+        assert isinstance(app.screen, ResultsScreen)
+        await pilot.press("v")
+        assert app.screen.view_index == 1
+
+
+def test_snapshot_setup(snap_compare, stable_paths):
+    for size in ((80, 24), (120, 40)):
+        assert snap_compare(LLMBenchApp(tiny_profile(), Path("results")), terminal_size=size)
+
+
+def test_snapshot_live(snap_compare, stable_paths):
+    profile = tiny_profile()
+
+    async def run_before(pilot):
+        live = LiveScreen(profile, Path("results"), start=False)
+        await pilot.app.push_screen(live)
+        feed(live, synthetic_events(profile))
+        await pilot.pause()
+        live.progress.started = time.monotonic()  # elapsed 00:00 in the picture
+        live.render_status()
+        await pilot.pause()
+
+    for size in ((80, 24), (120, 40)):
+        assert snap_compare(LLMBenchApp(profile, Path("results")), terminal_size=size, run_before=run_before)
+
+
+def test_snapshot_results(snap_compare, stable_paths):
+    async def run_before(pilot):
+        await pilot.app.push_screen(ResultsScreen(CELLS, "cpu-tiny: completed", "results/example"))
+        await pilot.pause()
+
+    for size in ((80, 24), (120, 40)):
+        assert snap_compare(LLMBenchApp(tiny_profile(), Path("results")), terminal_size=size, run_before=run_before)

@@ -1,0 +1,60 @@
+"""The Textual app: screens for setup, the live run and results. Presents the engine only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import App
+
+from engine.profiles import ProfileError, ResolvedProfile
+from engine.results import load_results
+from tui.messages import ShowResults, StartRun
+from tui.screens.live import LiveScreen
+from tui.screens.prompts import PathPrompt
+from tui.screens.results import ResultsScreen
+from tui.screens.setup import SetupScreen
+
+
+class LLMBenchApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "llmbench-tui"
+
+    def __init__(self, profile: ResolvedProfile, results_root: Path = Path("results")) -> None:
+        super().__init__()
+        self.profile = profile
+        self.results_root = results_root
+
+    def on_mount(self) -> None:
+        self.push_screen(SetupScreen(self.profile))
+
+    def on_start_run(self, message: StartRun) -> None:
+        self.profile = message.profile
+        self.push_screen(LiveScreen(message.profile, self.results_root))
+
+    def on_show_results(self, message: ShowResults) -> None:
+        self.switch_screen(ResultsScreen(message.cells, message.title, message.results_dir))
+
+    async def action_quit(self) -> None:
+        # Mid-run, quitting asks first, then stops the load, saves and stops the server.
+        if isinstance(self.screen, LiveScreen) and self.screen.run is not None and self.screen.run.running:
+            self.screen.action_stop()
+            return
+        self.exit()
+
+    def action_new_run(self) -> None:
+        self.switch_screen(SetupScreen(self.profile))
+
+    def action_open_results(self) -> None:
+        def open_(path: str | None) -> None:
+            if not path:
+                return
+            try:
+                profile, summary = load_results(Path(path).expanduser())
+            except (FileNotFoundError, ProfileError, ValueError) as exc:
+                self.notify(str(exc), severity="error")
+                return
+            self.profile = profile
+            title = f"{summary.get('profile', profile.name)}: {summary.get('status', '?')} (saved)"
+            self.push_screen(ResultsScreen(summary.get("cells", []), title, path))
+
+        self.push_screen(PathPrompt("Open a results folder:", str(self.results_root) + "/"), open_)

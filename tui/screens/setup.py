@@ -1,0 +1,193 @@
+"""Setup: choose model, hardware, recipe, mode and grid; preview the exact launch; save/open."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Label, Select, SelectionList, Static
+
+from engine.launcher import launch_preview
+from engine.plan import build_plan
+from engine.profiles import ProfileError, ResolvedProfile, apply_overrides, bundled_names, load_part, load_profile
+from tui.messages import StartRun
+from tui.screens.prompts import PathPrompt
+
+LEVELS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
+
+
+def _options(kind: str) -> list[tuple[str, str]]:
+    return [(n, n) for n in bundled_names(kind)]
+
+
+class SetupScreen(Screen):
+    BINDINGS = [
+        Binding("ctrl+r", "run", "Run"),
+        Binding("ctrl+s", "save", "Save profile"),
+        Binding("ctrl+o", "open", "Open profile"),
+        Binding("ctrl+l", "results", "Open results"),
+        Binding("ctrl+q", "app.quit", "Quit"),
+    ]
+
+    def __init__(self, profile: ResolvedProfile) -> None:
+        super().__init__()
+        self.profile = profile
+
+    def compose(self) -> ComposeResult:
+        p = self.profile
+        yield Header()
+        with VerticalScroll(id="form"):
+            with Horizontal(classes="row"):
+                yield Label("Run profile", classes="field")
+                yield Select(_options("run"), value=p.name if p.name in bundled_names("run") else Select.BLANK,
+                             id="run", allow_blank=True, prompt="(custom)", compact=True)  # fmt: skip
+            with Horizontal(classes="row"):
+                yield Label("Model", classes="field")
+                yield Select(_options("model"), value=self._bundled(p.model.name, "model"), id="model", prompt="(custom)", compact=True)
+                yield Input(p.model.id, placeholder="HF id or local path", id="model_id", compact=True)
+            with Horizontal(classes="row"):
+                yield Label("Hardware", classes="field")
+                yield Select(_options("hardware"), value=self._bundled(p.hardware.name, "hardware"), id="hardware", prompt="(custom)", compact=True)
+            with Horizontal(classes="row"):
+                yield Label("Recipe", classes="field")
+                yield Select(_options("recipe"), value=self._bundled(p.recipe.name, "recipe"), id="recipe", prompt="(custom)", compact=True)
+            with Horizontal(classes="row"):
+                yield Label("Mode", classes="field")
+                yield Select([(m, m) for m in ("server", "inprocess", "external")], value=p.mode, id="mode", allow_blank=False, compact=True)
+                yield Input(p.endpoint or "", placeholder="endpoint URL (external)", id="endpoint", compact=True)
+            with Horizontal(classes="row tall"):
+                yield Label("Concurrency", classes="field")
+                levels = sorted(set(LEVELS) | set(p.grid.concurrency))
+                yield SelectionList[int](*((str(c), c, c in p.grid.concurrency) for c in levels), id="concurrency", compact=True)
+            with Horizontal(classes="row"):
+                yield Label("ISL/OSL", classes="field")
+                yield Input(", ".join(p.grid.seq), placeholder="1024/1024, 8192/1024", id="seq", compact=True)
+            with Horizontal(classes="row"):
+                yield Label("Prompts x conc", classes="field")
+                yield Input(str(p.grid.prompts_per_concurrency), id="prompts", type="integer", compact=True)
+            yield Label("", id="error")
+            yield Static("", id="preview")
+        yield Footer()
+
+    @staticmethod
+    def _bundled(name: str, kind: str):
+        return name if name in bundled_names(kind) else Select.BLANK
+
+    def on_mount(self) -> None:
+        self.sub_title = "setup"
+        self.refresh_preview()
+
+    # -- attributes down: re-render from self.profile -------------------------------------
+    def refresh_preview(self) -> None:
+        p = self.profile
+        plan = build_plan(p.grid)
+        lines = [f"{p.name}: {len(plan)} cells ({len(p.grid.concurrency)} concurrency x {len(p.grid.seq)} ISL/OSL)"]
+        try:
+            env, command = launch_preview(p)
+            lines += [f"{k}={v}" for k, v in env.items()] + [command]
+        except Exception as exc:  # the preview says what is wrong rather than crash
+            lines.append(f"cannot build the launch command: {exc}")
+        self.query_one("#preview", Static).update("\n".join(lines))
+
+    def set_profile(self, profile: ResolvedProfile) -> None:
+        self.profile = profile
+        self.query_one("#error", Label).update("")
+        self.refresh_preview()
+
+    def show_error(self, message: str) -> None:
+        self.query_one("#error", Label).update(message)
+
+    def _override(self, **overrides) -> None:
+        try:
+            self.set_profile(apply_overrides(self.profile, **overrides))
+        except ProfileError as exc:
+            self.show_error(str(exc))
+
+    # -- input handlers -------------------------------------------------------------------
+    @on(Select.Changed, "#run")
+    def _run_changed(self, event: Select.Changed) -> None:
+        if event.value is not Select.BLANK and event.value != self.profile.name:
+            self.load(load_profile(str(event.value)))
+
+    @on(Select.Changed, "#model, #hardware, #recipe")
+    def _part_changed(self, event: Select.Changed) -> None:
+        kind = event.select.id
+        if event.value is Select.BLANK or event.value == getattr(self.profile, kind).name:
+            return
+        part = load_part(str(event.value), kind)
+        self._override(**{kind: part.model_dump()})
+        if kind == "model":
+            self.query_one("#model_id", Input).value = self.profile.model.id
+
+    @on(Select.Changed, "#mode")
+    def _mode_changed(self, event: Select.Changed) -> None:
+        if event.value != self.profile.mode:
+            self._override(mode=event.value)
+
+    @on(Input.Changed, "#model_id")
+    def _model_id(self, event: Input.Changed) -> None:
+        if event.value.strip() and event.value.strip() != self.profile.model.id:
+            self._override(**{"model.id": event.value.strip()})
+
+    @on(Input.Changed, "#endpoint")
+    def _endpoint(self, event: Input.Changed) -> None:
+        self._override(endpoint=event.value.strip() or None)
+
+    @on(SelectionList.SelectedChanged, "#concurrency")
+    def _concurrency(self, event: SelectionList.SelectedChanged) -> None:
+        selected = sorted(event.selection_list.selected)
+        if selected != self.profile.grid.concurrency:
+            self._override(**{"grid.concurrency": selected})
+
+    @on(Input.Changed, "#seq")
+    def _seq(self, event: Input.Changed) -> None:
+        pairs = [s.strip() for s in event.value.split(",") if s.strip()]
+        self._override(**{"grid.seq": pairs})
+
+    @on(Input.Changed, "#prompts")
+    def _prompts(self, event: Input.Changed) -> None:
+        if event.value.strip():
+            try:
+                self._override(**{"grid.prompts_per_concurrency": int(event.value)})
+            except ValueError:
+                self.show_error("prompts per concurrency: a whole number")
+
+    # -- actions --------------------------------------------------------------------------
+    def load(self, profile: ResolvedProfile) -> None:
+        """Show another profile: the form is rebuilt from it."""
+        self.app.switch_screen(SetupScreen(profile))
+
+    def action_run(self) -> None:
+        if self.query_one("#error", Label).render().plain:
+            self.notify("fix the error first", severity="error")
+            return
+        self.post_message(StartRun(self.profile))
+
+    def action_save(self) -> None:
+        def save(path: str | None) -> None:
+            if path:
+                target = Path(path).expanduser()
+                try:
+                    target.write_text(self.profile.to_toml())
+                    self.notify(f"saved {target}")
+                except OSError as exc:
+                    self.notify(f"cannot save {target}: {exc}", severity="error")
+
+        self.app.push_screen(PathPrompt("Save profile as (TOML path):", f"{self.profile.name}.toml"), save)
+
+    def action_open(self) -> None:
+        def open_(path: str | None) -> None:
+            if path:
+                try:
+                    self.load(load_profile(path))
+                except ProfileError as exc:
+                    self.show_error(str(exc))
+
+        self.app.push_screen(PathPrompt("Open profile (bundled name or TOML path):"), open_)
+
+    def action_results(self) -> None:
+        self.app.action_open_results()
