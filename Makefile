@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 VLLM   ?= cpu
 STAMP  := $(VENV)/.installed-$(VLLM)
 
-.PHONY: setup run test dry-run clean
+.PHONY: setup run test dry-run selftest fidelity clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,14 @@ run: setup
 
 dry-run: setup
 	$(BIN)/llmbench-tui --no-ui --profile cpu-tiny --dry-run
+
+# Client capacity on this host, ours beside vllm bench serve (no GPU needed).
+selftest: setup
+	$(BIN)/llmbench-tui selftest
+
+# Our numbers beside vllm bench serve's on one real vLLM server (tiny model), several rounds.
+fidelity: setup
+	$(BIN)/python benchmarks/fidelity.py --cells 256/256@1,256/256@4,256/256@16,256/256@64,1024/128@1,1024/128@4,1024/128@16,1024/128@64
 
 test: setup
 	$(BIN)/python -m pytest -q -ra

@@ -7,6 +7,7 @@ import sys
 import time
 from typing import TextIO
 
+from engine import curves
 from engine.events import (
     CellFinished,
     CellStarted,
@@ -110,19 +111,6 @@ def curve(cells: list[dict], width: int = 100, height: int = 24) -> str:
     plt.clear_figure()
     plt.plotsize(width, height)
     plt.theme("clear")
-    series: dict[str, list[dict]] = {}
-    for c in cells:
-        if c["completed"]:
-            series.setdefault(f"{c['input_len']}/{c['output_len']}", []).append(c)
-    for label, points in series.items():
-        points.sort(key=lambda c: c["max_concurrency"])
-        xs = [p["mean_e2el_ms"] / 1000.0 for p in points]
-        ys = [p["total_token_throughput"] for p in points]
-        plt.plot(xs, ys, label=f"ISL/OSL {label}", marker="dot")
-        for x, y, p in zip(xs, ys, points):
-            plt.text(str(p["max_concurrency"]), x, y)
-    plt.title("Total throughput vs E2E latency (labels: concurrency)")
-    plt.xlabel("mean end-to-end latency (s)")
-    plt.ylabel("total tok/s")
+    curves.draw(plt, cells, "latency")
     # plotext colours its output even with the "clear" theme: stdout may be a file or a pipe.
     return re.sub(r"\x1b\[[0-9;]*m", "", plt.build())

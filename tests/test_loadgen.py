@@ -97,3 +97,22 @@ async def test_closed_loop_keeps_exactly_c_in_flight():
     assert peak == 3
     assert load.output_tokens == 60 and load.done == 12 and load.in_flight == 0
     assert duration > 0
+
+
+def test_server_metrics_parse_only_what_is_shown():
+    from engine.server_metrics import parse_metrics
+
+    text = (
+        "# HELP vllm:num_requests_running Number of requests running.\n"
+        "# TYPE vllm:num_requests_running gauge\n"
+        'vllm:num_requests_running{engine="0",model_name="m"} 3.0\n'
+        "# TYPE vllm:kv_cache_usage_perc gauge\n"
+        'vllm:kv_cache_usage_perc{engine="0",model_name="m"} 0.25\n'
+        "# TYPE vllm:generation_tokens counter\n"
+        'vllm:generation_tokens_total{engine="0",model_name="m"} 1234.0\n'
+        "# TYPE vllm:e2e_request_latency_seconds histogram\n"
+        'vllm:e2e_request_latency_seconds_bucket{le="0.3",model_name="m"} 1.0\n'
+    )
+    state = parse_metrics(text)
+    assert state.running == 3.0 and state.kv_cache_usage == 0.25 and state.generation_tokens_total == 1234.0
+    assert state.waiting is None
