@@ -219,7 +219,7 @@ class CellLoad:
 
 def new_session(concurrency: int, read_timeout_s: float = 1800.0) -> aiohttp.ClientSession:
     """One session per run: C keep-alive connections, no total deadline (8k-token answers take long)."""
-    connector = aiohttp.TCPConnector(limit=concurrency + 4, ttl_dns_cache=None, enable_cleanup_closed=True)
+    connector = aiohttp.TCPConnector(limit=concurrency + 4, ttl_dns_cache=None)
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=read_timeout_s)
     return aiohttp.ClientSession(connector=connector, timeout=timeout, skip_auto_headers=("User-Agent",))
 

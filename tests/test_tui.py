@@ -146,3 +146,13 @@ def test_snapshot_results(snap_compare, stable_paths):
 
     for size in ((80, 24), (120, 40)):
         assert snap_compare(LLMBenchApp(tiny_profile(), Path("results")), terminal_size=size, run_before=run_before)
+
+
+async def test_a_profile_that_is_not_bundled_opens(tmp_path, stable_paths):
+    # Its name matches no bundled run profile: the choice shows "(custom)", the form still opens.
+    profile = apply_overrides(tiny_profile(), name="my-own")
+    app = LLMBenchApp(profile, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, SetupScreen) and app.screen.profile.name == "my-own"
+        assert app.screen.query_one("#run").is_blank()

@@ -43,7 +43,7 @@ class SetupScreen(Screen):
         with VerticalScroll(id="form"):
             with Horizontal(classes="row"):
                 yield Label("Run profile", classes="field")
-                yield Select(_options("run"), value=p.name if p.name in bundled_names("run") else Select.BLANK,
+                yield Select(_options("run"), value=p.name if p.name in bundled_names("run") else Select.NULL,
                              id="run", allow_blank=True, prompt="(custom)", compact=True)  # fmt: skip
             with Horizontal(classes="row"):
                 yield Label("Model", classes="field")
@@ -75,7 +75,7 @@ class SetupScreen(Screen):
 
     @staticmethod
     def _bundled(name: str, kind: str):
-        return name if name in bundled_names(kind) else Select.BLANK
+        return name if name in bundled_names(kind) else Select.NULL
 
     def on_mount(self) -> None:
         self.sub_title = "setup"
@@ -110,13 +110,13 @@ class SetupScreen(Screen):
     # -- input handlers -------------------------------------------------------------------
     @on(Select.Changed, "#run")
     def _run_changed(self, event: Select.Changed) -> None:
-        if event.value is not Select.BLANK and event.value != self.profile.name:
+        if event.value is not Select.NULL and event.value != self.profile.name:
             self.load(load_profile(str(event.value)))
 
     @on(Select.Changed, "#model, #hardware, #recipe")
     def _part_changed(self, event: Select.Changed) -> None:
         kind = event.select.id
-        if event.value is Select.BLANK or event.value == getattr(self.profile, kind).name:
+        if event.value is Select.NULL or event.value == getattr(self.profile, kind).name:
             return
         part = load_part(str(event.value), kind)
         self._override(**{kind: part.model_dump()})
