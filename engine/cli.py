@@ -16,7 +16,7 @@ from engine.launcher import LaunchError, NotSupportedError, check_mode, free_por
 from engine.plan import build_plan
 from engine.profiles import ProfileError, ResolvedProfile, apply_overrides, bundled_names, load_profile
 from engine.recipe_check import check_args, installed_vllm_version
-from engine.runner import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, Runner
+from engine.runner import EXIT_BAD_INPUT, Runner
 
 DEFAULT_PROFILE = "cpu-tiny"
 
@@ -209,7 +209,7 @@ def run_headless(args: argparse.Namespace) -> int:
     if outcome.error:
         _err(outcome.error)
     print(f"results: {outcome.results_dir}")
-    return outcome.exit_code if outcome.exit_code != EXIT_INTERRUPTED else EXIT_INTERRUPTED
+    return outcome.exit_code
 
 
 def selftest_main(argv: list[str]) -> int:

@@ -2,7 +2,6 @@
 
 import json
 
-import pytest
 
 from engine.profiles import apply_overrides, load_profile
 from engine.prompts import load_tokenizer

@@ -4,7 +4,6 @@ the results folder, interrupts, and no orphaned server."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

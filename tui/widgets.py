@@ -6,18 +6,10 @@ from textual.widgets import DataTable
 from textual_plotext import PlotextPlot
 
 from engine import curves
+from engine.console import COLUMNS
 
-CELL_COLUMNS = [
-    ("conc", "max_concurrency", "{:d}"),
-    ("ISL/OSL", None, ""),
-    ("req/s", "request_throughput", "{:.2f}"),
-    ("out tok/s", "output_throughput", "{:,.0f}"),
-    ("TTFT p50", "median_ttft_ms", "{:.1f}"),
-    ("TTFT p99", "p99_ttft_ms", "{:.1f}"),
-    ("TPOT", "mean_tpot_ms", "{:.2f}"),
-    ("E2E", "mean_e2el_ms", "{:,.0f}"),
-    ("fail", "failed", "{:d}"),
-]
+# The console's columns (engine.console), minus a few that do not fit beside the charts.
+CELL_COLUMNS = [c for c in COLUMNS if c[0] not in ("ok", "tot tok/s", "ITL p99", "tok/s/user")]
 
 
 class CellTable(DataTable):
