@@ -1,7 +1,10 @@
 """A run on its own thread and event loop, for front ends that own the main loop (the TUI).
 
-The load generator's timestamps then never wait for a redraw: the UI only receives events,
-through the observer, which it must hand over to its own thread.
+The load generator's timestamps never wait in the UI's event loop: the UI only receives events,
+through the observer, which it must hand over to its own thread. Both threads share the GIL,
+so a long redraw can still delay a timestamp by its length; a run in its own process would not
+(tried: multiprocessing's spawn fails under Textual's test harness, "bad value(s) in
+fds_to_keep"; a plain subprocess with events over a pipe is the way to go).
 """
 
 from __future__ import annotations

@@ -28,4 +28,4 @@ def test_selftest_report_without_vllm_comparison():
     out = io.StringIO()
     assert run_selftest([1, 4], itl_ms=5, ttft_ms=5, osl=8, threshold_ms=0.1, compare=False, tokenizer=None, out=out) == 0
     text = out.getvalue()
-    assert "llmbench-tui" in text and "highest token rate ingested" in text and "<  5.0 ms" in text
+    assert "llmbench-tui" in text and "highest token rate ingested" in text and "<  5.0 ms" in text and "all below" in text

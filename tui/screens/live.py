@@ -77,16 +77,23 @@ class LiveScreen(Screen):
         p = self.progress
         cell = p.cell
         where = f"cell {cell.index + 1}/{p.total_cells} c={cell.concurrency} {cell.input_len}/{cell.output_len}" if cell else "no cell yet"
-        self.query_one("#phase", Label).update(
-            f"[b]{p.phase}[/b] {p.detail}  |  {where}  |  elapsed {_clock(p.elapsed_s)}  ETA {_clock(p.eta_s())}"
-        )
+        self.query_one("#phase", Label).update(f"[b]{p.phase}[/b] {p.detail}")
         self.query_one("#counters", Label).update(
-            f"in flight {p.in_flight}  done {p.done}/{p.cell_total}  failed {p.failed}  |  {p.live_tps:,.0f} output tok/s"
+            f"{where}  elapsed {_clock(p.elapsed_s)}  ETA {_clock(p.eta_s())}  |  "
+            f"in flight {p.in_flight}  done {p.done}/{p.cell_total}  failed {p.failed}"
         )
+        line = f"{p.live_tps:,.0f} output tok/s"
         s = p.server
         if s is not None:
             kv = f"{100 * s.kv_cache_usage:.0f}%" if s.kv_cache_usage is not None else "?"
-            self.query_one("#server", Label).update(f"server: KV cache {kv}  running {s.running or 0:.0f}  waiting {s.waiting or 0:.0f}")
+            line += f"  |  server: KV cache {kv}  running {s.running or 0:.0f}  waiting {s.waiting or 0:.0f}"
+        self.query_one("#server", Label).update(line)
+
+    def on_unmount(self) -> None:
+        # Leaving the app mid-run (however): stop the load, save, stop the server, then go.
+        if self.run is not None and self.run.running:
+            self.run.cancel()
+            self.run.join(120)
 
     def action_stop(self) -> None:
         if self.run is None or not self.run.running:
