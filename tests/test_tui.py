@@ -10,6 +10,7 @@ import pytest
 from engine.events import CellFinished, CellStarted, LoadProgress, PhaseChanged, RunFinished
 from engine.plan import build_plan
 from engine.profiles import apply_overrides, load_profile
+from engine.progress import RunProgress
 from tui.app import LLMBenchApp
 from tui.messages import EngineEvent
 from tui.screens.live import LiveScreen
@@ -123,7 +124,8 @@ def test_snapshot_setup(snap_compare, stable_paths):
 
 def test_snapshot_live(snap_compare, stable_paths, monkeypatch):
     profile = tiny_profile()
-    monkeypatch.setattr("engine.progress.time.monotonic", lambda: 1000.0)  # elapsed 00:00, whatever the load
+    # Elapsed 00:00 in the picture, however slow the machine (time itself must keep running).
+    monkeypatch.setattr(RunProgress, "elapsed_s", property(lambda self: 0.0))
 
     async def run_before(pilot):
         live = LiveScreen(profile, Path("results"), start=False)
