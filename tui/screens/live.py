@@ -27,6 +27,7 @@ def _clock(seconds: float | None) -> str:
 
 
 class LiveScreen(Screen):
+    SUB_TITLE = "live"
     BINDINGS = [Binding("q", "stop", "Stop run"), Binding("ctrl+q", "stop", "Stop run", show=False)]
 
     def __init__(self, profile: ResolvedProfile, results_root: Path, start: bool = True) -> None:
@@ -49,7 +50,6 @@ class LiveScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = f"running {self.profile.name}"
         self.render_status()
         if self.autostart:
             # The run has its own thread and loop; events come back as messages.

@@ -12,6 +12,7 @@ from tui.widgets import CellTable, CurvePlot
 
 
 class ResultsScreen(Screen):
+    SUB_TITLE = "results"
     BINDINGS = [
         Binding("v", "next_view", "Switch view"),
         Binding("o", "app.open_results", "Open results"),
@@ -32,7 +33,6 @@ class ResultsScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = "results"
         self.query_one("#cells", CellTable).show(self.cells)
         self.show_view()
 

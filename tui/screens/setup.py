@@ -25,6 +25,7 @@ def _options(kind: str) -> list[tuple[str, str]]:
 
 
 class SetupScreen(Screen):
+    SUB_TITLE = "setup"
     BINDINGS = [
         Binding("ctrl+r", "run", "Run"),
         Binding("ctrl+s", "save", "Save profile"),
@@ -78,7 +79,6 @@ class SetupScreen(Screen):
         return name if name in bundled_names(kind) else Select.NULL
 
     def on_mount(self) -> None:
-        self.sub_title = "setup"
         self.refresh_preview()
 
     # -- attributes down: re-render from self.profile -------------------------------------
