@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Label, RichLog
+from textual.widgets import Footer, Label, RichLog
 
 from engine.background import BackgroundRun
 from engine.events import CellFinished, LoadProgress, RunFinished
@@ -37,7 +37,6 @@ class LiveScreen(Screen):
         self.run: BackgroundRun | None = None
 
     def compose(self) -> ComposeResult:
-        yield Header()
         with Vertical(id="status"):
             yield Label("", id="phase")
             yield Label("", id="counters")

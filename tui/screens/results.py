@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Label
+from textual.widgets import Footer, Label
 
 from engine.curves import VIEWS
 from tui.widgets import CellTable, CurvePlot
@@ -26,7 +26,6 @@ class ResultsScreen(Screen):
         self.view_index = 0
 
     def compose(self) -> ComposeResult:
-        yield Header()
         yield Label(f"{self.title_text}" + (f"  ({self.results_dir})" if self.results_dir else ""), id="results-title")
         yield CurvePlot(id="curve")
         yield CellTable(id="cells")
