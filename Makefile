@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 VLLM   ?= cpu
 STAMP  := $(VENV)/.installed-$(VLLM)
 
-.PHONY: setup run test dry-run selftest fidelity clean
+.PHONY: setup run test test-fast lint dry-run selftest fidelity clean
 
 setup: $(STAMP)
 
@@ -34,8 +34,17 @@ selftest: setup
 fidelity: setup
 	$(BIN)/python benchmarks/fidelity.py --cells 256/256@1,256/256@4,256/256@16,256/256@64,1024/128@1,1024/128@4,1024/128@16,1024/128@64
 
-test: setup
+# Lint and format check first (seconds), then every test tier.
+test: setup lint
 	$(BIN)/python -m pytest -q -ra
+
+# The fast tier: no vLLM, no torch, no server (under a minute).
+test-fast: setup lint
+	$(BIN)/python -m pytest -q -ra -m "not integration"
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 clean:
 	rm -rf $(VENV) results

@@ -20,9 +20,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from engine.launcher import ServerLauncher, free_port, server_spec
 from engine.profiles import load_profile
-from engine.tinymodel import ensure_tiny_model
+from engine.server.launcher import ServerLauncher, free_port, server_spec
+from engine.server.tinymodel import ensure_tiny_model
 
 CLI = str(Path(sys.executable).parent / "llmbench-tui")
 
@@ -38,34 +38,85 @@ def parse_cells(text: str) -> list[tuple[int, int, int]]:
 
 def run_ours(url: str, isl: int, osl: int, conc: int, n: int, warmup: int, tmp: Path) -> dict:
     per = max(1, n // conc)
-    cmd = [CLI, "--no-ui", "--endpoint", url, "--concurrency", str(conc), "--seq", f"{isl}/{osl}",
-           "--prompts-per-concurrency", str(per), "--warmup", str(warmup), "--results", str(tmp)]  # fmt: skip
+    cmd = [
+        CLI,
+        "--no-ui",
+        "--endpoint",
+        url,
+        "--concurrency",
+        str(conc),
+        "--seq",
+        f"{isl}/{osl}",
+        "--prompts-per-concurrency",
+        str(per),
+        "--warmup",
+        str(warmup),
+        "--results",
+        str(tmp),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"llmbench-tui failed:\n{proc.stderr[-2000:]}")
     run_dir = Path([ln for ln in proc.stdout.splitlines() if ln.startswith("results: ")][-1].split(": ", 1)[1])
     cell = json.loads((run_dir / "summary.json").read_text())["cells"][0]
-    return {"output_throughput": cell["output_throughput"], "mean_ttft_ms": cell["mean_ttft_ms"],
-            "mean_tpot_ms": cell["mean_tpot_ms"], "cpu_ms_per_1k": cell["client_cpu_ms_per_1k_tokens"],
-            "completed": cell["completed"]}  # fmt: skip
+    return {
+        "output_throughput": cell["output_throughput"],
+        "mean_ttft_ms": cell["mean_ttft_ms"],
+        "mean_tpot_ms": cell["mean_tpot_ms"],
+        "cpu_ms_per_1k": cell["client_cpu_ms_per_1k_tokens"],
+        "completed": cell["completed"],
+    }
 
 
-def run_theirs(url: str, model: str, tokenizer: str, isl: int, osl: int, conc: int, n: int, warmup: int, tmp: Path) -> dict:
+def run_theirs(
+    url: str, model: str, tokenizer: str, isl: int, osl: int, conc: int, n: int, warmup: int, tmp: Path
+) -> dict:
     per = max(1, n // conc)
     name = f"vllm-{isl}-{osl}-{conc}.json"
-    cmd = [sys.executable, "-m", "engine.vllm_bench", "--base-url", url, "--model", model,
-           "--tokenizer", tokenizer, "--dataset-name", "random", "--random-input-len", str(isl),
-           "--random-output-len", str(osl), "--num-prompts", str(per * conc), "--max-concurrency", str(conc),
-           "--ignore-eos", "--num-warmups", str(warmup), "--disable-tqdm", "--save-result",
-           "--result-dir", str(tmp), "--result-filename", name, "--percentile-metrics", "ttft,tpot,itl,e2el"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "engine.bench.vllm_bench",
+        "--base-url",
+        url,
+        "--model",
+        model,
+        "--tokenizer",
+        tokenizer,
+        "--dataset-name",
+        "random",
+        "--random-input-len",
+        str(isl),
+        "--random-output-len",
+        str(osl),
+        "--num-prompts",
+        str(per * conc),
+        "--max-concurrency",
+        str(conc),
+        "--ignore-eos",
+        "--num-warmups",
+        str(warmup),
+        "--disable-tqdm",
+        "--save-result",
+        "--result-dir",
+        str(tmp),
+        "--result-filename",
+        name,
+        "--percentile-metrics",
+        "ttft,tpot,itl,e2el",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
     if proc.returncode != 0:
         raise RuntimeError(f"vllm bench serve failed:\n{proc.stdout[-1500:]}\n{proc.stderr[-2000:]}")
     result = json.loads((tmp / name).read_text())
     cpu_s = float((tmp / f"{name}.cpu").read_text())
-    return {"output_throughput": result["output_throughput"], "mean_ttft_ms": result["mean_ttft_ms"],
-            "mean_tpot_ms": result["mean_tpot_ms"], "cpu_ms_per_1k": 1e6 * cpu_s / max(result["total_output_tokens"], 1),
-            "completed": result["completed"]}  # fmt: skip
+    return {
+        "output_throughput": result["output_throughput"],
+        "mean_ttft_ms": result["mean_ttft_ms"],
+        "mean_tpot_ms": result["mean_tpot_ms"],
+        "cpu_ms_per_1k": 1e6 * cpu_s / max(result["total_output_tokens"], 1),
+        "completed": result["completed"],
+    }
 
 
 def main() -> int:
@@ -91,7 +142,9 @@ def main() -> int:
         print(f"starting vLLM on the tiny model (log: {log})...", file=sys.stderr)
         asyncio.run(launcher.start(lambda e: None))
         url = launcher.base_url
-    model = json.loads(subprocess.run(["curl", "-s", f"{url}/v1/models"], capture_output=True, text=True).stdout)["data"][0]["id"]
+    model = json.loads(subprocess.run(["curl", "-s", f"{url}/v1/models"], capture_output=True, text=True).stdout)[
+        "data"
+    ][0]["id"]
 
     results: dict[tuple, dict[str, list[dict]]] = {c: {"ours": [], "theirs": []} for c in cells}
     try:
@@ -107,15 +160,23 @@ def main() -> int:
                         else:
                             res = run_theirs(url, model, model_dir, isl, osl, conc, args.prompts, args.warmup, tmp)
                         results[cell][who].append(res)
-                        print(f"round {r + 1} {isl}/{osl} c={conc} {who:6s}: {res['output_throughput']:8.0f} out tok/s, "
-                              f"TTFT {res['mean_ttft_ms']:7.1f} ms, TPOT {res['mean_tpot_ms']:6.2f} ms, "
-                              f"CPU {res['cpu_ms_per_1k']:6.0f} ms/1k tok", file=sys.stderr, flush=True)  # fmt: skip
+                        print(
+                            f"round {r + 1} {isl}/{osl} c={conc} {who:6s}: {res['output_throughput']:8.0f} out tok/s, "
+                            f"TTFT {res['mean_ttft_ms']:7.1f} ms, TPOT {res['mean_tpot_ms']:6.2f} ms, "
+                            f"CPU {res['cpu_ms_per_1k']:6.0f} ms/1k tok",
+                            file=sys.stderr,
+                            flush=True,
+                        )
     finally:
         if launcher:
             launcher.stop_sync()
 
-    keys = [("output_throughput", "out tok/s"), ("mean_ttft_ms", "mean TTFT"), ("mean_tpot_ms", "mean TPOT"),
-            ("cpu_ms_per_1k", "client CPU/1k tok")]  # fmt: skip
+    keys = [
+        ("output_throughput", "out tok/s"),
+        ("mean_ttft_ms", "mean TTFT"),
+        ("mean_tpot_ms", "mean TPOT"),
+        ("cpu_ms_per_1k", "client CPU/1k tok"),
+    ]
     print(f"\nours / vllm bench serve, same server, mean of {args.rounds} rounds")
     print(f"{'cell':>16s}  " + "  ".join(f"{label:>22s}" for _, label in keys))
     for cell, by in results.items():

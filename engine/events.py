@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from engine.plan import Cell
+from engine.report.model import CellResult
 
 
 @dataclass
@@ -15,7 +17,7 @@ class Event:
 
 @dataclass
 class PhaseChanged(Event):
-    # launching, waiting, discovering, warmup, measuring, done, failed, interrupted
+    # launching, waiting, discovering, warmup, measuring, stopping; at the end: done, failed, interrupted
     phase: str
     detail: str = ""
     cell: Cell | None = None
@@ -29,13 +31,8 @@ class ServerWaiting(Event):
 
 
 @dataclass
-class ServerLogLine(Event):
-    line: str
-
-
-@dataclass
 class ServerStateChanged(Event):
-    state: Any  # engine.server_metrics.ServerState
+    state: Any  # engine.server.metrics.ServerState
 
 
 @dataclass
@@ -55,12 +52,14 @@ class LoadProgress(Event):
     # Output tokens per second over the last few seconds, and since the cell started.
     live_output_tps: float
     elapsed_s: float
+    # Share of the last half second the load's thread waited for a CPU (None: not measurable).
+    client_wait_share: float | None = None
 
 
 @dataclass
 class CellFinished(Event):
     cell: Cell
-    summary: dict[str, Any]
+    result: CellResult
 
 
 @dataclass
@@ -73,7 +72,7 @@ class Notice(Event):
 class RunFinished(Event):
     status: str  # completed, failed, interrupted
     results_dir: str
-    cells: list[dict[str, Any]] = field(default_factory=list)
+    cells: list[CellResult] = field(default_factory=list)
     error: str | None = None
 
 

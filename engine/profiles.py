@@ -9,13 +9,27 @@ from __future__ import annotations
 
 import os
 import tomllib
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Literal
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-BUNDLED_DIR = Path(os.environ.get("LLMBENCH_PROFILES", Path(__file__).resolve().parent.parent / "profiles"))
+
+def _bundled_root() -> Traversable:
+    """The bundled profiles: $LLMBENCH_PROFILES, else the installed package `llmbench_profiles`
+    (the repository's profiles/ folder, shipped in the wheel), else the checkout's own folder."""
+    if os.environ.get("LLMBENCH_PROFILES"):
+        return Path(os.environ["LLMBENCH_PROFILES"])
+    try:
+        return resources.files("llmbench_profiles")
+    except ModuleNotFoundError:  # run from a checkout that was never installed
+        return Path(__file__).resolve().parent.parent / "profiles"
+
+
+BUNDLED = _bundled_root()
 KINDS = {"hardware": "hardware", "model": "models", "recipe": "recipes", "grid": "grids", "run": "runs"}
 BUILTIN_PREFIX = "builtin:"
 
@@ -110,6 +124,23 @@ class Load(Strict):
     seed: int = 0
 
 
+class IsolationSettings(Strict):
+    """Keeping a CPU for the client beside a server launched on the same host (engine.server.isolation)."""
+
+    # Lower priority of the launched server's process tree; unset: automatic (15 when launched here).
+    server_nice: int | None = Field(default=None, ge=0, le=19)
+    # CPU lists such as "2-63" or "0,1": the launched server's affinity, and the load thread's.
+    server_cpus: str | None = None
+    client_cpus: str | None = None
+
+    @field_validator("server_cpus", "client_cpus")
+    @classmethod
+    def _cpu_list(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_cpus(v)
+        return v
+
+
 class RunProfile(Strict):
     name: str
     description: str = ""
@@ -124,6 +155,7 @@ class RunProfile(Strict):
     host: str = "127.0.0.1"
     port: int | None = None
     load: Load = Load()
+    isolation: IsolationSettings = IsolationSettings()
 
 
 class ResolvedProfile(RunProfile):
@@ -149,6 +181,39 @@ def parse_seq(text: str) -> tuple[int, int]:
     return isl, osl
 
 
+def parse_cpus(text: str) -> set[int]:
+    """'0-3,8' -> {0, 1, 2, 3, 8}; ValueError naming what is wrong."""
+    cpus: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        if not lo.isdigit() or (hi and not hi.isdigit()):
+            raise ValueError(f"{text!r} is not a CPU list (e.g. 0-3,8)")
+        first, last = int(lo), int(hi or lo)
+        if last < first:
+            raise ValueError(f"{part!r}: the range runs backwards")
+        cpus.update(range(first, last + 1))
+    if not cpus:
+        raise ValueError("an empty CPU list")
+    return cpus
+
+
+def format_cpus(cpus: set[int]) -> str:
+    """{0, 1, 2, 3, 8} -> '0-3,8'."""
+    out, ordered = [], sorted(cpus)
+    start = prev = ordered[0]
+    for c in [*ordered[1:], None]:
+        if c is not None and c == prev + 1:
+            prev = c
+            continue
+        out.append(f"{start}-{prev}" if prev > start else str(start))
+        if c is not None:
+            start = prev = c
+    return ",".join(out)
+
+
 def arg_value(args: list[str], flag: str) -> str | None:
     """Value of `flag` in a CLI token list (`--flag v` or `--flag=v`), last one wins."""
     value = None
@@ -161,24 +226,26 @@ def arg_value(args: list[str], flag: str) -> str | None:
 
 
 def bundled_names(kind: str) -> list[str]:
-    folder = BUNDLED_DIR / KINDS[kind]
-    return sorted(p.stem for p in folder.glob("*.toml"))
+    folder = BUNDLED / KINDS[kind]
+    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
-def _locate(ref: str, kind: str) -> Path:
+def _locate(ref: str, kind: str) -> Path | Traversable:
     path = Path(ref).expanduser()
     if ref.endswith(".toml") or os.sep in ref:
         if not path.is_file():
             raise ProfileError(f"{kind} file {ref} does not exist")
         return path
-    candidate = BUNDLED_DIR / KINDS[kind] / f"{ref}.toml"
+    candidate = BUNDLED / KINDS[kind] / f"{ref}.toml"
     if not candidate.is_file():
         names = ", ".join(bundled_names(kind)) or "none"
-        raise ProfileError(f"no bundled {kind} profile named {ref!r} (bundled: {names}); or give a path to a .toml file")
+        raise ProfileError(
+            f"no bundled {kind} profile named {ref!r} (bundled: {names}); or give a path to a .toml file"
+        )
     return candidate
 
 
-def _read_toml(path: Path) -> dict:
+def _read_toml(path: Path | Traversable) -> dict:
     try:
         return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:

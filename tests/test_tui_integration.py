@@ -23,8 +23,9 @@ async def wait_for(pilot, predicate, timeout_s: float) -> None:
 
 
 async def test_real_cpu_tiny_run_through_the_tui(tiny_model, tmp_path):
-    profile = apply_overrides(load_profile("cpu-tiny"), **{"grid.concurrency": [2], "grid.seq": ["32/16"],
-                                                           "grid.prompts_per_concurrency": 2})  # fmt: skip
+    profile = apply_overrides(
+        load_profile("cpu-tiny"), **{"grid.concurrency": [2], "grid.seq": ["32/16"], "grid.prompts_per_concurrency": 2}
+    )
     app = LLMBenchApp(profile, tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("ctrl+r")
@@ -43,8 +44,16 @@ async def test_real_cpu_tiny_run_through_the_tui(tiny_model, tmp_path):
 
 
 async def test_quit_mid_run_asks_then_saves_partial_results(vllm_server, tmp_path):
-    profile = apply_overrides(load_profile("cpu-tiny"), **{"mode": "external", "endpoint": vllm_server.base_url,
-                              "grid.concurrency": [4], "grid.seq": ["64/512"], "grid.prompts_per_concurrency": 10})  # fmt: skip
+    profile = apply_overrides(
+        load_profile("cpu-tiny"),
+        **{
+            "mode": "external",
+            "endpoint": vllm_server.base_url,
+            "grid.concurrency": [4],
+            "grid.seq": ["64/512"],
+            "grid.prompts_per_concurrency": 10,
+        },
+    )
     app = LLMBenchApp(profile, tmp_path)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("ctrl+r")

@@ -7,7 +7,7 @@ from pathlib import Path
 from textual.app import App
 
 from engine.profiles import ProfileError, ResolvedProfile
-from engine.results import load_results
+from engine.report.results import load_results
 from tui.messages import ShowResults, StartRun
 from tui.screens.live import LiveScreen
 from tui.screens.prompts import PathPrompt
@@ -54,7 +54,7 @@ class LLMBenchApp(App):
                 self.notify(str(exc), severity="error")
                 return
             self.profile = profile
-            title = f"{summary.get('profile', profile.name)}: {summary.get('status', '?')} (saved)"
-            self.push_screen(ResultsScreen(summary.get("cells", []), title, path))
+            title = f"{summary.profile or profile.name}: {summary.status} (saved)"
+            self.push_screen(ResultsScreen(summary.cells, title, path))
 
         self.push_screen(PathPrompt("Open a results folder:", str(self.results_root) + "/"), open_)

@@ -4,12 +4,11 @@ imported for them); otherwise the TUI opens."""
 from __future__ import annotations
 
 import sys
-
 from pathlib import Path
 
-from engine.cli import build_parser, resolve_args, run_headless, selftest_main
-from engine.hardware_detect import detect
+from engine.headless.cli import build_parser, resolve_args, run_headless, selftest_main
 from engine.profiles import ProfileError, apply_overrides, load_part
+from engine.server.hardware import detect
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,7 @@ from textual.message import Message
 
 from engine.events import Event
 from engine.profiles import ResolvedProfile
+from engine.report.model import CellResult
 
 
 class EngineEvent(Message):
@@ -23,6 +24,6 @@ class StartRun(Message):
 
 
 class ShowResults(Message):
-    def __init__(self, cells: list[dict], title: str, results_dir: str | None) -> None:
+    def __init__(self, cells: list[CellResult], title: str, results_dir: str | None) -> None:
         super().__init__()
         self.cells, self.title, self.results_dir = cells, title, results_dir

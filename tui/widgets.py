@@ -5,34 +5,31 @@ from __future__ import annotations
 from textual.widgets import DataTable
 from textual_plotext import PlotextPlot
 
-from engine import curves
-from engine.console import COLUMNS
-
-# The console's columns (engine.console), minus a few that do not fit beside the charts.
-CELL_COLUMNS = [c for c in COLUMNS if c[0] not in ("ok", "tot tok/s", "ITL p99", "tok/s/user")]
+from engine.report import curves
+from engine.report.model import CellResult
+from engine.report.table import COMPACT_COLUMNS, FLAG_HEADER, flag_mark
 
 
 class CellTable(DataTable):
-    """One row per finished cell, filled in place as cells finish."""
+    """One row per finished cell, filled in place as cells finish; flagged cells marked '!'."""
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
-        self.add_columns(*(name for name, _, _ in CELL_COLUMNS))
+        self.add_columns(*(m.label for m in COMPACT_COLUMNS), FLAG_HEADER)
 
-    def add_cell(self, c: dict) -> None:
-        self.add_row(*(f"{c['input_len']}/{c['output_len']}" if key is None else fmt.format(c[key])
-                       for _, key, fmt in CELL_COLUMNS))  # fmt: skip
+    def add_cell(self, c: CellResult) -> None:
+        self.add_row(*(m.text(c) for m in COMPACT_COLUMNS), flag_mark(c))
 
-    def show(self, cells: list[dict]) -> None:
+    def show(self, cells: list[CellResult]) -> None:
         self.clear()
         for c in cells:
             self.add_cell(c)
 
 
 class CurvePlot(PlotextPlot):
-    """The throughput-latency curves (engine.curves), one series per ISL/OSL."""
+    """The throughput-latency curves (engine.report.curves), one series per ISL/OSL."""
 
-    def show(self, cells: list[dict], view: str = "latency") -> None:
+    def show(self, cells: list[CellResult], view: str = "latency") -> None:
         self.plt.clear_figure()
         curves.draw(self.plt, cells, view)
         self.refresh()

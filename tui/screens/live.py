@@ -1,4 +1,4 @@
-"""Live: the run as it happens. Renders engine.progress.RunProgress; owns no logic."""
+"""Live: the run as it happens. Renders engine.run.progress.RunProgress; owns no logic."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Label, RichLog
 
-from engine.background import BackgroundRun
 from engine.events import CellFinished, LoadProgress, RunFinished
 from engine.profiles import ResolvedProfile
-from engine.progress import RunProgress
+from engine.run.background import BackgroundRun
+from engine.run.progress import RunProgress
 from tui.messages import EngineEvent, ShowResults
 from tui.screens.prompts import Confirm
 from tui.widgets import CellTable, CurvePlot, RatePlot
@@ -23,7 +23,11 @@ def _clock(seconds: float | None) -> str:
     if seconds is None:
         return "--:--"
     seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else f"{seconds // 60:02d}:{seconds % 60:02d}"
+    return (
+        f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+        if seconds >= 3600
+        else f"{seconds // 60:02d}:{seconds % 60:02d}"
+    )
 
 
 class LiveScreen(Screen):
@@ -52,7 +56,9 @@ class LiveScreen(Screen):
         self.render_status()
         if self.autostart:
             # The run has its own thread and loop; events come back as messages.
-            self.run = BackgroundRun(self.profile, lambda e: self.post_message(EngineEvent(e)), self.results_root).start()
+            self.run = BackgroundRun(
+                self.profile, lambda e: self.post_message(EngineEvent(e)), self.results_root
+            ).start()
         self.set_interval(1.0, self.render_status)  # elapsed time moves even between events
 
     def on_engine_event(self, message: EngineEvent) -> None:
@@ -65,7 +71,7 @@ class LiveScreen(Screen):
         if isinstance(event, LoadProgress):
             self.query_one("#rate", RatePlot).show(list(self.progress.tps_history))
         elif isinstance(event, CellFinished):
-            self.query_one("#cells", CellTable).add_cell(event.summary)
+            self.query_one("#cells", CellTable).add_cell(event.result)
             self.query_one("#curve", CurvePlot).show(self.progress.cells)
         elif isinstance(event, RunFinished):
             title = f"{self.profile.name}: {event.status}"
@@ -75,13 +81,19 @@ class LiveScreen(Screen):
     def render_status(self) -> None:
         p = self.progress
         cell = p.cell
-        where = f"cell {cell.index + 1}/{p.total_cells} c={cell.concurrency} {cell.input_len}/{cell.output_len}" if cell else "no cell yet"
+        where = (
+            f"cell {cell.index + 1}/{p.total_cells} c={cell.concurrency} {cell.input_len}/{cell.output_len}"
+            if cell
+            else "no cell yet"
+        )
         self.query_one("#phase", Label).update(f"[b]{p.phase}[/b] {p.detail}")
         self.query_one("#counters", Label).update(
             f"{where}  elapsed {_clock(p.elapsed_s)}  ETA {_clock(p.eta_s())}  |  "
             f"in flight {p.in_flight}  done {p.done}/{p.cell_total}  failed {p.failed}"
         )
         line = f"{p.live_tps:,.0f} output tok/s"
+        if p.client_wait_share is not None:
+            line += f"  client CPU wait {p.client_wait_share:.0%}"
         s = p.server
         if s is not None:
             kv = f"{100 * s.kv_cache_usage:.0f}%" if s.kv_cache_usage is not None else "?"

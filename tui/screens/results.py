@@ -5,9 +5,11 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Label
+from textual.widgets import Footer, Label, Static
 
-from engine.curves import VIEWS
+from engine.report.curves import VIEWS
+from engine.report.model import CellResult
+from engine.report.table import flag_notes
 from tui.widgets import CellTable, CurvePlot
 
 
@@ -20,15 +22,16 @@ class ResultsScreen(Screen):
         Binding("q", "app.quit", "Quit"),
     ]
 
-    def __init__(self, cells: list[dict], title: str, results_dir: str | None) -> None:
+    def __init__(self, cells: list[CellResult], title: str, results_dir: str | None) -> None:
         super().__init__()
         self.cells, self.title_text, self.results_dir = cells, title, results_dir
         self.view_index = 0
 
     def compose(self) -> ComposeResult:
-        yield Label(f"{self.title_text}" + (f"  ({self.results_dir})" if self.results_dir else ""), id="results-title")
+        yield Label("", id="results-title")
         yield CurvePlot(id="curve")
         yield CellTable(id="cells")
+        yield Static("\n".join(flag_notes(self.cells)), id="flags", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -36,7 +39,10 @@ class ResultsScreen(Screen):
         self.show_view()
 
     def show_view(self) -> None:
-        self.query_one("#curve", CurvePlot).show(self.cells, VIEWS[self.view_index].name)
+        view = VIEWS[self.view_index]
+        where = f"  ({self.results_dir})" if self.results_dir else ""
+        self.query_one("#results-title", Label).update(f"{self.title_text}{where}  |  {view.title}")
+        self.query_one("#curve", CurvePlot).show(self.cells, view.name)
 
     def action_next_view(self) -> None:
         self.view_index = (self.view_index + 1) % len(VIEWS)

@@ -9,15 +9,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Label, Select, SelectionList, Static
+from textual.widgets import Footer, Header, Input, Label, Select, Static
 
-from engine.launcher import launch_preview
 from engine.plan import build_plan
 from engine.profiles import ProfileError, ResolvedProfile, apply_overrides, bundled_names, load_part, load_profile
+from engine.server.launcher import launch_preview
 from tui.messages import StartRun
 from tui.screens.prompts import PathPrompt
-
-LEVELS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
 
 
 def _options(kind: str) -> list[tuple[str, str]]:
@@ -44,26 +42,58 @@ class SetupScreen(Screen):
         with VerticalScroll(id="form"):
             with Horizontal(classes="row"):
                 yield Label("Run profile", classes="field")
-                yield Select(_options("run"), value=p.name if p.name in bundled_names("run") else Select.NULL,
-                             id="run", allow_blank=True, prompt="(custom)", compact=True)  # fmt: skip
+                yield Select(
+                    _options("run"),
+                    value=p.name if p.name in bundled_names("run") else Select.NULL,
+                    id="run",
+                    allow_blank=True,
+                    prompt="(custom)",
+                    compact=True,
+                )
             with Horizontal(classes="row"):
                 yield Label("Model", classes="field")
-                yield Select(_options("model"), value=self._bundled(p.model.name, "model"), id="model", prompt="(custom)", compact=True)
+                yield Select(
+                    _options("model"),
+                    value=self._bundled(p.model.name, "model"),
+                    id="model",
+                    prompt="(custom)",
+                    compact=True,
+                )
                 yield Input(p.model.id, placeholder="HF id or local path", id="model_id", compact=True)
             with Horizontal(classes="row"):
                 yield Label("Hardware", classes="field")
-                yield Select(_options("hardware"), value=self._bundled(p.hardware.name, "hardware"), id="hardware", prompt="(custom)", compact=True)
+                yield Select(
+                    _options("hardware"),
+                    value=self._bundled(p.hardware.name, "hardware"),
+                    id="hardware",
+                    prompt="(custom)",
+                    compact=True,
+                )
             with Horizontal(classes="row"):
                 yield Label("Recipe", classes="field")
-                yield Select(_options("recipe"), value=self._bundled(p.recipe.name, "recipe"), id="recipe", prompt="(custom)", compact=True)
+                yield Select(
+                    _options("recipe"),
+                    value=self._bundled(p.recipe.name, "recipe"),
+                    id="recipe",
+                    prompt="(custom)",
+                    compact=True,
+                )
             with Horizontal(classes="row"):
                 yield Label("Mode", classes="field")
-                yield Select([(m, m) for m in ("server", "inprocess", "external")], value=p.mode, id="mode", allow_blank=False, compact=True)
+                yield Select(
+                    [(m, m) for m in ("server", "inprocess", "external")],
+                    value=p.mode,
+                    id="mode",
+                    allow_blank=False,
+                    compact=True,
+                )
                 yield Input(p.endpoint or "", placeholder="endpoint URL (external)", id="endpoint", compact=True)
-            with Horizontal(classes="row tall"):
+            with Horizontal(classes="row"):
                 yield Label("Concurrency", classes="field")
-                levels = sorted(set(LEVELS) | set(p.grid.concurrency))
-                yield SelectionList[int](*((str(c), c, c in p.grid.concurrency) for c in levels), id="concurrency", compact=True)
+                # Plain text: the chosen levels read the same with or without colour, at any width.
+                yield Input(
+                    ", ".join(map(str, p.grid.concurrency)), placeholder="1, 4, 16, 64", id="concurrency", compact=True
+                )
             with Horizontal(classes="row"):
                 yield Label("ISL/OSL", classes="field")
                 yield Input(", ".join(p.grid.seq), placeholder="1024/1024, 8192/1024", id="seq", compact=True)
@@ -87,8 +117,8 @@ class SetupScreen(Screen):
         plan = build_plan(p.grid)
         lines = [f"{p.name}: {len(plan)} cells ({len(p.grid.concurrency)} concurrency x {len(p.grid.seq)} ISL/OSL)"]
         try:
-            env, command = launch_preview(p)
-            lines += [f"{k}={v}" for k, v in env.items()] + [command]
+            preview = launch_preview(p)
+            lines += [f"{k}={v}" for k, v in preview.env.items()] + [preview.command, preview.isolation.describe()]
         except Exception as exc:  # the preview says what is wrong rather than crash
             lines.append(f"cannot build the launch command: {exc}")
         self.query_one("#preview", Static).update("\n".join(lines))
@@ -137,11 +167,15 @@ class SetupScreen(Screen):
     def _endpoint(self, event: Input.Changed) -> None:
         self._override(endpoint=event.value.strip() or None)
 
-    @on(SelectionList.SelectedChanged, "#concurrency")
-    def _concurrency(self, event: SelectionList.SelectedChanged) -> None:
-        selected = sorted(event.selection_list.selected)
-        if selected != self.profile.grid.concurrency:
-            self._override(**{"grid.concurrency": selected})
+    @on(Input.Changed, "#concurrency")
+    def _concurrency(self, event: Input.Changed) -> None:
+        try:
+            levels = [int(x) for x in event.value.replace(" ", ",").split(",") if x.strip()]
+        except ValueError:
+            self.show_error("concurrency: whole numbers separated by commas, e.g. 1, 4, 16, 64")
+            return
+        if levels != self.profile.grid.concurrency:
+            self._override(**{"grid.concurrency": levels})
 
     @on(Input.Changed, "#seq")
     def _seq(self, event: Input.Changed) -> None:

@@ -16,53 +16,13 @@ import asyncio
 import json
 import re
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import aiohttp
 
+from engine.load.record import RequestRecord
 from engine.plan import Cell
-
-
-@dataclass
-class RequestRecord:
-    cell: int
-    index: int
-    concurrency: int
-    input_len: int
-    output_len: int
-    warmup: bool = False
-    ok: bool = False
-    error: str | None = None
-    start_time: float = 0.0  # epoch seconds at send
-    ttft: float | None = None  # seconds
-    e2el: float | None = None  # seconds
-    prompt_tokens: int | None = None  # as the server reports
-    output_tokens: int = 0
-    expected_prompt_tokens: int | None = None
-    # Gap before each token-carrying chunk after the first, and how many tokens it carried.
-    chunk_gaps: list[float] = field(default_factory=list)
-    chunk_tokens: list[int] = field(default_factory=list)
-    usage_reported: bool = True
-    response_id: str | None = None  # the server's id of the response, to match its logs
-    # Closed loop: how long after its slot freed up the request was actually sent (client health).
-    send_delay: float = 0.0
-    text: str | None = None  # kept only when the server reports no usage and we count tokens
-
-    def itl(self) -> list[float]:
-        """Inter-token latencies: a chunk of k tokens after gap g counts as k gaps of g/k."""
-        out: list[float] = []
-        for gap, k in zip(self.chunk_gaps, self.chunk_tokens):
-            if k > 0:
-                out.extend([gap / k] * k)
-        return out
-
-    def to_json(self) -> str:
-        d = asdict(self)
-        d["chunk_gaps"] = [round(g, 7) for g in self.chunk_gaps]
-        if d["text"] is None:
-            del d["text"]
-        return json.dumps(d, separators=(",", ":"))
 
 
 class StreamError(Exception):
@@ -193,7 +153,16 @@ async def stream_request(
         if not got_first:
             raise StreamError("the stream ended without a single token")
         record.ok = True
-    except (aiohttp.ClientError, asyncio.TimeoutError, StreamError, OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+    except (
+        TimeoutError,
+        aiohttp.ClientError,
+        StreamError,
+        OSError,
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+    ) as exc:
         # Whatever a server sends, one bad request is a failed record, never a crashed run.
         record.ok = False
         record.error = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
@@ -224,28 +193,34 @@ def new_session(concurrency: int, read_timeout_s: float = 1800.0) -> aiohttp.Cli
     return aiohttp.ClientSession(connector=connector, timeout=timeout, skip_auto_headers=("User-Agent",))
 
 
+@dataclass(frozen=True)
+class PreparedRequest:
+    """A request serialised ahead of its cell, so the timed loop only sends bytes."""
+
+    body: bytes
+    expected_prompt_tokens: int
+
+
 async def run_closed_loop(
     session: aiohttp.ClientSession,
     url: str,
     api: str,
     cell: Cell,
-    bodies: list[bytes],
-    expected_prompt_lens: list[int],
-    concurrency: int,
+    requests: list[PreparedRequest],
     *,
+    output_len: int,
     warmup: bool,
     keep_text: bool,
     on_record: Callable[[RequestRecord], None],
     load: CellLoad,
 ) -> float:
-    """Drive `bodies` with `concurrency` requests in flight; return the wall duration in seconds."""
+    """Drive `requests` with the cell's concurrency in flight; return the wall duration in seconds."""
     next_index = 0
-    output_len = cell.warmup_output_len if warmup else cell.output_len
 
-    async def worker() -> None:
+    async def slot() -> None:
         nonlocal next_index
         freed = time.perf_counter()  # when this slot became free: the planned send time
-        while next_index < len(bodies):
+        while next_index < len(requests):
             i = next_index
             next_index += 1
             record = RequestRecord(
@@ -255,12 +230,12 @@ async def run_closed_loop(
                 input_len=cell.input_len,
                 output_len=output_len,
                 warmup=warmup,
-                expected_prompt_tokens=expected_prompt_lens[i],
+                expected_prompt_tokens=requests[i].expected_prompt_tokens,
             )
             load.in_flight += 1
             record.send_delay = time.perf_counter() - freed
             try:
-                await stream_request(session, url, bodies[i], record, api, load.add_tokens, keep_text)
+                await stream_request(session, url, requests[i].body, record, api, load.add_tokens, keep_text)
             finally:
                 load.in_flight -= 1
                 freed = time.perf_counter()
@@ -271,5 +246,5 @@ async def run_closed_loop(
             on_record(record)
 
     start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(min(concurrency, len(bodies)))))
+    await asyncio.gather(*(slot() for _ in range(min(cell.concurrency, len(requests)))))
     return time.perf_counter() - start

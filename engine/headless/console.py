@@ -7,7 +7,6 @@ import sys
 import time
 from typing import TextIO
 
-from engine import curves
 from engine.events import (
     CellFinished,
     CellStarted,
@@ -18,6 +17,12 @@ from engine.events import (
     RunFinished,
     ServerWaiting,
 )
+from engine.report import curves
+from engine.report.model import METRICS, CellResult
+from engine.report.table import summary_table
+
+DONE_LINE = [METRICS[k] for k in ("output_throughput", "median_ttft_ms", "mean_tpot_ms", "mean_e2el_ms")]
+__all__ = ["ConsoleObserver", "curve", "summary_table"]
 
 
 class ConsoleObserver:
@@ -27,7 +32,6 @@ class ConsoleObserver:
         self.out = stream
         self.interval_s = interval_s
         self._last_print = 0.0
-        self._total_cells = 0
         self._started = time.monotonic()
         self._last_wait_print = -10.0
 
@@ -50,61 +54,36 @@ class ConsoleObserver:
         elif isinstance(event, ServerWaiting):
             if event.elapsed_s - self._last_wait_print >= 5.0:
                 self._last_wait_print = event.elapsed_s
-                self._print(f"waiting for the server: {event.elapsed_s:.0f}/{event.timeout_s:.0f} s | {event.last_log_line[-120:]}")
+                waited = f"{event.elapsed_s:.0f}/{event.timeout_s:.0f} s"
+                self._print(f"waiting for the server: {waited} | {event.last_log_line[-120:]}")
         elif isinstance(event, Notice):
             self._print(f"{event.level}: {event.message}" if event.level != "info" else event.message)
         elif isinstance(event, CellStarted):
-            self._total_cells = event.total_cells
             c = event.cell
-            self._print(f"cell {c.index + 1}/{event.total_cells}: concurrency {c.concurrency}, ISL/OSL {c.input_len}/{c.output_len}, {c.num_prompts} requests")
+            self._print(
+                f"cell {c.index + 1}/{event.total_cells}: concurrency {c.concurrency}, "
+                f"ISL/OSL {c.input_len}/{c.output_len}, {c.num_prompts} requests"
+            )
         elif isinstance(event, LoadProgress):
             if not self._throttled():
                 self._print(
-                    f"  {event.done + event.failed}/{event.total} done ({event.failed} failed), {event.in_flight} in flight, "
-                    f"{event.live_output_tps:,.0f} output tok/s"
+                    f"  {event.done + event.failed}/{event.total} done ({event.failed} failed), "
+                    f"{event.in_flight} in flight, {event.live_output_tps:,.0f} output tok/s"
+                    + (
+                        f", client CPU wait {event.client_wait_share:.0%}"
+                        if event.client_wait_share is not None
+                        else ""
+                    )
                 )
         elif isinstance(event, CellFinished):
-            s = event.summary
-            self._print(
-                f"  done: {s['completed']} ok, {s['failed']} failed, {s['output_throughput']:,.0f} output tok/s, "
-                f"TTFT p50 {s['median_ttft_ms']:.1f} ms, TPOT {s['mean_tpot_ms']:.2f} ms, E2E {s['mean_e2el_ms']:.0f} ms"
-            )
+            r = event.result
+            figures = ", ".join(f"{m.label} {m.text(r)}" for m in DONE_LINE)
+            self._print(f"  done: {r.completed} ok, {r.failed} failed, {figures}" + (" [flagged]" if r.flags else ""))
         elif isinstance(event, RunFinished):
             self._print(f"run {event.status}" + (f": {event.error}" if event.error else ""))
 
 
-COLUMNS = [
-    ("conc", "max_concurrency", "{:d}"),
-    ("ISL/OSL", None, ""),
-    ("ok", "completed", "{:d}"),
-    ("fail", "failed", "{:d}"),
-    ("req/s", "request_throughput", "{:.2f}"),
-    ("out tok/s", "output_throughput", "{:,.0f}"),
-    ("tot tok/s", "total_token_throughput", "{:,.0f}"),
-    ("TTFT p50", "median_ttft_ms", "{:.1f}"),
-    ("TTFT p99", "p99_ttft_ms", "{:.1f}"),
-    ("TPOT", "mean_tpot_ms", "{:.2f}"),
-    ("ITL p99", "p99_itl_ms", "{:.2f}"),
-    ("E2E", "mean_e2el_ms", "{:,.0f}"),
-    ("tok/s/user", "interactivity", "{:.1f}"),
-]
-
-
-def summary_table(cells: list[dict]) -> str:
-    """A plain-text table of the cells (latencies in ms)."""
-    rows = [[name for name, _, _ in COLUMNS]]
-    for c in cells:
-        row = []
-        for name, key, fmt in COLUMNS:
-            row.append(f"{c['input_len']}/{c['output_len']}" if key is None else fmt.format(c[key]))
-        rows.append(row)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
-    lines = ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines) + "\n(latencies in ms; E2E is the mean)"
-
-
-def curve(cells: list[dict], width: int = 100, height: int = 24) -> str:
+def curve(cells: list[CellResult], width: int = 100, height: int = 24) -> str:
     """Total throughput vs mean E2E latency, one series per ISL/OSL, points labelled by concurrency."""
     import plotext as plt
 
@@ -112,5 +91,6 @@ def curve(cells: list[dict], width: int = 100, height: int = 24) -> str:
     plt.plotsize(width, height)
     plt.theme("clear")
     curves.draw(plt, cells, "latency")
+    title = curves.view("latency").title
     # plotext colours its output even with the "clear" theme: stdout may be a file or a pipe.
-    return re.sub(r"\x1b\[[0-9;]*m", "", plt.build())
+    return title + "\n" + re.sub(r"\x1b\[[0-9;]*m", "", plt.build())

@@ -11,12 +11,13 @@ import signal
 import sys
 from pathlib import Path
 
-from engine.console import ConsoleObserver, curve, summary_table
-from engine.launcher import LaunchError, NotSupportedError, check_mode, free_port, model_location, server_spec
+from engine.headless.console import ConsoleObserver, curve, summary_table
+from engine.loop import run as run_loop
 from engine.plan import build_plan
 from engine.profiles import ProfileError, ResolvedProfile, apply_overrides, bundled_names, load_profile
-from engine.recipe_check import check_args, installed_vllm_version
-from engine.runner import EXIT_BAD_INPUT, Runner
+from engine.run.runner import EXIT_BAD_INPUT, Runner
+from engine.server.launcher import LaunchError, NotSupportedError, check_mode, launch_preview
+from engine.server.recipe_check import check_args, installed_vllm_version
 
 DEFAULT_PROFILE = "cpu-tiny"
 
@@ -44,20 +45,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-ui", action="store_true", help="run headless: progress on stderr, summary on stdout")
     p.add_argument("--profile", help=f"bundled run profile name or path to a .toml (default {DEFAULT_PROFILE})")
     p.add_argument("--list-profiles", action="store_true", help="list the bundled run profiles and exit")
-    p.add_argument("--dry-run", action="store_true", help="print the plan, environment and launch command; launch nothing")
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the plan, environment and launch command; launch nothing"
+    )
     p.add_argument("--concurrency", type=_int_list, help="concurrency levels, e.g. 4,8,16")
     p.add_argument("--seq", type=_seq_list, help="ISL/OSL pairs, e.g. 1024/1024,8192/1024")
-    p.add_argument("--mode", choices=["server", "inprocess", "external"], help="launch vLLM, run it in-process, or attach")
+    p.add_argument(
+        "--mode", choices=["server", "inprocess", "external"], help="launch vLLM, run it in-process, or attach"
+    )
     p.add_argument("--endpoint", help="base URL of a running OpenAI-compatible server (implies --mode external)")
     p.add_argument("--model", help="name of the model to request (external mode, when the server serves several)")
     p.add_argument("--tokenizer", help="tokenizer folder or id, for servers that take text prompts")
-    p.add_argument("--results", type=Path, help="folder under which each run's results folder is made (default ./results)")
+    p.add_argument(
+        "--results", type=Path, help="folder under which each run's results folder is made (default ./results)"
+    )
     p.add_argument("--prompts-per-concurrency", type=int, help="requests per cell = concurrency x this")
     p.add_argument("--warmup", type=int, help="unmeasured warm-up requests before each cell")
     p.add_argument("--port", type=int, help="port for the launched server (default: a free one)")
     p.add_argument("--docker", action=argparse.BooleanOptionalAction, help="run the recipe's docker image")
     p.add_argument("--api", choices=["auto", "completions", "chat"], help="which OpenAI API to load")
-    p.add_argument("--prompt-format", choices=["auto", "token_ids", "text"], help="how prompts of exact length are made")
+    p.add_argument(
+        "--prompt-format", choices=["auto", "token_ids", "text"], help="how prompts of exact length are made"
+    )
+    p.add_argument(
+        "--server-nice",
+        type=int,
+        help="priority (nice 0-19) of a launched server, so the client gets a CPU when it needs one "
+        "(default: 15 when launched on this host; 0 turns it off)",
+    )
+    p.add_argument("--server-cpus", help="CPUs of a launched server, e.g. 2-63 (default: any)")
+    p.add_argument("--client-cpus", help="CPUs of the load's thread, e.g. 0-1 (default: any)")
     return p
 
 
@@ -74,6 +91,9 @@ OVERRIDES = {
     "docker": "docker",
     "api": "load.api",
     "prompt_format": "load.prompt",
+    "server_nice": "isolation.server_nice",
+    "server_cpus": "isolation.server_cpus",
+    "client_cpus": "isolation.client_cpus",
 }
 
 
@@ -93,7 +113,10 @@ def check_recipe(profile: ResolvedProfile, out=sys.stderr) -> bool:
     """Check the recipe's flags with the installed vLLM. False when the run must not go ahead."""
     recipe = profile.recipe
     in_image = profile.docker and recipe.docker_image
-    print(f"checking recipe {recipe.name} (written for vLLM {recipe.vllm_version}) with the installed vLLM's parser...", file=out)
+    print(
+        f"checking recipe {recipe.name} (written for vLLM {recipe.vllm_version}) with the installed vLLM's parser...",
+        file=out,
+    )
     check = check_args(profile.model.id, recipe.args)
     if check.unavailable:
         print(f"warning: flags not checked: {check.unavailable}", file=out)
@@ -106,8 +129,8 @@ def check_recipe(profile: ResolvedProfile, out=sys.stderr) -> bool:
         print(f"{level}: recipe {recipe.name}: {line}", file=out)
     if in_image:
         print(
-            f"warning: these flags are fine in the recipe's own image {recipe.docker_image} (vLLM {recipe.vllm_version}), "
-            f"but not on the installed vLLM {check.vllm_version}",
+            f"warning: these flags are fine in the recipe's own image {recipe.docker_image} "
+            f"(vLLM {recipe.vllm_version}), but not on the installed vLLM {check.vllm_version}",
             file=out,
         )
         return True
@@ -124,29 +147,37 @@ def dry_run(profile: ResolvedProfile) -> int:
     out = sys.stdout
     plan = build_plan(profile.grid)
     print(f"profile: {profile.name} — {profile.description}", file=out)
-    print(f"model: {profile.model.id}   hardware: {profile.hardware.name} ({profile.hardware.accelerator})   "
-          f"recipe: {profile.recipe.name} (vLLM {profile.recipe.vllm_version})   mode: {profile.mode}", file=out)  # fmt: skip
+    print(
+        f"model: {profile.model.id}   hardware: {profile.hardware.name} ({profile.hardware.accelerator})   "
+        f"recipe: {profile.recipe.name} (vLLM {profile.recipe.vllm_version})   mode: {profile.mode}",
+        file=out,
+    )
     for note in profile.recipe.corrections:
         print(f"  correction: {note}", file=out)
     print(f"plan: {len(plan)} cells", file=out)
     for cell in plan:
-        print(f"  {cell.index + 1:3d}. concurrency {cell.concurrency:4d}  ISL/OSL {cell.input_len}/{cell.output_len}  "
-              f"{cell.num_prompts} requests (+{cell.warmup_requests} warm-up)", file=out)  # fmt: skip
+        print(
+            f"  {cell.index + 1:3d}. concurrency {cell.concurrency:4d}  ISL/OSL {cell.input_len}/{cell.output_len}  "
+            f"{cell.num_prompts} requests (+{cell.warmup_requests} warm-up)",
+            file=out,
+        )
     if profile.mode == "external":
-        print(f"endpoint: {profile.endpoint or '(none: give --endpoint URL)'}; nothing is launched in external mode", file=out)
+        print(
+            f"endpoint: {profile.endpoint or '(none: give --endpoint URL)'}; nothing is launched in external mode",
+            file=out,
+        )
         return 0 if profile.endpoint else EXIT_BAD_INPUT
-    if profile.mode == "inprocess":
-        _err("in-process mode (AsyncLLM) is not supported yet: use --mode server or external")
-        return EXIT_BAD_INPUT
-    spec = server_spec(profile, model_location(profile, build=False), profile.port or free_port(profile.host))
-    env = {**profile.hardware.env, **profile.recipe.env}
-    print("environment set by the profile" + (" (passed into the container with -e):" if profile.docker else ":"), file=out)
-    for k, v in env.items():
+    check_mode(profile)
+    preview = launch_preview(profile)
+    where = " (passed into the container with -e):" if profile.docker else ":"
+    print(f"environment set by the profile{where}", file=out)
+    for k, v in preview.env.items():
         print(f"  {k}={v}", file=out)
-    if not env:
+    if not preview.env:
         print("  (none)", file=out)
+    print(preview.isolation.describe(), file=out)
     print("command:", file=out)
-    print(f"  {spec.shell()}", file=out)
+    print(f"  {preview.command}", file=out)
     out.flush()
     return 0 if check_recipe(profile, out) else EXIT_BAD_INPUT
 
@@ -166,15 +197,6 @@ async def _run_with_signals(runner: Runner):
     return await runner.run()
 
 
-def run_loop(coro):
-    """Run on uvloop where installed (vLLM brings it): less client CPU per token, lower loop lag."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coro)
-    return uvloop.run(coro)
-
-
 def run_headless(args: argparse.Namespace) -> int:
     if getattr(args, "list_profiles", False):
         for name in bundled_names("run"):
@@ -192,9 +214,9 @@ def run_headless(args: argparse.Namespace) -> int:
         # Importing vLLM's parser costs ~20 s: a real run checks only a recipe written for another
         # vLLM release. One written for this release meets the server's own parser, whose
         # rejection ends the run with exit code 2 all the same.
-        if profile.mode == "server" and profile.recipe.vllm_version != installed_vllm_version():
-            if not check_recipe(profile):
-                return EXIT_BAD_INPUT
+        other_release = profile.mode == "server" and profile.recipe.vllm_version != installed_vllm_version()
+        if other_release and not check_recipe(profile):
+            return EXIT_BAD_INPUT
         runner = Runner(profile, ConsoleObserver(), getattr(args, "results", Path("results")))
         outcome = run_loop(_run_with_signals(runner))
     except NotSupportedError as exc:
@@ -213,7 +235,7 @@ def run_headless(args: argparse.Namespace) -> int:
 
 
 def selftest_main(argv: list[str]) -> int:
-    from engine.selftest import run_selftest
+    from engine.bench.selftest import run_selftest
 
     p = argparse.ArgumentParser(
         prog="llmbench-tui selftest",
@@ -225,16 +247,24 @@ def selftest_main(argv: list[str]) -> int:
     p.add_argument("--ttft-ms", type=float, default=20.0)
     p.add_argument("--output-len", type=int, default=64, help="tokens per request")
     p.add_argument("--threshold-ms", type=float, default=0.1, help="p99 |ITL error| a level must stay under")
-    p.add_argument("--compare", action=argparse.BooleanOptionalAction, default=True,
-                   help="also measure `vllm bench serve` (needs vLLM and --tokenizer or the tiny model)")  # fmt: skip
-    p.add_argument("--tokenizer", help="tokenizer folder for vllm bench serve (default: the tiny model, built if needed)")
+    p.add_argument(
+        "--compare",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure `vllm bench serve` (needs vLLM and --tokenizer or the tiny model)",
+    )
+    p.add_argument(
+        "--tokenizer", help="tokenizer folder for vllm bench serve (default: the tiny model, built if needed)"
+    )
     args = p.parse_args(argv)
     tokenizer = args.tokenizer
     if args.compare and not tokenizer:
-        from engine.tinymodel import ensure_tiny_model
+        from engine.server.tinymodel import ensure_tiny_model
 
         tokenizer = str(ensure_tiny_model(lambda m: print(m, file=sys.stderr)))
-    return run_selftest(args.levels, args.itl_ms, args.ttft_ms, args.output_len, args.threshold_ms, args.compare, tokenizer)
+    return run_selftest(
+        args.levels, args.itl_ms, args.ttft_ms, args.output_len, args.threshold_ms, args.compare, tokenizer
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

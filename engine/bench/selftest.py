@@ -1,6 +1,6 @@
 """`llmbench-tui selftest`: how much load this host's client can measure truthfully.
 
-A local endpoint (engine.schedule_server, its own process) streams tokens on an exact schedule
+A local endpoint (engine.bench.schedule_server, its own process) streams tokens on an exact schedule
 and records when each token left. Our load generator, then `vllm bench serve` where vLLM is
 installed, drive it at rising concurrency; for every token the client's error on the
 inter-token gap is (gap it measured) - (gap the server actually produced). The capacity is the
@@ -9,7 +9,7 @@ highest token rate ingested with p99 |ITL error| under the threshold (0.1 ms by 
 
 from __future__ import annotations
 
-import asyncio
+import itertools
 import json
 import os
 import subprocess
@@ -21,10 +21,13 @@ from pathlib import Path
 
 import httpx
 
-from engine.launcher import free_port
-from engine.loadgen import CellLoad, RequestRecord, new_session, run_closed_loop
-from engine.metrics import percentile
+from engine import loop
+from engine.load.client import CellLoad, PreparedRequest, new_session, run_closed_loop
+from engine.load.prompts import Prompt, api_path, request_body
+from engine.load.record import RequestRecord
 from engine.plan import Cell
+from engine.report.metrics import percentile
+from engine.server.launcher import free_port
 
 
 @dataclass
@@ -42,7 +45,7 @@ class LevelResult:
 
 def itl_errors(receive_gaps: list[float], sent: list[float]) -> list[float]:
     """Per token after the first: measured gap minus the gap the server produced (seconds)."""
-    true_gaps = [b - a for a, b in zip(sent, sent[1:])]
+    true_gaps = [b - a for a, b in itertools.pairwise(sent)]
     return [m - t for m, t in zip(receive_gaps, true_gaps)]
 
 
@@ -50,8 +53,17 @@ class ScheduleServer:
     def __init__(self, ttft_ms: float, itl_ms: float):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-m", "engine.schedule_server", "--port", str(self.port),
-               "--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "engine.bench.schedule_server",
+            "--port",
+            str(self.port),
+            "--ttft-ms",
+            str(ttft_ms),
+            "--itl-ms",
+            str(itl_ms),
+        ]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         for _ in range(100):
             try:
@@ -59,7 +71,9 @@ class ScheduleServer:
                 return
             except httpx.HTTPError:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"the schedule server exited: {self.proc.stderr.read().decode()[-500:]}")
+                    raise RuntimeError(
+                        f"the schedule server exited: {self.proc.stderr.read().decode()[-500:]}"
+                    ) from None
                 time.sleep(0.1)
         raise RuntimeError("the schedule server did not start")
 
@@ -74,19 +88,34 @@ class ScheduleServer:
         self.proc.wait()
 
 
-def _bodies(n: int, osl: int) -> list[bytes]:
-    return [json.dumps({"model": "selftest", "prompt": [1 + i % 1000] * 16, "max_tokens": osl, "stream": True,
-                        "stream_options": {"include_usage": True, "continuous_usage_stats": True}}).encode()
-            for i in range(n)]  # fmt: skip
+def _requests(n: int, osl: int) -> list[PreparedRequest]:
+    return [
+        PreparedRequest(
+            json.dumps(request_body("completions", "selftest", Prompt([1 + i % 1000] * 16, None, 16), osl)).encode(), 16
+        )
+        for i in range(n)
+    ]
 
 
 async def _drive_ours(url: str, conc: int, n: int, osl: int) -> tuple[list[RequestRecord], float, float]:
-    cell = Cell(index=0, concurrency=conc, input_len=16, output_len=osl, num_prompts=n, warmup_requests=0, warmup_output_len=1)
+    cell = Cell(
+        index=0, concurrency=conc, input_len=16, output_len=osl, num_prompts=n, warmup_requests=0, warmup_output_len=1
+    )
     records: list[RequestRecord] = []
     async with new_session(conc) as session:  # the same client a benchmark run uses
         cpu = time.process_time()
-        duration = await run_closed_loop(session, url + "/v1/completions", "completions", cell, _bodies(n, osl), [16] * n,
-                                         conc, warmup=False, keep_text=False, on_record=records.append, load=CellLoad(n))  # fmt: skip
+        duration = await run_closed_loop(
+            session,
+            url + api_path("completions"),
+            "completions",
+            cell,
+            _requests(n, osl),
+            output_len=osl,
+            warmup=False,
+            keep_text=False,
+            on_record=records.append,
+            load=CellLoad(n),
+        )
         cpu = time.process_time() - cpu
     return records, duration, cpu
 
@@ -94,20 +123,21 @@ async def _drive_ours(url: str, conc: int, n: int, osl: int) -> tuple[list[Reque
 def _result(client, conc, target, errors, tokens, duration, failed, cpu_s) -> LevelResult:
     abs_ms = sorted(abs(e) * 1000 for e in errors)
     return LevelResult(
-        client, conc, target, tokens / duration if duration else 0.0,
-        percentile(abs_ms, 99), abs_ms[-1] if abs_ms else 0.0, tokens, failed,
+        client,
+        conc,
+        target,
+        tokens / duration if duration else 0.0,
+        percentile(abs_ms, 99),
+        abs_ms[-1] if abs_ms else 0.0,
+        tokens,
+        failed,
         1e6 * cpu_s / tokens if cpu_s is not None and tokens else None,
-    )  # fmt: skip
+    )
 
 
 def measure_ours(server: ScheduleServer, conc: int, n: int, osl: int, target: float) -> LevelResult:
     server.reset()
-    try:
-        import uvloop
-
-        records, duration, cpu = uvloop.run(_drive_ours(server.url, conc, n, osl))
-    except ImportError:
-        records, duration, cpu = asyncio.run(_drive_ours(server.url, conc, n, osl))
+    records, duration, cpu = loop.run(_drive_ours(server.url, conc, n, osl))
     stats = server.stats()
     errors: list[float] = []
     tokens = 0
@@ -118,14 +148,40 @@ def measure_ours(server: ScheduleServer, conc: int, n: int, osl: int, target: fl
     return _result("llmbench-tui", conc, target, errors, tokens, duration, sum(not r.ok for r in records), cpu)
 
 
-def measure_vllm(server: ScheduleServer, conc: int, n: int, osl: int, target: float, tokenizer: str) -> LevelResult | None:
+def measure_vllm(
+    server: ScheduleServer, conc: int, n: int, osl: int, target: float, tokenizer: str
+) -> LevelResult | None:
     server.reset()
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "engine.vllm_bench", "--base-url", server.url, "--model", "selftest",
-               "--tokenizer", tokenizer, "--dataset-name", "random", "--random-input-len", "16",
-               "--random-output-len", str(osl), "--num-prompts", str(n), "--max-concurrency", str(conc),
-               "--ignore-eos", "--disable-tqdm", "--save-result", "--save-detailed", "--result-dir", tmp,
-               "--result-filename", "r.json"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "engine.bench.vllm_bench",
+            "--base-url",
+            server.url,
+            "--model",
+            "selftest",
+            "--tokenizer",
+            tokenizer,
+            "--dataset-name",
+            "random",
+            "--random-input-len",
+            "16",
+            "--random-output-len",
+            str(osl),
+            "--num-prompts",
+            str(n),
+            "--max-concurrency",
+            str(conc),
+            "--ignore-eos",
+            "--disable-tqdm",
+            "--save-result",
+            "--save-detailed",
+            "--result-dir",
+            tmp,
+            "--result-filename",
+            "r.json",
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
         if proc.returncode != 0:
             print(f"vllm bench serve failed: {proc.stderr[-800:]}", file=sys.stderr)
@@ -143,13 +199,25 @@ def measure_vllm(server: ScheduleServer, conc: int, n: int, osl: int, target: fl
     return _result("vllm bench serve", conc, target, errors, tokens, result["duration"], result.get("failed", 0), cpu_s)
 
 
-def run_selftest(levels: list[int], itl_ms: float, ttft_ms: float, osl: int, threshold_ms: float,
-                 compare: bool, tokenizer: str | None, out=sys.stdout) -> int:  # fmt: skip
+def run_selftest(
+    levels: list[int],
+    itl_ms: float,
+    ttft_ms: float,
+    osl: int,
+    threshold_ms: float,
+    compare: bool,
+    tokenizer: str | None,
+    out=sys.stdout,
+) -> int:
     server = ScheduleServer(ttft_ms, itl_ms)
     results: list[LevelResult] = []
     print(f"schedule: TTFT {ttft_ms} ms, one token every {itl_ms} ms, {osl} tokens per request", file=out)
-    print(f"{'client':>18s} {'conc':>5s} {'target tok/s':>12s} {'ingested':>9s} {'p99 |ITL err| ms':>16s} "
-          f"{'max ms':>7s} {'CPU ms/1k tok':>13s}", file=out, flush=True)  # fmt: skip
+    print(
+        f"{'client':>18s} {'conc':>5s} {'target tok/s':>12s} {'ingested':>9s} {'p99 |ITL err| ms':>16s} "
+        f"{'max ms':>7s} {'CPU ms/1k tok':>13s}",
+        file=out,
+        flush=True,
+    )
     try:
         for conc in levels:
             n = max(2 * conc, 8)
@@ -162,8 +230,12 @@ def run_selftest(levels: list[int], itl_ms: float, ttft_ms: float, osl: int, thr
             for r in runs:
                 results.append(r)
                 cpu = f"{r.cpu_ms_per_1k:13.0f}" if r.cpu_ms_per_1k is not None else f"{'-':>13s}"
-                print(f"{r.client:>18s} {r.concurrency:5d} {r.target_tps:12,.0f} {r.ingested_tps:9,.0f} "
-                      f"{r.p99_itl_error_ms:16.3f} {r.max_itl_error_ms:7.2f} {cpu}", file=out, flush=True)  # fmt: skip
+                print(
+                    f"{r.client:>18s} {r.concurrency:5d} {r.target_tps:12,.0f} {r.ingested_tps:9,.0f} "
+                    f"{r.p99_itl_error_ms:16.3f} {r.max_itl_error_ms:7.2f} {cpu}",
+                    file=out,
+                    flush=True,
+                )
     finally:
         server.stop()
     print(file=out)

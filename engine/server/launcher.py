@@ -16,15 +16,17 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import httpx
 
 from engine.events import Notice, Observer, ServerWaiting
-from engine.profiles import BUILTIN_PREFIX, ResolvedProfile
-from engine.tinymodel import TINY_NAME, ensure_tiny_model, tiny_model_dir
+from engine.profiles import BUILTIN_PREFIX, ResolvedProfile, format_cpus, parse_cpus
+from engine.server import isolation
+from engine.server.isolation import Isolation
+from engine.server.tinymodel import TINY_NAME, ensure_tiny_model, tiny_model_dir
 
 
 class LaunchError(Exception):
@@ -38,6 +40,9 @@ class LaunchError(Exception):
 
 class NotSupportedError(Exception):
     """A mode this build does not support yet (exit code 2)."""
+
+
+INPROCESS_UNSUPPORTED = "in-process mode (AsyncLLM) is not supported yet: use --mode server or external"
 
 
 def _die_with_parent() -> None:
@@ -76,17 +81,37 @@ class LaunchSpec:
     command: list[str]
     env: dict[str, str]  # only the variables the profile sets, on top of the inherited environment
     base_url: str
+    isolation: Isolation = field(default_factory=Isolation)
 
     def shell(self) -> str:
+        """The command as a user would type it: environment, isolation (nice, taskset), command."""
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
-        return (exports + " " if exports else "") + shlex.join(self.command)
+        prefix = [] if self.command[0] == "docker" else isolation.shell_prefix(self.isolation)
+        return (exports + " " if exports else "") + shlex.join([*prefix, *self.command])
+
+    def preexec(self) -> None:
+        """In the child, before exec (Linux): die with us, then take the isolation's priority and CPUs."""
+        _die_with_parent()
+        if self.command[0] != "docker":
+            isolation.server_preexec(self.isolation)()
+
+
+def profile_env(profile: ResolvedProfile) -> dict[str, str]:
+    """The environment a profile sets for the server: the hardware's, then the recipe's on top."""
+    env = {**profile.hardware.env, **profile.recipe.env}
+    if profile.model.id.startswith(BUILTIN_PREFIX):
+        env.setdefault("HF_HUB_OFFLINE", "1")  # the built-in model is local: never ask a hub
+    return env
+
+
+def run_isolation(profile: ResolvedProfile) -> Isolation:
+    return isolation.resolve(profile.isolation, profile.mode, profile.docker, profile.hardware.vendor)
 
 
 def server_spec(profile: ResolvedProfile, model: str, port: int) -> LaunchSpec:
     recipe, hw, host = profile.recipe, profile.hardware, profile.host
-    env = {**hw.env, **recipe.env}
-    if profile.model.id.startswith(BUILTIN_PREFIX):
-        env.setdefault("HF_HUB_OFFLINE", "1")
+    iso = run_isolation(profile)
+    env = {**isolation.server_env(iso, hw.vendor), **profile_env(profile)}
     # Our host/port go last so they win over any the recipe carries.
     serve_args = [*recipe.args, "--host", host, "--port", str(port)]
     if profile.docker:
@@ -96,14 +121,33 @@ def server_spec(profile: ResolvedProfile, model: str, port: int) -> LaunchSpec:
         env_flags = [x for k, v in env.items() for x in ("-e", f"{k}={v}")]
         hf_cache = str(Path.home() / ".cache" / "huggingface")
         command = [
-            "docker", "run", "--rm", "--name", name, "--network", "host", "--ipc", "host",
-            *hw.docker_args, *env_flags, "-e", "HF_TOKEN", "-v", f"{hf_cache}:/root/.cache/huggingface",
-            "--entrypoint", "vllm", recipe.docker_image, "serve", model, *serve_args,
-        ]  # fmt: skip
+            "docker",
+            "run",
+            "--rm",
+            "--name",
+            name,
+            "--network",
+            "host",
+            "--ipc",
+            "host",
+            *hw.docker_args,
+            *([f"--cpuset-cpus={iso.server_cpus}"] if iso.server_cpus else []),
+            *env_flags,
+            "-e",
+            "HF_TOKEN",
+            "-v",
+            f"{hf_cache}:/root/.cache/huggingface",
+            "--entrypoint",
+            "vllm",
+            recipe.docker_image,
+            "serve",
+            model,
+            *serve_args,
+        ]
         # The variables reach the container through -e; the docker client itself needs none.
-        return LaunchSpec(command, {}, f"http://{host}:{port}")
+        return LaunchSpec(command, {}, f"http://{host}:{port}", iso)
     command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model, *serve_args]
-    return LaunchSpec(command, env, f"http://{host}:{port}")
+    return LaunchSpec(command, env, f"http://{host}:{port}", iso)
 
 
 class Launcher:
@@ -149,7 +193,7 @@ class ServerLauncher(Launcher):
 
     async def start(self, observer: Observer) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab", buffering=0)
+        log = open(self.log_path, "ab", buffering=0)  # noqa: SIM115 (closed once handed to the server)
         log.write(f"# llmbench-tui: {self.spec.shell()}\n".encode())
         try:
             self.proc = subprocess.Popen(
@@ -159,7 +203,7 @@ class ServerLauncher(Launcher):
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: stop() ends the engine core too
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                preexec_fn=self.spec.preexec if sys.platform.startswith("linux") else None,
             )
         except OSError as exc:
             raise LaunchError(f"cannot start {self.spec.command[0]}: {exc}") from None
@@ -186,8 +230,14 @@ class ServerLauncher(Launcher):
                     tail = "\n".join(self.log_tail())
                     # argparse exits with 2: the recipe's flags or values were rejected.
                     rejected = self.proc.returncode == 2
-                    what = "rejected its arguments" if rejected else f"exited with code {self.proc.returncode} before it was ready"
-                    raise LaunchError(f"the server {what}; last lines of {self.log_path}:\n{tail}", 2 if rejected else 1)
+                    what = (
+                        "rejected its arguments"
+                        if rejected
+                        else f"exited with code {self.proc.returncode} before it was ready"
+                    )
+                    raise LaunchError(
+                        f"the server {what}; last lines of {self.log_path}:\n{tail}", 2 if rejected else 1
+                    )
                 try:
                     r = await client.get(f"{self.base_url}/health")
                     if r.status_code == 200:
@@ -241,7 +291,15 @@ def check_mode(profile: ResolvedProfile) -> None:
     if profile.mode == "external" and not profile.endpoint:
         raise NotSupportedError("external mode needs an endpoint: --endpoint http://HOST:PORT")
     if profile.mode == "inprocess":
-        raise NotSupportedError("in-process mode (AsyncLLM) is not supported yet: use --mode server or external")
+        raise NotSupportedError(INPROCESS_UNSUPPORTED)
+    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+    for name in ("server_cpus", "client_cpus"):
+        value = getattr(profile.isolation, name)
+        if value and usable and not parse_cpus(value) <= usable:
+            raise NotSupportedError(
+                f"isolation.{name} = {value!r}: this host lets us use CPUs {format_cpus(usable)} only; "
+                "choose CPUs among those, or leave it unset"
+            )
 
 
 def make_launcher(profile: ResolvedProfile, results_dir: Path, progress: Callable[[str], None]) -> Launcher:
@@ -253,11 +311,21 @@ def make_launcher(profile: ResolvedProfile, results_dir: Path, progress: Callabl
     return ServerLauncher(spec, results_dir / "server.log", profile.recipe.startup_timeout_s, model)
 
 
-def launch_preview(profile: ResolvedProfile) -> tuple[dict[str, str], str]:
-    """The environment the profile sets and the exact command (nothing is built or launched)."""
+@dataclass
+class LaunchPreview:
+    env: dict[str, str]
+    command: str
+    isolation: Isolation
+
+
+def launch_preview(profile: ResolvedProfile) -> LaunchPreview:
+    """The environment, the exact command and the isolation a run would use (nothing is built or launched)."""
+    iso = run_isolation(profile)
     if profile.mode == "external":
-        return {}, f"(external mode: nothing is launched; load goes to {profile.endpoint or '<endpoint>'})"
+        target = profile.endpoint or "<endpoint>"
+        return LaunchPreview({}, f"(external mode: nothing is launched; load goes to {target})", iso)
     if profile.mode == "inprocess":
-        return {}, "(in-process mode is not supported yet)"
+        return LaunchPreview({}, f"({INPROCESS_UNSUPPORTED})", iso)
     spec = server_spec(profile, model_location(profile, build=False), profile.port or free_port(profile.host))
-    return {**profile.hardware.env, **profile.recipe.env}, spec.shell()
+    env = {**isolation.server_env(iso, profile.hardware.vendor), **profile_env(profile)}
+    return LaunchPreview(env, spec.shell(), iso)

@@ -29,9 +29,15 @@ def gpu_names() -> list[str]:
     except Exception:  # no NVML library, no driver, no GPU: fall through to the CLIs
         pass
     if not names and shutil.which("nvidia-smi"):
-        names = [ln.strip() for ln in _run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"]).splitlines() if ln.strip()]
+        names = [
+            ln.strip()
+            for ln in _run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"]).splitlines()
+            if ln.strip()
+        ]
     if not names and shutil.which("rocm-smi"):
-        names = [ln for ln in _run(["rocm-smi", "--showproductname"]).splitlines() if "series" in ln.lower() or "MI" in ln]
+        names = [
+            ln for ln in _run(["rocm-smi", "--showproductname"]).splitlines() if "series" in ln.lower() or "MI" in ln
+        ]
     return names
 
 

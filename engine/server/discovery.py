@@ -15,10 +15,11 @@ from pathlib import Path
 import aiohttp
 import httpx
 
-from engine.launcher import model_location
-from engine.loadgen import RequestRecord, stream_request
+from engine.load.client import stream_request
+from engine.load.prompts import Prompt, PromptFactory, api_path, load_tokenizer, request_body
+from engine.load.record import RequestRecord
 from engine.profiles import ResolvedProfile
-from engine.prompts import Prompt, PromptFactory, load_tokenizer, request_body
+from engine.server.launcher import model_location
 
 
 class DiscoveryError(Exception):
@@ -57,8 +58,9 @@ def choose_model(served: list[dict], wanted: list[str]) -> dict:
 async def _probe(session: aiohttp.ClientSession, base_url: str, api: str, model: str, prompt: Prompt) -> RequestRecord:
     body = request_body(api, model, prompt, 2)
     record = RequestRecord(cell=-1, index=0, concurrency=1, input_len=prompt.expected_len, output_len=2, warmup=True)
-    path = "/v1/completions" if api == "completions" else "/v1/chat/completions"
-    return await stream_request(session, base_url + path, json.dumps(body).encode(), record, api, lambda n: None)
+    return await stream_request(
+        session, base_url + api_path(api), json.dumps(body).encode(), record, api, lambda n: None
+    )
 
 
 def _tokenizer_source(profile: ResolvedProfile, model_arg: str | None, root: str | None) -> str:
@@ -73,7 +75,11 @@ def _tokenizer_source(profile: ResolvedProfile, model_arg: str | None, root: str
 
 
 async def discover(
-    client: httpx.AsyncClient, session: aiohttp.ClientSession, base_url: str, profile: ResolvedProfile, model_arg: str | None
+    client: httpx.AsyncClient,
+    session: aiohttp.ClientSession,
+    base_url: str,
+    profile: ResolvedProfile,
+    model_arg: str | None,
 ) -> tuple[ServerInfo, PromptFactory]:
     """`model_arg`: what this tool passed to the server as --model (None when attached)."""
     try:

@@ -21,7 +21,9 @@ REPLACEMENTS = {
         "--compilation-config '{\"max_cudagraph_capture_size\": N}' (batch size, not sequence length) "
         "or --max-cudagraph-capture-size N."
     ),
-    "--disable-log-requests": "removed; request logging is off by default (--enable-log-requests turns it on). Drop it.",
+    "--disable-log-requests": (
+        "removed; request logging is off by default (--enable-log-requests turns it on). Drop it."
+    ),
 }
 
 # Compilation-config keys renamed since the 0.10 era.

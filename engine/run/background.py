@@ -14,8 +14,9 @@ import threading
 from pathlib import Path
 
 from engine.events import Observer
+from engine.loop import new_event_loop
 from engine.profiles import ResolvedProfile
-from engine.runner import RunOutcome, Runner
+from engine.run.runner import Runner, RunOutcome
 
 
 class BackgroundRun:
@@ -30,12 +31,7 @@ class BackgroundRun:
         self._thread = threading.Thread(target=self._main, name="llmbench-run")
 
     def _main(self) -> None:
-        try:
-            import uvloop
-
-            loop = uvloop.new_event_loop()
-        except ImportError:
-            loop = asyncio.new_event_loop()
+        loop = new_event_loop()
         self._loop = loop
         try:
             self._task = loop.create_task(self.runner.run())
@@ -47,7 +43,7 @@ class BackgroundRun:
             self._ready.set()
             loop.close()
 
-    def start(self) -> "BackgroundRun":
+    def start(self) -> BackgroundRun:
         self._thread.start()
         self._ready.wait()
         return self

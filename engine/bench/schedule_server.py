@@ -3,7 +3,7 @@
 It speaks just enough HTTP/1.1 and OpenAI completions streaming (vLLM's chunk shape, usage in
 every chunk) for a benchmark client, and records when each token actually left: the client's
 error on every inter-token gap is then known, whatever this server's own scheduling jitter.
-Run as its own process (`python -m engine.schedule_server --port P`), so it shares no event
+Run as its own process (`python -m engine.bench.schedule_server --port P`), so it shares no event
 loop with the client it measures.
 """
 
@@ -48,12 +48,15 @@ class Handler(asyncio.Protocol):
     def reply(self, status: str, payload: dict) -> None:
         data = json.dumps(payload).encode()
         self.transport.write(
-            f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data
+            f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+            + data
         )
 
     async def route(self, method: str, path: str, body: bytes) -> None:
         if path == "/v1/models":
-            self.reply("200 OK", {"object": "list", "data": [{"id": "selftest", "root": None, "max_model_len": 1 << 20}]})
+            self.reply(
+                "200 OK", {"object": "list", "data": [{"id": "selftest", "root": None, "max_model_len": 1 << 20}]}
+            )
         elif path == "/health":
             self.reply("200 OK", {})
         elif path == "/stats":
@@ -85,15 +88,22 @@ class Handler(asyncio.Protocol):
                 await asyncio.sleep(delay)
             text = f" r{n}" if i == 1 else " x"
             chunk = {
-                "id": rid, "object": "text_completion", "created": 0, "model": "selftest",
+                "id": rid,
+                "object": "text_completion",
+                "created": 0,
+                "model": "selftest",
                 "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": None}],
                 "usage": {"prompt_tokens": plen, "total_tokens": plen + i, "completion_tokens": i},
-            }  # fmt: skip
+            }
             self._chunk(b"data: " + json.dumps(chunk, separators=(",", ":")).encode() + b"\n\n")
             sent.append(time.time())
             if self.transport.is_closing():
                 return
-        final = {"id": rid, "choices": [], "usage": {"prompt_tokens": plen, "total_tokens": plen + osl, "completion_tokens": osl}}
+        final = {
+            "id": rid,
+            "choices": [],
+            "usage": {"prompt_tokens": plen, "total_tokens": plen + osl, "completion_tokens": osl},
+        }
         self._chunk(b"data: " + json.dumps(final).encode() + b"\n\ndata: [DONE]\n\n")
         self.transport.write(b"0\r\n\r\n")
 
@@ -115,12 +125,9 @@ def main() -> None:
     ap.add_argument("--ttft-ms", type=float, default=20.0)
     ap.add_argument("--itl-ms", type=float, default=10.0)
     args = ap.parse_args()
-    try:
-        import uvloop
+    from engine.loop import run
 
-        uvloop.run(serve(args.host, args.port, args.ttft_ms, args.itl_ms))
-    except ImportError:
-        asyncio.run(serve(args.host, args.port, args.ttft_ms, args.itl_ms))
+    run(serve(args.host, args.port, args.ttft_ms, args.itl_ms))
 
 
 if __name__ == "__main__":

@@ -89,6 +89,11 @@ class PromptFactory:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
 
 
+def api_path(api: str) -> str:
+    """The path of the OpenAI API a load uses: completions or chat."""
+    return "/v1/completions" if api == "completions" else "/v1/chat/completions"
+
+
 def request_body(
     api: str, model: str, prompt: Prompt, output_len: int, *, usage: bool = True, extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:

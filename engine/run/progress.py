@@ -14,12 +14,12 @@ from engine.events import (
     Notice,
     PhaseChanged,
     RunFinished,
-    ServerLogLine,
     ServerStateChanged,
     ServerWaiting,
 )
 from engine.plan import Cell
-from engine.server_metrics import ServerState
+from engine.report.model import CellResult
+from engine.server.metrics import ServerState
 
 
 @dataclass
@@ -34,8 +34,9 @@ class RunProgress:
     in_flight: int = 0
     cell_total: int = 0
     live_tps: float = 0.0
+    client_wait_share: float | None = None
     server: ServerState | None = None
-    cells: list[dict] = field(default_factory=list)
+    cells: list[CellResult] = field(default_factory=list)
     # (seconds since the run started, output tok/s), the last minute of it.
     tps_history: collections.deque = field(default_factory=lambda: collections.deque(maxlen=120))
     log: collections.deque = field(default_factory=lambda: collections.deque(maxlen=200))
@@ -43,7 +44,6 @@ class RunProgress:
     results_dir: str | None = None
     error: str | None = None
     started: float = field(default_factory=time.monotonic)
-    _cell_started: float = 0.0
 
     @property
     def elapsed_s(self) -> float:
@@ -53,7 +53,7 @@ class RunProgress:
         """Remaining time, from the mean duration of the cells done so far (None before the first)."""
         if not self.cells_done or not self.total_cells:
             return None
-        measured = sum(c["duration"] for c in self.cells)
+        measured = sum(c.duration for c in self.cells)
         return measured / self.cells_done * (self.total_cells - self.cells_done)
 
     def apply(self, event: Event) -> None:
@@ -63,21 +63,21 @@ class RunProgress:
             self.detail = f"waiting for /health: {event.elapsed_s:.0f} s of {event.timeout_s:.0f} s"
             if event.last_log_line and (not self.log or self.log[-1] != event.last_log_line):
                 self.log.append(event.last_log_line)
-        elif isinstance(event, (ServerLogLine, Notice)):
-            self.log.append(event.line if isinstance(event, ServerLogLine) else f"{event.level}: {event.message}")
+        elif isinstance(event, Notice):
+            self.log.append(f"{event.level}: {event.message}")
         elif isinstance(event, CellStarted):
             self.cell, self.total_cells = event.cell, event.total_cells
             self.done = self.failed = self.in_flight = 0
             self.cell_total = event.cell.num_prompts
-            self._cell_started = time.monotonic()
         elif isinstance(event, LoadProgress):
             self.done, self.failed, self.in_flight = event.done, event.failed, event.in_flight
             self.cell_total, self.live_tps = event.total, event.live_output_tps
+            self.client_wait_share = event.client_wait_share
             self.tps_history.append((self.elapsed_s, event.live_output_tps))
         elif isinstance(event, ServerStateChanged):
             self.server = event.state
         elif isinstance(event, CellFinished):
-            self.cells.append(event.summary)
+            self.cells.append(event.result)
             self.cells_done += 1
         elif isinstance(event, RunFinished):
             self.status, self.results_dir, self.error = event.status, event.results_dir, event.error

@@ -1,0 +1,115 @@
+"""The curves of a run, as data: one series per ISL/OSL, one point per concurrency.
+
+Shared by the headless console and the TUI so both draw exactly the same thing. Series differ
+by marker as well as by colour (readable under NO_COLOR and in a pasted log); the legend goes in
+the title, where it never covers a point; a point whose cell is flagged is labelled "C!".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.report.model import CellResult
+
+MARKERS = ("o", "+", "x", "*", "#", "@", "%", "&")
+
+
+@dataclass
+class Series:
+    label: str
+    xs: list[float]
+    ys: list[float]
+    point_labels: list[str]
+    right_axis: bool = False
+
+
+@dataclass(frozen=True)
+class View:
+    name: str
+    title: str
+    x_label: str
+    y_label: str
+    y_label_right: str | None = None
+
+
+VIEWS = [
+    View("latency", "Total throughput vs E2E latency", "mean end-to-end latency (s)", "total tok/s"),
+    View(
+        "interactivity",
+        "Throughput per GPU vs interactivity",
+        "interactivity (tok/s/user = 1000/TPOT)",
+        "total tok/s per GPU",
+    ),
+    View("ttft", "TTFT p50 (left) and TPOT (right) vs concurrency", "concurrency", "TTFT p50 (ms)", "TPOT (ms)"),
+]
+
+
+def _by_seq(cells: list[CellResult]) -> dict[str, list[CellResult]]:
+    groups: dict[str, list[CellResult]] = {}
+    for c in cells:
+        if c.completed:
+            groups.setdefault(c.seq, []).append(c)
+    for points in groups.values():
+        points.sort(key=lambda c: c.max_concurrency)
+    return groups
+
+
+def _series(label: str, points: list[tuple[float | None, float | None, CellResult]], right: bool = False) -> Series:
+    # A figure that could not be measured (None) is not drawn: no point where there is no value.
+    kept = [(x, y, c) for x, y, c in points if x is not None and y is not None]
+    labels = [f"{c.max_concurrency}{'!' if c.flagged else ''}" for _, _, c in kept]
+    return Series(label, [x for x, _, _ in kept], [y for _, y, _ in kept], labels, right)
+
+
+def series(cells: list[CellResult], view: str = "latency") -> list[Series]:
+    out = []
+    for seq, points in _by_seq(cells).items():
+        if view == "latency":
+            e2e = [(p.mean_e2el_ms / 1000 if p.mean_e2el_ms is not None else None) for p in points]
+            out.append(_series(seq, [(x, p.total_token_throughput, p) for x, p in zip(e2e, points)]))
+        elif view == "interactivity":
+            out.append(_series(seq, [(p.interactivity, p.total_token_throughput_per_gpu, p) for p in points]))
+        elif view == "ttft":
+            out.append(_series(f"{seq} TTFT", [(float(p.max_concurrency), p.median_ttft_ms, p) for p in points]))
+            tpot = [(float(p.max_concurrency), p.mean_tpot_ms, p) for p in points]
+            out.append(_series(f"{seq} TPOT", tpot, right=True))
+        else:
+            raise ValueError(f"unknown view {view!r}: one of {', '.join(v.name for v in VIEWS)}")
+    return out
+
+
+def view(name: str) -> View:
+    for v in VIEWS:
+        if v.name == name:
+            return v
+    raise ValueError(f"unknown view {name!r}")
+
+
+def draw(plt, cells: list[CellResult], view_name: str = "latency") -> None:
+    """Draw a view onto a plotext module or a textual-plotext `plt` (same API)."""
+    v = view(view_name)
+    plt.clear_data()
+    legend, xs = [], []
+    for i, s in enumerate(series(cells, view_name)):
+        if not s.xs:
+            continue
+        marker = MARKERS[i % len(MARKERS)]
+        side = "right" if s.right_axis else "left"
+        plt.plot(s.xs, s.ys, marker="braille", yside=side)
+        for x, y, text in zip(s.xs, s.ys, s.point_labels):
+            # The point itself: its marker, then its label.
+            plt.text(f"{marker}{text}", x, y, yside=side, alignment="left")
+        legend.append(f"{marker} {s.label}")
+        xs += s.xs
+    if xs and max(xs) > min(xs):
+        # Room on the right, so the last point's label is not cut off by the frame.
+        span = max(xs) - min(xs)
+        plt.xlim(min(xs) - 0.02 * span, max(xs) + 0.12 * span)
+    # The legend is the title (short, so it survives an 80-column terminal); the view's name is
+    # shown by the front end.
+    flagged = any(c.flagged for c in cells)
+    plt.title(f"{'  '.join(legend)}  (marker+concurrency{', ! flagged' if flagged else ''})")
+    plt.xlabel(v.x_label)
+    plt.ylabel(v.y_label, yside="left")
+    if v.y_label_right:
+        plt.ylabel(v.y_label_right, yside="right")

@@ -1,0 +1,197 @@
+"""Per-cell metrics, named and defined as `vllm bench serve --save-result` names and defines them.
+
+TTFT = first streamed token; TPOT = (E2E - TTFT) / (output tokens - 1); ITL = gaps between
+streamed chunks, a chunk of k tokens counted as k tokens; E2E = request sent to last token.
+Failed requests are counted, never averaged into latencies. One departure, because a figure we
+print is a claim: a request whose every token came in one read has no measurable TPOT or ITL
+(vLLM bench would average in a 0); it is left out of those two and the cell is flagged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from engine.load.record import RequestRecord
+from engine.load.schedstat import CpuFigures
+from engine.plan import Cell
+from engine.report.model import (
+    CLIENT_LIMIT,
+    CLIENT_STARVED,
+    FAILED_REQUESTS,
+    LENGTH_MISMATCH,
+    ONE_READ,
+    CellResult,
+    Flag,
+)
+
+PERCENTILES = (50, 90, 99)
+# Client health: lag or send delay above this p99 (or a share of the ITL), CPU above this share.
+LAG_WARN_MS = 2.0
+CPU_WARN = 0.85
+# The load's thread runnable but without a CPU for more than this share of the cell's wall time.
+RUN_QUEUE_WARN = 0.10
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default), on sorted input."""
+    if not sorted_values:
+        return 0.0
+    k = (len(sorted_values) - 1) * p / 100.0
+    lo = math.floor(k)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
+
+
+def _stats(name: str, values_s: Iterable[float]) -> dict[str, float | None]:
+    ms = sorted(v * 1000.0 for v in values_s)
+    n = len(ms)
+    if not n:
+        return {f"{s}_{name}_ms": None for s in ("mean", "median", "std", "p90", "p99")}
+    mean = sum(ms) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in ms) / n)
+    out = {f"mean_{name}_ms": mean, f"median_{name}_ms": percentile(ms, 50), f"std_{name}_ms": std}
+    for p in PERCENTILES:
+        out[f"p{p}_{name}_ms"] = percentile(ms, p)
+    return out
+
+
+def tpot(record: RequestRecord) -> float | None:
+    """(E2E - TTFT) / (n - 1); None when it cannot be measured (one token, or all in one read)."""
+    if record.output_tokens > 1 and record.ttft is not None and record.e2el is not None and not record.one_read:
+        return (record.e2el - record.ttft) / (record.output_tokens - 1)
+    return None
+
+
+@dataclass
+class ClientFigures:
+    """What the client itself did while a cell ran (measured by the runner)."""
+
+    cpu_s: float
+    loop_lags_s: list[float]
+    sched: CpuFigures | None = None
+
+
+def summarize_cell(
+    cell: Cell, records: list[RequestRecord], duration: float, devices: int, client: ClientFigures | None = None
+) -> CellResult:
+    ok = [r for r in records if r.ok]
+    failed = [r for r in records if not r.ok]
+    in_tokens = sum(r.prompt_tokens if r.prompt_tokens is not None else (r.expected_prompt_tokens or 0) for r in ok)
+    out_tokens = sum(r.output_tokens for r in ok)
+    duration = max(duration, 1e-9)
+    timed = [r for r in ok if not r.one_read]
+    one_read = len(ok) - len(timed)
+    figures = {
+        "duration": duration,
+        "completed": len(ok),
+        "failed": len(failed),
+        "num_prompts": len(records),
+        "max_concurrency": cell.concurrency,
+        "total_input_tokens": in_tokens,
+        "total_output_tokens": out_tokens,
+        "request_throughput": len(ok) / duration,
+        "output_throughput": out_tokens / duration,
+        "total_token_throughput": (in_tokens + out_tokens) / duration,
+        **_stats("ttft", (r.ttft for r in ok if r.ttft is not None)),
+        **_stats("tpot", (t for r in timed if (t := tpot(r)) is not None)),
+        **_stats("itl", (g for r in timed for g in r.itl())),
+        **_stats("e2el", (r.e2el for r in ok if r.e2el is not None)),
+    }
+    mean_tpot = figures["mean_tpot_ms"]
+    result = CellResult(
+        **figures,
+        input_len=cell.input_len,
+        output_len=cell.output_len,
+        cell=cell.index,
+        interactivity=1000.0 / mean_tpot if mean_tpot else None,
+        devices=devices,
+        total_token_throughput_per_gpu=figures["total_token_throughput"] / devices,
+        output_throughput_per_gpu=figures["output_throughput"] / devices,
+        input_len_mismatches=sum(1 for r in ok if r.prompt_tokens is not None and r.prompt_tokens != cell.input_len),
+        mean_input_tokens=in_tokens / len(ok) if ok else 0.0,
+        output_len_mismatches=sum(1 for r in ok if r.output_tokens != cell.output_len),
+        one_read_requests=one_read,
+        errors=_error_counts(failed),
+    )
+    if client is not None:
+        client_health(result, client, records)
+    result.flags = _flags(result) + result.flags
+    return result
+
+
+def _flags(c: CellResult) -> list[Flag]:
+    flags = []
+    if c.failed:
+        top = max(c.errors, key=c.errors.get) if c.errors else "unknown"
+        flags.append(Flag(code=FAILED_REQUESTS, reason=f"{c.failed} of {c.num_prompts} requests failed (most: {top})"))
+    if c.one_read_requests:
+        flags.append(
+            Flag(
+                code=ONE_READ,
+                reason=f"{c.one_read_requests} of {c.completed} requests had every token in one read: "
+                "their TPOT and ITL cannot be measured"
+                + (" (TPOT n/a)" if c.mean_tpot_ms is None else " and are left out")
+                + "; the client read late or the server sent everything at once",
+            )
+        )
+    if c.output_len_mismatches:
+        flags.append(
+            Flag(
+                code=LENGTH_MISMATCH,
+                reason=f"{c.output_len_mismatches} requests did not get exactly {c.output_len} output tokens",
+            )
+        )
+    return flags
+
+
+def client_health(result: CellResult, client: ClientFigures, records: list[RequestRecord]) -> None:
+    """Fill the client's figures into the cell and flag it when the client may be the limit."""
+    lag_ms = sorted(x * 1000 for x in client.loop_lags_s)
+    delay_ms = sorted(r.send_delay * 1000 for r in records)
+    result.client_cpu_s = client.cpu_s
+    result.client_cpu_ms_per_1k_tokens = 1e6 * client.cpu_s / max(result.total_output_tokens, 1)
+    result.client_cpu_util = client.cpu_s / result.duration
+    result.client_loop_lag_p99_ms = percentile(lag_ms, 99)
+    result.client_loop_lag_max_ms = lag_ms[-1] if lag_ms else 0.0
+    result.client_send_delay_p99_ms = percentile(delay_ms, 99)
+    if (sched := client.sched) is not None:
+        result.client_on_cpu_s = sched.on_cpu_s
+        result.client_run_queue_wait_s = sched.run_queue_wait_s
+        result.client_run_queue_share = sched.run_queue_share
+        result.client_involuntary_switches = sched.involuntary_switches
+        result.host_cpu_util = sched.host_cpu_util
+        result.host_steal = sched.host_steal
+        if sched.run_queue_share is not None and sched.run_queue_share > RUN_QUEUE_WARN:
+            host = f", the host's CPUs {sched.host_cpu_util:.0%} busy" if sched.host_cpu_util is not None else ""
+            steal = f", {sched.host_steal:.0%} stolen by the hypervisor" if sched.host_steal else ""
+            reason = (
+                f"the client waited for a CPU {sched.run_queue_share:.0%} of the cell ({sched.run_queue_wait_s:.2f} s"
+                f"{host}{steal}): other processes took the cores, so its timestamps are late; give the server "
+                "fewer cores or a lower priority (profile [isolation]), or run the client on another host"
+            )
+            result.flags.append(Flag(code=CLIENT_STARVED, reason=reason))
+    reasons = []
+    # Late by a sizeable share of the gap between tokens, timestamps distort ITL and TPOT. The
+    # lag is the whole process's: its own work, or CPU taken by others (a server on the same cores).
+    limit = max(LAG_WARN_MS, 0.25 * (result.mean_itl_ms or 0.0))
+    if result.client_loop_lag_p99_ms > limit:
+        reasons.append(
+            f"event-loop lag p99 {result.client_loop_lag_p99_ms:.1f} ms (timestamps may be late by that much)"
+        )
+    if result.client_send_delay_p99_ms > limit:
+        reasons.append(f"requests sent {result.client_send_delay_p99_ms:.1f} ms late (p99)")
+    if result.client_cpu_util > CPU_WARN:
+        reasons.append(f"client at {100 * result.client_cpu_util:.0f}% of a CPU core")
+    if reasons:
+        reason = "the client, not the server, may be the limit: " + ", ".join(reasons)
+        result.flags.append(Flag(code=CLIENT_LIMIT, reason=reason))
+
+
+def _error_counts(failed: list[RequestRecord]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in failed:
+        key = (r.error or "unknown")[:200]
+        counts[key] = counts.get(key, 0) + 1
+    return counts

@@ -1,0 +1,211 @@
+"""Typed results: a cell's figures, a run's summary, and the metrics every front end shows.
+
+summary.json keeps the names of `vllm bench serve --save-result` (`output_throughput`,
+`mean_ttft_ms`, ...), so files compare with vLLM's own. A figure that cannot be computed
+truthfully is None (shown as "n/a"), never 0, and the cell carries a flag saying why. Files of
+schema 1 (before cells had flags) load: their client warning becomes a flag and a TPOT of 0
+(every token of every request in one read) becomes n/a.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SCHEMA_VERSION = 2
+
+# Flag codes: tools filter cells on these (summary.json: cells[].flags[].code).
+FAILED_REQUESTS = "failed_requests"
+ONE_READ = "one_read"  # every token of a request arrived in one read: TPOT/ITL unmeasurable
+CLIENT_LIMIT = "client_limit"  # the client, not the server, may have set the figures
+CLIENT_STARVED = "client_starved"  # the client waited for a CPU a sizeable share of the cell
+LENGTH_MISMATCH = "length_mismatch"
+
+
+class Flag(BaseModel):
+    """Why a cell's figures are not to be taken at face value."""
+
+    code: str
+    reason: str
+
+
+class Reading(BaseModel):
+    # Results files are read by later versions (and other tools write more): unknown keys are kept
+    # out of the model rather than refused.
+    model_config = ConfigDict(extra="ignore")
+
+
+class CellResult(Reading):
+    """One cell of the grid: vLLM bench's keys first, then input_len/output_len and our extras."""
+
+    duration: float
+    completed: int
+    failed: int
+    num_prompts: int
+    max_concurrency: int
+    total_input_tokens: int
+    total_output_tokens: int
+    request_throughput: float
+    output_throughput: float
+    total_token_throughput: float
+    # Latencies in ms over completed requests; None where no request allows a true value.
+    mean_ttft_ms: float | None = None
+    median_ttft_ms: float | None = None
+    std_ttft_ms: float | None = None
+    p90_ttft_ms: float | None = None
+    p99_ttft_ms: float | None = None
+    mean_tpot_ms: float | None = None
+    median_tpot_ms: float | None = None
+    std_tpot_ms: float | None = None
+    p90_tpot_ms: float | None = None
+    p99_tpot_ms: float | None = None
+    mean_itl_ms: float | None = None
+    median_itl_ms: float | None = None
+    std_itl_ms: float | None = None
+    p90_itl_ms: float | None = None
+    p99_itl_ms: float | None = None
+    mean_e2el_ms: float | None = None
+    median_e2el_ms: float | None = None
+    std_e2el_ms: float | None = None
+    p90_e2el_ms: float | None = None
+    p99_e2el_ms: float | None = None
+    input_len: int
+    output_len: int
+    cell: int = 0
+    # Tokens per second one user sees while decoding (1000 / mean TPOT).
+    interactivity: float | None = None
+    devices: int = 1
+    total_token_throughput_per_gpu: float = 0.0
+    output_throughput_per_gpu: float = 0.0
+    # Against the cell's lengths, as the server counted them (a chat template adds tokens).
+    input_len_mismatches: int = 0
+    mean_input_tokens: float = 0.0
+    output_len_mismatches: int = 0
+    # Completed requests whose every token came in one read (their TPOT and ITL are left out).
+    one_read_requests: int = 0
+    errors: dict[str, int] = {}
+    # The client's own health while the cell ran (engine.report.metrics.client_health).
+    client_cpu_s: float | None = None
+    client_cpu_ms_per_1k_tokens: float | None = None
+    client_cpu_util: float | None = None
+    client_loop_lag_p99_ms: float | None = None
+    client_loop_lag_max_ms: float | None = None
+    client_send_delay_p99_ms: float | None = None
+    # The load thread's scheduling (Linux schedstat) and the host's CPU while the cell ran; None
+    # where the kernel does not tell.
+    client_on_cpu_s: float | None = None
+    client_run_queue_wait_s: float | None = None
+    client_run_queue_share: float | None = None
+    client_involuntary_switches: int | None = None
+    host_cpu_util: float | None = None
+    host_steal: float | None = None
+    flags: list[Flag] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_schema_1(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "client_warning" not in data:
+            return data
+        data = dict(data)
+        flags = list(data.get("flags") or [])
+        if warning := data.pop("client_warning"):
+            flags.append({"code": CLIENT_LIMIT, "reason": warning})
+        if data.get("completed") and not data.get("mean_tpot_ms"):
+            # Schema 1 wrote 0 where every token of every request came in one read.
+            for stat in ("mean", "median", "std", "p90", "p99"):
+                data[f"{stat}_tpot_ms"] = None
+                if not data.get(f"{stat}_itl_ms"):
+                    data[f"{stat}_itl_ms"] = None
+            data["interactivity"] = None
+            flags.append({"code": ONE_READ, "reason": "TPOT recorded as 0 by an older version: n/a"})
+        data["flags"] = flags
+        return data
+
+    @property
+    def seq(self) -> str:
+        return f"{self.input_len}/{self.output_len}"
+
+    @property
+    def label(self) -> str:
+        return f"c={self.max_concurrency} {self.seq}"
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.flags)
+
+    def flag_codes(self) -> list[str]:
+        return [f.code for f in self.flags]
+
+
+class RunSummary(Reading):
+    """summary.json: the run's metadata and its cells, rewritten after each cell."""
+
+    schema_version: int = SCHEMA_VERSION
+    tool: str = ""
+    profile: str = ""
+    status: str = "running"  # running, completed, failed, interrupted
+    started_at: str | None = None
+    finished_at: str | None = None
+    host: str | None = None
+    mode: str = "server"
+    hardware: str | None = None
+    accelerator: str | None = None
+    devices: int = 1
+    recipe: str | None = None
+    model_profile: str | None = None
+    plan: list[dict[str, Any]] = []
+    launch_command: str | None = None
+    endpoint: str | None = None
+    server: dict[str, Any] | None = None
+    lengths: str | None = None
+    isolation: dict[str, Any] | None = None
+    skipped: list[str] = []
+    error: str | None = None
+    cells: list[CellResult] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """How one figure of a cell is named, measured and printed (one definition for every front end)."""
+
+    key: str  # the CellResult attribute (vLLM bench's name where it has one)
+    label: str  # short column header
+    unit: str
+    fmt: str
+
+    def value(self, cell: CellResult) -> Any:
+        return getattr(cell, self.key)
+
+    def text(self, cell: CellResult) -> str:
+        value = self.value(cell)
+        return "n/a" if value is None else self.fmt.format(value)
+
+
+METRICS: dict[str, Metric] = {
+    m.key: m
+    for m in (
+        Metric("max_concurrency", "conc", "", "{:d}"),
+        Metric("seq", "ISL/OSL", "tokens", "{}"),
+        Metric("completed", "ok", "requests", "{:d}"),
+        Metric("failed", "fail", "requests", "{:d}"),
+        Metric("request_throughput", "req/s", "req/s", "{:.2f}"),
+        Metric("output_throughput", "out tok/s", "tok/s", "{:,.0f}"),
+        Metric("total_token_throughput", "tot tok/s", "tok/s", "{:,.0f}"),
+        Metric("total_token_throughput_per_gpu", "tok/s/GPU", "tok/s", "{:,.0f}"),
+        Metric("median_ttft_ms", "TTFT p50", "ms", "{:.1f}"),
+        Metric("p99_ttft_ms", "TTFT p99", "ms", "{:.1f}"),
+        Metric("mean_tpot_ms", "TPOT", "ms", "{:.2f}"),
+        Metric("p99_itl_ms", "ITL p99", "ms", "{:.2f}"),
+        Metric("mean_e2el_ms", "E2E", "ms", "{:,.0f}"),
+        Metric("p99_e2el_ms", "E2E p99", "ms", "{:,.0f}"),
+        Metric("interactivity", "tok/s/user", "tok/s", "{:.1f}"),
+        Metric("client_loop_lag_p99_ms", "lag p99", "ms", "{:.1f}"),
+        Metric("client_run_queue_share", "CPU wait", "%", "{:.0%}"),
+    )
+}
+
+
+def metric(key: str) -> Metric:
+    return METRICS[key]

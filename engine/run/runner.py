@@ -1,0 +1,281 @@
+"""One benchmark run: Profile -> Plan -> Launcher -> LoadGenerator -> events -> Results.
+
+Observers (the headless console, the TUI) receive every event; the run owns no presentation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from engine import __version__
+from engine.events import (
+    CellFinished,
+    CellStarted,
+    LoadProgress,
+    Notice,
+    Observer,
+    PhaseChanged,
+    RunFinished,
+    ServerStateChanged,
+)
+from engine.load import schedstat
+from engine.load.client import CellLoad, PreparedRequest, new_session, run_closed_loop
+from engine.load.monitor import LoopLagMonitor
+from engine.load.prompts import PromptFactory, api_path, request_body
+from engine.load.record import RequestRecord
+from engine.plan import Cell, build_plan
+from engine.profiles import ResolvedProfile
+from engine.report.metrics import ClientFigures, summarize_cell
+from engine.report.model import CellResult, RunSummary
+from engine.report.results import ResultsWriter, new_run_dir
+from engine.server import isolation
+from engine.server.discovery import DiscoveryError, ServerInfo, discover
+from engine.server.launcher import LaunchError, ServerLauncher, make_launcher, run_isolation
+from engine.server.metrics import poll
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+@dataclass
+class RunOutcome:
+    status: str  # completed, failed, interrupted
+    exit_code: int
+    results_dir: Path
+    cells: list[CellResult] = field(default_factory=list)
+    error: str | None = None
+
+
+class ProgressReporter:
+    """Samples a cell's counters twice a second: live output tok/s over the last 5 s, and the
+    share of the time since the last sample the load's thread waited for a CPU."""
+
+    def __init__(self, cell: Cell, load: CellLoad, observer: Observer, window_s: float = 5.0):
+        self.cell, self.load, self.observer, self.window_s = cell, load, observer, window_s
+        self.samples: collections.deque[tuple[float, int]] = collections.deque()
+        self.sched = schedstat.sample()
+
+    def emit(self) -> None:
+        sched, self.sched = self.sched, schedstat.sample()
+        now = time.perf_counter()
+        self.samples.append((now, self.load.output_tokens))
+        while len(self.samples) > 2 and now - self.samples[0][0] > self.window_s:
+            self.samples.popleft()
+        t0, n0 = self.samples[0]
+        rate = (self.load.output_tokens - n0) / (now - t0) if now > t0 else 0.0
+        load = self.load
+        self.observer(
+            LoadProgress(
+                self.cell,
+                load.done,
+                load.failed,
+                load.in_flight,
+                load.total,
+                load.output_tokens,
+                rate,
+                now - load.started,
+                schedstat.between(sched, self.sched).run_queue_share,
+            )
+        )
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            self.emit()
+
+
+class Runner:
+    def __init__(self, profile: ResolvedProfile, observer: Observer, results_root: Path):
+        self.profile = profile
+        self.observer = observer
+        self.results_root = results_root
+        self.plan = build_plan(profile.grid)
+
+    async def run(self) -> RunOutcome:
+        profile, emit = self.profile, self.observer
+        run_dir = new_run_dir(self.results_root, profile.name)
+        summary = RunSummary(
+            tool=f"llmbench-tui {__version__}",
+            profile=profile.name,
+            started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            host=socket.gethostname(),
+            mode=profile.mode,
+            hardware=profile.hardware.name,
+            accelerator=profile.hardware.accelerator,
+            devices=profile.recipe.tensor_devices(),
+            recipe=profile.recipe.name,
+            model_profile=profile.model.name,
+            plan=[c.to_dict() for c in self.plan],
+        )
+        iso = run_isolation(profile)
+        summary.isolation = iso.to_dict()
+        isolation.pin_client(iso)  # this thread runs the load
+        writer = ResultsWriter(run_dir, profile, summary)
+        writer.write_summary()
+        launcher = None
+        outcome = RunOutcome("failed", EXIT_FAILED, run_dir)
+        try:
+            emit(PhaseChanged("launching", f"{profile.mode} mode"))
+            launcher = make_launcher(profile, run_dir, lambda m: emit(Notice("info", m)))
+            if isinstance(launcher, ServerLauncher):
+                summary.launch_command = launcher.spec.shell()
+                emit(PhaseChanged("waiting", f"waiting for {launcher.base_url}/health"))
+            await launcher.start(emit)
+            summary.endpoint = launcher.base_url
+            outcome = await self._drive(launcher, writer)
+        except asyncio.CancelledError:
+            outcome = RunOutcome("interrupted", EXIT_INTERRUPTED, run_dir, summary.cells, "interrupted by the user")
+        except LaunchError as exc:
+            outcome = RunOutcome("failed", exc.exit_code, run_dir, summary.cells, str(exc))
+        except DiscoveryError as exc:
+            outcome = RunOutcome("failed", EXIT_FAILED, run_dir, summary.cells, str(exc))
+        finally:
+            if launcher is not None and launcher.launched:
+                emit(PhaseChanged("stopping", "stopping the server"))
+                await asyncio.shield(launcher.stop())
+            summary.status = outcome.status
+            summary.finished_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            summary.error = outcome.error
+            writer.write_summary()
+            writer.close()
+        emit(PhaseChanged(outcome.status if outcome.status != "completed" else "done", outcome.error or ""))
+        emit(RunFinished(outcome.status, str(run_dir), outcome.cells, outcome.error))
+        return outcome
+
+    async def _drive(self, launcher, writer: ResultsWriter) -> RunOutcome:
+        profile, emit = self.profile, self.observer
+        max_c = max(c.concurrency for c in self.plan)
+        timeout = httpx.Timeout(60.0, connect=30.0)  # control plane only; the load goes through aiohttp
+        async with (
+            httpx.AsyncClient(timeout=timeout) as client,
+            new_session(max_c, profile.load.request_timeout_s) as session,
+        ):
+            emit(PhaseChanged("discovering", "asking the server what it serves"))
+            info, factory = await discover(client, session, launcher.base_url, profile, launcher.model_arg)
+            writer.summary.server = info.to_dict()
+            writer.summary.lengths = _lengths_note(info)
+            writer.write_summary()
+            emit(Notice("info", f"model {info.model}; {writer.summary.lengths}"))
+            poller = asyncio.create_task(poll(client, launcher.base_url, lambda s: emit(ServerStateChanged(s))))
+            try:
+                await self._cells(session, launcher, info, factory, writer)
+            finally:
+                poller.cancel()
+        cells = writer.summary.cells
+        if sum(c.completed for c in cells) == 0:
+            errors: collections.Counter[str] = collections.Counter()
+            for c in cells:
+                errors.update(c.errors)
+            detail = "; ".join(f"{n}x {e}" for e, n in errors.most_common(3)) or "; ".join(writer.summary.skipped)
+            return RunOutcome("failed", EXIT_FAILED, writer.dir, cells, f"every request failed: {detail}")
+        return RunOutcome("completed", EXIT_OK, writer.dir, cells)
+
+    async def _cells(self, session, launcher, info: ServerInfo, factory: PromptFactory, writer: ResultsWriter) -> None:
+        emit = self.observer
+        for cell in self.plan:
+            if info.max_model_len and cell.input_len + cell.output_len > info.max_model_len:
+                why = f"cell {cell.label} skipped: ISL+OSL exceeds the server's max_model_len {info.max_model_len}"
+                writer.summary.skipped.append(why)
+                emit(Notice("warning", why))
+                continue
+            result = await self._run_cell(session, launcher, cell, info, factory, writer)
+            writer.summary.cells.append(result)
+            writer.write_summary()
+            emit(CellFinished(cell, result))
+            if not launcher.alive():
+                raise LaunchError(f"the server died during cell {cell.label}; see {writer.dir / 'server.log'}")
+
+    async def _run_cell(
+        self, session, launcher, cell: Cell, info: ServerInfo, factory: PromptFactory, writer
+    ) -> CellResult:
+        emit = self.observer
+        emit(CellStarted(cell, len(self.plan)))
+        if cell.warmup_requests:
+            emit(PhaseChanged("warmup", f"{cell.warmup_requests} requests", cell))
+            await self._load_phase(session, launcher, cell, info, factory, writer, warmup=True)
+        emit(PhaseChanged("measuring", f"{cell.num_prompts} requests at concurrency {cell.concurrency}", cell))
+        records, duration, client = await self._load_phase(session, launcher, cell, info, factory, writer, warmup=False)
+        result = summarize_cell(cell, records, duration, self.profile.recipe.tensor_devices(), client)
+        for flag in result.flags:
+            emit(Notice("warning", f"cell {cell.label}: {flag.reason}"))
+        return result
+
+    async def _load_phase(
+        self, session, launcher, cell: Cell, info: ServerInfo, factory: PromptFactory, writer, *, warmup: bool
+    ) -> tuple[list[RequestRecord], float, ClientFigures]:
+        """One closed-loop pass over prepared requests: the warm-up (unmeasured) or the measurement."""
+        n, output_len = (
+            (cell.warmup_requests, cell.warmup_output_len) if warmup else (cell.num_prompts, cell.output_len)
+        )
+        requests = await self._prepare(cell, info, factory, n, output_len, salt=10**6 if warmup else 0)
+        keep_text = not info.usage_reported
+        records: list[RequestRecord] = []
+
+        def on_record(record: RequestRecord) -> None:
+            if keep_text and record.ok:
+                record.output_tokens = factory.count(record.text or "")
+            records.append(record)
+            writer.add_request(record)
+
+        load = CellLoad(total=len(requests))
+        reporter = None if warmup else asyncio.create_task(ProgressReporter(cell, load, self.observer).run())
+        cpu_start = time.process_time()
+        sched_start = schedstat.sample()
+        lag = LoopLagMonitor()
+        try:
+            with lag:
+                duration = await run_closed_loop(
+                    session,
+                    launcher.base_url + api_path(info.api),
+                    info.api,
+                    cell,
+                    requests,
+                    output_len=output_len,
+                    warmup=warmup,
+                    keep_text=keep_text,
+                    on_record=on_record,
+                    load=load,
+                )
+        finally:
+            if reporter is not None:
+                reporter.cancel()
+        sched = schedstat.between(sched_start, schedstat.sample())
+        if not warmup:
+            ProgressReporter(cell, load, self.observer).emit()
+        return records, duration, ClientFigures(time.process_time() - cpu_start, lag.lags, sched)
+
+    async def _prepare(
+        self, cell: Cell, info: ServerInfo, factory: PromptFactory, n: int, output_len: int, salt: int
+    ) -> list[PreparedRequest]:
+        """Request bodies serialised ahead of the cell (off the loop), so the timed loop only sends bytes."""
+
+        def build() -> list[PreparedRequest]:
+            make = factory.token_ids if info.prompt_kind == "token_ids" else factory.text
+            out = []
+            for i in range(n):
+                prompt = make(cell.input_len, cell.index, salt + i)
+                body = request_body(info.api, info.model, prompt, output_len, usage=True)
+                out.append(PreparedRequest(json.dumps(body, separators=(",", ":")).encode(), prompt.expected_len))
+            return out
+
+        return await asyncio.get_running_loop().run_in_executor(None, build)
+
+
+def _lengths_note(info: ServerInfo) -> str:
+    if info.prompt_kind == "token_ids":
+        made = "input: token-id prompts (exact by construction)"
+    else:
+        made = f"input: text made to length with the tokenizer {info.tokenizer} (checked against reported usage)"
+    counted = (
+        "output: counted from the server's usage"
+        if info.usage_reported
+        else (f"output: the server reports no usage; counted with the tokenizer {info.tokenizer}")
+    )
+    return f"{made}; {counted}; api {api_path(info.api)}"

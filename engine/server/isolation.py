@@ -1,0 +1,97 @@
+"""Keep a CPU for the client when the server under test runs on the same host.
+
+A launched vLLM server (API server, engine core and its OpenMP threads) takes every core it can;
+the client then waits on the run queue and timestamps tokens late (DESIGN.md, measured on a
+2-core host: 240 to 2,800 ms of waiting per cell). Two levers, both profile settings:
+- a lower priority (nice) for the launched server's whole process tree: the client's short
+  wake-ups preempt it at once, while the server still gets every cycle the client leaves idle;
+- CPU affinity: the server on some cores (`server_cpus`), the load on others (`client_cpus`).
+The automatic default is the nice value alone: it costs the server nothing when the client is
+idle, where reserving cores would take them from the server for the whole run.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+
+from engine.profiles import IsolationSettings, format_cpus, parse_cpus
+
+# Measured on this project's 2-core host (README, "Isolation"): nice 15 brought the client's
+# run-queue wait from up to 85% of a cell to a few per cent.
+AUTO_SERVER_NICE = 15
+
+
+@dataclass
+class Isolation:
+    """What a run actually applies (recorded in summary.json)."""
+
+    server_nice: int = 0
+    server_cpus: str | None = None
+    client_cpus: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def describe(self) -> str:
+        cpus = f"server CPUs {self.server_cpus or 'any'}, client CPUs {self.client_cpus or 'any'}"
+        return f"isolation: server nice {self.server_nice}, {cpus}" + "".join(f"\n  {n}" for n in self.notes)
+
+
+def resolve(settings: IsolationSettings, mode: str, docker: bool, vendor: str) -> Isolation:
+    """The isolation a run applies: `settings` is the profile's [isolation] table."""
+    iso = Isolation(server_cpus=settings.server_cpus, client_cpus=settings.client_cpus)
+    if mode == "external":
+        iso.server_nice = 0
+        iso.server_cpus = None
+        iso.notes.append("external server: not ours to isolate; the client's CPU wait is still measured")
+    elif docker:
+        iso.server_nice = 0
+        if settings.server_nice:
+            iso.notes.append("server_nice is not applied in docker (the daemon starts the container): use server_cpus")
+        else:
+            iso.notes.append("docker: no priority change; server_cpus becomes --cpuset-cpus")
+    elif settings.server_nice is None:
+        iso.server_nice = AUTO_SERVER_NICE
+        iso.notes.append(f"server_nice {AUTO_SERVER_NICE} (automatic): the client's wake-ups preempt the server")
+    else:
+        iso.server_nice = settings.server_nice
+    if iso.server_cpus and vendor == "cpu" and mode == "server":
+        iso.notes.append("vLLM's CPU backend binds its OpenMP threads to server_cpus (VLLM_CPU_OMP_THREADS_BIND)")
+    return iso
+
+
+def server_preexec(iso: Isolation):
+    """What the launched server's first process does before exec: its children inherit both."""
+
+    def apply() -> None:
+        if iso.server_nice:
+            os.nice(iso.server_nice)
+        if iso.server_cpus:
+            os.sched_setaffinity(0, parse_cpus(iso.server_cpus))
+
+    return apply
+
+
+def server_env(iso: Isolation, vendor: str) -> dict[str, str]:
+    """Environment for the server's own thread binding (vLLM's CPU backend pins OpenMP threads)."""
+    if iso.server_cpus and vendor == "cpu":
+        return {"VLLM_CPU_OMP_THREADS_BIND": format_cpus(parse_cpus(iso.server_cpus))}
+    return {}
+
+
+def shell_prefix(iso: Isolation) -> list[str]:
+    """The same isolation as a command prefix, for a launch command a user can copy."""
+    prefix = []
+    if iso.server_nice:
+        prefix += ["nice", "-n", str(iso.server_nice)]
+    if iso.server_cpus:
+        prefix += ["taskset", "-c", iso.server_cpus]
+    return prefix
+
+
+def pin_client(iso: Isolation) -> None:
+    """Pin the calling thread (the load's) to client_cpus, where set."""
+    if iso.client_cpus:
+        os.sched_setaffinity(0, parse_cpus(iso.client_cpus))
