@@ -129,6 +129,8 @@ class IsolationSettings(Strict):
 
     # Lower priority of the launched server's process tree; unset: automatic (15 when launched here).
     server_nice: int | None = Field(default=None, ge=0, le=19)
+    # SCHED_IDLE for the launched server: it runs only when no ordinary process wants the CPU.
+    server_idle: bool = False
     # CPU lists such as "2-63" or "0,1": the launched server's affinity, and the load thread's.
     server_cpus: str | None = None
     client_cpus: str | None = None

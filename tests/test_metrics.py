@@ -106,32 +106,34 @@ def test_a_lagging_client_flags_the_cell():
     assert busy.flag_codes() == [CLIENT_LIMIT] and "95% of a CPU core" in busy.flags[0].reason
 
 
+SCHEMA_1_CELL = {
+    "duration": 2.0,
+    "completed": 8,
+    "failed": 0,
+    "num_prompts": 8,
+    "max_concurrency": 16,
+    "total_input_tokens": 1024,
+    "total_output_tokens": 1024,
+    "request_throughput": 4.0,
+    "output_throughput": 512.0,
+    "total_token_throughput": 1024.0,
+    "mean_ttft_ms": 700.0,
+    "median_ttft_ms": 700.0,
+    "mean_tpot_ms": 0.0,
+    "median_tpot_ms": 0.0,
+    "mean_itl_ms": 0.0,
+    "mean_e2el_ms": 700.0,
+    "input_len": 128,
+    "output_len": 128,
+    "interactivity": 0.0,
+    "client_warning": "the client, not the server, may be the limit: event-loop lag p99 900.0 ms",
+    "client_loop_lag_p99_ms": 900.0,
+    "some_future_key": 1,
+}
+
+
 def test_schema_1_summary_loads_with_its_warning_as_a_flag():
-    old_cell = {
-        "duration": 2.0,
-        "completed": 8,
-        "failed": 0,
-        "num_prompts": 8,
-        "max_concurrency": 16,
-        "total_input_tokens": 1024,
-        "total_output_tokens": 1024,
-        "request_throughput": 4.0,
-        "output_throughput": 512.0,
-        "total_token_throughput": 1024.0,
-        "mean_ttft_ms": 700.0,
-        "median_ttft_ms": 700.0,
-        "mean_tpot_ms": 0.0,
-        "median_tpot_ms": 0.0,
-        "mean_itl_ms": 0.0,
-        "mean_e2el_ms": 700.0,
-        "input_len": 128,
-        "output_len": 128,
-        "interactivity": 0.0,
-        "client_warning": "the client, not the server, may be the limit: event-loop lag p99 900.0 ms",
-        "client_loop_lag_p99_ms": 900.0,
-        "some_future_key": 1,
-    }
-    summary = RunSummary.model_validate({"schema_version": 1, "status": "completed", "cells": [old_cell]})
+    summary = RunSummary.model_validate({"schema_version": 1, "status": "completed", "cells": [SCHEMA_1_CELL]})
     (cell,) = summary.cells
     assert cell.flag_codes() == [CLIENT_LIMIT, ONE_READ]
     assert cell.mean_tpot_ms is None and cell.interactivity is None and cell.mean_ttft_ms == 700.0

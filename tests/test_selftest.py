@@ -1,6 +1,7 @@
 """The client-capacity self-test against the scheduled endpoint (no GPU, no vLLM server)."""
 
 import io
+import os
 
 import pytest
 
@@ -33,3 +34,21 @@ def test_selftest_report_without_vllm_comparison():
     assert (
         "llmbench-tui" in text and "highest token rate ingested" in text and "<  5.0 ms" in text and "all below" in text
     )
+
+
+def test_selftest_beside_cpu_burners_reports_both_isolations_and_leaves_none_running():
+    out = io.StringIO()
+    before = set(os.listdir("/proc"))
+    run_selftest([1], itl_ms=5, ttft_ms=5, osl=8, threshold_ms=0.1, compare=False, tokenizer=None, out=out, contend=1)
+    text = out.getvalue()
+    assert "llmbench-tui +1 busy " in text and "llmbench-tui +1 busy nice" in text
+    burners = [pid for pid in set(os.listdir("/proc")) - before if pid.isdigit() and "while True" in _cmdline(pid)]
+    assert burners == []
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""

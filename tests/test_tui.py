@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -195,3 +196,25 @@ async def test_a_profile_that_is_not_bundled_opens(tmp_path, stable_paths):
         await pilot.pause()
         assert isinstance(app.screen, SetupScreen) and app.screen.profile.name == "my-own"
         assert app.screen.query_one("#run").is_blank()
+
+
+async def test_a_schema_1_results_folder_opens_with_its_warning_as_a_flag(tmp_path, stable_paths):
+    from tests.test_metrics import SCHEMA_1_CELL
+
+    run_dir = tmp_path / "20260101-000000-cpu-tiny"
+    run_dir.mkdir()
+    (run_dir / "profile.toml").write_text(tiny_profile().to_toml())
+    old = {"schema_version": 1, "profile": "cpu-tiny", "status": "completed", "cells": [SCHEMA_1_CELL]}
+    (run_dir / "summary.json").write_text(json.dumps(old))
+    app = LLMBenchApp(tiny_profile(), tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+l")
+        await pilot.pause()
+        app.screen.query_one("#path").value = str(run_dir)
+        await pilot.press("enter")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ResultsScreen) and screen.query_one("#cells").row_count == 1
+        assert "client_limit" in str(screen.query_one("#cells").get_row_at(0))
+        notes = str(screen.query_one("#flags").render())
+        assert "event-loop lag p99 900.0 ms" in notes and "TPOT recorded as 0" in notes

@@ -27,6 +27,7 @@ from engine.load.prompts import Prompt, api_path, request_body
 from engine.load.record import RequestRecord
 from engine.plan import Cell
 from engine.report.metrics import percentile
+from engine.server.isolation import AUTO_SERVER_NICE
 from engine.server.launcher import free_port
 
 
@@ -199,6 +200,43 @@ def measure_vllm(
     return _result("vllm bench serve", conc, target, errors, tokens, result["duration"], result.get("failed", 0), cpu_s)
 
 
+class Contenders:
+    """N processes burning a CPU each beside the client: the load a server on the same cores puts
+    on it. At nice 0 they compete with the client as equals; at the nice a launched server gets
+    by default (isolated), the client's wake-ups preempt them."""
+
+    def __init__(self, n: int, nice: int):
+        def lower() -> None:
+            os.nice(nice)
+
+        burn = "while True: pass"
+        self.procs = [subprocess.Popen([sys.executable, "-c", burn], preexec_fn=lower) for _ in range(n)]
+
+    def stop(self) -> None:
+        for p in self.procs:
+            p.kill()
+            p.wait()
+
+
+def _measure_level(server, conc, osl, itl_ms, compare, tokenizer, contend: int, isolated: bool) -> list[LevelResult]:
+    n = max(2 * conc, 8)
+    target = conc * 1000.0 / itl_ms
+    contenders = Contenders(contend, AUTO_SERVER_NICE if isolated else 0) if contend else None
+    suffix = "" if not contend else f" +{contend} busy" + (" nice" if isolated else "")
+    try:
+        runs = [measure_ours(server, conc, n, osl, target)]
+        if compare and tokenizer:
+            theirs = measure_vllm(server, conc, n, osl, target, tokenizer)
+            if theirs:
+                runs.append(theirs)
+    finally:
+        if contenders:
+            contenders.stop()
+    for r in runs:
+        r.client += suffix
+    return runs
+
+
 def run_selftest(
     levels: list[int],
     itl_ms: float,
@@ -208,30 +246,29 @@ def run_selftest(
     compare: bool,
     tokenizer: str | None,
     out=sys.stdout,
+    contend: int = 0,
 ) -> int:
+    """With `contend` > 0, every level runs beside that many CPU-burning processes, first at
+    nice 0 (no isolation), then at the launched server's default nice (isolated)."""
     server = ScheduleServer(ttft_ms, itl_ms)
     results: list[LevelResult] = []
     print(f"schedule: TTFT {ttft_ms} ms, one token every {itl_ms} ms, {osl} tokens per request", file=out)
     print(
-        f"{'client':>18s} {'conc':>5s} {'target tok/s':>12s} {'ingested':>9s} {'p99 |ITL err| ms':>16s} "
+        f"{'client':>30s} {'conc':>5s} {'target tok/s':>12s} {'ingested':>9s} {'p99 |ITL err| ms':>16s} "
         f"{'max ms':>7s} {'CPU ms/1k tok':>13s}",
         file=out,
         flush=True,
     )
     try:
         for conc in levels:
-            n = max(2 * conc, 8)
-            target = conc * 1000.0 / itl_ms
-            runs = [measure_ours(server, conc, n, osl, target)]
-            if compare and tokenizer:
-                theirs = measure_vllm(server, conc, n, osl, target, tokenizer)
-                if theirs:
-                    runs.append(theirs)
+            runs = []
+            for isolated in (False, True) if contend else (False,):
+                runs += _measure_level(server, conc, osl, itl_ms, compare, tokenizer, contend, isolated)
             for r in runs:
                 results.append(r)
                 cpu = f"{r.cpu_ms_per_1k:13.0f}" if r.cpu_ms_per_1k is not None else f"{'-':>13s}"
                 print(
-                    f"{r.client:>18s} {r.concurrency:5d} {r.target_tps:12,.0f} {r.ingested_tps:9,.0f} "
+                    f"{r.client:>30s} {r.concurrency:5d} {r.target_tps:12,.0f} {r.ingested_tps:9,.0f} "
                     f"{r.p99_itl_error_ms:16.3f} {r.max_itl_error_ms:7.2f} {cpu}",
                     file=out,
                     flush=True,

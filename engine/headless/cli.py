@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="priority (nice 0-19) of a launched server, so the client gets a CPU when it needs one "
         "(default: 15 when launched on this host; 0 turns it off)",
     )
+    p.add_argument(
+        "--server-idle",
+        action=argparse.BooleanOptionalAction,
+        help="run a launched server under SCHED_IDLE (only CPU time no ordinary process wants)",
+    )
     p.add_argument("--server-cpus", help="CPUs of a launched server, e.g. 2-63 (default: any)")
     p.add_argument("--client-cpus", help="CPUs of the load's thread, e.g. 0-1 (default: any)")
     return p
@@ -92,6 +97,7 @@ OVERRIDES = {
     "api": "load.api",
     "prompt_format": "load.prompt",
     "server_nice": "isolation.server_nice",
+    "server_idle": "isolation.server_idle",
     "server_cpus": "isolation.server_cpus",
     "client_cpus": "isolation.client_cpus",
 }
@@ -256,6 +262,13 @@ def selftest_main(argv: list[str]) -> int:
     p.add_argument(
         "--tokenizer", help="tokenizer folder for vllm bench serve (default: the tiny model, built if needed)"
     )
+    p.add_argument(
+        "--contend",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run each level beside N CPU-burning processes, at nice 0 and at a launched server's default nice",
+    )
     args = p.parse_args(argv)
     tokenizer = args.tokenizer
     if args.compare and not tokenizer:
@@ -263,7 +276,14 @@ def selftest_main(argv: list[str]) -> int:
 
         tokenizer = str(ensure_tiny_model(lambda m: print(m, file=sys.stderr)))
     return run_selftest(
-        args.levels, args.itl_ms, args.ttft_ms, args.output_len, args.threshold_ms, args.compare, tokenizer
+        args.levels,
+        args.itl_ms,
+        args.ttft_ms,
+        args.output_len,
+        args.threshold_ms,
+        args.compare,
+        tokenizer,
+        contend=args.contend,
     )
 
 

@@ -5,9 +5,10 @@ TTFT at the first chunk that carries a token. Tokens are counted from the server
 (`continuous_usage_stats`), never from text: a random-weight model streams chunks whose text is
 empty (a partial UTF-8 character) or holds U+2028, which line splitters other than SSE's break on.
 
-The hot path is aiohttp with a byte-level SSE reader: measured against httpx (+ httpx-sse) on the
-same server, it costs a fraction of the client CPU per token (benchmarks/fidelity.py), and on a
-shared host that CPU is taken from the server under test. httpx stays for the control plane.
+The hot path is our own HTTP/1.1 Protocol (engine.load.http) feeding a byte-level SSE reader: each
+read is timestamped in the loop's read callback and parsed without a JSON decode, because on a
+host shared with the server every client CPU second is taken from the server under test
+(benchmarks/fidelity.py measures it against `vllm bench serve`). httpx stays for the control plane.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import aiohttp
-
+from engine.load.http import HTTPError, Session
 from engine.load.record import RequestRecord
 from engine.plan import Cell
 
@@ -29,7 +29,8 @@ class StreamError(Exception):
     pass
 
 
-HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+# An SSE line longer than this is no token stream (and buffering it would cost quadratic CPU).
+MAX_LINE = 2**20
 CT_KEY = b'"completion_tokens":'
 PT_KEY = b'"prompt_tokens":'
 # Servers differ in JSON spacing: `"choices": []` or `"choices":[]`.
@@ -64,8 +65,81 @@ def _parse_event(payload: bytes, api: str, record: RequestRecord) -> tuple[int, 
     return (1 if piece else 0), piece
 
 
+class _SSEConsumer:
+    """Turns a streamed body into the record's timings and token counts, read by read.
+
+    Reads raw bytes and finds the cumulative `completion_tokens` of each event with a byte search
+    rather than a JSON parse: the client's CPU per token is taken from the server on a shared
+    host. Events without usage (other servers), errors and kept text take the JSON path. SSE lines
+    end at CR or LF only; both are single bytes that never occur inside a UTF-8 sequence or a JSON
+    string, so splitting bytes is exact (U+2028 and U+0085 stay inside).
+    """
+
+    __slots__ = ("api", "buf", "counted", "got_first", "keep_text", "last", "on_tokens", "record", "start",
+                 "text_parts", "usage_seen")  # fmt: skip
+
+    def __init__(self, record: RequestRecord, api: str, on_tokens: Callable[[int], None], keep_text: bool):
+        self.record, self.api, self.on_tokens, self.keep_text = record, api, on_tokens, keep_text
+        self.buf = b""
+        self.counted = 0
+        self.got_first = False
+        self.usage_seen = False
+        self.text_parts: list[str] = []
+        self.start = self.last = 0.0
+
+    def __call__(self, data: bytes, now: float) -> bool:
+        """Feed one read; True once the stream's [DONE] has arrived."""
+        record = self.record
+        buf = self.buf + data
+        if b"\r" in buf:
+            buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        *lines, self.buf = buf.split(b"\n")
+        if len(self.buf) > MAX_LINE:
+            raise StreamError(f"an SSE line of over {MAX_LINE // 1024} KiB: not a token stream")
+        for line in lines:
+            if not line.startswith(b"data:"):
+                continue  # blank separators, comments (pings), event/id fields
+            payload = line[5:].strip()
+            if payload == b"[DONE]":
+                return True
+            if record.response_id is None:
+                record.response_id = _response_id(payload)
+            pos = payload.rfind(CT_KEY) if not self.keep_text else -1
+            if pos >= 0:
+                self.usage_seen = True
+                digits = _DIGITS.match(payload, pos + len(CT_KEY))
+                new = int(digits.group()) - self.counted if digits else 0
+                if record.prompt_tokens is None:
+                    p = payload.rfind(PT_KEY)
+                    if p >= 0 and (m := _DIGITS.match(payload, p + len(PT_KEY))):
+                        record.prompt_tokens = int(m.group())
+                if new <= 0 or EMPTY_CHOICES.search(payload):
+                    # The final usage-only chunk (or a chunk with no new token).
+                    self.counted += max(new, 0)
+                    continue
+            else:
+                new, piece = _parse_event(payload, self.api, record)
+                if new < 0:  # usage reported through the JSON path
+                    self.usage_seen = True
+                    new = -new - 1 - self.counted
+                if self.keep_text and piece:
+                    self.text_parts.append(piece)
+                if new <= 0:
+                    continue
+            if not self.got_first:
+                self.got_first = True
+                record.ttft = now - self.start
+            else:
+                record.chunk_gaps.append(now - self.last)
+                record.chunk_tokens.append(new)
+            self.last = now
+            self.counted += new
+            self.on_tokens(new)
+        return False
+
+
 async def stream_request(
-    session: aiohttp.ClientSession,
+    session: Session,
     url: str,
     body: bytes,
     record: RequestRecord,
@@ -73,101 +147,26 @@ async def stream_request(
     on_tokens: Callable[[int], None],
     keep_text: bool = False,
 ) -> RequestRecord:
-    """Send one streaming request and fill `record` with its timings and token counts.
-
-    The hot path reads raw bytes and finds the cumulative `completion_tokens` of each event with
-    a byte search rather than a JSON parse: the client's CPU per token is taken from the server
-    on a shared host. Events without usage (other servers), errors and kept text take the JSON path.
-    SSE lines end at CR or LF only; both are single bytes that never occur inside a UTF-8
-    sequence or a JSON string, so splitting bytes is exact (U+2028 and U+0085 stay inside).
-    """
-    perf = time.perf_counter
+    """Send one streaming request and fill `record` with its timings and token counts."""
+    consumer = _SSEConsumer(record, api, on_tokens, keep_text)
     record.start_time = time.time()
-    start = perf()
-    last = start
-    got_first = False
-    counted = 0
-    text_parts: list[str] = []
-    usage_seen = False
-    buf = b""
+    consumer.start = consumer.last = time.perf_counter()
     try:
-        async with session.post(url, data=body, headers=HEADERS) as response:
-            if response.status != 200:
-                detail = (await response.read()).decode(errors="replace")[:500]
-                raise StreamError(f"HTTP {response.status}: {detail}")
-            done = False
-            async for data in response.content.iter_any():
-                now = perf()
-                buf += data
-                if b"\r" in buf:
-                    buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-                *lines, buf = buf.split(b"\n")
-                for line in lines:
-                    if not line.startswith(b"data:"):
-                        continue  # blank separators, comments (pings), event/id fields
-                    payload = line[5:].strip()
-                    if payload == b"[DONE]":
-                        done = True
-                        break
-                    if record.response_id is None:
-                        record.response_id = _response_id(payload)
-                    pos = payload.rfind(CT_KEY) if not keep_text else -1
-                    if pos >= 0:
-                        usage_seen = True
-                        end = pos + len(CT_KEY)
-                        digits = _DIGITS.match(payload, end)
-                        new = int(digits.group()) - counted if digits else 0
-                        if record.prompt_tokens is None:
-                            p = payload.rfind(PT_KEY)
-                            if p >= 0 and (m := _DIGITS.match(payload, p + len(PT_KEY))):
-                                record.prompt_tokens = int(m.group())
-                        if new <= 0 or EMPTY_CHOICES.search(payload):
-                            # The final usage-only chunk (or a chunk with no new token).
-                            counted += max(new, 0)
-                            continue
-                    else:
-                        new, piece = _parse_event(payload, api, record)
-                        if new < 0:  # usage reported through the JSON path
-                            usage_seen = True
-                            new = -new - 1 - counted
-                        if keep_text and piece:
-                            text_parts.append(piece)
-                        if new <= 0:
-                            continue
-                    if not got_first:
-                        got_first = True
-                        record.ttft = now - start
-                    else:
-                        record.chunk_gaps.append(now - last)
-                        record.chunk_tokens.append(new)
-                    last = now
-                    counted += new
-                    on_tokens(new)
-                if done:
-                    break
-        record.e2el = last - start
-        record.usage_reported = usage_seen
+        await session.post_stream(url, body, consumer)
+        record.e2el = consumer.last - consumer.start
+        record.usage_reported = consumer.usage_seen
         if keep_text:
-            record.text = "".join(text_parts)
-        record.output_tokens = counted
-        if not got_first:
+            record.text = "".join(consumer.text_parts)
+        record.output_tokens = consumer.counted
+        if not consumer.got_first:
             raise StreamError("the stream ended without a single token")
         record.ok = True
-    except (
-        TimeoutError,
-        aiohttp.ClientError,
-        StreamError,
-        OSError,
-        ValueError,
-        TypeError,
-        KeyError,
-        AttributeError,
-    ) as exc:
+    except (HTTPError, StreamError, OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
         # Whatever a server sends, one bad request is a failed record, never a crashed run.
         record.ok = False
         record.error = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
         if record.e2el is None:
-            record.e2el = perf() - start
+            record.e2el = time.perf_counter() - consumer.start
     return record
 
 
@@ -186,11 +185,10 @@ class CellLoad:
         self.output_tokens += n
 
 
-def new_session(concurrency: int, read_timeout_s: float = 1800.0) -> aiohttp.ClientSession:
-    """One session per run: C keep-alive connections, no total deadline (8k-token answers take long)."""
-    connector = aiohttp.TCPConnector(limit=concurrency + 4, ttl_dns_cache=None)
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=read_timeout_s)
-    return aiohttp.ClientSession(connector=connector, timeout=timeout, skip_auto_headers=("User-Agent",))
+def new_session(concurrency: int, read_timeout_s: float = 1800.0) -> Session:
+    """One session per run: C keep-alive connections, no total deadline (8k-token answers take long),
+    a read timeout between two pieces of a response."""
+    return Session(concurrency + 4, read_timeout_s=read_timeout_s)
 
 
 @dataclass(frozen=True)
@@ -202,7 +200,7 @@ class PreparedRequest:
 
 
 async def run_closed_loop(
-    session: aiohttp.ClientSession,
+    session: Session,
     url: str,
     api: str,
     cell: Cell,

@@ -64,6 +64,16 @@ def tpot(record: RequestRecord) -> float | None:
     return None
 
 
+LAUNCHED_ADVICE = (
+    "give the server fewer cores or a lower priority (profile [isolation]: server_cpus, server_nice, "
+    "server_idle), or run the client on another host"
+)
+EXTERNAL_ADVICE = (
+    "the server is not ours to isolate: pin the client away from its cores (--client-cpus), lower the "
+    "server's priority where it runs, or run the client on another host"
+)
+
+
 @dataclass
 class ClientFigures:
     """What the client itself did while a cell ran (measured by the runner)."""
@@ -71,6 +81,8 @@ class ClientFigures:
     cpu_s: float
     loop_lags_s: list[float]
     sched: CpuFigures | None = None
+    # What the operator can do when the client was starved (depends on who launched the server).
+    advice: str = LAUNCHED_ADVICE
 
 
 def summarize_cell(
@@ -168,8 +180,7 @@ def client_health(result: CellResult, client: ClientFigures, records: list[Reque
             steal = f", {sched.host_steal:.0%} stolen by the hypervisor" if sched.host_steal else ""
             reason = (
                 f"the client waited for a CPU {sched.run_queue_share:.0%} of the cell ({sched.run_queue_wait_s:.2f} s"
-                f"{host}{steal}): other processes took the cores, so its timestamps are late; give the server "
-                "fewer cores or a lower priority (profile [isolation]), or run the client on another host"
+                f"{host}{steal}): other processes took the cores, so its timestamps are late; {client.advice}"
             )
             result.flags.append(Flag(code=CLIENT_STARVED, reason=reason))
     reasons = []

@@ -33,7 +33,7 @@ from engine.load.prompts import PromptFactory, api_path, request_body
 from engine.load.record import RequestRecord
 from engine.plan import Cell, build_plan
 from engine.profiles import ResolvedProfile
-from engine.report.metrics import ClientFigures, summarize_cell
+from engine.report.metrics import EXTERNAL_ADVICE, LAUNCHED_ADVICE, ClientFigures, summarize_cell
 from engine.report.model import CellResult, RunSummary
 from engine.report.results import ResultsWriter, new_run_dir
 from engine.server import isolation
@@ -152,7 +152,7 @@ class Runner:
     async def _drive(self, launcher, writer: ResultsWriter) -> RunOutcome:
         profile, emit = self.profile, self.observer
         max_c = max(c.concurrency for c in self.plan)
-        timeout = httpx.Timeout(60.0, connect=30.0)  # control plane only; the load goes through aiohttp
+        timeout = httpx.Timeout(60.0, connect=30.0)  # control plane only; the load has its own client
         async with (
             httpx.AsyncClient(timeout=timeout) as client,
             new_session(max_c, profile.load.request_timeout_s) as session,
@@ -249,7 +249,8 @@ class Runner:
         sched = schedstat.between(sched_start, schedstat.sample())
         if not warmup:
             ProgressReporter(cell, load, self.observer).emit()
-        return records, duration, ClientFigures(time.process_time() - cpu_start, lag.lags, sched)
+        advice = EXTERNAL_ADVICE if self.profile.mode == "external" else LAUNCHED_ADVICE
+        return records, duration, ClientFigures(time.process_time() - cpu_start, lag.lags, sched, advice)
 
     async def _prepare(
         self, cell: Cell, info: ServerInfo, factory: PromptFactory, n: int, output_len: int, salt: int

@@ -12,10 +12,10 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import aiohttp
 import httpx
 
 from engine.load.client import stream_request
+from engine.load.http import Session
 from engine.load.prompts import Prompt, PromptFactory, api_path, load_tokenizer, request_body
 from engine.load.record import RequestRecord
 from engine.profiles import ResolvedProfile
@@ -55,7 +55,7 @@ def choose_model(served: list[dict], wanted: list[str]) -> dict:
     )
 
 
-async def _probe(session: aiohttp.ClientSession, base_url: str, api: str, model: str, prompt: Prompt) -> RequestRecord:
+async def _probe(session: Session, base_url: str, api: str, model: str, prompt: Prompt) -> RequestRecord:
     body = request_body(api, model, prompt, 2)
     record = RequestRecord(cell=-1, index=0, concurrency=1, input_len=prompt.expected_len, output_len=2, warmup=True)
     return await stream_request(
@@ -76,7 +76,7 @@ def _tokenizer_source(profile: ResolvedProfile, model_arg: str | None, root: str
 
 async def discover(
     client: httpx.AsyncClient,
-    session: aiohttp.ClientSession,
+    session: Session,
     base_url: str,
     profile: ResolvedProfile,
     model_arg: str | None,

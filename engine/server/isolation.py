@@ -27,6 +27,7 @@ class Isolation:
     """What a run actually applies (recorded in summary.json)."""
 
     server_nice: int = 0
+    server_idle: bool = False
     server_cpus: str | None = None
     client_cpus: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -36,27 +37,29 @@ class Isolation:
 
     def describe(self) -> str:
         cpus = f"server CPUs {self.server_cpus or 'any'}, client CPUs {self.client_cpus or 'any'}"
-        return f"isolation: server nice {self.server_nice}, {cpus}" + "".join(f"\n  {n}" for n in self.notes)
+        policy = "SCHED_IDLE, " if self.server_idle else ""
+        return f"isolation: server {policy}nice {self.server_nice}, {cpus}" + "".join(f"\n  {n}" for n in self.notes)
 
 
 def resolve(settings: IsolationSettings, mode: str, docker: bool, vendor: str) -> Isolation:
     """The isolation a run applies: `settings` is the profile's [isolation] table."""
-    iso = Isolation(server_cpus=settings.server_cpus, client_cpus=settings.client_cpus)
+    iso = Isolation(
+        server_cpus=settings.server_cpus, client_cpus=settings.client_cpus, server_idle=settings.server_idle
+    )
     if mode == "external":
-        iso.server_nice = 0
-        iso.server_cpus = None
+        iso.server_nice, iso.server_idle, iso.server_cpus = 0, False, None
         iso.notes.append("external server: not ours to isolate; the client's CPU wait is still measured")
     elif docker:
-        iso.server_nice = 0
-        if settings.server_nice:
+        iso.server_nice, iso.server_idle = 0, False
+        if settings.server_nice or settings.server_idle:
             iso.notes.append("server_nice is not applied in docker (the daemon starts the container): use server_cpus")
         else:
             iso.notes.append("docker: no priority change; server_cpus becomes --cpuset-cpus")
-    elif settings.server_nice is None:
+    elif settings.server_nice is None and not settings.server_idle:
         iso.server_nice = AUTO_SERVER_NICE
         iso.notes.append(f"server_nice {AUTO_SERVER_NICE} (automatic): the client's wake-ups preempt the server")
     else:
-        iso.server_nice = settings.server_nice
+        iso.server_nice = settings.server_nice or 0
     if iso.server_cpus and vendor == "cpu" and mode == "server":
         iso.notes.append("vLLM's CPU backend binds its OpenMP threads to server_cpus (VLLM_CPU_OMP_THREADS_BIND)")
     return iso
@@ -66,6 +69,8 @@ def server_preexec(iso: Isolation):
     """What the launched server's first process does before exec: its children inherit both."""
 
     def apply() -> None:
+        if iso.server_idle:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
         if iso.server_nice:
             os.nice(iso.server_nice)
         if iso.server_cpus:
@@ -84,6 +89,8 @@ def server_env(iso: Isolation, vendor: str) -> dict[str, str]:
 def shell_prefix(iso: Isolation) -> list[str]:
     """The same isolation as a command prefix, for a launch command a user can copy."""
     prefix = []
+    if iso.server_idle:
+        prefix += ["chrt", "--idle", "0"]
     if iso.server_nice:
         prefix += ["nice", "-n", str(iso.server_nice)]
     if iso.server_cpus:
