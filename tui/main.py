@@ -6,15 +6,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from engine.headless.cli import build_parser, resolve_args, run_headless, selftest_main
+from engine.headless.cli import SUBCOMMANDS, build_parser, resolve_args, run_headless
 from engine.profiles import ProfileError, apply_overrides, load_part
 from engine.server.hardware import detect
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["selftest"]:
-        return selftest_main(argv[1:])
+    if argv[:1] and argv[0] in SUBCOMMANDS:
+        return SUBCOMMANDS[argv[0]](argv[1:])
     args = build_parser().parse_args(argv)
     if getattr(args, "no_ui", False) or getattr(args, "dry_run", False) or getattr(args, "list_profiles", False):
         return run_headless(args)

@@ -287,9 +287,18 @@ def selftest_main(argv: list[str]) -> int:
     )
 
 
+def compare_entry(argv: list[str]) -> int:
+    from engine.headless.compare import compare_main
+
+    return compare_main(argv)
+
+
+SUBCOMMANDS = {"selftest": selftest_main, "compare": compare_entry}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["selftest"]:
-        return selftest_main(argv[1:])
+    if argv[:1] and argv[0] in SUBCOMMANDS:
+        return SUBCOMMANDS[argv[0]](argv[1:])
     args = build_parser().parse_args(argv)
     return run_headless(args)

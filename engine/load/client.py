@@ -90,7 +90,7 @@ class _SSEConsumer:
     def __call__(self, data: bytes, now: float) -> bool:
         """Feed one read; True once the stream's [DONE] has arrived."""
         record = self.record
-        buf = self.buf + data
+        buf = self.buf + data if self.buf else data
         if b"\r" in buf:
             buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         *lines, self.buf = buf.split(b"\n")
@@ -113,7 +113,7 @@ class _SSEConsumer:
                     p = payload.rfind(PT_KEY)
                     if p >= 0 and (m := _DIGITS.match(payload, p + len(PT_KEY))):
                         record.prompt_tokens = int(m.group())
-                if new <= 0 or EMPTY_CHOICES.search(payload):
+                if new <= 0 or (b"[]" in payload and EMPTY_CHOICES.search(payload)):
                     # The final usage-only chunk (or a chunk with no new token).
                     self.counted += max(new, 0)
                     continue

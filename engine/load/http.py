@@ -120,6 +120,18 @@ class _Connection(asyncio.Protocol):
             if self._remaining == 0:
                 self._end_body()
             return
+        if not self._buf and not self._chunk_left:
+            # The common case: a read that is exactly one whole chunk (one SSE event).
+            line_end = data.find(b"\r\n")
+            if line_end > 0 and b";" not in data[:line_end]:
+                try:
+                    size = int(data[:line_end], 16)
+                except ValueError:
+                    size = -1
+                start = line_end + 2
+                if size > 0 and len(data) == start + size + 2 and data.endswith(b"\r\n"):
+                    self._deliver(data[start : start + size], now)
+                    return
         self._buf += data
         pieces = []
         while True:

@@ -1,0 +1,205 @@
+"""Runs compared cell by cell, the way the seed study compares MI355X and B200.
+
+A ratio is A relative to B ("A vs B: 1.4x": A's figure is 1.4 times B's). For throughput above 1
+means A leads; for a latency above 1 means A is slower. Only cells both runs measured cleanly
+enter a geometric mean: a cell in one run only, or flagged in either (failed requests, a starved
+client, ...), is listed with the reason and left out, never silently.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass, field
+
+from engine.compare.sources import Run
+from engine.report.model import CellResult
+
+# The figures compared, with whether higher is better.
+FIGURES: dict[str, tuple[str, bool]] = {
+    "total_token_throughput": ("total tok/s", True),
+    "output_throughput": ("output tok/s", True),
+    "total_token_throughput_per_gpu": ("total tok/s/GPU", True),
+    "mean_e2el_ms": ("mean E2E", False),
+    "p99_e2el_ms": ("p99 E2E", False),
+    "median_ttft_ms": ("TTFT p50", False),
+    "mean_tpot_ms": ("TPOT", False),
+}
+LEAD = "output_throughput"  # the figure the summary, the lead and the crossovers speak of
+
+Key = tuple[int, int, int]  # (input_len, output_len, concurrency)
+
+
+def key(cell: CellResult) -> Key:
+    return (cell.input_len, cell.output_len, cell.max_concurrency)
+
+
+def describe(k: Key) -> str:
+    return f"concurrency {k[2]}, {k[0]}/{k[1]}"
+
+
+@dataclass
+class CellRatio:
+    key: Key
+    a: CellResult
+    b: CellResult
+    ratios: dict[str, float | None]  # figure -> A / B (None where either side has no value)
+
+
+@dataclass
+class Stats:
+    """Geometric mean, min and max of one figure's ratios over a set of cells."""
+
+    n: int
+    geomean: float | None
+    low: float | None
+    low_at: Key | None
+    high: float | None
+    high_at: Key | None
+
+
+@dataclass
+class Comparison:
+    a: Run
+    b: Run
+    cells: list[CellRatio]  # clean cells present in both: they enter the statistics
+    excluded: list[tuple[Key, str]]  # present in both but flagged: (cell, why)
+    only_a: list[Key]
+    only_b: list[Key]
+    overall: dict[str, Stats] = field(default_factory=dict)
+    by_seq: dict[str, dict[str, Stats]] = field(default_factory=dict)
+    crossovers: dict[str, list[str]] = field(default_factory=dict)  # seq -> sentences
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or a <= 0 or b <= 0:
+        return None
+    return a / b
+
+
+def stats(rows: list[CellRatio], figure: str) -> Stats:
+    values = [(r.ratios[figure], r.key) for r in rows if r.ratios.get(figure) is not None]
+    if not values:
+        return Stats(0, None, None, None, None, None)
+    geo = math.exp(sum(math.log(v) for v, _ in values) / len(values))
+    low = min(values)
+    high = max(values)
+    return Stats(len(values), geo, low[0], low[1], high[0], high[1])
+
+
+def compare(a: Run, b: Run) -> Comparison:
+    cells_a = {key(c): c for c in a.cells if c.completed}
+    cells_b = {key(c): c for c in b.cells if c.completed}
+    rows, excluded = [], []
+    for k in sorted(cells_a.keys() & cells_b.keys()):
+        ca, cb = cells_a[k], cells_b[k]
+        why = [f"{side}: {f.reason}" for side, c in ((a.name, ca), (b.name, cb)) for f in c.flags]
+        if why:
+            excluded.append((k, "; ".join(why)))
+            continue
+        rows.append(CellRatio(k, ca, cb, {f: ratio(getattr(ca, f), getattr(cb, f)) for f in FIGURES}))
+    result = Comparison(
+        a, b, rows, excluded, sorted(cells_a.keys() - cells_b.keys()), sorted(cells_b.keys() - cells_a.keys())
+    )
+    result.overall = {f: stats(rows, f) for f in FIGURES}
+    for seq in sorted({f"{k[0]}/{k[1]}" for k in cells_a.keys() & cells_b.keys()}):
+        in_seq = [r for r in rows if f"{r.key[0]}/{r.key[1]}" == seq]
+        result.by_seq[seq] = {f: stats(in_seq, f) for f in FIGURES}
+        result.crossovers[seq] = crossovers(in_seq, a.name, b.name)
+    return result
+
+
+def crossovers(rows: list[CellRatio], name_a: str, name_b: str) -> list[str]:
+    """Where the lead in output throughput changes hands along concurrency, in words."""
+    points = sorted((r.key[2], r.ratios[LEAD]) for r in rows if r.ratios.get(LEAD) is not None)
+    if not points:
+        return []
+    out = []
+    leader = None
+    for conc, value in points:
+        now = name_a if value > 1 else name_b if value < 1 else None
+        if now is not None and leader is not None and now != leader:
+            out.append(f"{now} takes the lead at concurrency {conc}")
+        leader = now or leader
+    if not out:
+        side = name_a if all(v > 1 for _, v in points) else name_b if all(v < 1 for _, v in points) else None
+        if side:
+            out.append(f"{side} leads at every concurrency ({points[0][0]} to {points[-1][0]})")
+    return out
+
+
+# -- iso-latency ------------------------------------------------------------------------------
+def curve(cells: list[CellResult], x: str, y: str) -> list[tuple[float, float]]:
+    """Points (x, y) of one ISL/OSL, sorted by x, unflagged cells with both values only."""
+    points = sorted(
+        (getattr(c, x), getattr(c, y))
+        for c in cells
+        if not c.flags and getattr(c, x) is not None and getattr(c, y) is not None
+    )
+    return points
+
+
+def interpolate(points: list[tuple[float, float]], at: float) -> float | None:
+    """y at x = `at` on the piecewise-linear curve; None outside the measured range."""
+    if not points or at < points[0][0] or at > points[-1][0]:
+        return None
+    xs = [p[0] for p in points]
+    i = bisect.bisect_left(xs, at)
+    if xs[i] == at:
+        return points[i][1]
+    (x0, y0), (x1, y1) = points[i - 1], points[i]
+    return y0 + (y1 - y0) * (at - x0) / (x1 - x0)
+
+
+@dataclass
+class IsoPoint:
+    seq: str
+    at: float  # the x value (latency in ms, or tok/s/user)
+    a: float
+    b: float
+
+    @property
+    def ratio(self) -> float:
+        return self.a / self.b
+
+
+def iso(a: Run, b: Run, x: str, y: str, targets: list[float] | None = None, steps: int = 5) -> list[IsoPoint]:
+    """Throughput of each run at equal x (latency or interactivity), per ISL/OSL: at the given
+    targets, or at `steps` points evenly across the range both runs cover."""
+    out = []
+    seqs = sorted({c.seq for c in a.cells} & {c.seq for c in b.cells})
+    for seq in seqs:
+        pa = curve([c for c in a.cells if c.seq == seq], x, y)
+        pb = curve([c for c in b.cells if c.seq == seq], x, y)
+        if len(pa) < 2 or len(pb) < 2:
+            continue
+        lo, hi = max(pa[0][0], pb[0][0]), min(pa[-1][0], pb[-1][0])
+        if lo > hi:
+            continue
+        at = targets if targets else [lo + (hi - lo) * i / (steps - 1) for i in range(steps)]
+        for t in at:
+            ya, yb = interpolate(pa, t), interpolate(pb, t)
+            if ya and yb:
+                out.append(IsoPoint(seq, t, ya, yb))
+    return out
+
+
+# -- the seed's sentence ----------------------------------------------------------------------
+def summary_sentence(c: Comparison) -> str:
+    """'A delivers 1.12x the output throughput of B across 18 cells (geomean); up to 1.40x at
+    concurrency 128, 8192/1024; B leads below concurrency 32 on 1024/1024.' Computed, never typed."""
+    s = c.overall[LEAD]
+    if not s.n:
+        return f"{c.a.name} and {c.b.name} have no clean cell in common: nothing to compare."
+    text = f"{c.a.name} delivers {s.geomean:.2f}x the output throughput of {c.b.name} across {s.n} cells (geomean)"
+    if s.high is not None and s.high > 1:
+        text += f"; up to {s.high:.2f}x at {describe(s.high_at)}"
+    if s.low is not None and s.low < 1:
+        text += f"; {c.b.name} up to {1 / s.low:.2f}x at {describe(s.low_at)}"
+    turns = [f"{t} on {seq}" for seq, ts in c.crossovers.items() for t in ts if "takes the lead" in t]
+    if turns:
+        text += "; " + "; ".join(turns)
+    left = len(c.excluded) + len(c.only_a) + len(c.only_b)
+    if left:
+        text += f" ({left} cells left out: see below)"
+    return text + "."

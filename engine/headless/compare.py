@@ -1,0 +1,195 @@
+"""`llmbench-tui compare RUN_A RUN_B [RUN_C ...]`: ratios per cell, geomean, "up to", crossovers,
+iso-latency, overlaid curves; CSV, Markdown and JSON exports. Each run is compared with the last
+one named (the baseline)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import re
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from engine.compare.ratios import FIGURES, LEAD, Comparison, compare, describe, iso, summary_sentence
+from engine.compare.sources import Run, SourceError, load_run
+from engine.report.curves import MARKERS
+
+EXIT_OK, EXIT_BAD_INPUT = 0, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="llmbench-tui compare",
+        description="Compare runs cell by cell: each run relative to the last one named (A vs B: 1.4x means A's "
+        "figure is 1.4 times B's). Runs are results folders or `vllm bench serve --save-result` JSON files.",
+    )
+    p.add_argument("runs", nargs="+", type=Path, help="results folders or vLLM bench JSON files (two or more)")
+    p.add_argument("--name", action="append", default=[], help="a display name per run, in order (repeatable)")
+    p.add_argument("--latency", help="iso-latency targets in ms, e.g. 1000,2000 (default: across the common range)")
+    p.add_argument("--plot", action="store_true", help="overlay the runs' throughput-latency curves")
+    p.add_argument("--csv", type=Path, help="write the per-cell table as CSV")
+    p.add_argument("--md", type=Path, help="write the per-cell table and the summary as Markdown")
+    p.add_argument("--json", type=Path, help="write everything computed as JSON")
+    return p
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def table_rows(c: Comparison) -> list[list[str]]:
+    head = ["cell", *(label for label, _ in FIGURES.values())]
+    rows = [head]
+    for r in c.cells:
+        rows.append([describe(r.key), *(_fmt(r.ratios[f]) for f in FIGURES)])
+    return rows
+
+
+def render_table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths))) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def report(c: Comparison, targets: list[float] | None) -> str:
+    out = [f"{c.a.name} vs {c.b.name} (ratios {c.a.name} / {c.b.name}; latency above 1x: {c.a.name} slower)"]
+    out.append(render_table(table_rows(c)))
+    out.append("")
+    for seq, figures in c.by_seq.items():
+        s = figures[LEAD]
+        if s.n:
+            where = "; ".join(c.crossovers.get(seq, []))
+            out.append(
+                f"  {seq}: output tok/s geomean {_fmt(s.geomean)} over {s.n} cells, min {_fmt(s.low)}, "
+                f"max {_fmt(s.high)}" + (f"; {where}" if where else "")
+            )
+    s = c.overall[LEAD]
+    if s.n:
+        out.append(f"  overall: output tok/s geomean {_fmt(s.geomean)} over {s.n} cells")
+    points = iso(c.a, c.b, "mean_e2el_ms", "total_token_throughput", targets)
+    if points:
+        out.append("  at equal mean E2E latency (total tok/s, interpolated on each run's curve):")
+        for p in points:
+            out.append(f"    {p.seq} at {p.at:,.0f} ms: {p.a:,.0f} vs {p.b:,.0f} = {p.ratio:.2f}x")
+    inter = iso(c.a, c.b, "interactivity", "total_token_throughput_per_gpu", None, steps=3)
+    if inter:
+        out.append("  at equal interactivity (total tok/s per GPU at the same tok/s/user):")
+        for p in inter:
+            out.append(f"    {p.seq} at {p.at:,.1f} tok/s/user: {p.a:,.0f} vs {p.b:,.0f} = {p.ratio:.2f}x")
+    for k, why in c.excluded:
+        out.append(f"  left out, flagged: {describe(k)}: {why}")
+    for k in c.only_a:
+        out.append(f"  left out, only in {c.a.name}: {describe(k)}")
+    for k in c.only_b:
+        out.append(f"  left out, only in {c.b.name}: {describe(k)}")
+    for run in (c.a, c.b):
+        for note in run.notes:
+            out.append(f"  note on {run.name}: {note}")
+    out.append("")
+    out.append(summary_sentence(c))
+    return "\n".join(out)
+
+
+def overlay_plot(runs: list[Run], width: int = 100, height: int = 24) -> str:
+    """Total throughput vs mean E2E latency of several runs: one marker per run, one line per ISL/OSL."""
+    import plotext as plt
+
+    plt.clear_figure()
+    plt.plotsize(width, height)
+    plt.theme("clear")
+    legend = []
+    for i, run in enumerate(runs):
+        marker = MARKERS[i % len(MARKERS)]
+        legend.append(f"{marker} {run.name}")
+        for seq in sorted({c.seq for c in run.cells}):
+            pts = sorted(
+                (c.mean_e2el_ms / 1000, c.total_token_throughput, c)
+                for c in run.cells
+                if c.seq == seq and c.completed and c.mean_e2el_ms is not None
+            )
+            if not pts:
+                continue
+            plt.plot([p[0] for p in pts], [p[1] for p in pts], marker="braille")
+            for x, y, c in pts:
+                plt.text(f"{marker}{c.max_concurrency}{'!' if c.flags else ''}", x, y, alignment="left")
+    plt.title("  ".join(legend) + "  (marker+concurrency)")
+    plt.xlabel("mean end-to-end latency (s)")
+    plt.ylabel("total tok/s")
+    return "Total throughput vs E2E latency\n" + re.sub(r"\x1b\[[0-9;]*m", "", plt.build())
+
+
+def to_json(comparisons: list[Comparison]) -> dict:
+    def one(c: Comparison) -> dict:
+        return {
+            "a": c.a.name,
+            "b": c.b.name,
+            "summary": summary_sentence(c),
+            "cells": [{"cell": list(r.key), "ratios": r.ratios} for r in c.cells],
+            "overall": {f: asdict(s) for f, s in c.overall.items()},
+            "by_seq": {seq: {f: asdict(s) for f, s in figs.items()} for seq, figs in c.by_seq.items()},
+            "crossovers": c.crossovers,
+            "excluded": [{"cell": list(k), "why": why} for k, why in c.excluded],
+            "only_a": [list(k) for k in c.only_a],
+            "only_b": [list(k) for k in c.only_b],
+            "iso_latency": [
+                asdict(p) | {"ratio": p.ratio} for p in iso(c.a, c.b, "mean_e2el_ms", "total_token_throughput")
+            ],
+        }
+
+    return {"comparisons": [one(c) for c in comparisons]}
+
+
+def to_csv(comparisons: list[Comparison]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["a", "b", "input_len", "output_len", "concurrency", *FIGURES])
+    for c in comparisons:
+        for r in c.cells:
+            w.writerow(
+                [c.a.name, c.b.name, *r.key, *("" if r.ratios[f] is None else f"{r.ratios[f]:.4f}" for f in FIGURES)]
+            )
+    return buf.getvalue()
+
+
+def to_markdown(comparisons: list[Comparison]) -> str:
+    out = []
+    for c in comparisons:
+        rows = table_rows(c)
+        out.append(f"## {c.a.name} vs {c.b.name}\n")
+        out.append("| " + " | ".join(rows[0]) + " |")
+        out.append("|" + "|".join("---" for _ in rows[0]) + "|")
+        out += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+        out.append(f"\n{summary_sentence(c)}\n")
+    return "\n".join(out)
+
+
+def compare_main(argv: list[str], out=None) -> int:
+    out = out or sys.stdout
+    args = build_parser().parse_args(argv)
+    if len(args.runs) < 2:
+        print("llmbench-tui compare: error: give two or more runs", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        targets = [float(x) for x in args.latency.split(",")] if args.latency else None
+        names = args.name + [None] * (len(args.runs) - len(args.name))
+        runs = [load_run(p, n) for p, n in zip(args.runs, names)]
+    except (SourceError, ValueError, OSError) as exc:
+        print(f"llmbench-tui compare: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    base = runs[-1]
+    comparisons = [compare(r, base) for r in runs[:-1]]
+    for c in comparisons:
+        print(report(c, targets), file=out)
+        print(file=out)
+    if args.plot:
+        print(overlay_plot(runs), file=out)
+    writes = ((args.csv, to_csv), (args.md, to_markdown), (args.json, lambda cs: json.dumps(to_json(cs), indent=2)))
+    for path, render in writes:
+        if path:
+            path.write_text(render(comparisons))
+            print(f"wrote {path}", file=out)
+    return EXIT_OK

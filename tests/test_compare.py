@@ -1,0 +1,196 @@
+"""Comparison on hand-made runs whose answers are known: ratios, geomean, "up to", crossovers,
+iso-latency, excluded cells, vLLM bench files, exports."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from engine.compare.ratios import compare, interpolate, iso, summary_sentence
+from engine.compare.sources import Run, SourceError, load_run
+from engine.headless.compare import compare_main
+from engine.report.model import CLIENT_STARVED, CellResult, Flag, RunSummary
+
+
+def cell(conc: int, seq=(128, 128), tput: float = 100.0, e2e: float = 1000.0, **extra) -> CellResult:
+    isl, osl = seq
+    fields = dict(
+        max_concurrency=conc,
+        input_len=isl,
+        output_len=osl,
+        completed=8,
+        failed=0,
+        num_prompts=8,
+        duration=1.0,
+        total_input_tokens=isl * 8,
+        total_output_tokens=osl * 8,
+        request_throughput=1.0,
+        output_throughput=tput,
+        total_token_throughput=2 * tput,
+        total_token_throughput_per_gpu=2 * tput,
+        mean_e2el_ms=e2e,
+        p99_e2el_ms=1.5 * e2e,
+        median_ttft_ms=e2e / 10,
+        mean_tpot_ms=e2e / osl,
+    )
+    return CellResult(**{**fields, **extra})
+
+
+def run(name: str, cells: list[CellResult]) -> Run:
+    return Run(name=name, path=None, cells=cells)
+
+
+BASE = [cell(c, tput=100.0 * c, e2e=500.0 + 50 * c) for c in (1, 4, 16, 64)]
+
+
+def test_a_run_against_itself_is_one_everywhere():
+    c = compare(run("A", BASE), run("B", BASE))
+    assert len(c.cells) == 4 and not c.excluded and not c.only_a and not c.only_b
+    for r in c.cells:
+        assert all(v == pytest.approx(1.0) for v in r.ratios.values())
+    assert c.overall["output_throughput"].geomean == pytest.approx(1.0)
+
+
+def test_doubled_throughput_same_latency_gives_half():
+    doubled = [cell(c, tput=200.0 * c, e2e=500.0 + 50 * c) for c in (1, 4, 16, 64)]
+    c = compare(run("A", BASE), run("B", doubled))
+    s = c.overall["output_throughput"]
+    assert s.geomean == pytest.approx(0.5) and s.low == pytest.approx(0.5) and s.high == pytest.approx(0.5)
+    assert c.cells[0].ratios["mean_e2el_ms"] == pytest.approx(1.0)
+    assert "0.50x the output throughput of B across 4 cells" in summary_sentence(c)
+    assert "B leads at every concurrency (1 to 64)" in c.crossovers["128/128"]
+
+
+def test_geomean_up_to_and_crossover():
+    # A: 0.5x at c=1, 1x at c=4, 2x at c=16, 4x at c=64 -> geomean sqrt(2), up to 4x at 64, lead turns at 16.
+    a = [cell(c, tput=100.0 * c * f) for c, f in ((1, 0.5), (4, 1.0), (16, 2.0), (64, 4.0))]
+    b = [cell(c, tput=100.0 * c) for c in (1, 4, 16, 64)]
+    c = compare(run("MI355X", a), run("B200", b))
+    s = c.overall["output_throughput"]
+    assert s.geomean == pytest.approx(math.sqrt(2)) and s.high == pytest.approx(4.0) and s.high_at == (128, 128, 64)
+    assert c.crossovers["128/128"] == ["MI355X takes the lead at concurrency 16"]
+    text = summary_sentence(c)
+    assert "MI355X delivers 1.41x the output throughput of B200 across 4 cells (geomean)" in text
+    assert "up to 4.00x at concurrency 64, 128/128" in text and "B200 up to 2.00x at concurrency 1" in text
+    assert "MI355X takes the lead at concurrency 16 on 128/128" in text
+
+
+def test_missing_failed_and_flagged_cells_are_listed_and_left_out():
+    starved = cell(16, flags=[Flag(code=CLIENT_STARVED, reason="client waited 85%")])
+    failed = cell(4, failed=3, flags=[Flag(code="failed_requests", reason="3 of 8 requests failed")])
+    a = [cell(1), failed, starved, cell(128)]
+    b = [cell(1), cell(4), cell(16), cell(64)]
+    c = compare(run("A", a), run("B", b))
+    assert [r.key[2] for r in c.cells] == [1]
+    assert [k[2] for k, _ in c.excluded] == [4, 16] and "client waited 85%" in c.excluded[1][1]
+    assert c.only_a == [(128, 128, 128)] and c.only_b == [(128, 128, 64)]
+    assert c.overall["output_throughput"].n == 1
+    assert "(4 cells left out: see below)" in summary_sentence(c)
+
+
+def test_iso_latency_interpolates_each_curve():
+    # B reaches the same throughput at twice A's latency: at equal latency A delivers more.
+    a = [cell(c, tput=100.0 * c, e2e=100.0 * c) for c in (1, 2, 4, 8)]
+    b = [cell(c, tput=100.0 * c, e2e=200.0 * c) for c in (1, 2, 4, 8)]
+    assert interpolate([(0.0, 0.0), (10.0, 100.0)], 2.5) == pytest.approx(25.0)
+    assert interpolate([(0.0, 0.0), (10.0, 100.0)], 11.0) is None
+    points = iso(run("A", a), run("B", b), "mean_e2el_ms", "total_token_throughput", [400.0, 800.0])
+    assert [p.at for p in points] == [400.0, 800.0]
+    assert all(p.ratio == pytest.approx(2.0) for p in points)
+    across = iso(run("A", a), run("B", b), "mean_e2el_ms", "total_token_throughput")
+    assert across[0].at == pytest.approx(200.0) and across[-1].at == pytest.approx(800.0)
+
+
+def write_run(tmp_path, name: str, cells: list[CellResult]):
+    d = tmp_path / name
+    d.mkdir()
+    (d / "summary.json").write_text(
+        RunSummary(profile=name, hardware=name, status="completed", cells=cells).model_dump_json()
+    )
+    return d
+
+
+def test_cli_compares_folders_and_a_vllm_bench_file_and_exports(tmp_path, capsys):
+    ours = write_run(tmp_path, "ours", [cell(4, seq=(256, 256), tput=400.0, e2e=700.0)])
+    vllm_file = tmp_path / "vllm-256-256-4.json"
+    vllm_file.write_text(
+        json.dumps(
+            {
+                "date": "20261127",
+                "backend": "openai",
+                "completed": 8,
+                "failed": 0,
+                "duration": 2.0,
+                "max_concurrency": 4,
+                "total_input_tokens": 2048,
+                "total_output_tokens": 2048,
+                "request_throughput": 4.0,
+                "output_throughput": 500.0,
+                "total_token_throughput": 1000.0,
+                "mean_ttft_ms": 60.0,
+                "median_ttft_ms": 55.0,
+                "mean_tpot_ms": 2.5,
+                "mean_e2el_ms": 700.0,
+                "p99_e2el_ms": 900.0,
+                "random_input_len": 256,
+                "random_output_len": 256,
+            }
+        )
+    )
+    theirs = load_run(vllm_file)
+    assert theirs.cells[0].input_len == 256 and theirs.cells[0].max_concurrency == 4
+    assert theirs.notes == []
+    md, js, cs = tmp_path / "c.md", tmp_path / "c.json", tmp_path / "c.csv"
+    code = compare_main(
+        [
+            str(ours),
+            str(vllm_file),
+            "--name",
+            "ours",
+            "--name",
+            "vllm",
+            "--md",
+            str(md),
+            "--json",
+            str(js),
+            "--csv",
+            str(cs),
+            "--plot",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "ours delivers 0.80x the output throughput of vllm across 1 cells" in out
+    assert "Total throughput vs E2E latency" in out
+    data = json.loads(js.read_text())["comparisons"][0]
+    assert data["cells"][0]["ratios"]["output_throughput"] == pytest.approx(0.8)
+    assert "| cell |" in md.read_text() and "0.80x" in md.read_text()
+    assert cs.read_text().splitlines()[1].startswith("ours,vllm,256,256,4,")
+
+
+def test_a_vllm_file_missing_fields_says_which(tmp_path):
+    f = tmp_path / "partial.json"
+    f.write_text(
+        json.dumps(
+            {
+                "completed": 4,
+                "duration": 1.0,
+                "total_input_tokens": 40,
+                "total_output_tokens": 40,
+                "output_throughput": 40.0,
+            }
+        )
+    )
+    r = load_run(f)
+    assert "max_concurrency" in r.notes[0] and "mean_tpot_ms" in r.notes[0]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"completed": 4}))
+    with pytest.raises(SourceError, match="output_throughput"):
+        load_run(bad)
+
+
+def test_cli_bad_input_exits_2(tmp_path, capsys):
+    assert compare_main([str(tmp_path / "nowhere"), str(tmp_path)]) == 2
+    assert "neither a results folder" in capsys.readouterr().err
