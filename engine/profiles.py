@@ -13,6 +13,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -120,8 +121,18 @@ class Load(Strict):
     api: Literal["auto", "completions", "chat"] = "auto"
     # auto: token-id prompts (exact lengths on vLLM/SGLang), text made with the tokenizer elsewhere.
     prompt: Literal["auto", "token_ids", "text"] = "auto"
-    request_timeout_s: float = Field(default=1800.0, gt=0)
+    # The whole request's deadline; unset: derived from the cell's output length (deadline_s()).
+    request_timeout_s: float | None = Field(default=None, gt=0)
+    # Longest silence between two pieces of one response.
+    read_timeout_s: float = Field(default=300.0, gt=0)
+    # A cell with a larger share of failed requests fails the run (exit code 1).
+    max_failed_share: float = Field(default=0.05, ge=0, le=1)
     seed: int = 0
+
+    def deadline_s(self, output_len: int) -> float:
+        """Generous enough for any real server (a second per output token on top of 5 minutes),
+        short enough that a server dribbling a byte a second cannot hang a run forever."""
+        return self.request_timeout_s or 300.0 + 1.0 * output_len
 
 
 class IsolationSettings(Strict):
@@ -155,9 +166,23 @@ class RunProfile(Strict):
     docker: bool = False
     endpoint: str | None = None
     host: str = "127.0.0.1"
-    port: int | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
     load: Load = Load()
     isolation: IsolationSettings = IsolationSettings()
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{v!r} is not a server URL: give one such as http://127.0.0.1:8000")
+        try:
+            parts.port  # noqa: B018 (raises on a port out of range)
+        except ValueError as exc:
+            raise ValueError(f"{v!r}: {exc}") from None
+        return v
 
 
 class ResolvedProfile(RunProfile):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -29,6 +30,9 @@ class FakeConfig:
     line_end: str = "\n"  # SSE allows CRLF and CR too
     split_writes: bool = False  # send each event in small pieces (events split across reads)
     error_event_after: int | None = None  # send an in-stream error event after this many tokens
+    # (request body, how many completion requests came before it) -> an HTTP status to fail it with
+    fail_when: Callable[[dict, int], int | None] | None = None
+    dead: bool = False  # every request's connection is dropped, /v1/models included (a dead server)
     requests: list[dict] = field(default_factory=list)
 
 
@@ -59,7 +63,13 @@ class FakeServer:
     async def health(self, request):
         return web.Response(text="")
 
+    def _drop_if_dead(self, request) -> None:
+        if self.config.dead:
+            request.transport.close()
+            raise ConnectionResetError("the fake server is dead")
+
     async def models(self, request):
+        self._drop_if_dead(request)
         return web.json_response({"object": "list", "data": [{"id": self.config.model, "root": "/nonexistent"}]})
 
     def _prompt_len(self, prompt) -> int:
@@ -69,6 +79,7 @@ class FakeServer:
         return len(tok.encode(prompt, add_special_tokens=False)) if tok else len(prompt.split())
 
     async def completions(self, request):
+        self._drop_if_dead(request)
         body = await request.json()
         self.config.requests.append(body)
         if isinstance(body.get("prompt"), list) and not self.config.accept_token_ids:
@@ -76,6 +87,7 @@ class FakeServer:
         return await self._stream(request, body, self._prompt_len(body["prompt"]), chat=False)
 
     async def chat(self, request):
+        self._drop_if_dead(request)
         body = await request.json()
         self.config.requests.append(body)
         text = body["messages"][-1]["content"]
@@ -83,8 +95,10 @@ class FakeServer:
 
     async def _stream(self, request, body, prompt_len: int, chat: bool):
         cfg = self.config
-        if cfg.status != 200:
-            return web.json_response({"error": {"message": "injected failure"}}, status=cfg.status)
+        status = cfg.fail_when(body, len(cfg.requests) - 1) if cfg.fail_when else None
+        status = status or cfg.status
+        if status != 200:
+            return web.json_response({"error": {"message": "injected failure"}}, status=status)
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
         n = body.get("max_tokens") or body.get("max_completion_tokens") or 16

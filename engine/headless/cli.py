@@ -15,6 +15,7 @@ from engine.headless.console import ConsoleObserver, curve, summary_table
 from engine.loop import run as run_loop
 from engine.plan import build_plan
 from engine.profiles import ProfileError, ResolvedProfile, apply_overrides, bundled_names, load_profile
+from engine.run.preflight import PreflightError, preflight
 from engine.run.runner import EXIT_BAD_INPUT, Runner
 from engine.server.launcher import LaunchError, NotSupportedError, check_mode, launch_preview
 from engine.server.recipe_check import check_args, installed_vllm_version
@@ -192,15 +193,19 @@ async def _run_with_signals(runner: Runner):
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
 
-    def interrupt() -> None:
-        print("\ninterrupted: stopping the load, saving partial results, stopping the server...", file=sys.stderr)
+    def interrupt(sig: signal.Signals) -> None:
+        print(f"\n{sig.name}: stopping the load, saving partial results, stopping the server...", file=sys.stderr)
         task.cancel()
-        for sig in (signal.SIGINT, signal.SIGTERM):  # a second signal must not cut the clean-up short
-            loop.add_signal_handler(sig, lambda: print("still stopping, please wait", file=sys.stderr))
+        for s in STOP_SIGNALS:  # a second signal must not cut the clean-up short
+            loop.add_signal_handler(s, lambda: print("still stopping, please wait", file=sys.stderr))
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, interrupt)
+    # SIGHUP: the terminal (an SSH session) went away; the run ends as on Ctrl-C, results saved.
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, interrupt, sig)
     return await runner.run()
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def run_headless(args: argparse.Namespace) -> int:
@@ -216,16 +221,18 @@ def run_headless(args: argparse.Namespace) -> int:
     try:
         if getattr(args, "dry_run", False):
             return dry_run(profile)
-        check_mode(profile)
+        results_root = getattr(args, "results", Path("results"))
+        for note in preflight(profile, results_root):
+            print(note, file=sys.stderr)
         # Importing vLLM's parser costs ~20 s: a real run checks only a recipe written for another
         # vLLM release. One written for this release meets the server's own parser, whose
         # rejection ends the run with exit code 2 all the same.
         other_release = profile.mode == "server" and profile.recipe.vllm_version != installed_vllm_version()
         if other_release and not check_recipe(profile):
             return EXIT_BAD_INPUT
-        runner = Runner(profile, ConsoleObserver(), getattr(args, "results", Path("results")))
+        runner = Runner(profile, ConsoleObserver(), results_root)
         outcome = run_loop(_run_with_signals(runner))
-    except NotSupportedError as exc:
+    except (NotSupportedError, PreflightError) as exc:
         _err(str(exc))
         return EXIT_BAD_INPUT
     except LaunchError as exc:

@@ -146,13 +146,20 @@ async def stream_request(
     api: str,
     on_tokens: Callable[[int], None],
     keep_text: bool = False,
+    deadline_s: float | None = None,
 ) -> RequestRecord:
-    """Send one streaming request and fill `record` with its timings and token counts."""
+    """Send one streaming request and fill `record` with its timings and token counts; past
+    `deadline_s` the request is given up (a failed record, its connection closed)."""
     consumer = _SSEConsumer(record, api, on_tokens, keep_text)
     record.start_time = time.time()
     consumer.start = consumer.last = time.perf_counter()
     try:
-        await session.post_stream(url, body, consumer)
+        try:
+            await asyncio.wait_for(session.post_stream(url, body, consumer), deadline_s)
+        except TimeoutError:
+            raise StreamError(
+                f"no complete response within {deadline_s:.0f} s (the request deadline: --request-timeout)"
+            ) from None
         record.e2el = consumer.last - consumer.start
         record.usage_reported = consumer.usage_seen
         if keep_text:
@@ -165,6 +172,7 @@ async def stream_request(
         # Whatever a server sends, one bad request is a failed record, never a crashed run.
         record.ok = False
         record.error = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
+        record.http_status = getattr(exc, "status", None)
         if record.e2el is None:
             record.e2el = time.perf_counter() - consumer.start
     return record
@@ -211,6 +219,7 @@ async def run_closed_loop(
     keep_text: bool,
     on_record: Callable[[RequestRecord], None],
     load: CellLoad,
+    deadline_s: float | None = None,
 ) -> float:
     """Drive `requests` with the cell's concurrency in flight; return the wall duration in seconds."""
     next_index = 0
@@ -233,7 +242,9 @@ async def run_closed_loop(
             load.in_flight += 1
             record.send_delay = time.perf_counter() - freed
             try:
-                await stream_request(session, url, requests[i].body, record, api, load.add_tokens, keep_text)
+                await stream_request(
+                    session, url, requests[i].body, record, api, load.add_tokens, keep_text, deadline_s
+                )
             finally:
                 load.in_flight -= 1
                 freed = time.perf_counter()

@@ -20,7 +20,9 @@ MAX_HEAD = 64 * 1024  # a response head larger than this is not an HTTP server w
 
 
 class HTTPError(Exception):
-    pass
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status  # the HTTP status, when the server answered with one
 
 
 # Called with (body bytes, arrival time) for each piece of the body; returns True when the
@@ -178,7 +180,7 @@ class _Connection(asyncio.Protocol):
         self._body_ended = True
         if self._status != 200:
             detail = self._error_body.decode(errors="replace")[:500]
-            self._done.set_exception(HTTPError(f"HTTP {self._status}: {detail}"))
+            self._done.set_exception(HTTPError(f"HTTP {self._status}: {detail}", self._status))
         else:
             self._finish()
 

@@ -29,6 +29,7 @@ class RequestRecord:
     response_id: str | None = None  # the server's id of the response, to match its logs
     # Closed loop: how long after its slot freed up the request was actually sent (client health).
     send_delay: float = 0.0
+    http_status: int | None = None  # of a failed request, when the server answered with one
     text: str | None = None  # kept only when the server reports no usage and we count tokens
 
     @property

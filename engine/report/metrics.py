@@ -126,6 +126,7 @@ def summarize_cell(
         output_len_mismatches=sum(1 for r in ok if r.output_tokens != cell.output_len),
         one_read_requests=one_read,
         errors=_error_counts(failed),
+        rejected=sum(1 for r in failed if r.http_status in (429, 503)),
     )
     if client is not None:
         client_health(result, client, records)
@@ -137,7 +138,9 @@ def _flags(c: CellResult) -> list[Flag]:
     flags = []
     if c.failed:
         top = max(c.errors, key=c.errors.get) if c.errors else "unknown"
-        flags.append(Flag(code=FAILED_REQUESTS, reason=f"{c.failed} of {c.num_prompts} requests failed (most: {top})"))
+        turned = f", {c.rejected} turned away as overloaded (HTTP 429/503)" if c.rejected else ""
+        reason = f"{c.failed} of {c.num_prompts} requests failed{turned} (most: {top})"
+        flags.append(Flag(code=FAILED_REQUESTS, reason=reason))
     if c.one_read_requests:
         flags.append(
             Flag(

@@ -86,6 +86,8 @@ class CellResult(Reading):
     # Completed requests whose every token came in one read (their TPOT and ITL are left out).
     one_read_requests: int = 0
     errors: dict[str, int] = {}
+    # Failed requests the server turned away as overloaded (HTTP 429 or 503), counted apart.
+    rejected: int = 0
     # The client's own health while the cell ran (engine.report.metrics.client_health).
     client_cpu_s: float | None = None
     client_cpu_ms_per_1k_tokens: float | None = None

@@ -10,6 +10,7 @@ import collections
 import json
 import socket
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,6 +137,10 @@ class Runner:
             outcome = RunOutcome("failed", exc.exit_code, run_dir, summary.cells, str(exc))
         except DiscoveryError as exc:
             outcome = RunOutcome("failed", EXIT_FAILED, run_dir, summary.cells, str(exc))
+        except Exception as exc:  # a bug or an unforeseen fault: still a final status, a message, a trace
+            (run_dir / "error.log").write_text(traceback.format_exc())
+            message = f"unexpected {exc.__class__.__name__}: {exc} (traceback in {run_dir / 'error.log'})"
+            outcome = RunOutcome("failed", EXIT_FAILED, run_dir, summary.cells, message)
         finally:
             if launcher is not None and launcher.launched:
                 emit(PhaseChanged("stopping", "stopping the server"))
@@ -155,7 +160,7 @@ class Runner:
         timeout = httpx.Timeout(60.0, connect=30.0)  # control plane only; the load has its own client
         async with (
             httpx.AsyncClient(timeout=timeout) as client,
-            new_session(max_c, profile.load.request_timeout_s) as session,
+            new_session(max_c, profile.load.read_timeout_s) as session,
         ):
             emit(PhaseChanged("discovering", "asking the server what it serves"))
             info, factory = await discover(client, session, launcher.base_url, profile, launcher.model_arg)
@@ -175,6 +180,12 @@ class Runner:
                 errors.update(c.errors)
             detail = "; ".join(f"{n}x {e}" for e, n in errors.most_common(3)) or "; ".join(writer.summary.skipped)
             return RunOutcome("failed", EXIT_FAILED, writer.dir, cells, f"every request failed: {detail}")
+        limit = profile.load.max_failed_share
+        failing = [c for c in cells if c.num_prompts and c.failed / c.num_prompts > limit]
+        if failing:
+            which = ", ".join(f"{c.label} ({c.failed} of {c.num_prompts})" for c in failing)
+            message = f"{len(failing)} cells had more than {limit:.0%} failed requests (load.max_failed_share): {which}"
+            return RunOutcome("failed", EXIT_FAILED, writer.dir, cells, message)
         return RunOutcome("completed", EXIT_OK, writer.dir, cells)
 
     async def _cells(self, session, launcher, info: ServerInfo, factory: PromptFactory, writer: ResultsWriter) -> None:
@@ -191,6 +202,10 @@ class Runner:
             emit(CellFinished(cell, result))
             if not launcher.alive():
                 raise LaunchError(f"the server died during cell {cell.label}; see {writer.dir / 'server.log'}")
+            if result.failed and (why := await launcher.unreachable()):
+                raise LaunchError(
+                    f"the server at {launcher.base_url} stopped answering during cell {cell.label}: {why}"
+                )
 
     async def _run_cell(
         self, session, launcher, cell: Cell, info: ServerInfo, factory: PromptFactory, writer
@@ -242,6 +257,7 @@ class Runner:
                     keep_text=keep_text,
                     on_record=on_record,
                     load=load,
+                    deadline_s=self.profile.load.deadline_s(output_len),
                 )
         finally:
             if reporter is not None:

@@ -161,6 +161,16 @@ class Launcher:
     def alive(self) -> bool:
         return True
 
+    async def unreachable(self) -> str | None:
+        """Why the server does not answer /v1/models now (None when it does): after a cell with
+        failed requests, to tell a dead server from a few bad requests."""
+        async with httpx.AsyncClient(timeout=10) as client:
+            try:
+                r = await client.get(f"{self.base_url}/v1/models")
+            except httpx.HTTPError as exc:
+                return f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
+        return None if r.status_code == 200 else f"/v1/models answered HTTP {r.status_code}"
+
     async def stop(self) -> None:
         pass
 

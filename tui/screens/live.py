@@ -80,6 +80,11 @@ class LiveScreen(Screen):
 
     def render_status(self) -> None:
         p = self.progress
+        run = self.run
+        if run is not None and run.error is not None and p.status is None:
+            # The run's thread ended in an error before it could say so through its events.
+            p.status, p.phase, p.detail = "failed", "failed", f"{run.error.__class__.__name__}: {run.error}"
+            self.query_one("#log", RichLog).write(f"error: {p.detail}")
         cell = p.cell
         where = (
             f"cell {cell.index + 1}/{p.total_cells} c={cell.concurrency} {cell.input_len}/{cell.output_len}"

@@ -13,6 +13,7 @@ from textual.widgets import Footer, Header, Input, Label, Select, Static
 
 from engine.plan import build_plan
 from engine.profiles import ProfileError, ResolvedProfile, apply_overrides, bundled_names, load_part, load_profile
+from engine.run.preflight import PreflightError, preflight
 from engine.server.launcher import launch_preview
 from tui.messages import StartRun
 from tui.screens.prompts import PathPrompt
@@ -199,6 +200,13 @@ class SetupScreen(Screen):
         if self.query_one("#error", Label).render().plain:
             self.notify("fix the error first", severity="error")
             return
+        try:
+            notes = preflight(self.profile, self.app.results_root)
+        except PreflightError as exc:
+            self.show_error(str(exc))
+            return
+        for note in notes:
+            self.notify(note)
         self.post_message(StartRun(self.profile))
 
     def action_save(self) -> None:
