@@ -69,6 +69,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--prompt-format", choices=["auto", "token_ids", "text"], help="how prompts of exact length are made"
     )
     p.add_argument(
+        "--request-timeout",
+        type=float,
+        metavar="S",
+        help="give up a request after S seconds (default: 300 + 1 per output token)",
+    )
+    p.add_argument(
+        "--max-failed-share",
+        type=float,
+        metavar="F",
+        help="a cell with a larger share of failed requests fails the run (default 0.05)",
+    )
+    p.add_argument(
         "--server-nice",
         type=int,
         help="priority (nice 0-19) of a launched server, so the client gets a CPU when it needs one "
@@ -97,6 +109,8 @@ OVERRIDES = {
     "docker": "docker",
     "api": "load.api",
     "prompt_format": "load.prompt",
+    "request_timeout": "load.request_timeout_s",
+    "max_failed_share": "load.max_failed_share",
     "server_nice": "isolation.server_nice",
     "server_idle": "isolation.server_idle",
     "server_cpus": "isolation.server_cpus",
