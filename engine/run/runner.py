@@ -117,7 +117,6 @@ class Runner:
         )
         iso = run_isolation(profile)
         summary.isolation = iso.to_dict()
-        isolation.pin_client(iso)  # this thread runs the load
         writer = ResultsWriter(run_dir, profile, summary)
         writer.write_summary()
         launcher = None
@@ -129,6 +128,8 @@ class Runner:
                 summary.launch_command = launcher.spec.shell()
                 emit(PhaseChanged("waiting", f"waiting for {launcher.base_url}/health"))
             await launcher.start(emit)
+            # Only now: a server launched from a pinned thread would inherit the client's CPUs.
+            isolation.pin_client(iso)  # this thread runs the load
             summary.endpoint = launcher.base_url
             outcome = await self._drive(launcher, writer)
         except asyncio.CancelledError:
