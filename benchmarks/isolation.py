@@ -21,9 +21,9 @@ from pathlib import Path
 
 SETTINGS = {
     "off (nice 0)": ["--server-nice", "0"],
-    "nice 15 (default)": [],
+    "nice 15": ["--server-nice", "15"],
     "nice 19": ["--server-nice", "19"],
-    "SCHED_IDLE": ["--server-idle", "--server-nice", "0"],
+    "SCHED_IDLE (default)": [],
     "pinned (server CPU 1, client CPU 0)": ["--server-nice", "0", "--server-cpus", "1", "--client-cpus", "0"],
 }
 CLI = str(Path(sys.executable).parent / "llmbench-tui")

@@ -138,10 +138,11 @@ class Load(Strict):
 class IsolationSettings(Strict):
     """Keeping a CPU for the client beside a server launched on the same host (engine.server.isolation)."""
 
-    # Lower priority of the launched server's process tree; unset: automatic (15 when launched here).
+    # SCHED_IDLE for the launched server's process tree: it runs only when no ordinary process wants
+    # the CPU. Unset, and server_nice unset too: automatic (on when the server is launched here).
+    server_idle: bool | None = None
+    # A lower priority (nice) instead of, or with, SCHED_IDLE; 0 with server_idle unset: no isolation.
     server_nice: int | None = Field(default=None, ge=0, le=19)
-    # SCHED_IDLE for the launched server: it runs only when no ordinary process wants the CPU.
-    server_idle: bool = False
     # CPU lists such as "2-63" or "0,1": the launched server's affinity, and the load thread's.
     server_cpus: str | None = None
     client_cpus: str | None = None

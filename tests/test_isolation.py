@@ -77,9 +77,21 @@ def test_cpu_lists():
 
 def test_automatic_isolation_by_mode():
     profile = load_profile("cpu-tiny")
-    assert resolve(profile.isolation, "server", False, "cpu").server_nice == 15
-    assert resolve(profile.isolation, "external", False, "cpu").server_nice == 0
-    assert resolve(profile.isolation, "server", True, "nvidia").server_nice == 0
+    auto = resolve(profile.isolation, "server", False, "cpu")
+    assert auto.server_idle and auto.server_nice == 0 and "chrt --idle 0" in server_spec(profile, "m", 1).shell()
+    for mode, docker in (("external", False), ("server", True)):
+        iso = resolve(profile.isolation, mode, docker, "nvidia")
+        assert not iso.server_idle and iso.server_nice == 0
+    # A nice value given instead: no SCHED_IDLE; 0 turns isolation off.
+    assert not resolve(
+        apply_overrides(profile, **{"isolation.server_nice": 15}).isolation, "server", False, "cpu"
+    ).server_idle
+    off = resolve(apply_overrides(profile, **{"isolation.server_nice": 0}).isolation, "server", False, "cpu")
+    assert (
+        not off.server_idle
+        and off.server_nice == 0
+        and "chrt" not in server_spec(apply_overrides(profile, **{"isolation.server_nice": 0}), "m", 1).shell()
+    )
     chosen = apply_overrides(profile, **{"isolation.server_nice": 5, "isolation.server_cpus": "0"})
     spec = server_spec(chosen, "/models/x", 8000)
     assert "nice -n 5 taskset -c 0 " in spec.shell() and spec.env["VLLM_CPU_OMP_THREADS_BIND"] == "0"
@@ -114,7 +126,8 @@ def _children(pid: int) -> list[int]:
 def test_a_launched_server_and_its_children_get_the_priority_and_cpus(tmp_path):
     cpu = min(os.sched_getaffinity(0))
     profile = apply_overrides(
-        load_profile("cpu-tiny"), **{"isolation.server_nice": 7, "isolation.server_cpus": str(cpu)}
+        load_profile("cpu-tiny"),
+        **{"isolation.server_idle": True, "isolation.server_nice": 7, "isolation.server_cpus": str(cpu)},
     )
     iso = resolve(profile.isolation, "server", False, "cpu")
     spec = LaunchSpec([sys.executable, "-c", CHILD], {}, "http://127.0.0.1:9", iso)
@@ -127,12 +140,14 @@ def test_a_launched_server_and_its_children_get_the_priority_and_cpus(tmp_path):
     asyncio.run(start_only())
     try:
         pid = launcher.proc.pid
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while not _children(pid):
-            assert time.monotonic() < deadline, "the fake server's child never started"
+            alive = launcher.proc.poll() is None
+            log = (tmp_path / "server.log").read_text()[-2000:]
+            assert alive and time.monotonic() < deadline, f"no child (server alive: {alive}); log:\n{log}"
             time.sleep(0.05)
         for p in (pid, *_children(pid)):
-            assert _nice(p) == 7 and os.sched_getaffinity(p) == {cpu}
-        assert f"nice -n 7 taskset -c {cpu}" in (tmp_path / "server.log").read_text()
+            assert _nice(p) == 7 and os.sched_getaffinity(p) == {cpu} and os.sched_getscheduler(p) == os.SCHED_IDLE
+        assert f"chrt --idle 0 nice -n 7 taskset -c {cpu}" in (tmp_path / "server.log").read_text()
     finally:
         launcher.stop_sync()

@@ -27,7 +27,7 @@ from engine.load.prompts import Prompt, api_path, request_body
 from engine.load.record import RequestRecord
 from engine.plan import Cell
 from engine.report.metrics import percentile
-from engine.server.isolation import AUTO_SERVER_NICE
+from engine.server.isolation import CONTENDER_NICE
 from engine.server.launcher import free_port
 
 
@@ -221,7 +221,7 @@ class Contenders:
 def _measure_level(server, conc, osl, itl_ms, compare, tokenizer, contend: int, isolated: bool) -> list[LevelResult]:
     n = max(2 * conc, 8)
     target = conc * 1000.0 / itl_ms
-    contenders = Contenders(contend, AUTO_SERVER_NICE if isolated else 0) if contend else None
+    contenders = Contenders(contend, CONTENDER_NICE if isolated else 0) if contend else None
     suffix = "" if not contend else f" +{contend} busy" + (" nice" if isolated else "")
     try:
         runs = [measure_ours(server, conc, n, osl, target)]

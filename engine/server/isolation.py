@@ -2,12 +2,15 @@
 
 A launched vLLM server (API server, engine core and its OpenMP threads) takes every core it can;
 the client then waits on the run queue and timestamps tokens late (DESIGN.md, measured on a
-2-core host: 240 to 2,800 ms of waiting per cell). Two levers, both profile settings:
-- a lower priority (nice) for the launched server's whole process tree: the client's short
-  wake-ups preempt it at once, while the server still gets every cycle the client leaves idle;
+2-core host: 240 to 2,800 ms of waiting per cell). Levers, all profile settings:
+- SCHED_IDLE for the launched server's whole process tree (`server_idle`): the kernel preempts
+  it the moment the client wakes up, and it still gets every cycle nothing else wants;
+- a lower priority (`server_nice`): the same idea, weaker (a nice task keeps its time slice);
 - CPU affinity: the server on some cores (`server_cpus`), the load on others (`client_cpus`).
-The automatic default is the nice value alone: it costs the server nothing when the client is
-idle, where reserving cores would take them from the server for the whole run.
+The automatic default, chosen by measurement (benchmarks/isolation.py, README "Isolation"), is
+SCHED_IDLE alone: the fewest flagged cells and the lowest client CPU wait on a 2-core host, at no
+measurable cost to the server's throughput; reserving cores would take them from the server for
+the whole run, even while the client sleeps.
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ from dataclasses import asdict, dataclass, field
 
 from engine.profiles import IsolationSettings, format_cpus, parse_cpus
 
-# Measured on this project's 2-core host (README, "Isolation"): nice 15 brought the client's
-# run-queue wait from up to 85% of a cell to a few per cent.
-AUTO_SERVER_NICE = 15
+# The nice value the selftest's CPU burners get when they play an isolated server (SCHED_IDLE is
+# the launched server's default; a nice value is what a user can set instead).
+CONTENDER_NICE = 15
 
 
 @dataclass
@@ -43,9 +46,7 @@ class Isolation:
 
 def resolve(settings: IsolationSettings, mode: str, docker: bool, vendor: str) -> Isolation:
     """The isolation a run applies: `settings` is the profile's [isolation] table."""
-    iso = Isolation(
-        server_cpus=settings.server_cpus, client_cpus=settings.client_cpus, server_idle=settings.server_idle
-    )
+    iso = Isolation(server_cpus=settings.server_cpus, client_cpus=settings.client_cpus)
     if mode == "external":
         iso.server_nice, iso.server_idle, iso.server_cpus = 0, False, None
         iso.notes.append("external server: not ours to isolate; the client's CPU wait is still measured")
@@ -55,10 +56,11 @@ def resolve(settings: IsolationSettings, mode: str, docker: bool, vendor: str) -
             iso.notes.append("server_nice is not applied in docker (the daemon starts the container): use server_cpus")
         else:
             iso.notes.append("docker: no priority change; server_cpus becomes --cpuset-cpus")
-    elif settings.server_nice is None and not settings.server_idle:
-        iso.server_nice = AUTO_SERVER_NICE
-        iso.notes.append(f"server_nice {AUTO_SERVER_NICE} (automatic): the client's wake-ups preempt the server")
+    elif settings.server_idle is None and settings.server_nice is None:
+        iso.server_idle = True
+        iso.notes.append("SCHED_IDLE (automatic): the client's wake-ups preempt the server at once")
     else:
+        iso.server_idle = bool(settings.server_idle)
         iso.server_nice = settings.server_nice or 0
     if iso.server_cpus and vendor == "cpu" and mode == "server":
         iso.notes.append("vLLM's CPU backend binds its OpenMP threads to server_cpus (VLLM_CPU_OMP_THREADS_BIND)")
