@@ -79,6 +79,11 @@ def test_automatic_isolation_by_mode():
     profile = load_profile("cpu-tiny")
     auto = resolve(profile.isolation, "server", False, "cpu")
     assert auto.server_idle and auto.server_nice == 0 and "chrt --idle 0" in server_spec(profile, "m", 1).shell()
+    usable = sorted(os.sched_getaffinity(0))
+    if len(usable) >= 2:  # a CPU-backend server leaves the first CPU to the client
+        assert auto.client_cpus == str(usable[0]) and parse_cpus(auto.server_cpus) == set(usable[1:])
+    gpu = resolve(profile.isolation, "server", False, "nvidia")
+    assert gpu.server_idle and gpu.server_cpus is None and gpu.client_cpus is None
     for mode, docker in (("external", False), ("server", True)):
         iso = resolve(profile.isolation, mode, docker, "nvidia")
         assert not iso.server_idle and iso.server_nice == 0

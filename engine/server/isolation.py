@@ -8,9 +8,11 @@ the client then waits on the run queue and timestamps tokens late (DESIGN.md, me
 - a lower priority (`server_nice`): the same idea, weaker (a nice task keeps its time slice);
 - CPU affinity: the server on some cores (`server_cpus`), the load on others (`client_cpus`).
 The automatic default, chosen by measurement (benchmarks/isolation.py, README "Isolation"), is
-SCHED_IDLE alone: the fewest flagged cells and the lowest client CPU wait on a 2-core host, at no
-measurable cost to the server's throughput; reserving cores would take them from the server for
-the whole run, even while the client sleeps.
+SCHED_IDLE: the fewest flagged cells and the lowest client CPU wait of the priority settings on a
+2-core host, at no measurable cost to the server's throughput. A server on vLLM's CPU backend is
+CPU-bound for the whole run, and there SCHED_IDLE alone still left the client waiting in some
+cells: it also gets the host's CPUs but the first, which is the client's (a GPU server's few busy
+threads do not need that, and it would cost them a core).
 """
 
 from __future__ import annotations
@@ -59,6 +61,14 @@ def resolve(settings: IsolationSettings, mode: str, docker: bool, vendor: str) -
     elif settings.server_idle is None and settings.server_nice is None:
         iso.server_idle = True
         iso.notes.append("SCHED_IDLE (automatic): the client's wake-ups preempt the server at once")
+        usable = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        if vendor == "cpu" and len(usable) >= 2 and not (settings.server_cpus or settings.client_cpus):
+            # A CPU-backend server is CPU-bound for the whole run: SCHED_IDLE alone still left the
+            # client waiting in some cells (README, "Isolation"); one core of its own ends that.
+            iso.client_cpus, iso.server_cpus = str(usable[0]), format_cpus(set(usable[1:]))
+            iso.notes.append(
+                f"CPU server (automatic): client on CPU {iso.client_cpus}, server on CPUs {iso.server_cpus}"
+            )
     else:
         iso.server_idle = bool(settings.server_idle)
         iso.server_nice = settings.server_nice or 0
