@@ -30,8 +30,19 @@ CLI = str(Path(sys.executable).parent / "llmbench-tui")
 
 
 def run(extra: list[str], args, results: Path) -> list[dict]:
-    cmd = [CLI, "--no-ui", "--profile", "cpu-tiny", "--concurrency", args.concurrency, "--seq", args.seq,
-           "--results", str(results), *extra]  # fmt: skip
+    cmd = [
+        CLI,
+        "--no-ui",
+        "--profile",
+        "cpu-tiny",
+        "--concurrency",
+        args.concurrency,
+        "--seq",
+        args.seq,
+        "--results",
+        str(results),
+        *extra,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("results: ")]
     if proc.returncode != 0 or not line:
@@ -61,8 +72,10 @@ def main() -> int:
                         base[key] = c["output_throughput"]
                     ratio = c["output_throughput"] / base[key] if base.get(key) else float("nan")
                     rows[name].append((c, ratio))
-    print(f"{'setting':38s} {'cells':>5s} {'flagged':>7s} {'CPU wait mean':>13s} {'max':>5s} "
-          f"{'lag p99 max ms':>14s} {'out tok/s vs off':>16s}")  # fmt: skip
+    print(
+        f"{'setting':38s} {'cells':>5s} {'flagged':>7s} {'CPU wait mean':>13s} {'max':>5s} "
+        f"{'lag p99 max ms':>14s} {'out tok/s vs off':>16s}"
+    )
     for name, got in rows.items():
         if not got:
             print(f"{name:38s}  no result")
@@ -72,8 +85,10 @@ def main() -> int:
         ratios = [x for _, x in got if x == x and x > 0]
         geo = math.exp(sum(math.log(x) for x in ratios) / len(ratios)) if ratios else float("nan")
         flagged = sum(1 for c, _ in got if c["flags"])
-        print(f"{name:38s} {len(got):5d} {flagged:7d} {sum(waits) / len(waits):13.1%} {max(waits):5.0%} "
-              f"{max(lags):14.1f} {geo:16.2f}")  # fmt: skip
+        print(
+            f"{name:38s} {len(got):5d} {flagged:7d} {sum(waits) / len(waits):13.1%} {max(waits):5.0%} "
+            f"{max(lags):14.1f} {geo:16.2f}"
+        )
     print("\nper cell (CPU wait / lag p99 ms / output tok/s):")
     for name, got in rows.items():
         cells = "  ".join(

@@ -75,8 +75,10 @@ class _SSEConsumer:
     string, so splitting bytes is exact (U+2028 and U+0085 stay inside).
     """
 
-    __slots__ = ("api", "buf", "counted", "got_first", "keep_text", "last", "on_tokens", "record", "start",
-                 "text_parts", "usage_seen")  # fmt: skip
+    __slots__ = (
+        *("api", "buf", "counted", "got_first", "keep_text", "last", "on_tokens", "record", "start"),
+        *("text_parts", "usage_seen"),
+    )
 
     def __init__(self, record: RequestRecord, api: str, on_tokens: Callable[[int], None], keep_text: bool):
         self.record, self.api, self.on_tokens, self.keep_text = record, api, on_tokens, keep_text
@@ -113,7 +115,9 @@ class _SSEConsumer:
                     p = payload.rfind(PT_KEY)
                     if p >= 0 and (m := _DIGITS.match(payload, p + len(PT_KEY))):
                         record.prompt_tokens = int(m.group())
-                if new <= 0 or (b"[]" in payload and EMPTY_CHOICES.search(payload)):
+                # A byte test first: the regex only where an empty list may be.
+                maybe_empty = b"[]" in payload or b"[ " in payload
+                if new <= 0 or (maybe_empty and EMPTY_CHOICES.search(payload)):
                     # The final usage-only chunk (or a chunk with no new token).
                     self.counted += max(new, 0)
                     continue
