@@ -41,7 +41,7 @@ def test_selftest_beside_cpu_burners_reports_both_isolations_and_leaves_none_run
     before = set(os.listdir("/proc"))
     run_selftest([1], itl_ms=5, ttft_ms=5, osl=8, threshold_ms=0.1, compare=False, tokenizer=None, out=out, contend=1)
     text = out.getvalue()
-    assert "llmbench-tui +1 busy " in text and "llmbench-tui +1 busy nice" in text
+    assert "llmbench-tui +1 busy " in text and "llmbench-tui +1 busy idle" in text
     burners = [pid for pid in set(os.listdir("/proc")) - before if pid.isdigit() and "while True" in _cmdline(pid)]
     assert burners == []
 

@@ -27,7 +27,6 @@ from engine.load.prompts import Prompt, api_path, request_body
 from engine.load.record import RequestRecord
 from engine.plan import Cell
 from engine.report.metrics import percentile
-from engine.server.isolation import CONTENDER_NICE
 from engine.server.launcher import free_port
 
 
@@ -202,12 +201,13 @@ def measure_vllm(
 
 class Contenders:
     """N processes burning a CPU each beside the client: the load a server on the same cores puts
-    on it. At nice 0 they compete with the client as equals; at the nice a launched server gets
-    by default (isolated), the client's wake-ups preempt them."""
+    on it. Not isolated they compete with the client as equals; isolated they run under
+    SCHED_IDLE, as a launched server does by default, and the client's wake-ups preempt them."""
 
-    def __init__(self, n: int, nice: int):
+    def __init__(self, n: int, isolated: bool):
         def lower() -> None:
-            os.nice(nice)
+            if isolated:
+                os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
         burn = "while True: pass"
         self.procs = [subprocess.Popen([sys.executable, "-c", burn], preexec_fn=lower) for _ in range(n)]
@@ -221,8 +221,8 @@ class Contenders:
 def _measure_level(server, conc, osl, itl_ms, compare, tokenizer, contend: int, isolated: bool) -> list[LevelResult]:
     n = max(2 * conc, 8)
     target = conc * 1000.0 / itl_ms
-    contenders = Contenders(contend, CONTENDER_NICE if isolated else 0) if contend else None
-    suffix = "" if not contend else f" +{contend} busy" + (" nice" if isolated else "")
+    contenders = Contenders(contend, isolated) if contend else None
+    suffix = "" if not contend else f" +{contend} busy" + (" idle" if isolated else "")
     try:
         runs = [measure_ours(server, conc, n, osl, target)]
         if compare and tokenizer:
@@ -248,8 +248,8 @@ def run_selftest(
     out=sys.stdout,
     contend: int = 0,
 ) -> int:
-    """With `contend` > 0, every level runs beside that many CPU-burning processes, first at
-    nice 0 (no isolation), then at the launched server's default nice (isolated)."""
+    """With `contend` > 0, every level runs beside that many CPU-burning processes, first as equals
+    (no isolation), then under SCHED_IDLE (isolated, as a launched server is by default)."""
     server = ScheduleServer(ttft_ms, itl_ms)
     results: list[LevelResult] = []
     print(f"schedule: TTFT {ttft_ms} ms, one token every {itl_ms} ms, {osl} tokens per request", file=out)

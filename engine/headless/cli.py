@@ -288,7 +288,7 @@ def selftest_main(argv: list[str]) -> int:
         type=int,
         default=0,
         metavar="N",
-        help="run each level beside N CPU-burning processes, at nice 0 and at a launched server's default nice",
+        help="run each level beside N CPU-burning processes, as equals and under SCHED_IDLE (isolated)",
     )
     args = p.parse_args(argv)
     tokenizer = args.tokenizer

@@ -22,10 +22,6 @@ from dataclasses import asdict, dataclass, field
 
 from engine.profiles import IsolationSettings, format_cpus, parse_cpus
 
-# The nice value the selftest's CPU burners get when they play an isolated server (SCHED_IDLE is
-# the launched server's default; a nice value is what a user can set instead).
-CONTENDER_NICE = 15
-
 
 @dataclass
 class Isolation:
