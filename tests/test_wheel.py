@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -17,9 +18,14 @@ pytestmark = pytest.mark.wheel
 
 
 def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
+    # Built from a copy without build/ or *.egg-info: a stale build/lib would hide a package the
+    # package list forgets.
+    src = tmp_path / "src"
+    junk = shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "results", "__pycache__", ".pytest_cache")
+    shutil.copytree(ROOT, src, ignore=junk)
     dist = tmp_path / "dist"
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(src)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -61,6 +67,22 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     dry = run(cli, "--no-ui", "--profile", "cpu-tiny", "--dry-run")
     assert dry.returncode == 0, dry.stderr[-2000:]
     assert "plan: 8 cells" in dry.stdout and "vllm.entrypoints.openai.api_server" in dry.stdout
+    # Every package of the checkout is in the wheel (a sub-package missing from pyproject's list
+    # would install and then fail at its first import).
+    expected = sorted(
+        ".".join(p.parent.relative_to(ROOT).parts)
+        for top in ("engine", "tui")
+        for p in (ROOT / top).rglob("__init__.py")
+    )
+    walk = (
+        "import pkgutil, engine, tui; "
+        "print(*sorted(['engine', 'tui'] + [m.name for p in (engine, tui) "
+        "for m in pkgutil.walk_packages(p.__path__, p.__name__ + '.') if m.ispkg]))"
+    )
+    packages = run(py, "-c", walk)
+    assert packages.stdout.split() == expected, packages.stderr[-2000:]
+    compared = run(cli, "compare", "--help")
+    assert compared.returncode == 0 and "relative to the last one named" in compared.stdout, compared.stderr
     # The TUI's modules and stylesheet come from the wheel, not from the checkout.
     check = (
         "import engine, tui, tui.app; from pathlib import Path; "
