@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import gc
 import json
 import socket
 import time
@@ -170,11 +169,6 @@ class Runner:
             writer.summary.lengths = _lengths_note(info)
             writer.write_summary()
             emit(Notice("info", f"model {info.model}; {writer.summary.lengths}"))
-            # Discovery imported transformers (and torch): a collection of that heap in the middle
-            # of a cell would pause the loop for milliseconds. Collect once, then keep it out of
-            # every later collection.
-            gc.collect()
-            gc.freeze()
             poller = asyncio.create_task(poll(client, launcher.base_url, lambda s: emit(ServerStateChanged(s))))
             try:
                 await self._cells(session, launcher, info, factory, writer)
