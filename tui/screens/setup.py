@@ -53,32 +53,14 @@ class SetupScreen(Screen):
                 )
             with Horizontal(classes="row"):
                 yield Label("Model", classes="field")
-                yield Select(
-                    _options("model"),
-                    value=self._bundled(p.model.name, "model"),
-                    id="model",
-                    prompt="(custom)",
-                    compact=True,
-                )
+                yield self._part_select("model", p.model.name)
                 yield Input(p.model.id, placeholder="HF id or local path", id="model_id", compact=True)
             with Horizontal(classes="row"):
                 yield Label("Hardware", classes="field")
-                yield Select(
-                    _options("hardware"),
-                    value=self._bundled(p.hardware.name, "hardware"),
-                    id="hardware",
-                    prompt="(custom)",
-                    compact=True,
-                )
+                yield self._part_select("hardware", p.hardware.name)
             with Horizontal(classes="row"):
                 yield Label("Recipe", classes="field")
-                yield Select(
-                    _options("recipe"),
-                    value=self._bundled(p.recipe.name, "recipe"),
-                    id="recipe",
-                    prompt="(custom)",
-                    compact=True,
-                )
+                yield self._part_select("recipe", p.recipe.name)
             with Horizontal(classes="row"):
                 yield Label("Mode", classes="field")
                 yield Select(
@@ -106,8 +88,10 @@ class SetupScreen(Screen):
         yield Footer()
 
     @staticmethod
-    def _bundled(name: str, kind: str):
-        return name if name in bundled_names(kind) else Select.NULL
+    def _part_select(kind: str, name: str) -> Select:
+        """A bundled part to choose; "(custom)" when the profile's own is not one of them."""
+        value = name if name in bundled_names(kind) else Select.NULL
+        return Select(_options(kind), value=value, id=kind, prompt="(custom)", compact=True)
 
     def on_mount(self) -> None:
         self.refresh_preview()
