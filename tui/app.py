@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from pathlib import Path
 
 from textual.app import App
@@ -19,13 +21,35 @@ class LLMBenchApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "llmbench-tui"
 
-    def __init__(self, profile: ResolvedProfile, results_root: Path = Path("results")) -> None:
+    def __init__(
+        self, profile: ResolvedProfile, results_root: Path = Path("results"), attach: Path | None = None
+    ) -> None:
         super().__init__()
         self.profile = profile
         self.results_root = results_root
+        self.attach = attach  # a run folder to follow (`llmbench-tui attach`) instead of the setup screen
 
     def on_mount(self) -> None:
-        self.push_screen(SetupScreen(self.profile))
+        loop = asyncio.get_running_loop()
+        # The terminal went away (SSH dropped): the run is its own process and goes on.
+        loop.add_signal_handler(signal.SIGHUP, self.exit)
+        loop.add_signal_handler(signal.SIGTERM, self.stop_run_and_exit)
+        if self.attach is not None:
+            self.push_screen(LiveScreen(self.profile, self.results_root, attach=self.attach))
+        else:
+            self.push_screen(SetupScreen(self.profile))
+
+    def on_unmount(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+    def stop_run_and_exit(self) -> None:
+        """SIGTERM: as headless, the run is stopped (it saves and stops its server by itself)."""
+        for screen in self.screen_stack:
+            if isinstance(screen, LiveScreen) and screen.run is not None:
+                screen.run.stop()
+        self.exit()
 
     def on_start_run(self, message: StartRun) -> None:
         self.profile = message.profile

@@ -163,6 +163,7 @@ class Launcher:
     base_url: str = ""
     launched = False  # whether this tool started the server (and writes server.log)
     model_arg: str | None = None  # what this tool passed to vLLM as the model, when it launched it
+    headers: dict[str, str] = {}  # the client's credentials, for the API's routes
 
     async def start(self, observer: Observer) -> None:
         raise NotImplementedError
@@ -173,7 +174,7 @@ class Launcher:
     async def unreachable(self) -> str | None:
         """Why the server does not answer /v1/models now (None when it does): after a cell with
         failed requests, to tell a dead server from a few bad requests."""
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(timeout=10, headers=self.headers) as client:
             try:
                 r = await client.get(f"{self.base_url}/v1/models")
             except httpx.HTTPError as exc:
@@ -189,11 +190,16 @@ class ExternalLauncher(Launcher):
         self.base_url = endpoint.rstrip("/").removesuffix("/v1")
 
     async def start(self, observer: Observer) -> None:
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(timeout=10, headers=self.headers) as client:
             try:
                 r = await client.get(f"{self.base_url}/v1/models")
             except httpx.HTTPError as exc:
                 raise LaunchError(f"cannot reach {self.base_url}/v1/models: {exc.__class__.__name__}: {exc}") from None
+        if r.status_code == 401:
+            raise LaunchError(
+                f"{self.base_url}/v1/models answered HTTP 401 (unauthorized): give the server's key with "
+                "--api-key or the OPENAI_API_KEY environment variable"
+            )
         if r.status_code != 200:
             raise LaunchError(f"{self.base_url}/v1/models answered HTTP {r.status_code}: {r.text[:300]}")
 
