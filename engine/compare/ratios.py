@@ -109,6 +109,11 @@ def compare(a: Run, b: Run) -> Comparison:
     return result
 
 
+def against_last(runs: list[Run]) -> list[Comparison]:
+    """Each run relative to the last one (the baseline), as `compare RUN_A RUN_B [RUN_C ...]` reads."""
+    return [compare(r, runs[-1]) for r in runs[:-1]]
+
+
 def crossovers(rows: list[CellRatio], name_a: str, name_b: str) -> list[str]:
     """Where the lead in output throughput changes hands along concurrency, in words."""
     points = sorted((r.key[2], r.ratios[LEAD]) for r in rows if r.ratios.get(LEAD) is not None)
