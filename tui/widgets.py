@@ -84,7 +84,7 @@ def _run_cells(e: RunEntry) -> list[str]:
 
 
 class RatioTable(DataTable):
-    """A comparison's ratios per cell (rows from engine.compare.render.table_rows), figures right-aligned."""
+    """A comparison's ratios per cell (rows from engine.compare.ratios.table_rows), figures right-aligned."""
 
     def show(self, rows: list[list[str]]) -> None:
         self.clear(columns=True)

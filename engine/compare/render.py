@@ -1,26 +1,14 @@
-"""A comparison in words and rows: the ratio table, the per-ISL/OSL statistics, iso-latency and
-iso-interactivity, and what was left out. One definition for the headless `compare` and the TUI's
-compare screen, so both say exactly the same thing."""
+"""A comparison in words: the per-ISL/OSL statistics, iso-latency and iso-interactivity, and what
+was left out (the ratio table's rows are ratios.table_rows). One definition for the headless
+`compare` and the TUI's compare screen, so both say exactly the same thing."""
 
 from __future__ import annotations
 
-from engine.compare.ratios import FIGURES, LEAD, Comparison, describe, iso
-
-
-def ratio_text(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}x"
+from engine.compare.ratios import LEAD, Comparison, describe, fmt_ratio, iso
 
 
 def heading(c: Comparison) -> str:
     return f"{c.a.name} vs {c.b.name} (ratios {c.a.name} / {c.b.name}; latency above 1x: {c.a.name} slower)"
-
-
-def table_rows(c: Comparison) -> list[list[str]]:
-    """The header, then one row per cell that entered the statistics."""
-    rows = [["cell", *(label for label, _ in FIGURES.values())]]
-    for r in c.cells:
-        rows.append([describe(r.key), *(ratio_text(r.ratios[f]) for f in FIGURES)])
-    return rows
 
 
 def stats_lines(c: Comparison) -> list[str]:
@@ -31,12 +19,12 @@ def stats_lines(c: Comparison) -> list[str]:
         if s.n:
             where = "; ".join(c.crossovers.get(seq, []))
             out.append(
-                f"{seq}: output tok/s geomean {ratio_text(s.geomean)} over {s.n} cells, min {ratio_text(s.low)}, "
-                f"max {ratio_text(s.high)}" + (f"; {where}" if where else "")
+                f"{seq}: output tok/s geomean {fmt_ratio(s.geomean)} over {s.n} cells, min {fmt_ratio(s.low)}, "
+                f"max {fmt_ratio(s.high)}" + (f"; {where}" if where else "")
             )
     s = c.overall[LEAD]
     if s.n:
-        out.append(f"overall: output tok/s geomean {ratio_text(s.geomean)} over {s.n} cells")
+        out.append(f"overall: output tok/s geomean {fmt_ratio(s.geomean)} over {s.n} cells")
     return out
 
 

@@ -13,8 +13,8 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from engine.compare.ratios import FIGURES, Comparison, against_last, iso, summary_sentence
-from engine.compare.render import heading, iso_lines, left_out_lines, stats_lines, table_rows
+from engine.compare.ratios import FIGURES, Comparison, against_last, iso, summary_sentence, table_rows
+from engine.compare.render import heading, iso_lines, left_out_lines, stats_lines
 from engine.compare.sources import Run, SourceError, load_runs
 from engine.report import curves
 

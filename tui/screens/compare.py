@@ -9,8 +9,8 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Label, Static
 
-from engine.compare.ratios import against_last, summary_sentence
-from engine.compare.render import heading, iso_lines, left_out_lines, stats_lines, table_rows
+from engine.compare.ratios import against_last, summary_sentence, table_rows
+from engine.compare.render import heading, iso_lines, left_out_lines, stats_lines
 from engine.compare.sources import Run
 from engine.report.curves import OVERLAY_VIEWS
 from tui.widgets import CurvePlot, RatioTable
