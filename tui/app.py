@@ -1,4 +1,4 @@
-"""The Textual app: screens for setup, the live run and results. Presents the engine only."""
+"""The Textual app: screens for setup, the live run, results and the run browser. Presents the engine only."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ from textual.app import App
 
 from engine.profiles import ProfileError, ResolvedProfile
 from engine.report.results import load_results
-from tui.messages import ShowResults, StartRun
+from tui.messages import OpenRun, ShowResults, StartRun
 from tui.screens.live import LiveScreen
 from tui.screens.prompts import PathPrompt
 from tui.screens.results import ResultsScreen
+from tui.screens.runs import RunsScreen
 from tui.screens.setup import SetupScreen
 
 
@@ -70,15 +71,20 @@ class LLMBenchApp(App):
 
     def action_open_results(self) -> None:
         def open_(path: str | None) -> None:
-            if not path:
-                return
-            try:
-                profile, summary = load_results(Path(path).expanduser())
-            except (FileNotFoundError, ProfileError, ValueError) as exc:
-                self.notify(str(exc), severity="error")
-                return
-            self.profile = profile
-            title = f"{summary.profile or profile.name}: {summary.status} (saved)"
-            self.push_screen(ResultsScreen(summary.cells, title, path))
+            if path:
+                self.post_message(OpenRun(Path(path).expanduser()))
 
         self.push_screen(PathPrompt("Open a results folder:", str(self.results_root) + "/"), open_)
+
+    def on_open_run(self, message: OpenRun) -> None:
+        try:
+            profile, summary = load_results(message.path)
+        except (FileNotFoundError, ProfileError, ValueError) as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.profile = profile
+        title = f"{summary.profile or profile.name}: {summary.status} (saved)"
+        self.push_screen(ResultsScreen(summary.cells, title, str(message.path)))
+
+    def action_browse_runs(self) -> None:
+        self.push_screen(RunsScreen(self.results_root))

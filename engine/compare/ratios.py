@@ -109,6 +109,11 @@ def compare(a: Run, b: Run) -> Comparison:
     return result
 
 
+def against_last(runs: list[Run]) -> list[Comparison]:
+    """Each run relative to the last one (the baseline), as `compare RUN_A RUN_B [RUN_C ...]` reads."""
+    return [compare(r, runs[-1]) for r in runs[:-1]]
+
+
 def crossovers(rows: list[CellRatio], name_a: str, name_b: str) -> list[str]:
     """Where the lead in output throughput changes hands along concurrency, in words."""
     points = sorted((r.key[2], r.ratios[LEAD]) for r in rows if r.ratios.get(LEAD) is not None)
@@ -126,6 +131,17 @@ def crossovers(rows: list[CellRatio], name_a: str, name_b: str) -> list[str]:
         if side:
             out.append(f"{side} leads at every concurrency ({points[0][0]} to {points[-1][0]})")
     return out
+
+
+def fmt_ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def table_rows(c: Comparison) -> list[list[str]]:
+    """The per-cell ratio table (header first), as `compare` prints it and the HTML report shows it."""
+    rows = [["cell", *(label for label, _ in FIGURES.values())]]
+    rows += [[describe(r.key), *(fmt_ratio(r.ratios[f]) for f in FIGURES)] for r in c.cells]
+    return rows
 
 
 # -- iso-latency ------------------------------------------------------------------------------
