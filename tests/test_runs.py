@@ -88,7 +88,10 @@ async def test_resume_after_an_interrupt_runs_every_cell_once(tiny_model, tmp_pa
         _, err = await asyncio.wait_for(proc.communicate(), 120)
         assert proc.returncode == 130, (seen + err).decode()[-2000:]
         run_dir = only_run(tmp_path)
-        assert summary(run_dir)["status"] == "interrupted" and len(summary(run_dir)["cells"]) == 1
+        cut = summary(run_dir)
+        assert cut["status"] == "interrupted" and len(cut["cells"]) == 1
+        assert cut["interrupted_cell"]["cell"] == "c=2 16/40" and cut["interrupted_cell"]["recorded"] >= 2
+        assert "SIGTERM received, during cell c=2 16/40 after" in cut["error"]
         again = await start("--no-ui", "--resume", str(run_dir))
         _, err = await asyncio.wait_for(again.communicate(), 180)
         assert again.returncode == 0, err.decode()[-3000:]
@@ -154,8 +157,10 @@ async def test_a_tui_run_survives_its_terminal_and_attach_shows_it(tiny_model, t
             await until(lambda: any(tmp_path.glob("*/events.jsonl")), "the run to start", 90)
             run_dir = only_run(tmp_path)
             await until(lambda: "CellStarted" in (run_dir / "events.jsonl").read_text(), "the first cell")
+            tui = int(tmux("list-panes", "-t", session, "-F", "#{pane_pid}").split()[0])
         finally:
             tmux("kill-session", "-t", session)  # the SSH connection drops: SIGHUP to the TUI
+        await until(lambda: not Path(f"/proc/{tui}").exists(), "the TUI to exit", 30)
         await until(lambda: summary(run_dir)["status"] != "running", "the run to finish on its own", 180)
         attach = await start("attach", str(run_dir), "--no-ui")
         out, err = await asyncio.wait_for(attach.communicate(), 60)
@@ -163,3 +168,27 @@ async def test_a_tui_run_survives_its_terminal_and_attach_shows_it(tiny_model, t
     assert attach.returncode == 0, err.decode()[-2000:]
     assert f"results: {run_dir}" in out.decode() and "out tok/s" in out.decode()
     assert len(summary(run_dir)["cells"]) == 2
+
+
+async def test_leaving_the_tui_mid_run_leaves_the_run_going(tiny_model, tmp_path):
+    from tests.test_external_modes import profile_for
+    from tui.app import LLMBenchApp
+    from tui.screens.live import LiveScreen
+
+    async with FakeServer(FakeConfig(token_delay_s=0.05)) as server:
+        profile = profile_for(server.url, tiny_model, **{"grid.seq": ["16/40"], "grid.warmup_requests": 0})
+        app = LLMBenchApp(profile, tmp_path)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.press("ctrl+r")
+            live = app.screen
+            assert isinstance(live, LiveScreen)
+            await until(lambda: live.progress.in_flight > 0, "requests in flight")
+            run = live.run
+            await pilot.press("q")
+            await pilot.press("l")  # leave it running
+            await until(lambda: not app.is_running, "the TUI to exit")
+        assert run.running and summary(run.run_dir)["status"] == "running"
+        stop = await start("stop", str(run.run_dir), "--no-ui")
+        _, err = await asyncio.wait_for(stop.communicate(), 120)
+    assert stop.returncode == 130, err.decode()[-2000:]
+    assert summary(run.run_dir)["status"] == "interrupted"

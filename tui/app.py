@@ -33,7 +33,7 @@ class LLMBenchApp(App):
     def on_mount(self) -> None:
         loop = asyncio.get_running_loop()
         # The terminal went away (SSH dropped): the run is its own process and goes on.
-        loop.add_signal_handler(signal.SIGHUP, self.exit)
+        loop.add_signal_handler(signal.SIGHUP, self.leave_runs_and_exit)
         loop.add_signal_handler(signal.SIGTERM, self.stop_run_and_exit)
         if self.attach is not None:
             self.push_screen(LiveScreen(self.profile, self.results_root, attach=self.attach))
@@ -45,12 +45,20 @@ class LLMBenchApp(App):
         for sig in (signal.SIGHUP, signal.SIGTERM):
             loop.remove_signal_handler(sig)
 
+    def _runs(self):
+        return [s.run for s in self.screen_stack if isinstance(s, LiveScreen) and s.run is not None]
+
+    def leave_runs_and_exit(self, message: str | None = None) -> None:
+        """Exit, leaving any run going: stop following first (a follower thread would hold the exit)."""
+        for run in self._runs():
+            run.release()
+        self.exit(message=message)
+
     def stop_run_and_exit(self) -> None:
         """SIGTERM: as headless, the run is stopped (it saves and stops its server by itself)."""
-        for screen in self.screen_stack:
-            if isinstance(screen, LiveScreen) and screen.run is not None:
-                screen.run.stop()
-        self.exit()
+        for run in self._runs():
+            run.stop()
+        self.leave_runs_and_exit()
 
     def on_start_run(self, message: StartRun) -> None:
         self.profile = message.profile

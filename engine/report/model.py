@@ -167,6 +167,7 @@ class RunSummary(Reading):
     error: str | None = None
     pid: int | None = None  # of the run process, while it runs (`ls` and `attach` check it is alive)
     resumed: list[dict[str, Any]] = []  # one entry per --resume: when, and which cell was re-run
+    interrupted_cell: dict[str, Any] | None = None  # the cell an interrupt cut short: its requests are unsummarised
     cells: list[CellResult] = Field(default_factory=list)
 
 

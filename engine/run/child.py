@@ -30,6 +30,7 @@ async def _run(runner: Runner, tied: bool) -> int:
 
     def stop(why: str) -> None:
         runner.observer(Notice("warning", f"{why}: stopping the load, saving partial results, stopping the server"))
+        runner.stop_reason = f"interrupted: {why}"
         task.cancel()
         for s in (signal.SIGINT, signal.SIGTERM):  # a second signal must not cut the clean-up short
             loop.add_signal_handler(s, lambda: None)

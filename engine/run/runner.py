@@ -114,6 +114,8 @@ class Runner:
         self.plan = build_plan(profile.grid)
         self.redact = Redactor(secret_values(profile.recipe.args, {**profile_env(profile), **client_env()}))
         self.observer = observer
+        self.stop_reason = "interrupted by the user"  # the run process says why when it knows
+        self._measuring: tuple[Cell, list[RequestRecord]] | None = None  # the cell being measured, its records
         key = recipe_api_key(profile.recipe.args) if profile.mode == "server" else None
         key = key or os.environ.get("OPENAI_API_KEY")
         self.headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -140,9 +142,14 @@ class Runner:
         todo = [c for c in self.plan if _key(c.concurrency, c.input_len, c.output_len) not in done]
         marked = mark_superseded(run_dir / "requests.jsonl", {c.index for c in todo})
         summary.resumed.append(
-            {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "after": summary.status, "cells_left": len(todo)}
+            {
+                "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "after": summary.status,
+                "cells_left": len(todo),
+                "cut_short": summary.interrupted_cell,
+            }
         )
-        summary.skipped, summary.finished_at = [], None
+        summary.skipped, summary.finished_at, summary.interrupted_cell = [], None, None
         self.observer(
             Notice(
                 "info",
@@ -177,7 +184,15 @@ class Runner:
             summary.endpoint = launcher.base_url
             outcome = await self._drive(launcher, writer)
         except asyncio.CancelledError:
-            outcome = RunOutcome("interrupted", EXIT_INTERRUPTED, run_dir, summary.cells, "interrupted by the user")
+            message = self.stop_reason
+            if self._measuring is not None:
+                cell, records = self._measuring
+                summary.interrupted_cell = {"cell": cell.label, "index": cell.index, "recorded": len(records)}
+                message += (
+                    f", during cell {cell.label} after {len(records)} of its {cell.num_prompts} requests "
+                    "(kept in requests.jsonl, not summarised: a part of a cell is not a measurement of it)"
+                )
+            outcome = RunOutcome("interrupted", EXIT_INTERRUPTED, run_dir, summary.cells, message)
         except LaunchError as exc:
             outcome = RunOutcome("failed", exc.exit_code, run_dir, summary.cells, str(exc))
         except DiscoveryError as exc:
@@ -289,6 +304,8 @@ class Runner:
 
         load = CellLoad(total=len(requests))
         reporter = None if warmup else asyncio.create_task(ProgressReporter(cell, load, self.observer).run())
+        if not warmup:
+            self._measuring = (cell, records)
         cpu_start = time.process_time()
         sched_start = schedstat.sample()
         lag = LoopLagMonitor()
@@ -311,6 +328,7 @@ class Runner:
             if reporter is not None:
                 reporter.cancel()
         sched = schedstat.between(sched_start, schedstat.sample())
+        self._measuring = None
         if not warmup:
             ProgressReporter(cell, load, self.observer).emit()
         advice = EXTERNAL_ADVICE if self.profile.mode == "external" else LAUNCHED_ADVICE

@@ -126,7 +126,9 @@ class LiveScreen(Screen):
                 self.query_one("#log", RichLog).write("stopping: saving partial results and stopping the server...")
                 self.run.stop()
             elif choice == "l":
-                self.app.exit(message=f"The run goes on (pid {self.run.pid}): llmbench-tui attach {self.run.run_dir}")
+                self.app.leave_runs_and_exit(
+                    f"The run goes on (pid {self.run.pid}): llmbench-tui attach {self.run.run_dir}"
+                )
 
         self.app.push_screen(
             Choice(
