@@ -128,6 +128,17 @@ def crossovers(rows: list[CellRatio], name_a: str, name_b: str) -> list[str]:
     return out
 
 
+def fmt_ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def table_rows(c: Comparison) -> list[list[str]]:
+    """The per-cell ratio table (header first), as `compare` prints it and the HTML report shows it."""
+    rows = [["cell", *(label for label, _ in FIGURES.values())]]
+    rows += [[describe(r.key), *(fmt_ratio(r.ratios[f]) for f in FIGURES)] for r in c.cells]
+    return rows
+
+
 # -- iso-latency ------------------------------------------------------------------------------
 def curve(cells: list[CellResult], x: str, y: str) -> list[tuple[float, float]]:
     """Points (x, y) of one ISL/OSL, sorted by x, unflagged cells with both values only."""

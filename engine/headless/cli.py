@@ -314,7 +314,13 @@ def compare_entry(argv: list[str]) -> int:
     return compare_main(argv)
 
 
-SUBCOMMANDS = {"selftest": selftest_main, "compare": compare_entry}
+def report_entry(argv: list[str]) -> int:
+    from engine.headless.report import report_main
+
+    return report_main(argv)
+
+
+SUBCOMMANDS = {"selftest": selftest_main, "compare": compare_entry, "report": report_entry}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -323,3 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         return SUBCOMMANDS[argv[0]](argv[1:])
     args = build_parser().parse_args(argv)
     return run_headless(args)
+
+
+if __name__ == "__main__":  # `python -m engine.headless.cli`: headless runs and subcommands, no TUI
+    sys.exit(main())

@@ -13,7 +13,17 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from engine.compare.ratios import FIGURES, LEAD, Comparison, compare, describe, iso, summary_sentence
+from engine.compare.ratios import (
+    FIGURES,
+    LEAD,
+    Comparison,
+    compare,
+    describe,
+    fmt_ratio,
+    iso,
+    summary_sentence,
+    table_rows,
+)
 from engine.compare.sources import Run, SourceError, load_run
 from engine.report.curves import MARKERS
 
@@ -36,18 +46,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}x"
-
-
-def table_rows(c: Comparison) -> list[list[str]]:
-    head = ["cell", *(label for label, _ in FIGURES.values())]
-    rows = [head]
-    for r in c.cells:
-        rows.append([describe(r.key), *(_fmt(r.ratios[f]) for f in FIGURES)])
-    return rows
-
-
 def render_table(rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths))) for r in rows]
@@ -64,12 +62,12 @@ def report(c: Comparison, targets: list[float] | None) -> str:
         if s.n:
             where = "; ".join(c.crossovers.get(seq, []))
             out.append(
-                f"  {seq}: output tok/s geomean {_fmt(s.geomean)} over {s.n} cells, min {_fmt(s.low)}, "
-                f"max {_fmt(s.high)}" + (f"; {where}" if where else "")
+                f"  {seq}: output tok/s geomean {fmt_ratio(s.geomean)} over {s.n} cells, min {fmt_ratio(s.low)}, "
+                f"max {fmt_ratio(s.high)}" + (f"; {where}" if where else "")
             )
     s = c.overall[LEAD]
     if s.n:
-        out.append(f"  overall: output tok/s geomean {_fmt(s.geomean)} over {s.n} cells")
+        out.append(f"  overall: output tok/s geomean {fmt_ratio(s.geomean)} over {s.n} cells")
     points = iso(c.a, c.b, "mean_e2el_ms", "total_token_throughput", targets)
     if points:
         out.append("  at equal mean E2E latency (total tok/s, interpolated on each run's curve):")
