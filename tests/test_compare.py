@@ -90,6 +90,18 @@ def test_missing_failed_and_flagged_cells_are_listed_and_left_out():
     assert "(4 cells left out: see below)" in summary_sentence(c)
 
 
+def test_flag_codes_counted_on_request_enter_the_statistics_and_stay_listed():
+    starved = cell(16, flags=[Flag(code=CLIENT_STARVED, reason="client waited 85%")])
+    failed = cell(4, failed=3, flags=[Flag(code="failed_requests", reason="3 of 8 requests failed")])
+    a = [cell(1), failed, starved]
+    b = [cell(1), cell(4), cell(16, tput=50.0)]
+    c = compare(run("A", a), run("B", b), count_flagged=frozenset({CLIENT_STARVED}))
+    assert [r.key[2] for r in c.cells] == [1, 16]
+    assert [k[2] for k, _ in c.counted] == [16] and [k[2] for k, _ in c.excluded] == [4]
+    assert c.overall["output_throughput"].high == pytest.approx(2.0)
+    assert "(1 cell flagged client_starved counted on request)" in summary_sentence(c)
+
+
 def test_iso_latency_interpolates_each_curve():
     # B reaches the same throughput at twice A's latency: at equal latency A delivers more.
     a = [cell(c, tput=100.0 * c, e2e=100.0 * c) for c in (1, 2, 4, 8)]

@@ -26,6 +26,7 @@ from engine.compare.ratios import (
 )
 from engine.compare.sources import Run, SourceError, load_run
 from engine.report.curves import MARKERS
+from engine.report.model import FLAG_CODES
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
@@ -39,11 +40,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", type=Path, help="results folders or vLLM bench JSON files (two or more)")
     p.add_argument("--name", action="append", default=[], help="a display name per run, in order (repeatable)")
     p.add_argument("--latency", help="iso-latency targets in ms, e.g. 1000,2000 (default: across the common range)")
+    p.add_argument(
+        "--count-flagged",
+        type=flag_codes,
+        default=frozenset(),
+        metavar="CODES",
+        help="flag codes that do not keep a cell out of the statistics, e.g. client_limit (the cells stay listed)",
+    )
     p.add_argument("--plot", action="store_true", help="overlay the runs' throughput-latency curves")
     p.add_argument("--csv", type=Path, help="write the per-cell table as CSV")
     p.add_argument("--md", type=Path, help="write the per-cell table and the summary as Markdown")
     p.add_argument("--json", type=Path, help="write everything computed as JSON")
     return p
+
+
+def flag_codes(text: str) -> frozenset[str]:
+    """`--count-flagged client_limit,one_read`: codes a cell may carry and still be counted."""
+    codes = frozenset(x.strip() for x in text.split(",") if x.strip())
+    unknown = codes - set(FLAG_CODES)
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown flag code {', '.join(sorted(unknown))}: one of {', '.join(FLAG_CODES)}"
+        )
+    return codes
 
 
 def render_table(rows: list[list[str]]) -> str:
@@ -68,16 +87,20 @@ def report(c: Comparison, targets: list[float] | None) -> str:
     s = c.overall[LEAD]
     if s.n:
         out.append(f"  overall: output tok/s geomean {fmt_ratio(s.geomean)} over {s.n} cells")
-    points = iso(c.a, c.b, "mean_e2el_ms", "total_token_throughput", targets)
+    points = iso(c.a, c.b, "mean_e2el_ms", "total_token_throughput", targets, count_flagged=c.count_flagged)
     if points:
         out.append("  at equal mean E2E latency (total tok/s, interpolated on each run's curve):")
         for p in points:
             out.append(f"    {p.seq} at {p.at:,.0f} ms: {p.a:,.0f} vs {p.b:,.0f} = {p.ratio:.2f}x")
-    inter = iso(c.a, c.b, "interactivity", "total_token_throughput_per_gpu", None, steps=3)
+    inter = iso(c.a, c.b, "interactivity", "total_token_throughput_per_gpu", None, 3, c.count_flagged)
     if inter:
         out.append("  at equal interactivity (total tok/s per GPU at the same tok/s/user):")
         for p in inter:
             out.append(f"    {p.seq} at {p.at:,.1f} tok/s/user: {p.a:,.0f} vs {p.b:,.0f} = {p.ratio:.2f}x")
+    for k, why in c.counted:
+        out.append(
+            f"  counted though flagged ({'/'.join(sorted(c.count_flagged))} counted on request): {describe(k)}: {why}"
+        )
     for k, why in c.excluded:
         out.append(f"  left out, flagged: {describe(k)}: {why}")
     for k in c.only_a:
@@ -131,10 +154,12 @@ def to_json(comparisons: list[Comparison]) -> dict:
             "by_seq": {seq: {f: asdict(s) for f, s in figs.items()} for seq, figs in c.by_seq.items()},
             "crossovers": c.crossovers,
             "excluded": [{"cell": list(k), "why": why} for k, why in c.excluded],
+            "counted_flagged": [{"cell": list(k), "why": why} for k, why in c.counted],
             "only_a": [list(k) for k in c.only_a],
             "only_b": [list(k) for k in c.only_b],
             "iso_latency": [
-                asdict(p) | {"ratio": p.ratio} for p in iso(c.a, c.b, "mean_e2el_ms", "total_token_throughput")
+                asdict(p) | {"ratio": p.ratio}
+                for p in iso(c.a, c.b, "mean_e2el_ms", "total_token_throughput", count_flagged=c.count_flagged)
             ],
         }
 
@@ -179,7 +204,7 @@ def compare_main(argv: list[str], out=None) -> int:
         print(f"llmbench-tui compare: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     base = runs[-1]
-    comparisons = [compare(r, base) for r in runs[:-1]]
+    comparisons = [compare(r, base, args.count_flagged) for r in runs[:-1]]
     for c in comparisons:
         print(report(c, targets), file=out)
         print(file=out)

@@ -197,22 +197,24 @@ def comparison_section(c: Comparison, targets: list[float] | None) -> str:
             None,
         ),
     ):
-        found = iso(c.a, c.b, x, y, points, steps=5 if unit == "ms" else 3)
+        found = iso(c.a, c.b, x, y, points, 5 if unit == "ms" else 3, c.count_flagged)
         if found:
             rows = [["ISL/OSL", f"at ({unit})", c.a.name, c.b.name, "ratio"]]
             rows += [[p.seq, f"{p.at:,.1f}", f"{p.a:,.0f}", f"{p.b:,.0f}", f"{p.ratio:.2f}x"] for p in found]
             parts.append(f"<h4>{e(title)}, interpolated on each run's curve</h4>{_table(rows)}")
-    left = [f"flagged: {describe(k)}: {why}" for k, why in c.excluded]
-    left += [f"only in {c.a.name}: {describe(k)}" for k in c.only_a]
-    left += [f"only in {c.b.name}: {describe(k)}" for k in c.only_b]
+    codes = "/".join(sorted(c.count_flagged))
+    left = [f"counted though flagged ({codes} counted on request): {describe(k)}: {why}" for k, why in c.counted]
+    left += [f"left out, flagged: {describe(k)}: {why}" for k, why in c.excluded]
+    left += [f"left out, only in {c.a.name}: {describe(k)}" for k in c.only_a]
+    left += [f"left out, only in {c.b.name}: {describe(k)}" for k in c.only_b]
     left += [f"note on {r.name}: {n}" for r in (c.a, c.b) for n in r.notes]
     if left:
-        parts.append("<h4>Left out of the statistics</h4><ul class=warnings>")
+        parts.append("<h4>Cells left out or flagged, notes</h4><ul class=warnings>")
         parts.append("".join(f"<li>{e(x)}</li>" for x in left) + "</ul>")
     return "".join(parts)
 
 
-def render(runs: list[Run], targets: list[float] | None = None) -> str:
+def render(runs: list[Run], targets: list[float] | None = None, count_flagged: frozenset[str] = frozenset()) -> str:
     """The whole report as one HTML document."""
     names = ", ".join(r.name for r in runs)
     body = [
@@ -227,7 +229,7 @@ def render(runs: list[Run], targets: list[float] | None = None) -> str:
     if len(runs) > 1:
         base = runs[-1]
         body.append(f"<section id=comparison><h2>Comparison (each run relative to {e(base.name)})</h2>")
-        body += [comparison_section(compare(r, base), targets) for r in runs[:-1]]
+        body += [comparison_section(compare(r, base, count_flagged), targets) for r in runs[:-1]]
         latency = view("latency")
         overlay = chart(overlay_series(runs), latency, title=f"{latency.title} — all runs")
         body.append(f"<h3>Curves of all runs</h3><div class=charts>{overlay}</div></section>")
