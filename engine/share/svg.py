@@ -68,24 +68,27 @@ def marker(shape: str, x: float, y: float, colour: str, r: float = 4.5) -> str:
     return f"<polygon points='{points}' {fill}/>"
 
 
-def chart(series: list[Series], view: View, width: int = 760, height: int = 440, title: str | None = None) -> str:
+def chart(series: list[Series], view: View, width: int = 600, height: int = 420, title: str | None = None) -> str:
     """One view as a standalone <svg> element (well-formed XML; inline in HTML as it is)."""
     drawn = [(i, s) for i, s in enumerate(series) if s.xs]
     right = any(s.right_axis for _, s in drawn)
+    left, right_margin, bottom = 78, (78 if right else 36), 56
     # The legend wraps under the title, one entry per series: its marker, colour and label.
-    entries = [(i, s.label + (" (right axis)" if s.right_axis and not view.y_label_right else "")) for i, s in drawn]
     rows, row, used = [], [], 0
-    for i, label in entries:
-        w = 28 + 7 * len(label)
-        if row and used + w > width - 80:
+    for i, s in drawn:
+        w = 28 + 7 * len(s.label)
+        if row and used + w > width - left - 10:
             rows.append(row)
             row, used = [], 0
-        row.append((i, label, used))
+        row.append((i, s.label, used))
         used += w
     if row:
         rows.append(row)
-    left, right_margin, bottom = 78, (78 if right else 36), 56
-    top = 42 + 20 * max(len(rows), 1)
+    # A title too wide for the chart breaks at its dash: the view on one line, the run's name under it.
+    heading = title or view.title
+    lines = heading.split(" — ") if 8.5 * len(heading) > width - left else [heading]
+    legend_y = 24 + 18 * len(lines)
+    top = legend_y + 20 * max(len(rows), 1)
     pw, ph = width - left - right_margin, height - top - bottom
 
     xt = nice_ticks(max((x for _, s in drawn for x in s.xs), default=1.0))
@@ -98,16 +101,17 @@ def chart(series: list[Series], view: View, width: int = 760, height: int = 440,
     def py(y: float, on_right: bool = False) -> float:
         return top + ph - ph * y / (rt if on_right else yt)[-1]
 
-    heading = title or view.title
     out = [
         f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width} {height}' width='{width}' height='{height}' "
         f"role='img' {FONT} font-size='12'>",
         f"<title>{escape(heading)}</title>",
         f"<rect width='{width}' height='{height}' fill='#ffffff'/>",
-        f"<text x='{left}' y='22' font-size='15' font-weight='600'>{escape(heading)}</text>",
     ]
+    for n, line in enumerate(lines):
+        size, weight = (15, " font-weight='600'") if n == 0 else (12, " fill='#555555'")
+        out.append(f"<text x='{left}' y='{22 + 18 * n}' font-size='{size}'{weight}>{escape(line)}</text>")
     for r, entries_row in enumerate(rows):
-        y = 42 + 20 * r
+        y = legend_y + 20 * r
         for i, label, dx in entries_row:
             colour, shape = style(i)
             x = left + dx
