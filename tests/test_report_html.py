@@ -172,3 +172,11 @@ def test_png_without_matplotlib_says_how_to_install_it(tmp_path, capsys, monkeyp
     assert report_main([str(run), "--out", str(out), "--png", str(tmp_path / "png")]) == 2
     assert "pip install 'llmbench-tui[plot]'" in capsys.readouterr().err
     assert not out.exists()  # refused before anything was written
+
+
+def test_png_images_when_matplotlib_is_there(tmp_path):
+    pytest.importorskip("matplotlib")
+    a, b = write_run(tmp_path, "A", CELLS), write_run(tmp_path, "B", CELLS)
+    assert report_main([str(a), str(b), "--png", str(tmp_path / "png")]) == 0
+    images = sorted((tmp_path / "png").iterdir())
+    assert len(images) == 7 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in images)

@@ -91,9 +91,10 @@ def chart(series: list[Series], view: View, width: int = 600, height: int = 420,
     top = legend_y + 20 * max(len(rows), 1)
     pw, ph = width - left - right_margin, height - top - bottom
 
-    xt = nice_ticks(max((x for _, s in drawn for x in s.xs), default=1.0))
-    yt = nice_ticks(max((y for _, s in drawn if not s.right_axis for y in s.ys), default=1.0))
-    rt = nice_ticks(max((y for _, s in drawn if s.right_axis for y in s.ys), default=1.0))
+    # Headroom (8%) past the highest point: its marker and label stay inside the frame.
+    xt = nice_ticks(1.08 * max((x for _, s in drawn for x in s.xs), default=1.0))
+    yt = nice_ticks(1.08 * max((y for _, s in drawn if not s.right_axis for y in s.ys), default=1.0))
+    rt = nice_ticks(1.08 * max((y for _, s in drawn if s.right_axis for y in s.ys), default=1.0))
 
     def px(x: float) -> float:
         return left + pw * x / xt[-1]
