@@ -51,18 +51,18 @@ def e(value: Any) -> str:
     return escape(str(value))
 
 
-def _table(rows: list[list[str]], classes: list[str] | None = None, text_columns: int = 1) -> str:
-    """An HTML table from rows of plain text (header first); `classes` gives each body row's class."""
+def _table(rows: list[list[str]]) -> str:
+    """An HTML table from rows of plain text (header first); the first column is text, the others figures."""
 
-    def cell(tag: str, i: int, v: str) -> str:
-        return f"<{tag}{' class=text' if i < text_columns else ''}>{e(v)}</{tag}>"
+    def row(tag: str, values: list[str]) -> str:
+        return (
+            "<tr>"
+            + "".join(f"<{tag}{' class=text' if i == 0 else ''}>{e(v)}</{tag}>" for i, v in enumerate(values))
+            + "</tr>"
+        )
 
-    head = "".join(cell("th", i, v) for i, v in enumerate(rows[0]))
-    body = []
-    for n, row in enumerate(rows[1:]):
-        cls = f" class='{classes[n]}'" if classes and classes[n] else ""
-        body.append(f"<tr{cls}>" + "".join(cell("td", i, v) for i, v in enumerate(row)) + "</tr>")
-    return f"<div class=scroll><table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+    body = "".join(row("td", r) for r in rows[1:])
+    return f"<div class=scroll><table><thead>{row('th', rows[0])}</thead><tbody>{body}</tbody></table></div>"
 
 
 def cells_table(cells: list[CellResult]) -> str:
@@ -81,13 +81,13 @@ def cells_table(cells: list[CellResult]) -> str:
     )
 
 
-def run_charts(run: Run) -> list[tuple[str, str]]:
-    """(view name, SVG) of every view that has a point to draw."""
+def run_charts(run: Run) -> list[str]:
+    """The SVG of every view that has a point to draw."""
     out = []
     for v in VIEWS:
         drawn = series(run.cells, v.name)
         if any(s.xs for s in drawn):
-            out.append((v.name, chart(drawn, v, title=f"{v.title} — {run.name}")))
+            out.append(chart(drawn, v, title=f"{v.title} — {run.name}"))
     return out
 
 
@@ -159,7 +159,7 @@ def run_section(i: int, run: Run) -> str:
     meta_rows = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in meta)
     notes = warnings(run)
     warn = f"<ul class=warnings>{''.join(f'<li>{e(n)}</li>' for n in notes)}</ul>" if notes else ""
-    charts = "".join(chart_svg for _, chart_svg in run_charts(run))
+    charts = "".join(run_charts(run))
     return (
         f"<section id='run-{i}'><h2>{e(run.name)}</h2><dl class=env>{meta_rows}</dl>{warn}"
         f"<h3>Cells</h3>{cells_table(run.cells) if run.cells else ''}"
