@@ -1,7 +1,14 @@
-"""The event stream a run emits. The headless console and the TUI are two observers of it."""
+"""The event stream a run emits. The headless console and the TUI are two observers of it.
+
+A run process appends every event to events.jsonl (one JSON object per line, `to_record`); a
+front end, in another process, reads them back (`from_record`) and sees what an in-process
+observer would have seen, the time each event happened included.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +19,17 @@ from engine.report.model import CellResult
 
 @dataclass
 class Event:
-    pass
+    at: float = field(default_factory=time.time, kw_only=True)  # epoch seconds, when it happened
+
+
+@dataclass
+class ServerState:
+    """The server's own view, from its Prometheus /metrics (None: not exported)."""
+
+    running: float | None = None
+    waiting: float | None = None
+    kv_cache_usage: float | None = None  # 0..1
+    generation_tokens_total: float | None = None
 
 
 @dataclass
@@ -32,7 +49,7 @@ class ServerWaiting(Event):
 
 @dataclass
 class ServerStateChanged(Event):
-    state: Any  # engine.server.metrics.ServerState
+    state: ServerState
 
 
 @dataclass
@@ -74,6 +91,46 @@ class RunFinished(Event):
     results_dir: str
     cells: list[CellResult] = field(default_factory=list)
     error: str | None = None
+    exit_code: int | None = None  # what the run's command exits with
 
 
 Observer = Callable[[Event], None]
+
+EVENTS = {cls.__name__: cls for cls in Event.__subclasses__()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, CellResult):
+        return value.model_dump(mode="json")
+    if dataclasses.is_dataclass(value):
+        return dataclasses.asdict(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def to_record(event: Event) -> dict[str, Any]:
+    """One line of events.jsonl."""
+    return {
+        "event": type(event).__name__,
+        **{f.name: _plain(getattr(event, f.name)) for f in dataclasses.fields(event)},
+    }
+
+
+# The fields whose values are typed objects, by name, with how to rebuild them.
+_TYPED = {
+    "cell": lambda d: Cell(**d),
+    "result": CellResult.model_validate,
+    "cells": lambda items: [CellResult.model_validate(d) for d in items],
+    "state": lambda d: ServerState(**d),
+}
+
+
+def from_record(record: dict[str, Any]) -> Event | None:
+    """The event a line of events.jsonl holds (None for a kind this version does not know)."""
+    cls = EVENTS.get(record.get("event", ""))
+    if cls is None:
+        return None
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {k: (_TYPED[k](v) if k in _TYPED and v is not None else v) for k, v in record.items() if k in names}
+    return cls(**kwargs)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 
-SECRET_NAME = re.compile(r"(api[-_]?key|token|secret|passw(or)?d|credential)", re.IGNORECASE)
+# "token" only as a whole part of the name: --tokenizer-mode and --max-num-batched-tokens hold no
+# secret, and masking their values ("auto", "8192") would garble every log line that holds them.
+SECRET_NAME = re.compile(r"(api[-_]?key|(^|[-_])token($|[-_])|secret|passw(or)?d|credential)", re.IGNORECASE)
 MASK = "***"
 
 

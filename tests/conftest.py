@@ -44,5 +44,12 @@ def vllm_server(tiny_model, tmp_path_factory):
     launcher.stop_sync()
 
 
+@pytest.fixture
+def stable_paths(monkeypatch):
+    # TUI snapshots must not depend on where the checkout or the cache lives.
+    monkeypatch.setattr(sys, "executable", "/usr/bin/python3")
+    monkeypatch.setenv("LLMBENCH_CACHE", "/cache/llmbench")
+
+
 def cli_env() -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1"}

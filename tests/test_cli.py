@@ -43,7 +43,9 @@ def test_dry_run_prints_env_and_command(capsys):
         == 0
     )
     out = capsys.readouterr().out
-    assert "VLLM_ROCM_USE_AITER=1" in out and "-e VLLM_ROCM_USE_AITER=1" in out
+    # The value reaches the container from docker's environment, never from its command line.
+    assert "  VLLM_ROCM_USE_AITER=1 " in out and "-e VLLM_ROCM_USE_AITER " in out
+    assert "-e VLLM_ROCM_USE_AITER=1" not in out
     assert "plan: 2 cells" in out and "--device=/dev/kfd" in out
 
 

@@ -9,8 +9,8 @@ import math
 import pytest
 
 from engine.compare.ratios import compare, interpolate, iso, summary_sentence
-from engine.compare.sources import Run, SourceError, load_run
-from engine.headless.compare import compare_main
+from engine.compare.sources import VLLM_REQUIRED, Run, SourceError, load_run, load_runs
+from engine.headless.compare import compare_main, overlay_plot
 from engine.report.model import CLIENT_STARVED, CellResult, Flag, RunSummary
 
 
@@ -115,13 +115,37 @@ def test_iso_latency_interpolates_each_curve():
     assert across[0].at == pytest.approx(200.0) and across[-1].at == pytest.approx(800.0)
 
 
-def write_run(tmp_path, name: str, cells: list[CellResult]):
+def write_run(tmp_path, name: str, cells: list[CellResult], hardware: str | None = None, profile: str | None = None):
     d = tmp_path / name
     d.mkdir()
-    (d / "summary.json").write_text(
-        RunSummary(profile=name, hardware=name, status="completed", cells=cells).model_dump_json()
-    )
+    summary = RunSummary(profile=profile or name, hardware=hardware or name, status="completed", cells=cells)
+    (d / "summary.json").write_text(summary.model_dump_json())
     return d
+
+
+def test_runs_are_named_by_what_tells_them_apart(tmp_path):
+    mi = write_run(tmp_path, "r1", [cell(1)], hardware="mi355x", profile="llama")
+    b2 = write_run(tmp_path, "r2", [cell(1)], hardware="b200", profile="llama")
+    same_hw = write_run(tmp_path, "r3", [cell(1)], hardware="b200", profile="llama-tp8")
+    same_all = write_run(tmp_path, "r4", [cell(1)], hardware="b200", profile="llama-tp8")
+    assert [r.name for r in load_runs([mi, b2])] == ["mi355x", "b200"]
+    assert [r.name for r in load_runs([b2, same_hw])] == ["llama", "llama-tp8"]
+    assert [r.name for r in load_runs([same_hw, same_all])] == ["r3", "r4"]
+    assert [r.name for r in load_runs([mi, b2], ["ours"])] == ["ours", "b200"]
+    vllm_file = tmp_path / "vllm-128-128-1.json"
+    vllm_file.write_text(json.dumps(cell(1).model_dump(include=set(VLLM_REQUIRED) | {"max_concurrency"})))
+    assert [r.name for r in load_runs([mi, vllm_file])] == ["mi355x", "vllm-128-128-1"]
+
+
+def test_overlaid_curves_tell_runs_apart_without_colour():
+    a = [cell(c, tput=100.0 * c, e2e=500.0 + 50 * c) for c in (1, 4)]
+    b = [cell(c, tput=200.0 * c, e2e=900.0 + 50 * c) for c in (1, 4)]
+    b[1] = cell(4, tput=800.0, e2e=1100.0, flags=[Flag(code=CLIENT_STARVED, reason="waited")])
+    text = overlay_plot([run("A", a), run("B", b)])
+    assert "o A  + B  (marker+concurrency, ! flagged)" in text
+    assert "\x1b[" not in text
+    for label in ("o1", "o4", "+1", "+4!"):
+        assert label in text
 
 
 def test_cli_compares_folders_and_a_vllm_bench_file_and_exports(tmp_path, capsys):
@@ -180,6 +204,31 @@ def test_cli_compares_folders_and_a_vllm_bench_file_and_exports(tmp_path, capsys
     assert data["cells"][0]["ratios"]["output_throughput"] == pytest.approx(0.8)
     assert "| cell |" in md.read_text() and "0.80x" in md.read_text()
     assert cs.read_text().splitlines()[1].startswith("ours,vllm,256,256,4,")
+
+
+def test_cli_count_flagged_counts_the_cells_and_lists_them(tmp_path, capsys):
+    starved = [Flag(code=CLIENT_STARVED, reason="client waited 85% for a CPU")]
+    a = [cell(c, tput=100.0 * c, e2e=500.0 + 50 * c) for c in (1, 4)]
+    a.append(cell(16, tput=1600.0, e2e=1300.0, flags=starved))
+    b = [cell(c, tput=200.0 * c, e2e=500.0 + 50 * c) for c in (1, 4, 16)]
+    ra, rb, js = write_run(tmp_path, "a", a), write_run(tmp_path, "b", b), tmp_path / "c.json"
+    assert compare_main([str(ra), str(rb)]) == 0
+    out = capsys.readouterr().out
+    assert "  left out, flagged: concurrency 16, 128/128: a: client waited 85% for a CPU" in out
+    assert "across 2 cells" in out and "at 1,300 ms" not in out
+    assert compare_main([str(ra), str(rb), "--count-flagged", CLIENT_STARVED, "--json", str(js)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        f"  counted though flagged ({CLIENT_STARVED} counted on request): concurrency 16, 128/128: "
+        "a: client waited 85% for a CPU"
+    ) in out
+    assert "left out, flagged" not in out and "across 3 cells" in out
+    assert "128/128 at 1,300 ms: 3,200 vs 6,400 = 0.50x" in out  # the counted cell is on the iso curves too
+    data = json.loads(js.read_text())["comparisons"][0]
+    assert [x["cell"] for x in data["counted_flagged"]] == [[128, 128, 16]] and data["excluded"] == []
+    with pytest.raises(SystemExit) as stop:
+        compare_main([str(ra), str(rb), "--count-flagged", "client_starved,nonsense"])
+    assert stop.value.code == 2 and "unknown flag code nonsense" in capsys.readouterr().err
 
 
 def test_a_vllm_file_missing_fields_says_which(tmp_path):

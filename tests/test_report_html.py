@@ -124,6 +124,18 @@ def test_two_runs_carry_the_summary_sentence_and_the_overlay(tmp_path):
     assert f"{a.name} 128/128" in labels and f"{b.name} 128/128" in labels
 
 
+def test_cells_counted_though_flagged_are_listed_escaped(tmp_path):
+    starved = [Flag(code=CLIENT_STARVED, reason=f"client waited 85% {EVIL}")]
+    a = [cell(c, tput=200.0 * c, e2e=500.0 + 50 * c) for c in (1, 4)] + [cell(16, tput=3200.0, flags=starved)]
+    b = [cell(c, tput=100.0 * c, e2e=500.0 + 50 * c) for c in (1, 4, 16)]
+    ra, rb = load_run(write_run(tmp_path, "A", a)), load_run(write_run(tmp_path, "B", b))
+    html = render([ra, rb], count_flagged=frozenset({CLIENT_STARVED}))
+    assert "<script" not in html and "across 3 cells" in html
+    assert f"<li>counted though flagged ({CLIENT_STARVED} counted on request): concurrency 16, 128/128: " in html
+    assert "left out, flagged" not in html
+    parse(html)
+
+
 def test_each_series_has_its_own_marker_shape():
     many = [cell(c, seq=(n, n)) for n in (64, 128, 256, 512) for c in (1, 4)]
     svg = ET.fromstring(chart(series(many, "latency"), view("latency")))
@@ -147,6 +159,7 @@ def test_cli_writes_the_report_and_svg_images(tmp_path, capsys):
     out = tmp_path / "r.html"
     assert report_main([str(a), str(b), "--out", str(out), "--svg", str(tmp_path / "img")]) == 0
     assert out.stat().st_size > 1000
+    assert "<h2>Comparison (each run relative to B)</h2>" in out.read_text()  # named as `compare` names them
     images = sorted(p.name for p in (tmp_path / "img").iterdir())
     assert "all-runs-latency.svg" in images and len(images) == 7
     for p in (tmp_path / "img").iterdir():

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
-
-import pytest
 
 from engine.events import CellFinished, CellStarted, LoadProgress, PhaseChanged, RunFinished
 from engine.plan import build_plan
@@ -56,13 +53,6 @@ CELLS[2] = CELLS[2].model_copy(
 def tiny_profile(**overrides):
     base = {"port": 8000, "grid.concurrency": [1, 4, 16], "grid.seq": ["128/128"]}
     return apply_overrides(load_profile("cpu-tiny"), **{**base, **overrides})
-
-
-@pytest.fixture
-def stable_paths(monkeypatch):
-    # Snapshots must not depend on where the checkout or the cache lives.
-    monkeypatch.setattr(sys, "executable", "/usr/bin/python3")
-    monkeypatch.setenv("LLMBENCH_CACHE", "/cache/llmbench")
 
 
 async def test_setup_edits_grid_shows_errors_and_saves(tmp_path, stable_paths):

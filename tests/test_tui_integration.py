@@ -35,7 +35,9 @@ async def test_real_cpu_tiny_run_through_the_tui(tiny_model, tmp_path):
         assert app.screen.query_one("#cells").row_count == 1
     (run_dir,) = list(tmp_path.iterdir())
     # The same shape as a headless run's folder.
-    assert {p.name for p in run_dir.iterdir()} == {"profile.toml", "summary.json", "requests.jsonl", "server.log"}
+    assert {p.name for p in run_dir.iterdir()} == {
+        *("profile.toml", "summary.json", "requests.jsonl", "server.log", "events.jsonl", "run.log")
+    }
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "completed"
     (cell,) = summary["cells"]
@@ -62,12 +64,12 @@ async def test_quit_mid_run_asks_then_saves_partial_results(vllm_server, tmp_pat
         await wait_for(pilot, lambda: live.progress.done >= 1, 300)
         await pilot.press("q")
         await pilot.pause()
-        await pilot.press("n")  # changed our mind: the run goes on
+        await pilot.press("escape")  # changed our mind: the run goes on
         await pilot.pause()
         assert app.screen is live and live.run.running
         await pilot.press("q")
         await pilot.pause()
-        await pilot.press("y")
+        await pilot.press("s")  # stop it
         await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen), 120)
     (run_dir,) = list(tmp_path.iterdir())
     summary = json.loads((run_dir / "summary.json").read_text())

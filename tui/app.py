@@ -1,17 +1,20 @@
-"""The Textual app: screens for setup, the live run and results. Presents the engine only."""
+"""The Textual app: screens for setup, the live run, results and the run browser. Presents the engine only."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from pathlib import Path
 
 from textual.app import App
 
 from engine.profiles import ProfileError, ResolvedProfile
 from engine.report.results import load_results
-from tui.messages import ShowResults, StartRun
+from tui.messages import OpenRun, ShowResults, StartRun
 from tui.screens.live import LiveScreen
 from tui.screens.prompts import PathPrompt
 from tui.screens.results import ResultsScreen
+from tui.screens.runs import RunsScreen
 from tui.screens.setup import SetupScreen
 
 
@@ -19,13 +22,35 @@ class LLMBenchApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "llmbench-tui"
 
-    def __init__(self, profile: ResolvedProfile, results_root: Path = Path("results")) -> None:
+    def __init__(
+        self, profile: ResolvedProfile, results_root: Path = Path("results"), attach: Path | None = None
+    ) -> None:
         super().__init__()
         self.profile = profile
         self.results_root = results_root
+        self.attach = attach  # a run folder to follow (`llmbench-tui attach`) instead of the setup screen
 
     def on_mount(self) -> None:
-        self.push_screen(SetupScreen(self.profile))
+        loop = asyncio.get_running_loop()
+        # The terminal went away (SSH dropped): the run is its own process and goes on.
+        loop.add_signal_handler(signal.SIGHUP, self.exit)
+        loop.add_signal_handler(signal.SIGTERM, self.stop_run_and_exit)
+        if self.attach is not None:
+            self.push_screen(LiveScreen(self.profile, self.results_root, attach=self.attach))
+        else:
+            self.push_screen(SetupScreen(self.profile))
+
+    def on_unmount(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+    def stop_run_and_exit(self) -> None:
+        """SIGTERM: as headless, the run is stopped (it saves and stops its server by itself)."""
+        for screen in self.screen_stack:
+            if isinstance(screen, LiveScreen) and screen.run is not None:
+                screen.run.stop()
+        self.exit()
 
     def on_start_run(self, message: StartRun) -> None:
         self.profile = message.profile
@@ -46,15 +71,20 @@ class LLMBenchApp(App):
 
     def action_open_results(self) -> None:
         def open_(path: str | None) -> None:
-            if not path:
-                return
-            try:
-                profile, summary = load_results(Path(path).expanduser())
-            except (FileNotFoundError, ProfileError, ValueError) as exc:
-                self.notify(str(exc), severity="error")
-                return
-            self.profile = profile
-            title = f"{summary.profile or profile.name}: {summary.status} (saved)"
-            self.push_screen(ResultsScreen(summary.cells, title, path))
+            if path:
+                self.post_message(OpenRun(Path(path).expanduser()))
 
         self.push_screen(PathPrompt("Open a results folder:", str(self.results_root) + "/"), open_)
+
+    def on_open_run(self, message: OpenRun) -> None:
+        try:
+            profile, summary = load_results(message.path)
+        except (FileNotFoundError, ProfileError, ValueError) as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.profile = profile
+        title = f"{summary.profile or profile.name}: {summary.status} (saved)"
+        self.push_screen(ResultsScreen(summary.cells, title, str(message.path)))
+
+    def action_browse_runs(self) -> None:
+        self.push_screen(RunsScreen(self.results_root))

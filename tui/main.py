@@ -13,6 +13,8 @@ from engine.server.hardware import detect
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["attach"] and "--no-ui" not in argv and "-h" not in argv and "--help" not in argv:
+        return attach_in_tui(argv[1:])
     if argv[:1] and argv[0] in SUBCOMMANDS:
         return SUBCOMMANDS[argv[0]](argv[1:])
     args = build_parser().parse_args(argv)
@@ -31,6 +33,25 @@ def main(argv: list[str] | None = None) -> int:
     from tui.app import LLMBenchApp  # Textual is imported only for the TUI
 
     LLMBenchApp(profile, getattr(args, "results", Path("results"))).run()
+    return 0
+
+
+def attach_in_tui(argv: list[str]) -> int:
+    """`llmbench-tui attach [RUN]`: the live screen, following a run started anywhere."""
+    from engine.headless.runs import pick_run
+    from engine.report.results import load_results
+
+    args, entry = pick_run("attach", argv)
+    if entry is None:
+        return 2
+    try:
+        profile, _ = load_results(entry.path)
+    except (FileNotFoundError, ProfileError, ValueError) as exc:
+        print(f"llmbench-tui: error: {exc}", file=sys.stderr)
+        return 2
+    from tui.app import LLMBenchApp
+
+    LLMBenchApp(profile, args.results, attach=entry.path).run()
     return 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual.message import Message
 
 from engine.events import Event
@@ -27,3 +29,11 @@ class ShowResults(Message):
     def __init__(self, cells: list[CellResult], title: str, results_dir: str | None) -> None:
         super().__init__()
         self.cells, self.title, self.results_dir = cells, title, results_dir
+
+
+class OpenRun(Message):
+    """Open a saved results folder on the results screen."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path

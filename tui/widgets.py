@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from rich.text import Text
 from textual.widgets import DataTable
 from textual_plotext import PlotextPlot
 
 from engine.report import curves
+from engine.report.catalog import RunEntry
 from engine.report.model import CellResult
 from engine.report.table import COMPACT_COLUMNS, FLAG_HEADER, flag_mark
 
@@ -33,6 +37,60 @@ class CurvePlot(PlotextPlot):
         self.plt.clear_figure()
         curves.draw(self.plt, cells, view)
         self.refresh()
+
+    def show_runs(self, runs: list[tuple[str, list[CellResult]]], view: str = "latency") -> None:
+        """Several runs overlaid: one marker and colour per run (`runs`: name and cells)."""
+        self.plt.clear_figure()
+        curves.draw_runs(self.plt, runs, view)
+        self.refresh()
+
+
+class RunTable(DataTable):
+    """The runs under a results root, one row per folder (keyed by its path); the marked ones are
+    numbered in the order they were marked, the last one being the baseline."""
+
+    COLUMNS = ("mark", "profile", "hardware", "model", "date", "status", "cells", "folder")
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        for name in self.COLUMNS:
+            self.add_column(name, key=name)
+
+    def show(self, entries: list[RunEntry], marked: list[Path]) -> None:
+        row = self.cursor_row
+        self.clear()
+        for e in entries:
+            self.add_row(*_run_cells(e), key=str(e.path))
+        self.show_marks(marked)
+        if entries:
+            self.move_cursor(row=min(row, len(entries) - 1))
+
+    def show_marks(self, marked: list[Path]) -> None:
+        for key in self.rows:
+            path = Path(key.value)
+            n = marked.index(path) + 1 if path in marked else 0
+            text = "" if not n else f"{n} base" if n == len(marked) > 1 else str(n)
+            self.update_cell(key, "mark", text, update_width=True)
+
+
+def _run_cells(e: RunEntry) -> list[str]:
+    """A run's row, mark left empty (an unreadable run keeps its row; its problem is listed below the table)."""
+    s = e.summary
+    if s is None:
+        return ["", "?", "?", "?", "?", e.status, "?", e.path.name]
+    date = (s.started_at or "?")[:16].replace("T", " ")
+    cells = f"{e.cells_done}/{e.cells_planned}" if e.cells_planned else str(e.cells_done)
+    return ["", s.profile or "?", s.hardware or "?", s.model_profile or "?", date, e.status, cells, e.path.name]
+
+
+class RatioTable(DataTable):
+    """A comparison's ratios per cell (rows from engine.compare.ratios.table_rows), figures right-aligned."""
+
+    def show(self, rows: list[list[str]]) -> None:
+        self.clear(columns=True)
+        self.add_columns(rows[0][0], *(Text(h, justify="right") for h in rows[0][1:]))
+        for r in rows[1:]:
+            self.add_row(r[0], *(Text(v, justify="right") for v in r[1:]))
 
 
 class RatePlot(PlotextPlot):

@@ -121,6 +121,11 @@ def compare(a: Run, b: Run, count_flagged: frozenset[str] = frozenset()) -> Comp
     return result
 
 
+def against_last(runs: list[Run], count_flagged: frozenset[str] = frozenset()) -> list[Comparison]:
+    """Each run relative to the last one (the baseline), as `compare RUN_A RUN_B [RUN_C ...]` reads."""
+    return [compare(r, runs[-1], count_flagged) for r in runs[:-1]]
+
+
 def crossovers(rows: list[CellRatio], name_a: str, name_b: str) -> list[str]:
     """Where the lead in output throughput changes hands along concurrency, in words."""
     points = sorted((r.key[2], r.ratios[LEAD]) for r in rows if r.ratios.get(LEAD) is not None)

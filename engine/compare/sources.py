@@ -50,6 +50,22 @@ def load_run(path: Path, name: str | None = None) -> Run:
     raise SourceError(f"{path}: neither a results folder (with summary.json) nor `vllm bench serve --save-result` JSON")
 
 
+def load_runs(paths: list[Path], names: list[str] | None = None) -> list[Run]:
+    """Runs to compare, named as given, else by the first thing that tells them apart: their hardware
+    (the seed's "MI355X vs B200"), their profile, their folder's name; a vLLM bench file, which
+    names neither hardware nor profile, keeps its own name. Else `hardware:folder`."""
+    runs = [load_run(p) for p in paths]
+    for label in (lambda r: r.hardware or r.name, lambda r: r.profile or r.name, lambda r: r.path.name):
+        labels = [label(r) for r in runs]
+        if len(set(labels)) == len(labels):
+            for r, short in zip(runs, labels):
+                r.name = short
+            break
+    for r, name in zip(runs, names or []):
+        r.name = name
+    return runs
+
+
 def _from_summary(path: Path, summary: RunSummary, name: str | None) -> Run:
     default = f"{summary.hardware or '?'}:{path.name}"
     return Run(

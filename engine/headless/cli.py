@@ -6,18 +6,20 @@ Exit codes: 0 success; 1 the run failed; 2 bad input, before anything is launche
 from __future__ import annotations
 
 import argparse
-import asyncio
 import signal
 import sys
 from pathlib import Path
 
+from engine.events import RunFinished
 from engine.headless.console import ConsoleObserver, curve, summary_table
-from engine.loop import run as run_loop
 from engine.plan import build_plan
 from engine.profiles import ProfileError, ResolvedProfile, apply_overrides, bundled_names, load_profile
+from engine.redact import MASK
+from engine.report.catalog import find_run
 from engine.run.preflight import PreflightError, preflight
-from engine.run.runner import EXIT_BAD_INPUT, Runner
-from engine.server.launcher import LaunchError, NotSupportedError, check_mode, launch_preview
+from engine.run.process import RunProcess
+from engine.run.runner import EXIT_BAD_INPUT, EXIT_INTERRUPTED
+from engine.server.launcher import NotSupportedError, check_mode, launch_preview
 from engine.server.recipe_check import check_args, installed_vllm_version
 
 DEFAULT_PROFILE = "cpu-tiny"
@@ -92,6 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a launched server under SCHED_IDLE (only CPU time no ordinary process wants)",
     )
     p.add_argument("--server-cpus", help="CPUs of a launched server, e.g. 2-63 (default: any)")
+    p.add_argument(
+        "--detach", action="store_true", help="headless: run in the background, print its folder, return at once"
+    )
+    p.add_argument(
+        "--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted or failed run, skipping finished cells"
+    )
+    p.add_argument(
+        "--api-key", help="the server's API key, sent as a bearer token (default: $OPENAI_API_KEY; never saved)"
+    )
     p.add_argument("--client-cpus", help="CPUs of the load's thread, e.g. 0-1 (default: any)")
     return p
 
@@ -203,23 +214,66 @@ def dry_run(profile: ResolvedProfile) -> int:
     return 0 if check_recipe(profile, out) else EXIT_BAD_INPUT
 
 
-async def _run_with_signals(runner: Runner):
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-
-    def interrupt(sig: signal.Signals) -> None:
-        print(f"\n{sig.name}: stopping the load, saving partial results, stopping the server...", file=sys.stderr)
-        task.cancel()
-        for s in STOP_SIGNALS:  # a second signal must not cut the clean-up short
-            loop.add_signal_handler(s, lambda: print("still stopping, please wait", file=sys.stderr))
-
-    # SIGHUP: the terminal (an SSH session) went away; the run ends as on Ctrl-C, results saved.
-    for sig in STOP_SIGNALS:
-        loop.add_signal_handler(sig, interrupt, sig)
-    return await runner.run()
-
-
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+EXIT_BY_STATUS = {"completed": 0, "interrupted": EXIT_INTERRUPTED}
+
+
+def say(text: str, stream=None) -> None:
+    """Print, even when the terminal is gone (after SIGHUP a write fails: the run must not)."""
+    try:
+        print(text, file=stream or sys.stderr, flush=True)
+    except OSError:
+        pass
+
+
+def follow_to_the_end(handle: RunProcess, *, stops_run: bool) -> RunFinished | None:
+    """Follow a run process on the console. A stop signal (Ctrl-C, SIGTERM, SIGHUP: the terminal
+    or SSH session went away) stops the run when `stops_run`, else only the following."""
+
+    def on_signal(signum, frame) -> None:
+        name = signal.Signals(signum).name
+        if stops_run:
+            say(f"\n{name}: stopping the load, saving partial results, stopping the server...")
+            handle.stop()
+            for s in STOP_SIGNALS:  # a second signal must not cut the clean-up short
+                signal.signal(s, lambda *_: say("still stopping, please wait"))
+        else:
+            say(f"\n{name}: no longer following; the run goes on (pid {handle.pid})")
+            handle.release()
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, on_signal)
+    return handle.follow(ConsoleObserver())
+
+
+def print_outcome(final: RunFinished) -> int:
+    if final.cells:
+        say(summary_table(final.cells), sys.stdout)
+        say(curve(final.cells), sys.stdout)
+    if final.error:
+        say(f"llmbench-tui: error: {final.error}")
+    say(f"results: {final.results_dir}", sys.stdout)
+    return final.exit_code if final.exit_code is not None else EXIT_BY_STATUS.get(final.status, 1)
+
+
+def resume_profile(args: argparse.Namespace) -> ResolvedProfile:
+    """The profile of the run to resume; refuses what cannot be resumed (exit 2)."""
+    run_dir = args.resume
+    typed = sorted(f"--{k.replace('_', '-')}" for k in vars(args) if k in OVERRIDES or k == "profile")
+    if typed:
+        raise ProfileError(f"--resume continues {run_dir} with its own profile: leave out {', '.join(typed)}")
+    entry = find_run(run_dir.parent, str(run_dir))
+    if entry is None or entry.summary is None:
+        why = entry.problem if entry else "it holds no summary.json"
+        raise ProfileError(f"--resume {run_dir}: not a results folder ({why})")
+    if entry.running:
+        raise ProfileError(f"--resume {run_dir}: the run is still running (pid {entry.summary.pid}): attach to it")
+    if entry.status == "completed":
+        raise ProfileError(f"--resume {run_dir}: nothing to resume, the run completed")
+    profile = load_profile(str(run_dir / "profile.toml"))
+    if MASK in (run_dir / "profile.toml").read_text():
+        say(f"warning: {run_dir / 'profile.toml'} had secrets, which are never saved: the masked values are used")
+    return profile
 
 
 def run_headless(args: argparse.Namespace) -> int:
@@ -228,7 +282,7 @@ def run_headless(args: argparse.Namespace) -> int:
             print(name)
         return 0
     try:
-        profile = resolve_args(args)
+        profile = resume_profile(args) if hasattr(args, "resume") else resolve_args(args)
     except ProfileError as exc:
         _err(str(exc))
         return EXIT_BAD_INPUT
@@ -244,21 +298,19 @@ def run_headless(args: argparse.Namespace) -> int:
         other_release = profile.mode == "server" and profile.recipe.vllm_version != installed_vllm_version()
         if other_release and not check_recipe(profile):
             return EXIT_BAD_INPUT
-        runner = Runner(profile, ConsoleObserver(), results_root)
-        outcome = run_loop(_run_with_signals(runner))
+        check_mode(profile)
     except (NotSupportedError, PreflightError) as exc:
         _err(str(exc))
         return EXIT_BAD_INPUT
-    except LaunchError as exc:
-        _err(str(exc))
-        return exc.exit_code
-    if outcome.cells:
-        print(summary_table(outcome.cells))
-        print(curve(outcome.cells))
-    if outcome.error:
-        _err(outcome.error)
-    print(f"results: {outcome.results_dir}")
-    return outcome.exit_code
+    detach = getattr(args, "detach", False)
+    env = {"OPENAI_API_KEY": args.api_key} if hasattr(args, "api_key") else {}
+    resume_dir = getattr(args, "resume", None)
+    handle = RunProcess.start(profile, results_root, tied=not detach, resume_dir=resume_dir, env=env)
+    if detach:
+        print(f"started in the background (pid {handle.pid}); follow it with: llmbench-tui attach {handle.run_dir}")
+        print(f"results: {handle.run_dir}")
+        return 0
+    return print_outcome(follow_to_the_end(handle, stops_run=True))
 
 
 def selftest_main(argv: list[str]) -> int:
@@ -320,7 +372,23 @@ def report_entry(argv: list[str]) -> int:
     return report_main(argv)
 
 
-SUBCOMMANDS = {"selftest": selftest_main, "compare": compare_entry, "report": report_entry}
+def runs_entry(name: str):
+    def entry(argv: list[str]) -> int:
+        from engine.headless import runs
+
+        return getattr(runs, f"{name}_main")(argv)
+
+    return entry
+
+
+SUBCOMMANDS = {
+    "selftest": selftest_main,
+    "compare": compare_entry,
+    "report": report_entry,
+    "ls": runs_entry("ls"),
+    "attach": runs_entry("attach"),
+    "stop": runs_entry("stop"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:

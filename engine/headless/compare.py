@@ -13,19 +13,10 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from engine.compare.ratios import (
-    FIGURES,
-    LEAD,
-    Comparison,
-    compare,
-    describe,
-    fmt_ratio,
-    iso,
-    summary_sentence,
-    table_rows,
-)
-from engine.compare.sources import Run, SourceError, load_run
-from engine.report.curves import MARKERS
+from engine.compare.ratios import FIGURES, Comparison, against_last, iso, summary_sentence, table_rows
+from engine.compare.render import counted_lines, heading, iso_lines, left_out_lines, stats_lines
+from engine.compare.sources import Run, SourceError, load_runs
+from engine.report import curves
 from engine.report.model import FLAG_CODES
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
@@ -38,7 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
         "figure is 1.4 times B's). Runs are results folders or `vllm bench serve --save-result` JSON files.",
     )
     p.add_argument("runs", nargs="+", type=Path, help="results folders or vLLM bench JSON files (two or more)")
-    p.add_argument("--name", action="append", default=[], help="a display name per run, in order (repeatable)")
+    p.add_argument(
+        "--name",
+        action="append",
+        default=[],
+        help="a display name per run, in order (repeatable; default: hardware, profile or folder, whichever differs)",
+    )
     p.add_argument("--latency", help="iso-latency targets in ms, e.g. 1000,2000 (default: across the common range)")
     p.add_argument(
         "--count-flagged",
@@ -73,45 +69,9 @@ def render_table(rows: list[list[str]]) -> str:
 
 
 def report(c: Comparison, targets: list[float] | None) -> str:
-    out = [f"{c.a.name} vs {c.b.name} (ratios {c.a.name} / {c.b.name}; latency above 1x: {c.a.name} slower)"]
-    out.append(render_table(table_rows(c)))
-    out.append("")
-    for seq, figures in c.by_seq.items():
-        s = figures[LEAD]
-        if s.n:
-            where = "; ".join(c.crossovers.get(seq, []))
-            out.append(
-                f"  {seq}: output tok/s geomean {fmt_ratio(s.geomean)} over {s.n} cells, min {fmt_ratio(s.low)}, "
-                f"max {fmt_ratio(s.high)}" + (f"; {where}" if where else "")
-            )
-    s = c.overall[LEAD]
-    if s.n:
-        out.append(f"  overall: output tok/s geomean {fmt_ratio(s.geomean)} over {s.n} cells")
-    points = iso(c.a, c.b, "mean_e2el_ms", "total_token_throughput", targets, count_flagged=c.count_flagged)
-    if points:
-        out.append("  at equal mean E2E latency (total tok/s, interpolated on each run's curve):")
-        for p in points:
-            out.append(f"    {p.seq} at {p.at:,.0f} ms: {p.a:,.0f} vs {p.b:,.0f} = {p.ratio:.2f}x")
-    inter = iso(c.a, c.b, "interactivity", "total_token_throughput_per_gpu", None, 3, c.count_flagged)
-    if inter:
-        out.append("  at equal interactivity (total tok/s per GPU at the same tok/s/user):")
-        for p in inter:
-            out.append(f"    {p.seq} at {p.at:,.1f} tok/s/user: {p.a:,.0f} vs {p.b:,.0f} = {p.ratio:.2f}x")
-    for k, why in c.counted:
-        out.append(
-            f"  counted though flagged ({'/'.join(sorted(c.count_flagged))} counted on request): {describe(k)}: {why}"
-        )
-    for k, why in c.excluded:
-        out.append(f"  left out, flagged: {describe(k)}: {why}")
-    for k in c.only_a:
-        out.append(f"  left out, only in {c.a.name}: {describe(k)}")
-    for k in c.only_b:
-        out.append(f"  left out, only in {c.b.name}: {describe(k)}")
-    for run in (c.a, c.b):
-        for note in run.notes:
-            out.append(f"  note on {run.name}: {note}")
-    out.append("")
-    out.append(summary_sentence(c))
+    out = [heading(c), render_table(table_rows(c)), ""]
+    out += ["  " + line for line in (*stats_lines(c), *iso_lines(c, targets), *counted_lines(c), *left_out_lines(c))]
+    out += ["", summary_sentence(c)]
     return "\n".join(out)
 
 
@@ -122,25 +82,8 @@ def overlay_plot(runs: list[Run], width: int = 100, height: int = 24) -> str:
     plt.clear_figure()
     plt.plotsize(width, height)
     plt.theme("clear")
-    legend = []
-    for i, run in enumerate(runs):
-        marker = MARKERS[i % len(MARKERS)]
-        legend.append(f"{marker} {run.name}")
-        for seq in sorted({c.seq for c in run.cells}):
-            pts = sorted(
-                (c.mean_e2el_ms / 1000, c.total_token_throughput, c)
-                for c in run.cells
-                if c.seq == seq and c.completed and c.mean_e2el_ms is not None
-            )
-            if not pts:
-                continue
-            plt.plot([p[0] for p in pts], [p[1] for p in pts], marker="braille")
-            for x, y, c in pts:
-                plt.text(f"{marker}{c.max_concurrency}{'!' if c.flags else ''}", x, y, alignment="left")
-    plt.title("  ".join(legend) + "  (marker+concurrency)")
-    plt.xlabel("mean end-to-end latency (s)")
-    plt.ylabel("total tok/s")
-    return "Total throughput vs E2E latency\n" + re.sub(r"\x1b\[[0-9;]*m", "", plt.build())
+    curves.draw_runs(plt, [(r.name, r.cells) for r in runs])
+    return curves.view("latency").title + "\n" + re.sub(r"\x1b\[[0-9;]*m", "", plt.build())
 
 
 def to_json(comparisons: list[Comparison]) -> dict:
@@ -198,13 +141,11 @@ def compare_main(argv: list[str], out=None) -> int:
         return EXIT_BAD_INPUT
     try:
         targets = [float(x) for x in args.latency.split(",")] if args.latency else None
-        names = args.name + [None] * (len(args.runs) - len(args.name))
-        runs = [load_run(p, n) for p, n in zip(args.runs, names)]
+        runs = load_runs(args.runs, args.name)
     except (SourceError, ValueError, OSError) as exc:
         print(f"llmbench-tui compare: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    base = runs[-1]
-    comparisons = [compare(r, base, args.count_flagged) for r in runs[:-1]]
+    comparisons = against_last(runs, args.count_flagged)
     for c in comparisons:
         print(report(c, targets), file=out)
         print(file=out)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import sys
-import time
 from typing import TextIO
 
 from engine.events import (
@@ -32,20 +31,27 @@ class ConsoleObserver:
         self.out = stream
         self.interval_s = interval_s
         self._last_print = 0.0
-        self._started = time.monotonic()
+        self._started: float | None = None  # when the first event happened (a replay shows its own times)
+        self._at = 0.0
         self._last_wait_print = -10.0
 
     def _print(self, text: str) -> None:
-        print(f"[{time.monotonic() - self._started:7.1f}s] {text}", file=self.out, flush=True)
+        try:
+            print(f"[{self._at - self._started:7.1f}s] {text}", file=self.out, flush=True)
+        except OSError:
+            pass  # the terminal is gone (SIGHUP): the run and its files matter, not this line
 
     def _throttled(self) -> bool:
-        now = time.monotonic()
+        now = self._at
         if now - self._last_print < self.interval_s:
             return True
         self._last_print = now
         return False
 
     def __call__(self, event: Event) -> None:
+        self._at = event.at
+        if self._started is None:
+            self._started = event.at
         if isinstance(event, PhaseChanged):
             if event.phase in ("launching", "waiting", "discovering", "stopping", "failed", "interrupted"):
                 self._print(f"{event.phase}: {event.detail}" if event.detail else event.phase)

@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from engine.compare.sources import SourceError, load_run
+from engine.compare.sources import SourceError, load_run, load_runs
 from engine.headless.compare import flag_codes
 from engine.share.html import render
 from engine.share.images import PLOT_EXTRA, MissingExtra, pyplot, write_pngs, write_svgs
@@ -24,7 +24,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("runs", nargs="+", type=Path, help="results folders or `vllm bench serve --save-result` JSON files")
     p.add_argument("--out", type=Path, help="the HTML file to write, e.g. report.html")
-    p.add_argument("--name", action="append", default=[], help="a display name per run, in order (repeatable)")
+    p.add_argument(
+        "--name",
+        action="append",
+        default=[],
+        help="a display name per run, in order (repeatable; default with several runs: hardware, profile or folder, "
+        "whichever differs)",
+    )
     p.add_argument("--latency", help="iso-latency targets in ms, e.g. 1000,2000 (default: across the common range)")
     p.add_argument(
         "--count-flagged",
@@ -61,9 +67,11 @@ def report_main(argv: list[str], out=None) -> int:
             pyplot()  # before anything is written: a missing extra is bad input
         except MissingExtra as exc:
             return _err(str(exc))
-    names = args.name + [None] * (len(args.runs) - len(args.name))
     try:
-        runs = [load_run(p, n) for p, n in zip(args.runs, names)]
+        if len(args.runs) > 1:  # named as `compare` names them: by what tells them apart
+            runs = load_runs(args.runs, args.name)
+        else:
+            runs = [load_run(args.runs[0], args.name[0] if args.name else None)]
     except (SourceError, ValueError, OSError) as exc:
         return _err(f"{exc} (give results folders or `vllm bench serve --save-result` JSON files)")
     written = []

@@ -197,10 +197,10 @@ class CellLoad:
         self.output_tokens += n
 
 
-def new_session(concurrency: int, read_timeout_s: float = 1800.0) -> Session:
+def new_session(concurrency: int, read_timeout_s: float = 1800.0, headers: dict[str, str] | None = None) -> Session:
     """One session per run: C keep-alive connections, no total deadline (8k-token answers take long),
     a read timeout between two pieces of a response."""
-    return Session(concurrency + 4, read_timeout_s=read_timeout_s)
+    return Session(concurrency + 4, read_timeout_s=read_timeout_s, headers=headers)
 
 
 @dataclass(frozen=True)

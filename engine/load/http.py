@@ -225,8 +225,16 @@ class _Connection(asyncio.Protocol):
 class Session:
     """Keep-alive connections to one or more endpoints, handed out one request at a time."""
 
-    def __init__(self, limit: int, read_timeout_s: float = 1800.0, connect_timeout_s: float = 30.0):
+    def __init__(
+        self,
+        limit: int,
+        read_timeout_s: float = 1800.0,
+        connect_timeout_s: float = 30.0,
+        headers: dict[str, str] | None = None,
+    ):
         self.limit = limit
+        # Sent with every request (an Authorization header, say), encoded once.
+        self._headers = b"".join(f"{k}: {v}\r\n".encode() for k, v in (headers or {}).items())
         self.read_timeout_s = read_timeout_s
         self.connect_timeout_s = connect_timeout_s
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
@@ -277,7 +285,12 @@ class Session:
         path = (parts.path or "/").encode() + (b"?" + parts.query.encode() if parts.query else b"")
         head = (
             b"POST " + path + b" HTTP/1.1\r\nHost: " + host + b"\r\nContent-Type: application/json\r\n"
-            b"Accept: text/event-stream\r\n" + headers + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+            b"Accept: text/event-stream\r\n"
+            + self._headers
+            + headers
+            + b"Content-Length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
         )
         try:
             await conn.request(head, body, consumer, self.read_timeout_s)

@@ -44,6 +44,13 @@ VIEWS = [
 ]
 
 
+# Overlaid runs are told apart by marker, so only the views with one series per ISL/OSL overlay
+# (the TTFT/TPOT view already spends markers on its two axes).
+OVERLAY_VIEWS = [v for v in VIEWS if v.y_label_right is None]
+# One colour per overlaid run, on top of its marker (the marker alone reads under NO_COLOR).
+RUN_COLORS = ("blue+", "orange+", "green+", "magenta+", "cyan+", "red+", "gray+", "default")
+
+
 def _by_seq(cells: list[CellResult]) -> dict[str, list[CellResult]]:
     groups: dict[str, list[CellResult]] = {}
     for c in cells:
@@ -94,20 +101,44 @@ def draw(plt, cells: list[CellResult], view_name: str = "latency") -> None:
         if not s.xs:
             continue
         marker = MARKERS[i % len(MARKERS)]
-        side = "right" if s.right_axis else "left"
-        plt.plot(s.xs, s.ys, marker="braille", yside=side)
-        for x, y, text in zip(s.xs, s.ys, s.point_labels):
-            # The point itself: its marker, then its label.
-            plt.text(f"{marker}{text}", x, y, yside=side, alignment="left")
+        _plot(plt, s, marker)
         legend.append(f"{marker} {s.label}")
         xs += s.xs
+    _frame(plt, v, legend, xs, any(c.flagged for c in cells))
+
+
+def draw_runs(plt, runs: list[tuple[str, list[CellResult]]], view_name: str = "latency") -> None:
+    """Several runs overlaid, each in its own marker and colour (one line per ISL/OSL)."""
+    v = view(view_name)
+    if v not in OVERLAY_VIEWS:
+        raise ValueError(f"view {view_name!r} cannot overlay runs: one of {', '.join(w.name for w in OVERLAY_VIEWS)}")
+    plt.clear_data()
+    legend, xs = [], []
+    for i, (name, cells) in enumerate(runs):
+        marker, color = MARKERS[i % len(MARKERS)], RUN_COLORS[i % len(RUN_COLORS)]
+        for s in series(cells, view_name):
+            if s.xs:
+                _plot(plt, s, marker, color)
+                xs += s.xs
+        legend.append(f"{marker} {name}")
+    _frame(plt, v, legend, xs, any(c.flagged for _, cells in runs for c in cells))
+
+
+def _plot(plt, s: Series, marker: str, color: str | None = None) -> None:
+    side = "right" if s.right_axis else "left"
+    plt.plot(s.xs, s.ys, marker="braille", yside=side, color=color)
+    for x, y, text in zip(s.xs, s.ys, s.point_labels):
+        # The point itself: its marker, then its label.
+        plt.text(f"{marker}{text}", x, y, yside=side, alignment="left", color=color)
+
+
+def _frame(plt, v: View, legend: list[str], xs: list[float], flagged: bool) -> None:
     if xs and max(xs) > min(xs):
         # Room on the right, so the last point's label is not cut off by the frame.
         span = max(xs) - min(xs)
         plt.xlim(min(xs) - 0.02 * span, max(xs) + 0.12 * span)
     # The legend is the title (short, so it survives an 80-column terminal); the view's name is
     # shown by the front end.
-    flagged = any(c.flagged for c in cells)
     plt.title(f"{'  '.join(legend)}  (marker+concurrency{', ! flagged' if flagged else ''})")
     plt.xlabel(v.x_label)
     plt.ylabel(v.y_label, yside="left")

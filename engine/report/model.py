@@ -166,6 +166,8 @@ class RunSummary(Reading):
     isolation: dict[str, Any] | None = None
     skipped: list[str] = []
     error: str | None = None
+    pid: int | None = None  # of the run process, while it runs (`ls` and `attach` check it is alive)
+    resumed: list[dict[str, Any]] = []  # one entry per --resume: when, and which cell was re-run
     cells: list[CellResult] = Field(default_factory=list)
 
 

@@ -35,30 +35,63 @@ def new_run_dir(root: Path, profile_name: str) -> Path:
 
 
 class ResultsWriter:
-    def __init__(self, run_dir: Path, profile: ResolvedProfile, summary: RunSummary):
+    """`profile_toml`: the resolved profile as written (secrets masked); None keeps the folder's own
+    (a resumed run)."""
+
+    def __init__(self, run_dir: Path, profile_toml: str | None, summary: RunSummary):
         self.dir = run_dir
         self.summary = summary
-        (run_dir / "profile.toml").write_text(profile.to_toml())
+        if profile_toml is not None:
+            (run_dir / "profile.toml").write_text(profile_toml)
         self._requests = open(run_dir / "requests.jsonl", "a", buffering=1)  # noqa: SIM115 (open for the run)
 
     def add_request(self, record: RequestRecord) -> None:
         self._requests.write(record.to_json() + "\n")
 
     def write_summary(self) -> None:
-        tmp = self.dir / "summary.json.tmp"
-        with open(tmp, "w") as f:
-            f.write(self.summary.model_dump_json(indent=2))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.dir / "summary.json")
-        dir_fd = os.open(self.dir, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)  # the rename itself survives a power cut
-        finally:
-            os.close(dir_fd)
+        write_summary_file(self.dir, self.summary)
 
     def close(self) -> None:
         self._requests.close()
+
+
+def write_summary_file(run_dir: Path, summary: RunSummary) -> None:
+    """Replace summary.json whole: a temporary file, flushed to disk, renamed over the old one."""
+    tmp = run_dir / "summary.json.tmp"
+    with open(tmp, "w") as f:
+        f.write(summary.model_dump_json(indent=2))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, run_dir / "summary.json")
+    dir_fd = os.open(run_dir, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # the rename itself survives a power cut
+    finally:
+        os.close(dir_fd)
+
+
+def mark_superseded(requests_path: Path, cells: set[int]) -> int:
+    """Mark the requests of `cells` (indices in the plan) as superseded: a resumed run measures
+    those cells again, and keeps the earlier attempt's records for the record. Returns how many."""
+    if not requests_path.exists():
+        return 0
+    lines, marked = [], 0
+    for line in requests_path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a partial last line from a crash: nothing of it can be trusted
+        if record.get("cell") in cells and not record.get("superseded"):
+            record["superseded"] = True
+            marked += 1
+        lines.append(json.dumps(record, separators=(",", ":")))
+    tmp = requests_path.with_suffix(".jsonl.tmp")
+    with open(tmp, "w") as f:
+        f.write("".join(ln + "\n" for ln in lines))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, requests_path)
+    return marked
 
 
 def read_summary(path: Path) -> RunSummary:

@@ -14,12 +14,12 @@ from engine.events import (
     Notice,
     PhaseChanged,
     RunFinished,
+    ServerState,
     ServerStateChanged,
     ServerWaiting,
 )
 from engine.plan import Cell
 from engine.report.model import CellResult
-from engine.server.metrics import ServerState
 
 
 @dataclass
@@ -43,11 +43,14 @@ class RunProgress:
     status: str | None = None  # set when the run ended
     results_dir: str | None = None
     error: str | None = None
-    started: float = field(default_factory=time.monotonic)
+    started: float | None = None  # epoch seconds of the first event (a replay keeps the run's own times)
+    last_at: float | None = None
 
     @property
     def elapsed_s(self) -> float:
-        return time.monotonic() - self.started
+        if self.started is None:
+            return 0.0
+        return (self.last_at if self.status else time.time()) - self.started
 
     def eta_s(self) -> float | None:
         """Remaining time, from the mean duration of the cells done so far (None before the first)."""
@@ -57,6 +60,8 @@ class RunProgress:
         return measured / self.cells_done * (self.total_cells - self.cells_done)
 
     def apply(self, event: Event) -> None:
+        self.started = self.started or event.at
+        self.last_at = event.at
         if isinstance(event, PhaseChanged):
             self.phase, self.detail = event.phase, event.detail
         elif isinstance(event, ServerWaiting):
@@ -73,7 +78,7 @@ class RunProgress:
             self.done, self.failed, self.in_flight = event.done, event.failed, event.in_flight
             self.cell_total, self.live_tps = event.total, event.live_output_tps
             self.client_wait_share = event.client_wait_share
-            self.tps_history.append((self.elapsed_s, event.live_output_tps))
+            self.tps_history.append((event.at - self.started, event.live_output_tps))
         elif isinstance(event, ServerStateChanged):
             self.server = event.state
         elif isinstance(event, CellFinished):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import os
 import socket
 import time
 import traceback
@@ -34,12 +35,13 @@ from engine.load.prompts import PromptFactory, api_path, request_body
 from engine.load.record import RequestRecord
 from engine.plan import Cell, build_plan
 from engine.profiles import ResolvedProfile
+from engine.redact import Redactor, secret_values
 from engine.report.metrics import EXTERNAL_ADVICE, LAUNCHED_ADVICE, ClientFigures, summarize_cell
 from engine.report.model import CellResult, RunSummary
-from engine.report.results import ResultsWriter, new_run_dir
+from engine.report.results import ResultsWriter, mark_superseded, new_run_dir, read_summary
 from engine.server import isolation
 from engine.server.discovery import DiscoveryError, ServerInfo, discover
-from engine.server.launcher import LaunchError, ServerLauncher, make_launcher, run_isolation
+from engine.server.launcher import LaunchError, ServerLauncher, make_launcher, profile_env, run_isolation
 from engine.server.metrics import poll
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -93,16 +95,32 @@ class ProgressReporter:
 
 
 class Runner:
-    def __init__(self, profile: ResolvedProfile, observer: Observer, results_root: Path):
-        self.profile = profile
-        self.observer = observer
-        self.results_root = results_root
-        self.plan = build_plan(profile.grid)
+    """Runs `profile` into `run_dir` (a new folder under `results_root` when None). With `resume`,
+    `run_dir` holds an interrupted or failed run of the same profile: its finished cells are kept
+    and skipped, the rest run, and the earlier requests of the cells that did not finish stay in
+    requests.jsonl, marked superseded."""
 
-    async def run(self) -> RunOutcome:
-        profile, emit = self.profile, self.observer
-        run_dir = new_run_dir(self.results_root, profile.name)
-        summary = RunSummary(
+    def __init__(
+        self,
+        profile: ResolvedProfile,
+        observer: Observer,
+        results_root: Path,
+        run_dir: Path | None = None,
+        resume: bool = False,
+    ):
+        self.profile = profile
+        self.results_root = results_root
+        self.run_dir, self.resume = run_dir, resume
+        self.plan = build_plan(profile.grid)
+        self.redact = Redactor(secret_values(profile.recipe.args, {**profile_env(profile), **client_env()}))
+        self.observer = observer
+        key = recipe_api_key(profile.recipe.args) if profile.mode == "server" else None
+        key = key or os.environ.get("OPENAI_API_KEY")
+        self.headers = {"Authorization": f"Bearer {key}"} if key else {}
+
+    def _new_summary(self) -> RunSummary:
+        profile = self.profile
+        return RunSummary(
             tool=f"llmbench-tui {__version__}",
             profile=profile.name,
             started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -115,17 +133,43 @@ class Runner:
             model_profile=profile.model.name,
             plan=[c.to_dict() for c in self.plan],
         )
+
+    def _resumed_summary(self, run_dir: Path) -> RunSummary:
+        summary = read_summary(run_dir / "summary.json")
+        done = {_key(c.max_concurrency, c.input_len, c.output_len) for c in summary.cells}
+        todo = [c for c in self.plan if _key(c.concurrency, c.input_len, c.output_len) not in done]
+        marked = mark_superseded(run_dir / "requests.jsonl", {c.index for c in todo})
+        summary.resumed.append(
+            {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "after": summary.status, "cells_left": len(todo)}
+        )
+        summary.skipped, summary.finished_at = [], None
+        self.observer(
+            Notice(
+                "info",
+                f"resuming {run_dir.name} ({summary.status}): {len(summary.cells)} of {len(self.plan)} cells done, "
+                f"{len(todo)} to run; {marked} earlier requests of unfinished cells kept in requests.jsonl, "
+                "marked superseded",
+            )
+        )
+        return summary
+
+    async def run(self) -> RunOutcome:
+        profile, emit = self.profile, self.observer
+        run_dir = self.run_dir or new_run_dir(self.results_root, profile.name)
+        summary = self._resumed_summary(run_dir) if self.resume else self._new_summary()
+        summary.status, summary.error, summary.pid = "running", None, os.getpid()
         iso = run_isolation(profile)
         summary.isolation = iso.to_dict()
-        writer = ResultsWriter(run_dir, profile, summary)
+        writer = ResultsWriter(run_dir, None if self.resume else self.redact(profile.to_toml()), summary)
         writer.write_summary()
         launcher = None
         outcome = RunOutcome("failed", EXIT_FAILED, run_dir)
         try:
             emit(PhaseChanged("launching", f"{profile.mode} mode"))
             launcher = make_launcher(profile, run_dir, lambda m: emit(Notice("info", m)))
+            launcher.headers = self.headers
             if isinstance(launcher, ServerLauncher):
-                summary.launch_command = launcher.spec.shell()
+                summary.launch_command = self.redact(launcher.spec.shell())
                 emit(PhaseChanged("waiting", f"waiting for {launcher.base_url}/health"))
             await launcher.start(emit)
             # Only now: a server launched from a pinned thread would inherit the client's CPUs.
@@ -146,13 +190,13 @@ class Runner:
             if launcher is not None and launcher.launched:
                 emit(PhaseChanged("stopping", "stopping the server"))
                 await asyncio.shield(launcher.stop())
-            summary.status = outcome.status
+            summary.status, summary.pid = outcome.status, None
             summary.finished_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-            summary.error = outcome.error
+            summary.error = outcome.error = self.redact(outcome.error) if outcome.error else None
             writer.write_summary()
             writer.close()
         emit(PhaseChanged(outcome.status if outcome.status != "completed" else "done", outcome.error or ""))
-        emit(RunFinished(outcome.status, str(run_dir), outcome.cells, outcome.error))
+        emit(RunFinished(outcome.status, str(run_dir), outcome.cells, outcome.error, outcome.exit_code))
         return outcome
 
     async def _drive(self, launcher, writer: ResultsWriter) -> RunOutcome:
@@ -160,8 +204,8 @@ class Runner:
         max_c = max(c.concurrency for c in self.plan)
         timeout = httpx.Timeout(60.0, connect=30.0)  # control plane only; the load has its own client
         async with (
-            httpx.AsyncClient(timeout=timeout) as client,
-            new_session(max_c, profile.load.read_timeout_s) as session,
+            httpx.AsyncClient(timeout=timeout, headers=self.headers) as client,
+            new_session(max_c, profile.load.read_timeout_s, self.headers) as session,
         ):
             emit(PhaseChanged("discovering", "asking the server what it serves"))
             info, factory = await discover(client, session, launcher.base_url, profile, launcher.model_arg)
@@ -191,7 +235,10 @@ class Runner:
 
     async def _cells(self, session, launcher, info: ServerInfo, factory: PromptFactory, writer: ResultsWriter) -> None:
         emit = self.observer
+        done = {_key(c.max_concurrency, c.input_len, c.output_len) for c in writer.summary.cells}
         for cell in self.plan:
+            if _key(cell.concurrency, cell.input_len, cell.output_len) in done:
+                continue  # finished before a resume
             if info.max_model_len and cell.input_len + cell.output_len > info.max_model_len:
                 why = f"cell {cell.label} skipped: ISL+OSL exceeds the server's max_model_len {info.max_model_len}"
                 writer.summary.skipped.append(why)
@@ -284,6 +331,26 @@ class Runner:
             return out
 
         return await asyncio.get_running_loop().run_in_executor(None, build)
+
+
+def _key(concurrency: int, input_len: int, output_len: int) -> tuple[int, int, int]:
+    return concurrency, input_len, output_len
+
+
+def recipe_api_key(args: list[str]) -> str | None:
+    """The key a launched server was given (`--api-key K`): the client must send it."""
+    for i, tok in enumerate(args):
+        if tok == "--api-key" and i + 1 < len(args):
+            return args[i + 1]
+        if tok.startswith("--api-key="):
+            return tok.split("=", 1)[1]
+    return None
+
+
+def client_env() -> dict[str, str]:
+    """The client's credentials: OPENAI_API_KEY (set by --api-key), sent as a bearer token."""
+    key = os.environ.get("OPENAI_API_KEY")
+    return {"OPENAI_API_KEY": key} if key else {}
 
 
 def _lengths_note(info: ServerInfo) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import json
 import os
 import shlex
 import signal
@@ -24,6 +25,7 @@ import httpx
 
 from engine.events import Notice, Observer, ServerWaiting
 from engine.profiles import BUILTIN_PREFIX, ResolvedProfile, format_cpus, parse_cpus
+from engine.redact import Redactor, secret_values
 from engine.server import isolation
 from engine.server.isolation import Isolation
 from engine.server.tinymodel import TINY_NAME, ensure_tiny_model, tiny_model_dir
@@ -46,15 +48,26 @@ INPROCESS_UNSUPPORTED = "in-process mode (AsyncLLM) is not supported yet: use --
 
 
 def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM when the launching thread dies (Linux), so even a
-    SIGKILL of this tool leaves no server behind. The launching thread must live as long as the
-    run (the event loop's thread does)."""
+    """In the keeper, before exec: get SIGTERM when the launching thread dies (Linux); a second
+    guard beside its lifeline pipe. The launching thread must live as long as the run does."""
     try:
         import ctypes
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+
+
+STOP_GRACE_S = 20.0  # from SIGTERM to SIGKILL of what is left of the server's tree
+
+
+def _package_root() -> str:
+    """Where this engine lives (a checkout, or site-packages): the keeper imports the same code."""
+    return str(Path(__file__).resolve().parents[2])
+
+
+# Run as `python -c`, the keeper keeps our working directory and environment for the server.
+KEEPER_MAIN = "import sys; sys.path.insert(0, sys.argv.pop(1)); from engine.server.supervisor import main; main()"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -84,16 +97,11 @@ class LaunchSpec:
     isolation: Isolation = field(default_factory=Isolation)
 
     def shell(self) -> str:
-        """The command as a user would type it: environment, isolation (nice, taskset), command."""
+        """The command as a user would type it: environment, isolation (nice, taskset), command.
+        It holds secret values in clear: mask them (Redactor) before writing or printing it."""
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
         prefix = [] if self.command[0] == "docker" else isolation.shell_prefix(self.isolation)
         return (exports + " " if exports else "") + shlex.join([*prefix, *self.command])
-
-    def preexec(self) -> None:
-        """In the child, before exec (Linux): die with us, then take the isolation's priority and CPUs."""
-        _die_with_parent()
-        if self.command[0] != "docker":
-            isolation.server_preexec(self.isolation)()
 
 
 def profile_env(profile: ResolvedProfile) -> dict[str, str]:
@@ -118,7 +126,9 @@ def server_spec(profile: ResolvedProfile, model: str, port: int) -> LaunchSpec:
         if not recipe.docker_image:
             raise LaunchError(f"recipe {recipe.name!r} names no docker_image, but the profile asks for docker")
         name = f"llmbench-{uuid.uuid4().hex[:8]}"
-        env_flags = [x for k, v in env.items() for x in ("-e", f"{k}={v}")]
+        # `-e NAME` without a value: docker takes it from its own environment, so no value
+        # (a token, say) is on a command line that `ps` shows to every user of the host.
+        env_flags = [x for k in env for x in ("-e", k)]
         hf_cache = str(Path.home() / ".cache" / "huggingface")
         command = [
             "docker",
@@ -144,8 +154,7 @@ def server_spec(profile: ResolvedProfile, model: str, port: int) -> LaunchSpec:
             model,
             *serve_args,
         ]
-        # The variables reach the container through -e; the docker client itself needs none.
-        return LaunchSpec(command, {}, f"http://{host}:{port}", iso)
+        return LaunchSpec(command, env, f"http://{host}:{port}", iso)
     command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model, *serve_args]
     return LaunchSpec(command, env, f"http://{host}:{port}", iso)
 
@@ -154,6 +163,7 @@ class Launcher:
     base_url: str = ""
     launched = False  # whether this tool started the server (and writes server.log)
     model_arg: str | None = None  # what this tool passed to vLLM as the model, when it launched it
+    headers: dict[str, str] = {}  # the client's credentials, for the API's routes
 
     async def start(self, observer: Observer) -> None:
         raise NotImplementedError
@@ -164,7 +174,7 @@ class Launcher:
     async def unreachable(self) -> str | None:
         """Why the server does not answer /v1/models now (None when it does): after a cell with
         failed requests, to tell a dead server from a few bad requests."""
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(timeout=10, headers=self.headers) as client:
             try:
                 r = await client.get(f"{self.base_url}/v1/models")
             except httpx.HTTPError as exc:
@@ -180,11 +190,16 @@ class ExternalLauncher(Launcher):
         self.base_url = endpoint.rstrip("/").removesuffix("/v1")
 
     async def start(self, observer: Observer) -> None:
-        async with httpx.AsyncClient(timeout=10) as client:
+        async with httpx.AsyncClient(timeout=10, headers=self.headers) as client:
             try:
                 r = await client.get(f"{self.base_url}/v1/models")
             except httpx.HTTPError as exc:
                 raise LaunchError(f"cannot reach {self.base_url}/v1/models: {exc.__class__.__name__}: {exc}") from None
+        if r.status_code == 401:
+            raise LaunchError(
+                f"{self.base_url}/v1/models answered HTTP 401 (unauthorized): give the server's key with "
+                "--api-key or the OPENAI_API_KEY environment variable"
+            )
         if r.status_code != 200:
             raise LaunchError(f"{self.base_url}/v1/models answered HTTP {r.status_code}: {r.text[:300]}")
 
@@ -200,25 +215,33 @@ class ServerLauncher(Launcher):
         self.timeout_s = timeout_s
         self.proc: subprocess.Popen | None = None
         self._container = spec.command[spec.command.index("--name") + 1] if spec.command[0] == "docker" else None
+        self.redact = Redactor(secret_values(spec.command, spec.env))
 
     async def start(self, observer: Observer) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab", buffering=0)  # noqa: SIM115 (closed once handed to the server)
-        log.write(f"# llmbench-tui: {self.spec.shell()}\n".encode())
+        with open(self.log_path, "ab") as log:
+            log.write(f"# llmbench-tui: {self.redact(self.spec.shell())}\n".encode())
+        keeper = [
+            *[sys.executable, "-c", KEEPER_MAIN, _package_root(), "--log", str(self.log_path)],
+            *["--grace", str(STOP_GRACE_S), "--isolation", json.dumps(self.spec.isolation.to_dict())],
+            *(["--container", self._container] if self._container else []),
+            "--",
+            *self.spec.command,
+        ]
         try:
+            # The keeper (engine/server/supervisor.py) starts the server and stops its whole tree
+            # when told to, or when this process ends in any way (its stdin, our pipe, closes).
             self.proc = subprocess.Popen(
-                self.spec.command,
+                keeper,
                 env={**os.environ, **self.spec.env},
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: stop() ends the engine core too
-                preexec_fn=self.spec.preexec if sys.platform.startswith("linux") else None,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=open(self.log_path, "ab"),  # noqa: SIM115 (the keeper's own errors, if any)
+                start_new_session=True,  # a Ctrl-C in our terminal is ours to handle, not the server's
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             )
         except OSError as exc:
             raise LaunchError(f"cannot start {self.spec.command[0]}: {exc}") from None
-        finally:
-            log.close()
         atexit.register(self.stop_sync)  # even on an unexpected exit, no orphaned server
         await self._wait_ready(observer)
 
@@ -274,26 +297,16 @@ class ServerLauncher(Launcher):
         await asyncio.get_running_loop().run_in_executor(None, self.stop_sync)
 
     def stop_sync(self) -> None:
-        """Terminate the process group, then kill it if it lingers. Safe to call twice."""
+        """Ask the keeper to stop the server's tree and wait for it. Safe to call twice."""
         proc, self.proc = self.proc, None
         if proc is None:
             return
-        if self._container:
-            subprocess.run(["docker", "rm", "-f", self._container], capture_output=True, check=False)
-        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 5)):
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(timeout=wait)
-                # The group may outlive its leader (the engine core): make sure it is gone too.
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                break
-            except subprocess.TimeoutExpired:
-                continue
-            break
+        proc.stdin.close()  # the lifeline: the keeper stops the tree (SIGTERM, grace, SIGKILL)
+        try:
+            proc.wait(timeout=STOP_GRACE_S + 15)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # a keeper that hangs: its server still gets SIGTERM from its death signal
+            proc.wait()
 
 
 def check_mode(profile: ResolvedProfile) -> None:
@@ -338,4 +351,5 @@ def launch_preview(profile: ResolvedProfile) -> LaunchPreview:
         return LaunchPreview({}, f"({INPROCESS_UNSUPPORTED})", iso)
     spec = server_spec(profile, model_location(profile, build=False), profile.port or free_port(profile.host))
     env = {**isolation.server_env(iso, profile.hardware.vendor), **profile_env(profile)}
-    return LaunchPreview(env, spec.shell(), iso)
+    redact = Redactor(secret_values(spec.command, env))
+    return LaunchPreview({k: redact(v) for k, v in env.items()}, redact(spec.shell()), iso)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+
+from engine.events import ServerState
 
 WANTED = {
     "vllm:num_requests_running": "running",
@@ -18,14 +19,6 @@ WANTED = {
 
 _PREFIXES = tuple(WANTED)
 _COMMENTS = tuple(f"# {kind} {name}" for name in WANTED for kind in ("TYPE", "HELP"))
-
-
-@dataclass
-class ServerState:
-    running: float | None = None
-    waiting: float | None = None
-    kv_cache_usage: float | None = None  # 0..1
-    generation_tokens_total: float | None = None
 
 
 def parse_metrics(text: str) -> ServerState:

@@ -12,7 +12,8 @@ import time
 from html import escape
 from typing import Any
 
-from engine.compare.ratios import LEAD, Comparison, compare, describe, fmt_ratio, iso, summary_sentence, table_rows
+from engine.compare.ratios import Comparison, against_last, fmt_ratio, summary_sentence, table_rows
+from engine.compare.render import counted_lines, iso_sets, left_out_lines, stats_lines
 from engine.compare.sources import Run
 from engine.report.curves import VIEWS, Series, series, view
 from engine.report.model import CellResult
@@ -176,38 +177,14 @@ def comparison_section(c: Comparison, targets: list[float] | None) -> str:
     )
     if c.cells:
         parts.append(_table(table_rows(c)))
-    lines = []
-    for seq, figures in c.by_seq.items():
-        s = figures[LEAD]
-        if s.n:
-            turns = "; ".join(c.crossovers.get(seq, []))
-            lines.append(
-                f"{seq}: output tok/s geomean {fmt_ratio(s.geomean)} over {s.n} cells, min {fmt_ratio(s.low)}, "
-                f"max {fmt_ratio(s.high)}" + (f"; {turns}" if turns else "")
-            )
+    lines = stats_lines(c)
     if lines:
         parts.append("<ul>" + "".join(f"<li>{e(x)}</li>" for x in lines) + "</ul>")
-    for title, x, y, unit, points in (
-        ("At equal mean E2E latency (total tok/s)", "mean_e2el_ms", "total_token_throughput", "ms", targets),
-        (
-            "At equal interactivity (total tok/s per GPU)",
-            "interactivity",
-            "total_token_throughput_per_gpu",
-            "tok/s/user",
-            None,
-        ),
-    ):
-        found = iso(c.a, c.b, x, y, points, 5 if unit == "ms" else 3, c.count_flagged)
-        if found:
-            rows = [["ISL/OSL", f"at ({unit})", c.a.name, c.b.name, "ratio"]]
-            rows += [[p.seq, f"{p.at:,.1f}", f"{p.a:,.0f}", f"{p.b:,.0f}", f"{p.ratio:.2f}x"] for p in found]
-            parts.append(f"<h4>{e(title)}, interpolated on each run's curve</h4>{_table(rows)}")
-    codes = "/".join(sorted(c.count_flagged))
-    left = [f"counted though flagged ({codes} counted on request): {describe(k)}: {why}" for k, why in c.counted]
-    left += [f"left out, flagged: {describe(k)}: {why}" for k, why in c.excluded]
-    left += [f"left out, only in {c.a.name}: {describe(k)}" for k in c.only_a]
-    left += [f"left out, only in {c.b.name}: {describe(k)}" for k in c.only_b]
-    left += [f"note on {r.name}: {n}" for r in (c.a, c.b) for n in r.notes]
+    for v, points in iso_sets(c, targets):
+        rows = [["ISL/OSL", f"at ({v.unit})", c.a.name, c.b.name, "ratio"]]
+        rows += [[p.seq, v.at(p), f"{p.a:,.0f}", f"{p.b:,.0f}", fmt_ratio(p.ratio)] for p in points]
+        parts.append(f"<h4>{e(v.heading[:1].upper() + v.heading[1:])}</h4>{_table(rows)}")
+    left = counted_lines(c) + left_out_lines(c)
     if left:
         parts.append("<h4>Cells left out or flagged, notes</h4><ul class=warnings>")
         parts.append("".join(f"<li>{e(x)}</li>" for x in left) + "</ul>")
@@ -227,9 +204,8 @@ def render(runs: list[Run], targets: list[float] | None = None, count_flagged: f
         + "</nav>",
     ]
     if len(runs) > 1:
-        base = runs[-1]
-        body.append(f"<section id=comparison><h2>Comparison (each run relative to {e(base.name)})</h2>")
-        body += [comparison_section(compare(r, base, count_flagged), targets) for r in runs[:-1]]
+        body.append(f"<section id=comparison><h2>Comparison (each run relative to {e(runs[-1].name)})</h2>")
+        body += [comparison_section(c, targets) for c in against_last(runs, count_flagged)]
         latency = view("latency")
         overlay = chart(overlay_series(runs), latency, title=f"{latency.title} — all runs")
         body.append(f"<h3>Curves of all runs</h3><div class=charts>{overlay}</div></section>")

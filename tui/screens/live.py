@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -12,10 +13,10 @@ from textual.widgets import Footer, Label, RichLog
 
 from engine.events import CellFinished, LoadProgress, RunFinished
 from engine.profiles import ResolvedProfile
-from engine.run.background import BackgroundRun
+from engine.run.process import RunProcess
 from engine.run.progress import RunProgress
 from tui.messages import EngineEvent, ShowResults
-from tui.screens.prompts import Confirm
+from tui.screens.prompts import Choice
 from tui.widgets import CellTable, CurvePlot, RatePlot
 
 
@@ -34,11 +35,13 @@ class LiveScreen(Screen):
     SUB_TITLE = "live"
     BINDINGS = [Binding("q", "stop", "Stop run"), Binding("ctrl+q", "stop", "Stop run", show=False)]
 
-    def __init__(self, profile: ResolvedProfile, results_root: Path, start: bool = True) -> None:
+    def __init__(
+        self, profile: ResolvedProfile, results_root: Path, start: bool = True, attach: Path | None = None
+    ) -> None:
         super().__init__()
-        self.profile, self.results_root, self.autostart = profile, results_root, start
+        self.profile, self.results_root, self.autostart, self.attach_dir = profile, results_root, start, attach
         self.progress = RunProgress()
-        self.run: BackgroundRun | None = None
+        self.run: RunProcess | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="status"):
@@ -54,12 +57,18 @@ class LiveScreen(Screen):
 
     def on_mount(self) -> None:
         self.render_status()
-        if self.autostart:
-            # The run has its own thread and loop; events come back as messages.
-            self.run = BackgroundRun(
-                self.profile, lambda e: self.post_message(EngineEvent(e)), self.results_root
-            ).start()
+        if self.attach_dir is not None:
+            self.run = RunProcess.attach(self.attach_dir)
+        elif self.autostart:
+            # The run is its own process (it outlives this UI); we follow its events.jsonl.
+            self.run = RunProcess.start(self.profile, self.results_root)
+        if self.run is not None:
+            self.follow(self.run)
         self.set_interval(1.0, self.render_status)  # elapsed time moves even between events
+
+    @work(thread=True, exit_on_error=False)
+    def follow(self, run: RunProcess) -> None:
+        run.follow(lambda event: self.post_message(EngineEvent(event)))
 
     def on_engine_event(self, message: EngineEvent) -> None:
         event = message.event
@@ -74,17 +83,12 @@ class LiveScreen(Screen):
             self.query_one("#cells", CellTable).add_cell(event.result)
             self.query_one("#curve", CurvePlot).show(self.progress.cells)
         elif isinstance(event, RunFinished):
-            title = f"{self.profile.name}: {event.status}"
+            title = f"{self.profile.name}: {event.status}" + (f" ({event.error})" if event.error else "")
             self.post_message(ShowResults(self.progress.cells, title, event.results_dir))
         self.render_status()
 
     def render_status(self) -> None:
         p = self.progress
-        run = self.run
-        if run is not None and run.error is not None and p.status is None:
-            # The run's thread ended in an error before it could say so through its events.
-            p.status, p.phase, p.detail = "failed", "failed", f"{run.error.__class__.__name__}: {run.error}"
-            self.query_one("#log", RichLog).write(f"error: {p.detail}")
         cell = p.cell
         where = (
             f"cell {cell.index + 1}/{p.total_cells} c={cell.concurrency} {cell.input_len}/{cell.output_len}"
@@ -106,19 +110,28 @@ class LiveScreen(Screen):
         self.query_one("#server", Label).update(line)
 
     def on_unmount(self) -> None:
-        # Leaving the app mid-run (however): stop the load, save, stop the server, then go.
-        if self.run is not None and self.run.running:
-            self.run.cancel()
-            self.run.join(120)
+        # However the UI ends (quit, a lost terminal), the run goes on unless it was told to stop.
+        if self.run is not None:
+            self.run.release()
 
     def action_stop(self) -> None:
         if self.run is None or not self.run.running:
             self.app.exit()
             return
 
-        def answer(stop: bool | None) -> None:
-            if stop and self.run is not None:
+        def answer(choice: str | None) -> None:
+            if self.run is None:
+                return
+            if choice == "s":
                 self.query_one("#log", RichLog).write("stopping: saving partial results and stopping the server...")
-                self.run.cancel()
+                self.run.stop()
+            elif choice == "l":
+                self.app.exit(message=f"The run goes on (pid {self.run.pid}): llmbench-tui attach {self.run.run_dir}")
 
-        self.app.push_screen(Confirm("Stop the run? Partial results are saved and the server is stopped."), answer)
+        self.app.push_screen(
+            Choice(
+                "The run is still going. Stop it, or leave it running without this window?",
+                [("s", "stop it (partial results saved, server stopped)"), ("l", "leave it running")],
+            ),
+            answer,
+        )

@@ -1,4 +1,4 @@
-"""Small modal screens: ask for a path, confirm a question."""
+"""Small modal screens: ask for a path, confirm a question, choose among a few answers."""
 
 from __future__ import annotations
 
@@ -41,4 +41,28 @@ class Confirm(ModalScreen[bool]):
             yield Label("y: yes   n: no", classes="hint")
 
     def action_answer(self, value: bool) -> None:
+        self.dismiss(value)
+
+
+class Choice(ModalScreen[str | None]):
+    """A question with a few answers, one key each; escape answers None (go back)."""
+
+    BINDINGS = [("escape", "answer(None)", "Back")]
+
+    def __init__(self, question: str, answers: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.question, self.answers = question, answers  # (key, what it does)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.question)
+            hints = [f"{key}: {what}" for key, what in self.answers] + ["escape: back"]
+            yield Label("   ".join(hints), classes="hint")
+
+    def on_key(self, event) -> None:
+        if any(event.key == key for key, _ in self.answers):
+            event.stop()
+            self.dismiss(event.key)
+
+    def action_answer(self, value: str | None) -> None:
         self.dismiss(value)

@@ -18,6 +18,8 @@ class ResultsScreen(Screen):
     BINDINGS = [
         Binding("v", "next_view", "Switch view"),
         Binding("o", "app.open_results", "Open results"),
+        Binding("b", "app.browse_runs", "Browse runs"),
+        Binding("escape", "app.pop_screen", "Back", show=False),
         Binding("n", "app.new_run", "New run"),
         Binding("q", "app.quit", "Quit"),
     ]

@@ -30,6 +30,7 @@ class SetupScreen(Screen):
         Binding("ctrl+s", "save", "Save profile"),
         Binding("ctrl+o", "open", "Open profile"),
         Binding("ctrl+l", "results", "Open results"),
+        Binding("ctrl+b", "app.browse_runs", "Runs"),
         Binding("ctrl+q", "app.quit", "Quit"),
     ]
 

@@ -1,0 +1,73 @@
+"""The run process: one run, in its own session, its events appended to events.jsonl.
+
+Started by engine/run/process.py as `python -c ... RUN_DIR [--resume] [--tied]`: the resolved
+profile arrives on stdin as one JSON line (its secrets never touch the disk); a resumed run reads
+the folder's profile.toml instead. SIGINT and SIGTERM stop it cleanly (partial results saved, the
+server stopped, exit 130); a lost terminal (SIGHUP) does not concern it. `--tied`: stdin stays
+open as a lifeline from a foreground front end, and the run stops as on SIGINT when it closes
+(the front end died, even by SIGKILL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+from engine.events import Notice
+from engine.loop import run as run_loop
+from engine.profiles import ResolvedProfile, load_profile
+from engine.run.eventlog import EVENTS_FILE, EventLog
+from engine.run.runner import Runner
+
+
+async def _run(runner: Runner, tied: bool) -> int:
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+
+    def stop(why: str) -> None:
+        runner.observer(Notice("warning", f"{why}: stopping the load, saving partial results, stopping the server"))
+        task.cancel()
+        for s in (signal.SIGINT, signal.SIGTERM):  # a second signal must not cut the clean-up short
+            loop.add_signal_handler(s, lambda: None)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop, f"{signal.Signals(sig).name} received")
+    if tied:
+
+        def lifeline() -> None:
+            if not os.read(0, 4096):
+                loop.remove_reader(0)
+                stop("the front end that started this run went away")
+
+        loop.add_reader(0, lifeline)
+    outcome = await runner.run()
+    return outcome.exit_code
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="llmbench-tui run process")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--tied", action="store_true")
+    args = p.parse_args(argv)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # no terminal of ours to lose
+    if args.resume:
+        profile = load_profile(str(args.run_dir / "profile.toml"))
+    else:
+        profile = ResolvedProfile.model_validate_json(sys.stdin.buffer.readline())
+    runner = Runner(profile, lambda e: None, args.run_dir.parent, run_dir=args.run_dir, resume=args.resume)
+    events = EventLog(args.run_dir / EVENTS_FILE, runner.redact)
+    runner.observer = events
+    try:
+        code = run_loop(_run(runner, args.tied))
+    finally:  # an escaping error's traceback goes to run.log (our stderr); the follower reports it
+        events.close()
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

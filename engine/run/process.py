@@ -1,0 +1,138 @@
+"""A run in its own process, and the front end's handle on it.
+
+The run process (engine/run/child.py) is started in a new session, so a lost terminal or SSH
+connection does not reach it, and writes everything it does to events.jsonl in its results
+folder. A front end follows that file: from the start when it launched the run, or later with
+`attach`. The load's timestamps never share a process, a GIL or an event loop with the UI.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from engine.events import Event, RunFinished
+from engine.profiles import ResolvedProfile
+from engine.report.catalog import run_process_alive
+from engine.report.results import new_run_dir, read_summary, write_summary_file
+from engine.run.eventlog import EVENTS_FILE, follow
+from engine.run.runner import EXIT_FAILED
+
+RUN_LOG = "run.log"  # the run process's own stdout and stderr (a crash's traceback lands here)
+CHILD_MAIN = "import sys; sys.path.insert(0, sys.argv.pop(1)); from engine.run.child import main; main()"
+
+
+def _package_root() -> str:
+    return str(Path(__file__).resolve().parents[2])
+
+
+class RunProcess:
+    """A handle on a run process: follow its events, stop it, or leave it running."""
+
+    def __init__(self, run_dir: Path, pid: int | None, proc: subprocess.Popen | None = None, offset: int = 0):
+        self.run_dir, self.pid, self._proc = run_dir, pid, proc
+        self.offset = offset  # where this attempt's events start (a resume appends to the earlier ones)
+        self.stop_following = threading.Event()
+
+    @classmethod
+    def start(
+        cls,
+        profile: ResolvedProfile,
+        results_root: Path,
+        *,
+        tied: bool = False,
+        resume_dir: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> RunProcess:
+        """Start a run (or resume the one in `resume_dir`). `tied`: the run stops when this process
+        ends (a foreground headless run); otherwise it outlives us (the TUI, --detach)."""
+        run_dir = resume_dir or new_run_dir(results_root, profile.name)
+        events = run_dir / EVENTS_FILE
+        offset = events.stat().st_size if events.exists() else 0
+        argv = [sys.executable, "-c", CHILD_MAIN, _package_root(), str(run_dir)]
+        argv += ["--resume"] * bool(resume_dir) + ["--tied"] * tied
+        with open(run_dir / RUN_LOG, "ab") as log:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # SIGHUP and the terminal's Ctrl-C are the front end's
+                env={**os.environ, **(env or {})},
+            )
+        if not resume_dir:
+            proc.stdin.write(profile.model_dump_json().encode() + b"\n")
+            proc.stdin.flush()
+        if not tied:
+            proc.stdin.close()
+        return cls(run_dir, proc.pid, proc, offset)
+
+    @classmethod
+    def attach(cls, run_dir: Path) -> RunProcess:
+        """A handle on a run started elsewhere (running or finished)."""
+        summary = read_summary(run_dir / "summary.json")
+        return cls(run_dir, summary.pid)
+
+    @property
+    def running(self) -> bool:
+        if self._proc is not None:
+            return self._proc.poll() is None
+        return run_process_alive(self.pid, self.run_dir)
+
+    def follow(self, observer: Callable[[Event], None]) -> RunFinished:
+        """Hand every event to `observer`, from the first, until the run ends (or `stop_following`
+        is set: then the run goes on). Returns the final event; when the process ended without
+        one (killed outright), one made from what is known, and the summary is corrected."""
+        final = None
+        for event in follow(self.run_dir / EVENTS_FILE, lambda: self.running, self.stop_following, offset=self.offset):
+            observer(event)
+            if isinstance(event, RunFinished):
+                final = event
+        if final is None and not self.stop_following.is_set():
+            final = self._lost()
+            observer(final)
+        if self._proc is not None and final is not None:
+            self._proc.wait()
+        return final
+
+    def _lost(self) -> RunFinished:
+        code = self._proc.poll() if self._proc is not None else None
+        how = f"exit code {code}" if code is not None and code >= 0 else f"signal {-code}" if code else "unknown"
+        tail = _tail(self.run_dir / RUN_LOG)
+        error = f"the run process (pid {self.pid}) ended without a final status ({how})" + (
+            f"; last lines of {self.run_dir / RUN_LOG}:\n{tail}" if tail else ""
+        )
+        cells = []
+        try:
+            summary = read_summary(self.run_dir / "summary.json")
+            cells = summary.cells
+            if summary.status == "running":
+                summary.status, summary.error, summary.pid = "failed", error, None
+                write_summary_file(self.run_dir, summary)
+        except (OSError, ValueError):
+            pass
+        return RunFinished("failed", str(self.run_dir), cells, error, EXIT_FAILED)
+
+    def stop(self) -> None:
+        """Ask the run to stop: partial results saved, server stopped, status 'interrupted'."""
+        if self.pid and self.running:
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def release(self) -> None:
+        """Stop following; the run goes on without us."""
+        self.stop_following.set()
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
