@@ -90,6 +90,18 @@ def test_missing_failed_and_flagged_cells_are_listed_and_left_out():
     assert "(4 cells left out: see below)" in summary_sentence(c)
 
 
+def test_flag_codes_counted_on_request_enter_the_statistics_and_stay_listed():
+    starved = cell(16, flags=[Flag(code=CLIENT_STARVED, reason="client waited 85%")])
+    failed = cell(4, failed=3, flags=[Flag(code="failed_requests", reason="3 of 8 requests failed")])
+    a = [cell(1), failed, starved]
+    b = [cell(1), cell(4), cell(16, tput=50.0)]
+    c = compare(run("A", a), run("B", b), count_flagged=frozenset({CLIENT_STARVED}))
+    assert [r.key[2] for r in c.cells] == [1, 16]
+    assert [k[2] for k, _ in c.counted] == [16] and [k[2] for k, _ in c.excluded] == [4]
+    assert c.overall["output_throughput"].high == pytest.approx(2.0)
+    assert "(1 cell flagged client_starved counted on request)" in summary_sentence(c)
+
+
 def test_iso_latency_interpolates_each_curve():
     # B reaches the same throughput at twice A's latency: at equal latency A delivers more.
     a = [cell(c, tput=100.0 * c, e2e=100.0 * c) for c in (1, 2, 4, 8)]
@@ -192,6 +204,31 @@ def test_cli_compares_folders_and_a_vllm_bench_file_and_exports(tmp_path, capsys
     assert data["cells"][0]["ratios"]["output_throughput"] == pytest.approx(0.8)
     assert "| cell |" in md.read_text() and "0.80x" in md.read_text()
     assert cs.read_text().splitlines()[1].startswith("ours,vllm,256,256,4,")
+
+
+def test_cli_count_flagged_counts_the_cells_and_lists_them(tmp_path, capsys):
+    starved = [Flag(code=CLIENT_STARVED, reason="client waited 85% for a CPU")]
+    a = [cell(c, tput=100.0 * c, e2e=500.0 + 50 * c) for c in (1, 4)]
+    a.append(cell(16, tput=1600.0, e2e=1300.0, flags=starved))
+    b = [cell(c, tput=200.0 * c, e2e=500.0 + 50 * c) for c in (1, 4, 16)]
+    ra, rb, js = write_run(tmp_path, "a", a), write_run(tmp_path, "b", b), tmp_path / "c.json"
+    assert compare_main([str(ra), str(rb)]) == 0
+    out = capsys.readouterr().out
+    assert "  left out, flagged: concurrency 16, 128/128: a: client waited 85% for a CPU" in out
+    assert "across 2 cells" in out and "at 1,300 ms" not in out
+    assert compare_main([str(ra), str(rb), "--count-flagged", CLIENT_STARVED, "--json", str(js)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        f"  counted though flagged ({CLIENT_STARVED} counted on request): concurrency 16, 128/128: "
+        "a: client waited 85% for a CPU"
+    ) in out
+    assert "left out, flagged" not in out and "across 3 cells" in out
+    assert "128/128 at 1,300 ms: 3,200 vs 6,400 = 0.50x" in out  # the counted cell is on the iso curves too
+    data = json.loads(js.read_text())["comparisons"][0]
+    assert [x["cell"] for x in data["counted_flagged"]] == [[128, 128, 16]] and data["excluded"] == []
+    with pytest.raises(SystemExit) as stop:
+        compare_main([str(ra), str(rb), "--count-flagged", "client_starved,nonsense"])
+    assert stop.value.code == 2 and "unknown flag code nonsense" in capsys.readouterr().err
 
 
 def test_a_vllm_file_missing_fields_says_which(tmp_path):

@@ -17,11 +17,13 @@ LAYERS = {
     "load": {"profiles", "plan"},
     "report": {"profiles", "plan", "load"},
     "compare": {"profiles", "plan", "load", "report"},
+    # What leaves the terminal for people (HTML reports, images for slides): runs and their comparisons.
+    "share": {"profiles", "plan", "load", "report", "compare"},
     "events": {"profiles", "plan", "report"},
     "server": {"profiles", "plan", "load", "report", "events"},
     "run": {"profiles", "plan", "load", "report", "events", "server"},
     "bench": {"profiles", "plan", "load", "report", "server"},
-    "headless": {"profiles", "plan", "load", "report", "compare", "events", "server", "run", "bench"},
+    "headless": {"profiles", "plan", "load", "report", "compare", "share", "events", "server", "run", "bench"},
 }
 
 

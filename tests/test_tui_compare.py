@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from engine.compare.sources import load_runs
 from engine.report.model import CLIENT_STARVED, Flag, RunSummary
 from tests.test_compare import cell
 from tests.test_tui import tiny_profile
@@ -104,6 +105,22 @@ async def test_browse_mark_two_and_compare(tmp_path, stable_paths):
         assert "Throughput per GPU vs interactivity" in str(screen.query_one("#compare-title").render())
         await pilot.press("escape")
         assert app.screen is browser and browser.marked == [root / A, root / B]
+
+
+async def test_compare_screen_lists_cells_counted_though_flagged(tmp_path, stable_paths):
+    root = make_runs(tmp_path / "results")
+    app = LLMBenchApp(tiny_profile(), root)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.push_screen(CompareScreen(load_runs([root / A, root / B]), frozenset({CLIENT_STARVED})))
+        await pilot.pause()
+        screen = app.screen
+        assert "across 3 cells" in str(screen.query_one(".compare-summary").render())
+        left_out = str(screen.query_one(".left-out").render())
+        assert (
+            f"counted though flagged ({CLIENT_STARVED} counted on request): concurrency 16, 128/128: "
+            f"{NAME_B}: client waited 85% for a CPU"
+        ) in left_out
+        assert "left out, flagged" not in left_out and f"left out, only in {NAME_A}: concurrency 64" in left_out
 
 
 async def test_browser_opens_a_run_and_rescans(tmp_path, stable_paths):

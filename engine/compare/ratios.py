@@ -3,7 +3,9 @@
 A ratio is A relative to B ("A vs B: 1.4x": A's figure is 1.4 times B's). For throughput above 1
 means A leads; for a latency above 1 means A is slower. Only cells both runs measured cleanly
 enter a geometric mean: a cell in one run only, or flagged in either (failed requests, a starved
-client, ...), is listed with the reason and left out, never silently.
+client, ...), is listed with the reason and left out, never silently. Flags of codes the user names
+(`count_flagged`, e.g. client_limit on a host where that flag is noise for the figure compared) do
+not keep a cell out; such cells are listed as counted.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ class Comparison:
     overall: dict[str, Stats] = field(default_factory=dict)
     by_seq: dict[str, dict[str, Stats]] = field(default_factory=dict)
     crossovers: dict[str, list[str]] = field(default_factory=dict)  # seq -> sentences
+    counted: list[tuple[Key, str]] = field(default_factory=list)  # flagged, counted on request: (cell, why)
+    count_flagged: frozenset[str] = frozenset()  # the flag codes that do not keep a cell out
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
@@ -87,20 +91,28 @@ def stats(rows: list[CellRatio], figure: str) -> Stats:
     return Stats(len(values), geo, low[0], low[1], high[0], high[1])
 
 
-def compare(a: Run, b: Run) -> Comparison:
+def clean(cell: CellResult, count_flagged: frozenset[str] = frozenset()) -> bool:
+    """Whether a cell may enter the statistics: no flag, or only flags of the codes counted anyway."""
+    return all(f.code in count_flagged for f in cell.flags)
+
+
+def compare(a: Run, b: Run, count_flagged: frozenset[str] = frozenset()) -> Comparison:
     cells_a = {key(c): c for c in a.cells if c.completed}
     cells_b = {key(c): c for c in b.cells if c.completed}
-    rows, excluded = [], []
+    rows, excluded, counted = [], [], []
     for k in sorted(cells_a.keys() & cells_b.keys()):
         ca, cb = cells_a[k], cells_b[k]
         why = [f"{side}: {f.reason}" for side, c in ((a.name, ca), (b.name, cb)) for f in c.flags]
-        if why:
+        if not (clean(ca, count_flagged) and clean(cb, count_flagged)):
             excluded.append((k, "; ".join(why)))
             continue
+        if why:
+            counted.append((k, "; ".join(why)))
         rows.append(CellRatio(k, ca, cb, {f: ratio(getattr(ca, f), getattr(cb, f)) for f in FIGURES}))
     result = Comparison(
         a, b, rows, excluded, sorted(cells_a.keys() - cells_b.keys()), sorted(cells_b.keys() - cells_a.keys())
     )
+    result.counted, result.count_flagged = counted, frozenset(count_flagged)
     result.overall = {f: stats(rows, f) for f in FIGURES}
     for seq in sorted({f"{k[0]}/{k[1]}" for k in cells_a.keys() & cells_b.keys()}):
         in_seq = [r for r in rows if f"{r.key[0]}/{r.key[1]}" == seq]
@@ -109,9 +121,9 @@ def compare(a: Run, b: Run) -> Comparison:
     return result
 
 
-def against_last(runs: list[Run]) -> list[Comparison]:
+def against_last(runs: list[Run], count_flagged: frozenset[str] = frozenset()) -> list[Comparison]:
     """Each run relative to the last one (the baseline), as `compare RUN_A RUN_B [RUN_C ...]` reads."""
-    return [compare(r, runs[-1]) for r in runs[:-1]]
+    return [compare(r, runs[-1], count_flagged) for r in runs[:-1]]
 
 
 def crossovers(rows: list[CellRatio], name_a: str, name_b: str) -> list[str]:
@@ -145,12 +157,14 @@ def table_rows(c: Comparison) -> list[list[str]]:
 
 
 # -- iso-latency ------------------------------------------------------------------------------
-def curve(cells: list[CellResult], x: str, y: str) -> list[tuple[float, float]]:
-    """Points (x, y) of one ISL/OSL, sorted by x, unflagged cells with both values only."""
+def curve(
+    cells: list[CellResult], x: str, y: str, count_flagged: frozenset[str] = frozenset()
+) -> list[tuple[float, float]]:
+    """Points (x, y) of one ISL/OSL, sorted by x, clean cells with both values only."""
     points = sorted(
         (getattr(c, x), getattr(c, y))
         for c in cells
-        if not c.flags and getattr(c, x) is not None and getattr(c, y) is not None
+        if clean(c, count_flagged) and getattr(c, x) is not None and getattr(c, y) is not None
     )
     return points
 
@@ -179,14 +193,22 @@ class IsoPoint:
         return self.a / self.b
 
 
-def iso(a: Run, b: Run, x: str, y: str, targets: list[float] | None = None, steps: int = 5) -> list[IsoPoint]:
+def iso(
+    a: Run,
+    b: Run,
+    x: str,
+    y: str,
+    targets: list[float] | None = None,
+    steps: int = 5,
+    count_flagged: frozenset[str] = frozenset(),
+) -> list[IsoPoint]:
     """Throughput of each run at equal x (latency or interactivity), per ISL/OSL: at the given
     targets, or at `steps` points evenly across the range both runs cover."""
     out = []
     seqs = sorted({c.seq for c in a.cells} & {c.seq for c in b.cells})
     for seq in seqs:
-        pa = curve([c for c in a.cells if c.seq == seq], x, y)
-        pb = curve([c for c in b.cells if c.seq == seq], x, y)
+        pa = curve([c for c in a.cells if c.seq == seq], x, y, count_flagged)
+        pb = curve([c for c in b.cells if c.seq == seq], x, y, count_flagged)
         if len(pa) < 2 or len(pb) < 2:
             continue
         lo, hi = max(pa[0][0], pb[0][0]), min(pa[-1][0], pb[-1][0])
@@ -215,6 +237,9 @@ def summary_sentence(c: Comparison) -> str:
     turns = [f"{t} on {seq}" for seq, ts in c.crossovers.items() for t in ts if "takes the lead" in t]
     if turns:
         text += "; " + "; ".join(turns)
+    if c.counted:
+        n = len(c.counted)
+        text += f" ({n} cell{'' if n == 1 else 's'} flagged {'/'.join(sorted(c.count_flagged))} counted on request)"
     left = len(c.excluded) + len(c.only_a) + len(c.only_b)
     if left:
         text += f" ({left} cells left out: see below)"

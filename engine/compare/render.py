@@ -1,10 +1,13 @@
-"""A comparison in words: the per-ISL/OSL statistics, iso-latency and iso-interactivity, and what
-was left out (the ratio table's rows are ratios.table_rows). One definition for the headless
-`compare` and the TUI's compare screen, so both say exactly the same thing."""
+"""A comparison in words: the per-ISL/OSL statistics, iso-latency and iso-interactivity, the cells
+counted though flagged and what was left out (the ratio table's rows are ratios.table_rows). One
+definition for the headless `compare`, the TUI's compare screen and the HTML report, so all say
+exactly the same thing."""
 
 from __future__ import annotations
 
-from engine.compare.ratios import LEAD, Comparison, describe, fmt_ratio, iso
+from dataclasses import dataclass
+
+from engine.compare.ratios import LEAD, Comparison, IsoPoint, describe, fmt_ratio, iso
 
 
 def heading(c: Comparison) -> str:
@@ -28,21 +31,69 @@ def stats_lines(c: Comparison) -> list[str]:
     return out
 
 
-def iso_lines(c: Comparison, targets: list[float] | None = None) -> list[str]:
+@dataclass(frozen=True)
+class IsoView:
+    """One way of reading two curves at an equal x: throughput `y` of each run at the same `x`."""
+
+    heading: str
+    x: str
+    y: str
+    unit: str
+    steps: int  # points across the range both runs cover, where no target is given
+    digits: int  # decimals of the x value
+    targets: bool  # whether the user's --latency targets apply
+
+    def at(self, p: IsoPoint) -> str:
+        return f"{p.at:,.{self.digits}f}"
+
+
+ISO_VIEWS = (
+    IsoView(
+        "at equal mean E2E latency (total tok/s, interpolated on each run's curve)",
+        "mean_e2el_ms",
+        "total_token_throughput",
+        "ms",
+        5,
+        0,
+        True,
+    ),
+    IsoView(
+        "at equal interactivity (total tok/s per GPU at the same tok/s/user)",
+        "interactivity",
+        "total_token_throughput_per_gpu",
+        "tok/s/user",
+        3,
+        1,
+        False,
+    ),
+)
+
+
+def iso_sets(c: Comparison, targets: list[float] | None = None) -> list[tuple[IsoView, list[IsoPoint]]]:
     """Throughput at equal latency (at `targets` ms, else across the common range) and per-GPU
-    throughput at equal interactivity: a heading line, then one indented line per point."""
+    throughput at equal interactivity, each view that has a point; cells flagged only with the
+    comparison's counted codes are on the curves."""
     out = []
-    points = iso(c.a, c.b, "mean_e2el_ms", "total_token_throughput", targets)
-    if points:
-        out.append("at equal mean E2E latency (total tok/s, interpolated on each run's curve):")
-        for p in points:
-            out.append(f"  {p.seq} at {p.at:,.0f} ms: {p.a:,.0f} vs {p.b:,.0f} = {p.ratio:.2f}x")
-    inter = iso(c.a, c.b, "interactivity", "total_token_throughput_per_gpu", None, steps=3)
-    if inter:
-        out.append("at equal interactivity (total tok/s per GPU at the same tok/s/user):")
-        for p in inter:
-            out.append(f"  {p.seq} at {p.at:,.1f} tok/s/user: {p.a:,.0f} vs {p.b:,.0f} = {p.ratio:.2f}x")
+    for v in ISO_VIEWS:
+        points = iso(c.a, c.b, v.x, v.y, targets if v.targets else None, v.steps, c.count_flagged)
+        if points:
+            out.append((v, points))
     return out
+
+
+def iso_lines(c: Comparison, targets: list[float] | None = None) -> list[str]:
+    """iso_sets in words: a heading line per view, then one indented line per point."""
+    out = []
+    for v, points in iso_sets(c, targets):
+        out.append(f"{v.heading}:")
+        out += [f"  {p.seq} at {v.at(p)} {v.unit}: {p.a:,.0f} vs {p.b:,.0f} = {p.ratio:.2f}x" for p in points]
+    return out
+
+
+def counted_lines(c: Comparison) -> list[str]:
+    """Every flagged cell that entered the statistics because its flags are of the codes counted on request."""
+    codes = "/".join(sorted(c.count_flagged))
+    return [f"counted though flagged ({codes} counted on request): {describe(k)}: {why}" for k, why in c.counted]
 
 
 def left_out_lines(c: Comparison) -> list[str]:

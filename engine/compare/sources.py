@@ -33,6 +33,7 @@ class Run:
     status: str | None = None
     started_at: str | None = None
     notes: list[str] = field(default_factory=list)  # e.g. fields a vLLM bench file lacked
+    summary: RunSummary | None = None  # a results folder's metadata (environment, isolation, ...)
 
 
 def load_run(path: Path, name: str | None = None) -> Run:
@@ -76,6 +77,7 @@ def _from_summary(path: Path, summary: RunSummary, name: str | None) -> Run:
         profile=summary.profile,
         status=summary.status,
         started_at=summary.started_at,
+        summary=summary,
     )
 
 

@@ -366,6 +366,12 @@ def compare_entry(argv: list[str]) -> int:
     return compare_main(argv)
 
 
+def report_entry(argv: list[str]) -> int:
+    from engine.headless.report import report_main
+
+    return report_main(argv)
+
+
 def runs_entry(name: str):
     def entry(argv: list[str]) -> int:
         from engine.headless import runs
@@ -378,6 +384,7 @@ def runs_entry(name: str):
 SUBCOMMANDS = {
     "selftest": selftest_main,
     "compare": compare_entry,
+    "report": report_entry,
     "ls": runs_entry("ls"),
     "attach": runs_entry("attach"),
     "stop": runs_entry("stop"),
@@ -390,3 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         return SUBCOMMANDS[argv[0]](argv[1:])
     args = build_parser().parse_args(argv)
     return run_headless(args)
+
+
+if __name__ == "__main__":  # `python -m engine.headless.cli`: headless runs and subcommands, no TUI
+    sys.exit(main())

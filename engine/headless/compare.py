@@ -14,9 +14,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 from engine.compare.ratios import FIGURES, Comparison, against_last, iso, summary_sentence, table_rows
-from engine.compare.render import heading, iso_lines, left_out_lines, stats_lines
+from engine.compare.render import counted_lines, heading, iso_lines, left_out_lines, stats_lines
 from engine.compare.sources import Run, SourceError, load_runs
 from engine.report import curves
+from engine.report.model import FLAG_CODES
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
@@ -35,11 +36,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="a display name per run, in order (repeatable; default: hardware, profile or folder, whichever differs)",
     )
     p.add_argument("--latency", help="iso-latency targets in ms, e.g. 1000,2000 (default: across the common range)")
+    p.add_argument(
+        "--count-flagged",
+        type=flag_codes,
+        default=frozenset(),
+        metavar="CODES",
+        help="flag codes that do not keep a cell out of the statistics, e.g. client_limit (the cells stay listed)",
+    )
     p.add_argument("--plot", action="store_true", help="overlay the runs' throughput-latency curves")
     p.add_argument("--csv", type=Path, help="write the per-cell table as CSV")
     p.add_argument("--md", type=Path, help="write the per-cell table and the summary as Markdown")
     p.add_argument("--json", type=Path, help="write everything computed as JSON")
     return p
+
+
+def flag_codes(text: str) -> frozenset[str]:
+    """`--count-flagged client_limit,one_read`: codes a cell may carry and still be counted."""
+    codes = frozenset(x.strip() for x in text.split(",") if x.strip())
+    unknown = codes - set(FLAG_CODES)
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown flag code {', '.join(sorted(unknown))}: one of {', '.join(FLAG_CODES)}"
+        )
+    return codes
 
 
 def render_table(rows: list[list[str]]) -> str:
@@ -51,7 +70,7 @@ def render_table(rows: list[list[str]]) -> str:
 
 def report(c: Comparison, targets: list[float] | None) -> str:
     out = [heading(c), render_table(table_rows(c)), ""]
-    out += ["  " + line for line in (*stats_lines(c), *iso_lines(c, targets), *left_out_lines(c))]
+    out += ["  " + line for line in (*stats_lines(c), *iso_lines(c, targets), *counted_lines(c), *left_out_lines(c))]
     out += ["", summary_sentence(c)]
     return "\n".join(out)
 
@@ -78,10 +97,12 @@ def to_json(comparisons: list[Comparison]) -> dict:
             "by_seq": {seq: {f: asdict(s) for f, s in figs.items()} for seq, figs in c.by_seq.items()},
             "crossovers": c.crossovers,
             "excluded": [{"cell": list(k), "why": why} for k, why in c.excluded],
+            "counted_flagged": [{"cell": list(k), "why": why} for k, why in c.counted],
             "only_a": [list(k) for k in c.only_a],
             "only_b": [list(k) for k in c.only_b],
             "iso_latency": [
-                asdict(p) | {"ratio": p.ratio} for p in iso(c.a, c.b, "mean_e2el_ms", "total_token_throughput")
+                asdict(p) | {"ratio": p.ratio}
+                for p in iso(c.a, c.b, "mean_e2el_ms", "total_token_throughput", count_flagged=c.count_flagged)
             ],
         }
 
@@ -124,7 +145,7 @@ def compare_main(argv: list[str], out=None) -> int:
     except (SourceError, ValueError, OSError) as exc:
         print(f"llmbench-tui compare: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    comparisons = against_last(runs)
+    comparisons = against_last(runs, args.count_flagged)
     for c in comparisons:
         print(report(c, targets), file=out)
         print(file=out)

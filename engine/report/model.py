@@ -22,6 +22,7 @@ ONE_READ = "one_read"  # every token of a request arrived in one read: TPOT/ITL 
 CLIENT_LIMIT = "client_limit"  # the client, not the server, may have set the figures
 CLIENT_STARVED = "client_starved"  # the client waited for a CPU a sizeable share of the cell
 LENGTH_MISMATCH = "length_mismatch"
+FLAG_CODES = (FAILED_REQUESTS, ONE_READ, CLIENT_LIMIT, CLIENT_STARVED, LENGTH_MISMATCH)
 
 
 class Flag(BaseModel):

@@ -10,7 +10,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, Static
 
 from engine.compare.ratios import against_last, summary_sentence, table_rows
-from engine.compare.render import heading, iso_lines, left_out_lines, stats_lines
+from engine.compare.render import counted_lines, heading, iso_lines, left_out_lines, stats_lines
 from engine.compare.sources import Run
 from engine.report.curves import OVERLAY_VIEWS
 from tui.widgets import CurvePlot, RatioTable
@@ -24,10 +24,10 @@ class CompareScreen(Screen):
         Binding("q", "app.quit", "Quit"),
     ]
 
-    def __init__(self, runs: list[Run]) -> None:
+    def __init__(self, runs: list[Run], count_flagged: frozenset[str] = frozenset()) -> None:
         super().__init__()
         self.runs = runs
-        self.comparisons = against_last(runs)
+        self.comparisons = against_last(runs, count_flagged)
         self.view_index = 0
 
     def compose(self) -> ComposeResult:
@@ -39,7 +39,7 @@ class CompareScreen(Screen):
                 yield Static(summary_sentence(c), classes="compare-summary", markup=False)
                 yield RatioTable(classes="ratios")
                 yield Static("\n".join([*stats_lines(c), *iso_lines(c)]), classes="compare-stats", markup=False)
-                yield Static("\n".join(left_out_lines(c)), classes="left-out", markup=False)
+                yield Static("\n".join([*counted_lines(c), *left_out_lines(c)]), classes="left-out", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:

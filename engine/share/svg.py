@@ -1,0 +1,160 @@
+"""A small SVG writer for the curves of engine.report.curves: no JavaScript, no external assets,
+no matplotlib, so an HTML report opens offline and a slide can take the file as it is.
+
+Each series has its own marker shape as well as its own colour (Okabe-Ito, safe for colour-blind
+readers), so a chart reads in greyscale; each point is labelled with its concurrency, and a point
+whose cell is flagged with "!" (as in the terminal plots).
+"""
+
+from __future__ import annotations
+
+import math
+from html import escape
+
+from engine.report.curves import Series, View
+
+COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#8C6D1F")
+SHAPES = ("circle", "square", "triangle", "diamond", "triangle-down", "plus", "cross", "star")
+FONT = "font-family='system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif'"
+
+
+def style(i: int) -> tuple[str, str]:
+    """The colour and marker shape of the i-th series (the PNG export uses the same pairs)."""
+    return COLOURS[i % len(COLOURS)], SHAPES[i % len(SHAPES)]
+
+
+def nice_ticks(high: float, count: int = 5) -> list[float]:
+    """Ticks from 0 to at least `high` on a 1-2-5 step: axes start at zero so ratios read true."""
+    high = high if high > 0 else 1.0
+    raw = high / count
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    n = math.ceil(high / step - 1e-9)
+    return [i * step for i in range(n + 1)]
+
+
+def tick_text(value: float, step: float) -> str:
+    if step >= 1:
+        return f"{value:,.0f}"
+    decimals = next(d for d in range(7) if abs(round(step, d) - step) < step * 1e-6)
+    return f"{value:.{decimals}f}"
+
+
+def marker(shape: str, x: float, y: float, colour: str, r: float = 4.5) -> str:
+    fill = f"fill='{colour}' stroke='{colour}'"
+    if shape == "circle":
+        return f"<circle cx='{x:.1f}' cy='{y:.1f}' r='{r}' {fill}/>"
+    if shape == "square":
+        return f"<rect x='{x - r:.1f}' y='{y - r:.1f}' width='{2 * r}' height='{2 * r}' {fill}/>"
+    if shape in ("plus", "cross"):
+        d = r + 0.5
+        if shape == "plus":
+            path = f"M{x - d:.1f},{y:.1f}H{x + d:.1f}M{x:.1f},{y - d:.1f}V{y + d:.1f}"
+        else:
+            path = f"M{x - d:.1f},{y - d:.1f}L{x + d:.1f},{y + d:.1f}M{x - d:.1f},{y + d:.1f}L{x + d:.1f},{y - d:.1f}"
+        return f"<path d='{path}' stroke='{colour}' stroke-width='2.2' fill='none'/>"
+    # A star alternates outer and inner corners (radius 1.3 and 0.6 of r).
+    star = [
+        ((1.3, 0.6)[a % 2] * math.sin(a * math.pi / 5), -(1.3, 0.6)[a % 2] * math.cos(a * math.pi / 5))
+        for a in range(10)
+    ]
+    corners = {
+        "triangle": [(0, -1.2), (1.1, 0.8), (-1.1, 0.8)],
+        "triangle-down": [(0, 1.2), (1.1, -0.8), (-1.1, -0.8)],
+        "diamond": [(0, -1.3), (1.1, 0), (0, 1.3), (-1.1, 0)],
+        "star": star,
+    }[shape]
+    points = " ".join(f"{x + dx * r:.1f},{y + dy * r:.1f}" for dx, dy in corners)
+    return f"<polygon points='{points}' {fill}/>"
+
+
+def chart(series: list[Series], view: View, width: int = 600, height: int = 420, title: str | None = None) -> str:
+    """One view as a standalone <svg> element (well-formed XML; inline in HTML as it is)."""
+    drawn = [(i, s) for i, s in enumerate(series) if s.xs]
+    right = any(s.right_axis for _, s in drawn)
+    left, right_margin, bottom = 78, (78 if right else 36), 56
+    # The legend wraps under the title, one entry per series: its marker, colour and label.
+    rows, row, used = [], [], 0
+    for i, s in drawn:
+        w = 28 + 7 * len(s.label)
+        if row and used + w > width - left - 10:
+            rows.append(row)
+            row, used = [], 0
+        row.append((i, s.label, used))
+        used += w
+    if row:
+        rows.append(row)
+    # A title too wide for the chart breaks at its dash: the view on one line, the run's name under it.
+    heading = title or view.title
+    lines = heading.split(" — ") if 8.5 * len(heading) > width - left else [heading]
+    legend_y = 24 + 18 * len(lines)
+    top = legend_y + 20 * max(len(rows), 1)
+    pw, ph = width - left - right_margin, height - top - bottom
+
+    # Headroom (8%) past the highest point: its marker and label stay inside the frame.
+    xt = nice_ticks(1.08 * max((x for _, s in drawn for x in s.xs), default=1.0))
+    yt = nice_ticks(1.08 * max((y for _, s in drawn if not s.right_axis for y in s.ys), default=1.0))
+    rt = nice_ticks(1.08 * max((y for _, s in drawn if s.right_axis for y in s.ys), default=1.0))
+
+    def px(x: float) -> float:
+        return left + pw * x / xt[-1]
+
+    def py(y: float, on_right: bool = False) -> float:
+        return top + ph - ph * y / (rt if on_right else yt)[-1]
+
+    out = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width} {height}' width='{width}' height='{height}' "
+        f"role='img' {FONT} font-size='12'>",
+        f"<title>{escape(heading)}</title>",
+        f"<rect width='{width}' height='{height}' fill='#ffffff'/>",
+    ]
+    for n, line in enumerate(lines):
+        size, weight = (15, " font-weight='600'") if n == 0 else (12, " fill='#555555'")
+        out.append(f"<text x='{left}' y='{22 + 18 * n}' font-size='{size}'{weight}>{escape(line)}</text>")
+    for r, entries_row in enumerate(rows):
+        y = legend_y + 20 * r
+        for i, label, dx in entries_row:
+            colour, shape = style(i)
+            x = left + dx
+            out.append(f"<line x1='{x}' y1='{y}' x2='{x + 18}' y2='{y}' stroke='{colour}' stroke-width='2'/>")
+            out.append(marker(shape, x + 9, y, colour))
+            out.append(f"<text x='{x + 24}' y='{y + 4}'>{escape(label)}</text>")
+    # Grid and axes.
+    for t in yt:
+        y = py(t)
+        out.append(f"<line x1='{left}' y1='{y:.1f}' x2='{left + pw}' y2='{y:.1f}' stroke='#e3e3e3'/>")
+        text = tick_text(t, yt[1] - yt[0])
+        out.append(f"<text x='{left - 6}' y='{y + 4:.1f}' text-anchor='end'>{text}</text>")
+    for t in xt:
+        x = px(t)
+        out.append(f"<line x1='{x:.1f}' y1='{top}' x2='{x:.1f}' y2='{top + ph}' stroke='#eeeeee'/>")
+        text = tick_text(t, xt[1] - xt[0])
+        out.append(f"<text x='{x:.1f}' y='{top + ph + 17}' text-anchor='middle'>{text}</text>")
+    if right:
+        for t in rt:
+            text = tick_text(t, rt[1] - rt[0])
+            out.append(f"<text x='{left + pw + 6}' y='{py(t, True) + 4:.1f}'>{text}</text>")
+        out.append(
+            f"<text transform='translate({width - 14},{top + ph / 2:.0f}) rotate(90)' text-anchor='middle'>"
+            f"{escape(view.y_label_right or '')}</text>"
+        )
+    out.append(f"<rect x='{left}' y='{top}' width='{pw}' height='{ph}' fill='none' stroke='#555555'/>")
+    out.append(f"<text x='{left + pw / 2:.0f}' y='{height - 14}' text-anchor='middle'>{escape(view.x_label)}</text>")
+    out.append(
+        f"<text transform='translate(18,{top + ph / 2:.0f}) rotate(-90)' text-anchor='middle'>"
+        f"{escape(view.y_label)}</text>"
+    )
+    # The series: a line, a marker per point and its concurrency label ("!" when flagged).
+    for i, s in drawn:
+        colour, shape = style(i)
+        pts = [(px(x), py(y, s.right_axis)) for x, y in zip(s.xs, s.ys)]
+        dash = " stroke-dasharray='6 4'" if s.right_axis else ""
+        line = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
+        out.append(f"<polyline points='{line}' fill='none' stroke='{colour}' stroke-width='1.8'{dash}/>")
+        for (x, y), text, vx, vy in zip(pts, s.point_labels, s.xs, s.ys):
+            out.append(f"<g><title>{escape(f'{s.label}: concurrency {text}: x={vx:,.4g}, y={vy:,.4g}')}</title>")
+            out.append(marker(shape, x, y, colour))
+            weight = " font-weight='700' fill='#b00020'" if text.endswith("!") else " fill='#333333'"
+            out.append(f"<text x='{x + 7:.1f}' y='{y - 7:.1f}' font-size='11'{weight}>{escape(text)}</text></g>")
+    out.append("</svg>")
+    return "\n".join(out)
