@@ -33,6 +33,7 @@ class FakeConfig:
     # (request body, how many completion requests came before it) -> an HTTP status to fail it with
     fail_when: Callable[[dict, int], int | None] | None = None
     dead: bool = False  # every request's connection is dropped, /v1/models included (a dead server)
+    api_key: str | None = None  # when set, the API's routes answer 401 without `Authorization: Bearer <it>`
     requests: list[dict] = field(default_factory=list)
 
 
@@ -67,6 +68,9 @@ class FakeServer:
         if self.config.dead:
             request.transport.close()
             raise ConnectionResetError("the fake server is dead")
+        key = self.config.api_key
+        if key and request.headers.get("Authorization") != f"Bearer {key}":
+            raise web.HTTPUnauthorized(text='{"error": "invalid api key"}')
 
     async def models(self, request):
         self._drop_if_dead(request)

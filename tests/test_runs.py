@@ -192,3 +192,30 @@ async def test_leaving_the_tui_mid_run_leaves_the_run_going(tiny_model, tmp_path
         _, err = await asyncio.wait_for(stop.communicate(), 120)
     assert stop.returncode == 130, err.decode()[-2000:]
     assert summary(run.run_dir)["status"] == "interrupted"
+
+
+async def test_the_client_sends_the_api_key_and_never_writes_it(tiny_model, tmp_path):
+    key = "sk-test-do-not-leak-4242"
+    async with FakeServer(FakeConfig(api_key=key)) as server:
+        refused = await start("--no-ui", *run_args(server, tiny_model, tmp_path / "none", "--concurrency", "1"))
+        _, err_refused = await asyncio.wait_for(refused.communicate(), 120)
+        flag = await start(
+            "--no-ui", *run_args(server, tiny_model, tmp_path / "flag", "--concurrency", "1"), "--api-key", key
+        )
+        out, err = await asyncio.wait_for(flag.communicate(), 120)
+        env = await asyncio.create_subprocess_exec(
+            CLI,
+            "--no-ui",
+            *run_args(server, tiny_model, tmp_path / "env", "--concurrency", "1"),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**cli_env(), "OPENAI_API_KEY": key},
+        )
+        await asyncio.wait_for(env.communicate(), 120)
+    assert refused.returncode == 1 and b"HTTP 401 (unauthorized): give the server's key with --api-key" in err_refused
+    assert flag.returncode == 0 and env.returncode == 0, err.decode()[-2000:]
+    assert summary(only_run(tmp_path / "flag"))["status"] == "completed"
+    assert key.encode() not in out + err
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert key.encode() not in path.read_bytes(), path
