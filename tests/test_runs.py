@@ -145,19 +145,27 @@ def tmux(*args: str) -> str:
     return subprocess.run(["tmux", *args], capture_output=True, text=True, check=False).stdout
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (.ci/run installs it)")
+NEEDS_TMUX = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (.ci/run installs it)")
+
+
+async def tui_run_in_tmux(session: str, server, tiny_model, results: Path) -> tuple[Path, int]:
+    """The TUI in a tmux session, a run started with ctrl+r and its first cell going: (run folder, TUI pid)."""
+    args = " ".join(run_args(server, tiny_model, results, "--concurrency", "1,2"))
+    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", f"{CLI} {args}")
+    await until(lambda: "^r Run" in tmux("capture-pane", "-p", "-t", session), "the setup screen", 90)
+    tmux("send-keys", "-t", session, "C-r")
+    await until(lambda: any(results.glob("*/events.jsonl")), "the run to start", 90)
+    run_dir = only_run(results)
+    await until(lambda: "CellStarted" in (run_dir / "events.jsonl").read_text(), "the first cell")
+    return run_dir, int(tmux("list-panes", "-t", session, "-F", "#{pane_pid}").split()[0])
+
+
+@NEEDS_TMUX
 async def test_a_tui_run_survives_its_terminal_and_attach_shows_it(tiny_model, tmp_path):
     session = f"llmbench-test-{os.getpid()}"
     async with FakeServer(FakeConfig(token_delay_s=0.05)) as server:
-        args = " ".join(run_args(server, tiny_model, tmp_path, "--concurrency", "1,2"))
-        tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", f"{CLI} {args}")
         try:
-            await until(lambda: "^r Run" in tmux("capture-pane", "-p", "-t", session), "the setup screen", 90)
-            tmux("send-keys", "-t", session, "C-r")
-            await until(lambda: any(tmp_path.glob("*/events.jsonl")), "the run to start", 90)
-            run_dir = only_run(tmp_path)
-            await until(lambda: "CellStarted" in (run_dir / "events.jsonl").read_text(), "the first cell")
-            tui = int(tmux("list-panes", "-t", session, "-F", "#{pane_pid}").split()[0])
+            run_dir, tui = await tui_run_in_tmux(session, server, tiny_model, tmp_path)
         finally:
             tmux("kill-session", "-t", session)  # the SSH connection drops: SIGHUP to the TUI
         await until(lambda: not Path(f"/proc/{tui}").exists(), "the TUI to exit", 30)
@@ -168,6 +176,21 @@ async def test_a_tui_run_survives_its_terminal_and_attach_shows_it(tiny_model, t
     assert attach.returncode == 0, err.decode()[-2000:]
     assert f"results: {run_dir}" in out.decode() and "out tok/s" in out.decode()
     assert len(summary(run_dir)["cells"]) == 2
+
+
+@NEEDS_TMUX
+async def test_sigterm_to_the_tui_stops_its_run(tiny_model, tmp_path):
+    session = f"llmbench-test-term-{os.getpid()}"
+    async with FakeServer(FakeConfig(token_delay_s=0.05)) as server:
+        try:
+            run_dir, tui = await tui_run_in_tmux(session, server, tiny_model, tmp_path)
+            os.kill(tui, signal.SIGTERM)
+            await until(lambda: not Path(f"/proc/{tui}").exists(), "the TUI to exit", 30)
+            await until(lambda: summary(run_dir)["status"] != "running", "the run to stop", 60)
+        finally:
+            tmux("kill-session", "-t", session)
+    s = summary(run_dir)
+    assert s["status"] == "interrupted" and "SIGTERM received" in s["error"]
 
 
 async def test_leaving_the_tui_mid_run_leaves_the_run_going(tiny_model, tmp_path):

@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Label, RichLog
+from textual.worker import Worker, WorkerState
 
 from engine.events import CellFinished, LoadProgress, RunFinished
 from engine.profiles import ResolvedProfile
@@ -69,6 +70,15 @@ class LiveScreen(Screen):
     @work(thread=True, exit_on_error=False)
     def follow(self, run: RunProcess) -> None:
         run.follow(lambda event: self.post_message(EngineEvent(event)))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # Following the run failed (its event log unreadable, say): say so, never sit silent.
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            error = event.worker.error
+            p = self.progress
+            p.phase, p.detail = "failed", f"cannot follow the run: {error.__class__.__name__}: {error}"
+            self.query_one("#log", RichLog).write(f"error: {p.detail}")
+            self.render_status()
 
     def on_engine_event(self, message: EngineEvent) -> None:
         event = message.event
