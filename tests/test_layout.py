@@ -7,11 +7,12 @@ import ast
 from tests.conftest import ROOT
 
 # Utilities with no engine imports of their own, usable from any layer.
-BASE = {"loop", "redact"}
+BASE = {"loop", "redact", "spawn"}
 # Each layer, and the layers it may import (besides itself and BASE).
 LAYERS = {
     "loop": set(),
     "redact": set(),
+    "spawn": set(),
     "profiles": set(),
     "plan": {"profiles"},
     "load": {"profiles", "plan"},

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -22,13 +21,9 @@ from engine.report.catalog import run_process_alive
 from engine.report.results import new_run_dir, read_summary, write_summary_file
 from engine.run.eventlog import EVENTS_FILE, follow
 from engine.run.runner import EXIT_FAILED
+from engine.spawn import python_argv
 
 RUN_LOG = "run.log"  # the run process's own stdout and stderr (a crash's traceback lands here)
-CHILD_MAIN = "import sys; sys.path.insert(0, sys.argv.pop(1)); from engine.run.child import main; main()"
-
-
-def _package_root() -> str:
-    return str(Path(__file__).resolve().parents[2])
 
 
 class RunProcess:
@@ -54,8 +49,7 @@ class RunProcess:
         run_dir = resume_dir or new_run_dir(results_root, profile.name)
         events = run_dir / EVENTS_FILE
         offset = events.stat().st_size if events.exists() else 0
-        argv = [sys.executable, "-c", CHILD_MAIN, _package_root(), str(run_dir)]
-        argv += ["--resume"] * bool(resume_dir) + ["--tied"] * tied
+        argv = python_argv("engine.run.child", str(run_dir), *["--resume"] * bool(resume_dir), *["--tied"] * tied)
         with open(run_dir / RUN_LOG, "ab") as log:
             proc = subprocess.Popen(
                 argv,

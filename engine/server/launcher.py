@@ -29,6 +29,7 @@ from engine.redact import Redactor, secret_values
 from engine.server import isolation
 from engine.server.isolation import Isolation
 from engine.server.tinymodel import TINY_NAME, ensure_tiny_model, tiny_model_dir
+from engine.spawn import python_argv
 
 
 class LaunchError(Exception):
@@ -59,15 +60,6 @@ def _die_with_parent() -> None:
 
 
 STOP_GRACE_S = 20.0  # from SIGTERM to SIGKILL of what is left of the server's tree
-
-
-def _package_root() -> str:
-    """Where this engine lives (a checkout, or site-packages): the keeper imports the same code."""
-    return str(Path(__file__).resolve().parents[2])
-
-
-# Run as `python -c`, the keeper keeps our working directory and environment for the server.
-KEEPER_MAIN = "import sys; sys.path.insert(0, sys.argv.pop(1)); from engine.server.supervisor import main; main()"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -221,13 +213,14 @@ class ServerLauncher(Launcher):
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             log.write(f"# llmbench-tui: {self.redact(self.spec.shell())}\n".encode())
-        keeper = [
-            *[sys.executable, "-c", KEEPER_MAIN, _package_root(), "--log", str(self.log_path)],
-            *["--grace", str(STOP_GRACE_S), "--isolation", json.dumps(self.spec.isolation.to_dict())],
+        keeper = python_argv(
+            "engine.server.supervisor",
+            *["--log", str(self.log_path), "--grace", str(STOP_GRACE_S)],
+            *["--isolation", json.dumps(self.spec.isolation.to_dict())],
             *(["--container", self._container] if self._container else []),
             "--",
             *self.spec.command,
-        ]
+        )
         try:
             # The keeper (engine/server/supervisor.py) starts the server and stops its whole tree
             # when told to, or when this process ends in any way (its stdin, our pipe, closes).
