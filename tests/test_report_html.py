@@ -189,6 +189,7 @@ def test_png_without_matplotlib_says_how_to_install_it(tmp_path, capsys, monkeyp
 
 def test_png_images_when_matplotlib_is_there(tmp_path):
     import matplotlib  # noqa: F401 (`make setup` installs the [plot] extra: this test must run)
+
     a, b = write_run(tmp_path, "A", CELLS), write_run(tmp_path, "B", CELLS)
     assert report_main([str(a), str(b), "--png", str(tmp_path / "png")]) == 0
     images = sorted((tmp_path / "png").iterdir())

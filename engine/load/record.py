@@ -30,6 +30,9 @@ class RequestRecord:
     # Closed loop: how long after its slot freed up the request was actually sent (client health).
     send_delay: float = 0.0
     http_status: int | None = None  # of a failed request, when the server answered with one
+    # Open loop: the planned and the actual send time, seconds from the cell's start.
+    planned_s: float | None = None
+    sent_s: float | None = None
     text: str | None = None  # kept only when the server reports no usage and we count tokens
 
     @property
@@ -48,6 +51,7 @@ class RequestRecord:
     def to_json(self) -> str:
         d = asdict(self)
         d["chunk_gaps"] = [round(g, 7) for g in self.chunk_gaps]
-        if d["text"] is None:
-            del d["text"]
+        for key in ("text", "planned_s", "sent_s"):  # only where they apply: the file stays lean
+            if d[key] is None:
+                del d[key]
         return json.dumps(d, separators=(",", ":"))

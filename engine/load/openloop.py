@@ -1,0 +1,84 @@
+"""The open loop: requests sent on a schedule made before the cell, whatever the server does.
+
+Each request's planned and actual send time is recorded. A send later than planned means the
+client, not the server, set the pace (a starved or saturated client, or the optional cap on
+requests in flight): `send_delay` holds that lateness, and client health flags the cell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from engine.load.client import CellLoad, PreparedRequest, stream_request
+from engine.load.http import Session
+from engine.load.record import RequestRecord
+from engine.plan import Cell
+
+
+async def run_open_loop(
+    session: Session,
+    url: str,
+    api: str,
+    cell: Cell,
+    requests: list[PreparedRequest],
+    offsets: list[float],
+    *,
+    output_len: int,
+    warmup: bool,
+    keep_text: bool,
+    on_record: Callable[[RequestRecord], None],
+    load: CellLoad,
+    deadline_s: float | None = None,
+    max_in_flight: int | None = None,
+) -> float:
+    """Send request i at `offsets[i]` seconds after the start (or as soon after as a slot frees,
+    with `max_in_flight`); return the wall duration until the last answer, in seconds."""
+    slots = asyncio.Semaphore(max_in_flight) if max_in_flight else None
+
+    async def one(record: RequestRecord, body: bytes) -> None:
+        try:
+            await stream_request(session, url, body, record, api, load.add_tokens, keep_text, deadline_s)
+        finally:
+            load.in_flight -= 1
+            if slots is not None:
+                slots.release()
+        if record.ok:
+            load.done += 1
+        else:
+            load.failed += 1
+        on_record(record)
+
+    start = time.perf_counter()
+    tasks = []
+    for i, (request, planned) in enumerate(zip(requests, offsets)):
+        delay = start + planned - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if slots is not None:
+            await slots.acquire()
+        record = RequestRecord(
+            cell=cell.index,
+            index=i,
+            concurrency=cell.concurrency,
+            input_len=cell.input_len,
+            output_len=output_len,
+            warmup=warmup,
+            expected_prompt_tokens=request.expected_prompt_tokens,
+            planned_s=planned,
+        )
+        record.sent_s = time.perf_counter() - start
+        record.send_delay = max(0.0, record.sent_s - planned)
+        load.in_flight += 1
+        tasks.append(asyncio.create_task(one(record, request.body)))
+    await asyncio.gather(*tasks)
+    return time.perf_counter() - start
+
+
+def achieved_rate(records: list[RequestRecord]) -> float | None:
+    """Requests actually sent per second, over the span of the sends (None under two sends)."""
+    sent = sorted(r.sent_s for r in records if r.sent_s is not None)
+    if len(sent) < 2 or sent[-1] <= sent[0]:
+        return None
+    return (len(sent) - 1) / (sent[-1] - sent[0])
