@@ -97,6 +97,19 @@ class Grid(Strict):
     # Unmeasured requests before each cell, with the cell's input length and a short output.
     warmup_requests: int = Field(default=2, ge=0)
     warmup_output_len: int = Field(default=16, ge=1)
+    # Open loop: request rates (req/s) replace the concurrency axis; arrivals drawn from a seed.
+    rates: list[float] = []
+    arrival: Literal["poisson", "constant", "gamma"] = "poisson"
+    burstiness: float = Field(default=1.0, gt=0)  # gamma's shape: below 1 burstier, above 1 more even
+    num_prompts: int | None = Field(default=None, ge=1)  # per rate cell (default: about 20 s of arrivals)
+    max_concurrency: int | None = Field(default=None, ge=1)  # cap on requests in flight in a rate cell
+
+    @field_validator("rates")
+    @classmethod
+    def _rates(cls, v: list[float]) -> list[float]:
+        if any(r <= 0 for r in v):
+            raise ValueError("every request rate must be above 0 req/s")
+        return v
 
     @field_validator("concurrency")
     @classmethod
@@ -128,6 +141,16 @@ class Load(Strict):
     # A cell with a larger share of failed requests fails the run (exit code 1).
     max_failed_share: float = Field(default=0.05, ge=0, le=1)
     seed: int = 0
+    # Service levels in ms (ttft, tpot, e2el): goodput counts the requests meeting every one.
+    slo: dict[str, float] = {}
+
+    @field_validator("slo")
+    @classmethod
+    def _slo(cls, v: dict[str, float]) -> dict[str, float]:
+        unknown = set(v) - {"ttft", "tpot", "e2el"}
+        if unknown or any(ms <= 0 for ms in v.values()):
+            raise ValueError("slo holds ttft, tpot and e2el limits in ms, each above 0")
+        return v
 
     def deadline_s(self, output_len: int) -> float:
         """Generous enough for any real server (a second per output token on top of 5 minutes),

@@ -192,3 +192,29 @@ def test_interrupt_saves_partial_results_and_stops_the_server(tmp_path, tiny_mod
     port = summary["endpoint"].rsplit(":", 1)[1]
     left = subprocess.run(["pgrep", "-f", f"--port {port}"], capture_output=True, text=True).stdout.split()
     assert left == [], cmd
+
+
+async def test_a_rate_sweep_on_vllm_keeps_exact_counts_and_reports_goodput(vllm_server, tmp_path):
+    profile = apply_overrides(
+        load_profile("cpu-tiny"),
+        **{
+            "mode": "external",
+            "endpoint": vllm_server.base_url,
+            "grid.rates": [2.0, 8.0],
+            "grid.arrival": "constant",
+            "grid.num_prompts": 12,
+            "grid.seq": ["64/16"],
+            "load.slo": {"ttft": 60000.0},
+        },
+    )
+    outcome = await Runner(profile, lambda e: None, tmp_path).run()
+    assert outcome.exit_code == 0, outcome.error
+    assert [c.label for c in outcome.cells] == ["r=2 64/16", "r=8 64/16"]
+    for cell in outcome.cells:
+        assert cell.completed == 12 and cell.failed == 0
+        assert cell.total_output_tokens == 12 * 16 and cell.total_input_tokens == 12 * 64
+        assert cell.open_loop.request_rate in (2.0, 8.0) and cell.open_loop.achieved_rate > 0
+        # A minute to the first token: every completed request is good.
+        assert cell.goodput.good == 12 and cell.request_goodput == pytest.approx(cell.request_throughput)
+    # At 2 req/s, constant arrivals: the sends keep the schedule (the server keeps up at that rate).
+    assert outcome.cells[0].open_loop.achieved_rate == pytest.approx(2.0, rel=0.05)

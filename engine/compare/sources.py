@@ -67,6 +67,9 @@ def load_runs(paths: list[Path], names: list[str] | None = None) -> list[Run]:
 
 
 def _from_summary(path: Path, summary: RunSummary, name: str | None) -> Run:
+    if any(c.open_loop for c in summary.cells):
+        # Cells are matched by ISL/OSL and concurrency; rate cells would be matched wrongly.
+        raise SourceError(f"{path}: a request-rate run: compare matches closed-loop (concurrency) runs only, so far")
     default = f"{summary.hardware or '?'}:{path.name}"
     return Run(
         name=name or default,

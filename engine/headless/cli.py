@@ -16,6 +16,7 @@ from engine.plan import build_plan
 from engine.profiles import ProfileError, ResolvedProfile, apply_overrides, bundled_names, load_profile
 from engine.redact import MASK
 from engine.report.catalog import find_run
+from engine.report.goodput import parse_slo
 from engine.run.preflight import PreflightError, preflight
 from engine.run.process import RunProcess
 from engine.run.runner import EXIT_BAD_INPUT, EXIT_INTERRUPTED
@@ -33,6 +34,23 @@ def _int_list(text: str) -> list[int]:
     if not values:
         raise argparse.ArgumentTypeError("give at least one concurrency")
     return values
+
+
+def _float_list(text: str) -> list[float]:
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers (e.g. 2,5,10)") from None
+    if not values or any(v <= 0 for v in values):
+        raise argparse.ArgumentTypeError("give request rates above 0, e.g. 2,5,10")
+    return values
+
+
+def _slo(text: str) -> dict[str, float]:
+    try:
+        return parse_slo(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _seq_list(text: str) -> list[str]:
@@ -53,6 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--concurrency", type=_int_list, help="concurrency levels, e.g. 4,8,16")
     p.add_argument("--seq", type=_seq_list, help="ISL/OSL pairs, e.g. 1024/1024,8192/1024")
+    p.add_argument(
+        "--rate", type=_float_list, help="request rates in req/s, e.g. 2,5,10: open-loop cells instead of concurrency"
+    )
+    p.add_argument("--arrival", choices=["poisson", "constant", "gamma"], help="how rate cells' requests arrive")
+    p.add_argument("--burstiness", type=float, help="gamma arrivals' shape: below 1 burstier, above 1 more even")
+    p.add_argument("--num-prompts", type=int, help="requests per rate cell (default: about 20 s of arrivals)")
+    p.add_argument("--max-concurrency", type=int, help="cap on requests in flight in rate cells")
+    p.add_argument("--slo", type=_slo, help="service levels in ms, e.g. ttft:500,tpot:50,e2el:10000: goodput per cell")
     p.add_argument(
         "--mode", choices=["server", "inprocess", "external"], help="launch vLLM, run it in-process, or attach"
     )
@@ -110,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
 OVERRIDES = {
     "concurrency": "grid.concurrency",
     "seq": "grid.seq",
+    "rate": "grid.rates",
+    "arrival": "grid.arrival",
+    "burstiness": "grid.burstiness",
+    "num_prompts": "grid.num_prompts",
+    "max_concurrency": "grid.max_concurrency",
+    "slo": "load.slo",
     "mode": "mode",
     "endpoint": "endpoint",
     "model": "model.name",
@@ -188,8 +220,13 @@ def dry_run(profile: ResolvedProfile) -> int:
         print(f"  correction: {note}", file=out)
     print(f"plan: {len(plan)} cells", file=out)
     for cell in plan:
+        if cell.rate:
+            cap = f", at most {cell.concurrency} in flight" if cell.concurrency else ""
+            pace = f"rate {cell.rate:g} req/s ({profile.grid.arrival}{cap})"
+        else:
+            pace = f"concurrency {cell.concurrency:4d}"
         print(
-            f"  {cell.index + 1:3d}. concurrency {cell.concurrency:4d}  ISL/OSL {cell.input_len}/{cell.output_len}  "
+            f"  {cell.index + 1:3d}. {pace}  ISL/OSL {cell.input_len}/{cell.output_len}  "
             f"{cell.num_prompts} requests (+{cell.warmup_requests} warm-up)",
             file=out,
         )

@@ -66,8 +66,9 @@ class ConsoleObserver:
             self._print(f"{event.level}: {event.message}" if event.level != "info" else event.message)
         elif isinstance(event, CellStarted):
             c = event.cell
+            pace = f"rate {c.rate:g} req/s" if c.rate else f"concurrency {c.concurrency}"
             self._print(
-                f"cell {c.index + 1}/{event.total_cells}: concurrency {c.concurrency}, "
+                f"cell {c.index + 1}/{event.total_cells}: {pace}, "
                 f"ISL/OSL {c.input_len}/{c.output_len}, {c.num_prompts} requests"
             )
         elif isinstance(event, LoadProgress):

@@ -57,14 +57,14 @@ def _by_seq(cells: list[CellResult]) -> dict[str, list[CellResult]]:
         if c.completed:
             groups.setdefault(c.seq, []).append(c)
     for points in groups.values():
-        points.sort(key=lambda c: c.max_concurrency)
+        points.sort(key=lambda c: c.load_level)
     return groups
 
 
 def _series(label: str, points: list[tuple[float | None, float | None, CellResult]], right: bool = False) -> Series:
     # A figure that could not be measured (None) is not drawn: no point where there is no value.
     kept = [(x, y, c) for x, y, c in points if x is not None and y is not None]
-    labels = [f"{c.max_concurrency}{'!' if c.flagged else ''}" for _, _, c in kept]
+    labels = [f"{c.load_label.removeprefix('c=')}{'!' if c.flagged else ''}" for _, _, c in kept]
     return Series(label, [x for x, _, _ in kept], [y for _, y, _ in kept], labels, right)
 
 
@@ -77,8 +77,8 @@ def series(cells: list[CellResult], view: str = "latency") -> list[Series]:
         elif view == "interactivity":
             out.append(_series(seq, [(p.interactivity, p.total_token_throughput_per_gpu, p) for p in points]))
         elif view == "ttft":
-            out.append(_series(f"{seq} TTFT", [(float(p.max_concurrency), p.median_ttft_ms, p) for p in points]))
-            tpot = [(float(p.max_concurrency), p.mean_tpot_ms, p) for p in points]
+            out.append(_series(f"{seq} TTFT", [(p.load_level, p.median_ttft_ms, p) for p in points]))
+            tpot = [(p.load_level, p.mean_tpot_ms, p) for p in points]
             out.append(_series(f"{seq} TPOT", tpot, right=True))
         else:
             raise ValueError(f"unknown view {view!r}: one of {', '.join(v.name for v in VIEWS)}")

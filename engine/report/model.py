@@ -38,6 +38,25 @@ class Reading(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+class OpenLoop(Reading):
+    """How a rate cell's requests were sent: the target, the arrivals, what was achieved."""
+
+    request_rate: float  # req/s planned
+    arrival: str
+    burstiness: float
+    seed: int
+    achieved_rate: float | None = None  # req/s actually sent, over the span of the sends
+    max_in_flight: int | None = None
+
+
+class Goodput(Reading):
+    """vLLM bench's `request_goodput`: req/s of the requests that met every SLO."""
+
+    slo_ms: dict[str, float]
+    good: int
+    request_goodput: float | None = None
+
+
 class CellResult(Reading):
     """One cell of the grid: vLLM bench's keys first, then input_len/output_len and our extras."""
 
@@ -89,6 +108,9 @@ class CellResult(Reading):
     errors: dict[str, int] = {}
     # Failed requests the server turned away as overloaded (HTTP 429 or 503), counted apart.
     rejected: int = 0
+    # A rate cell (open loop): how its requests were sent; goodput where SLOs were given.
+    open_loop: OpenLoop | None = None
+    goodput: Goodput | None = None
     # The client's own health while the cell ran (engine.report.metrics.client_health).
     client_cpu_s: float | None = None
     client_cpu_ms_per_1k_tokens: float | None = None
@@ -132,7 +154,28 @@ class CellResult(Reading):
 
     @property
     def label(self) -> str:
-        return f"c={self.max_concurrency} {self.seq}"
+        return f"{self.load_label} {self.seq}"
+
+    @property
+    def request_rate(self) -> float | None:
+        return self.open_loop.request_rate if self.open_loop else None
+
+    @property
+    def achieved_rate(self) -> float | None:
+        return self.open_loop.achieved_rate if self.open_loop else None
+
+    @property
+    def request_goodput(self) -> float | None:
+        return self.goodput.request_goodput if self.goodput else None
+
+    @property
+    def load_level(self) -> float:
+        """Where the cell sits on the load axis: its request rate, else its concurrency."""
+        return self.request_rate or float(self.max_concurrency)
+
+    @property
+    def load_label(self) -> str:
+        return f"r={self.request_rate:g}" if self.open_loop else f"c={self.max_concurrency}"
 
     @property
     def flagged(self) -> bool:
@@ -207,6 +250,9 @@ METRICS: dict[str, Metric] = {
         Metric("mean_e2el_ms", "E2E", "ms", "{:,.0f}"),
         Metric("p99_e2el_ms", "E2E p99", "ms", "{:,.0f}"),
         Metric("interactivity", "tok/s/user", "tok/s", "{:.1f}"),
+        Metric("request_rate", "rate", "req/s", "{:g}"),
+        Metric("achieved_rate", "sent/s", "req/s", "{:.2f}"),
+        Metric("request_goodput", "goodput", "req/s", "{:.2f}"),
         Metric("client_loop_lag_p99_ms", "lag p99", "ms", "{:.1f}"),
         Metric("client_run_queue_share", "CPU wait", "%", "{:.0%}"),
     )

@@ -33,8 +33,16 @@ def flag_notes(cells: list[CellResult]) -> list[str]:
     return [f"! {c.label}: {f.reason}" for c in cells for f in c.flags]
 
 
+def with_workload(cells: list[CellResult], columns: list[Metric]) -> list[Metric]:
+    """The columns, plus the target and achieved rate of rate cells and goodput, where any cell has them."""
+    extra = [m for m in ("request_rate", "achieved_rate") if any(c.open_loop for c in cells)]
+    extra += ["request_goodput"] if any(c.goodput for c in cells) else []
+    return columns[:2] + [METRICS[k] for k in extra] + columns[2:] if extra else columns
+
+
 def summary_table(cells: list[CellResult], columns: list[Metric] = CONSOLE_COLUMNS) -> str:
     """A plain-text table of the cells (latencies in ms), the flagged cells' reasons beneath."""
+    columns = with_workload(cells, columns)
     rows = [[m.label for m in columns] + [FLAG_HEADER]]
     rows += [[m.text(c) for m in columns] + [flag_mark(c)] for c in cells]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

@@ -12,7 +12,7 @@ import os
 import socket
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -29,15 +29,18 @@ from engine.events import (
     ServerStateChanged,
 )
 from engine.load import schedstat
+from engine.load.arrivals import schedule
 from engine.load.client import CellLoad, PreparedRequest, new_session, run_closed_loop
 from engine.load.monitor import LoopLagMonitor
+from engine.load.openloop import achieved_rate, run_open_loop
 from engine.load.prompts import PromptFactory, api_path, request_body
 from engine.load.record import RequestRecord
 from engine.plan import Cell, build_plan
 from engine.profiles import ResolvedProfile
 from engine.redact import Redactor, secret_values
+from engine.report.goodput import goodput
 from engine.report.metrics import EXTERNAL_ADVICE, LAUNCHED_ADVICE, ClientFigures, summarize_cell
-from engine.report.model import CellResult, RunSummary
+from engine.report.model import CellResult, Goodput, OpenLoop, RunSummary
 from engine.report.results import ResultsWriter, mark_superseded, new_run_dir, read_summary
 from engine.server import isolation
 from engine.server.discovery import DiscoveryError, ServerInfo, discover
@@ -138,8 +141,8 @@ class Runner:
 
     def _resumed_summary(self, run_dir: Path) -> RunSummary:
         summary = read_summary(run_dir / "summary.json")
-        done = {_key(c.max_concurrency, c.input_len, c.output_len) for c in summary.cells}
-        todo = [c for c in self.plan if _key(c.concurrency, c.input_len, c.output_len) not in done]
+        done = {_key(c.load_level, c.input_len, c.output_len) for c in summary.cells}
+        todo = [c for c in self.plan if _key(c.rate or c.concurrency, c.input_len, c.output_len) not in done]
         marked = mark_superseded(run_dir / "requests.jsonl", {c.index for c in todo})
         summary.resumed.append(
             {
@@ -250,9 +253,9 @@ class Runner:
 
     async def _cells(self, session, launcher, info: ServerInfo, factory: PromptFactory, writer: ResultsWriter) -> None:
         emit = self.observer
-        done = {_key(c.max_concurrency, c.input_len, c.output_len) for c in writer.summary.cells}
+        done = {_key(c.load_level, c.input_len, c.output_len) for c in writer.summary.cells}
         for cell in self.plan:
-            if _key(cell.concurrency, cell.input_len, cell.output_len) in done:
+            if _key(cell.rate or cell.concurrency, cell.input_len, cell.output_len) in done:
                 continue  # finished before a resume
             if info.max_model_len and cell.input_len + cell.output_len > info.max_model_len:
                 why = f"cell {cell.label} skipped: ISL+OSL exceeds the server's max_model_len {info.max_model_len}"
@@ -278,9 +281,11 @@ class Runner:
         if cell.warmup_requests:
             emit(PhaseChanged("warmup", f"{cell.warmup_requests} requests", cell))
             await self._load_phase(session, launcher, cell, info, factory, writer, warmup=True)
-        emit(PhaseChanged("measuring", f"{cell.num_prompts} requests at concurrency {cell.concurrency}", cell))
+        pace = f"{cell.rate:g} req/s ({self.profile.grid.arrival})" if cell.rate else f"concurrency {cell.concurrency}"
+        emit(PhaseChanged("measuring", f"{cell.num_prompts} requests at {pace}", cell))
         records, duration, client = await self._load_phase(session, launcher, cell, info, factory, writer, warmup=False)
         result = summarize_cell(cell, records, duration, self.profile.recipe.tensor_devices(), client)
+        workload_figures(result, cell, records, self.profile)
         for flag in result.flags:
             emit(Notice("warning", f"cell {cell.label}: {flag.reason}"))
         return result
@@ -309,21 +314,20 @@ class Runner:
         cpu_start = time.process_time()
         sched_start = schedstat.sample()
         lag = LoopLagMonitor()
+        url, grid = launcher.base_url + api_path(info.api), self.profile.grid
+        common = dict(output_len=output_len, warmup=warmup, keep_text=keep_text, on_record=on_record, load=load)
+        common["deadline_s"] = self.profile.load.deadline_s(output_len)
         try:
             with lag:
-                duration = await run_closed_loop(
-                    session,
-                    launcher.base_url + api_path(info.api),
-                    info.api,
-                    cell,
-                    requests,
-                    output_len=output_len,
-                    warmup=warmup,
-                    keep_text=keep_text,
-                    on_record=on_record,
-                    load=load,
-                    deadline_s=self.profile.load.deadline_s(output_len),
-                )
+                if cell.rate and not warmup:
+                    offsets = schedule(n, cell.rate, grid.arrival, grid.burstiness, self.profile.load.seed + cell.index)
+                    max_in_flight = cell.concurrency or None
+                    duration = await run_open_loop(
+                        session, url, info.api, cell, requests, offsets, max_in_flight=max_in_flight, **common
+                    )
+                else:  # a rate cell's warm-up goes closed-loop, all its requests at once
+                    slots = cell if not cell.rate else replace(cell, concurrency=max(1, n))
+                    duration = await run_closed_loop(session, url, info.api, slots, requests, **common)
         finally:
             if reporter is not None:
                 reporter.cancel()
@@ -351,8 +355,26 @@ class Runner:
         return await asyncio.get_running_loop().run_in_executor(None, build)
 
 
-def _key(concurrency: int, input_len: int, output_len: int) -> tuple[int, int, int]:
-    return concurrency, input_len, output_len
+def workload_figures(result: CellResult, cell: Cell, records: list[RequestRecord], profile: ResolvedProfile) -> None:
+    """A rate cell's target and achieved rate, and goodput where SLOs were given."""
+    grid, slo = profile.grid, profile.load.slo
+    if cell.rate:
+        result.open_loop = OpenLoop(
+            request_rate=cell.rate,
+            arrival=grid.arrival,
+            burstiness=grid.burstiness,
+            seed=profile.load.seed + cell.index,
+            achieved_rate=achieved_rate(records),
+            max_in_flight=cell.concurrency or None,
+        )
+    if slo:
+        rate, good = goodput(records, result.duration, slo)
+        result.goodput = Goodput(slo_ms=slo, good=good, request_goodput=rate)
+
+
+def _key(level: float, input_len: int, output_len: int) -> tuple[float, int, int]:
+    """A cell's place in the grid: its request rate or concurrency, and its lengths."""
+    return float(level), input_len, output_len
 
 
 def recipe_api_key(args: list[str]) -> str | None:
