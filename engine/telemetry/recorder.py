@@ -37,9 +37,11 @@ class TelemetryRecorder:
         headers: dict[str, str] | None = None,
         interval_s: float = 1.0,
         emit: Callable[[Event], None] | None = None,
+        transport: httpx.BaseTransport | None = None,  # tests: a mock server
     ):
         self.path, self.metrics_url, self.readers = path, metrics_url, readers
         self.headers, self.interval_s, self.emit = headers or {}, interval_s, emit
+        self.transport = transport
         self.loop: asyncio.AbstractEventLoop | None = None
         self.server: list[tuple[float, ServerState]] = []
         self.readings: list[tuple[float, DeviceReading]] = []
@@ -83,7 +85,7 @@ class TelemetryRecorder:
             self._file = None
 
     def _run(self) -> None:
-        client = httpx.Client(timeout=httpx.Timeout(5.0, connect=2.0), headers=self.headers)
+        client = httpx.Client(timeout=httpx.Timeout(5.0, connect=2.0), headers=self.headers, transport=self.transport)
         try:
             while not self._stop.is_set():
                 with self._lock:
