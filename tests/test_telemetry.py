@@ -12,7 +12,6 @@ import time
 import types
 from pathlib import Path
 
-import httpx
 import pytest
 
 from engine.events import DeviceReading, ServerState, ServerStateChanged, TelemetrySampled, from_record, to_record
@@ -306,15 +305,15 @@ def test_process_tree_reader_reads_the_descendants():
 # -- the recorder, results and events ------------------------------------------------------------
 
 
-def metrics_transport(pages: list[str]):
+def metrics_server(pages: list[str]):
     served = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def fetch(url: str) -> tuple[int, str]:
         page = pages[min(len(served), len(pages) - 1)]
-        served.append(request.url.path)
-        return httpx.Response(200, text=page)
+        served.append(url)
+        return 200, page
 
-    return httpx.MockTransport(handler), served
+    return fetch, served
 
 
 def page(running: int, gen: int) -> str:
@@ -339,7 +338,7 @@ class ListReader:
 
 
 async def test_recorder_writes_the_series_and_waits_for_an_idle_server(tmp_path):
-    transport, served = metrics_transport([page(3, 10), page(2, 20), page(0, 30)])
+    fetch, served = metrics_server([page(3, 10), page(2, 20), page(0, 30)])
     events = []
     recorder = TelemetryRecorder(
         tmp_path / "timeseries.jsonl",
@@ -347,7 +346,7 @@ async def test_recorder_writes_the_series_and_waits_for_an_idle_server(tmp_path)
         [ListReader()],
         interval_s=60,  # only the first round and the ones asked for
         emit=events.append,
-        transport=transport,
+        fetch=fetch,
     )
     recorder.set_phase(0, "measuring")
     recorder.start()
@@ -486,3 +485,65 @@ def test_process_tree_of_the_launched_server(vllm_server):
     (r,) = reader.read()
     assert int(r.name.split()[0]) >= 2 and r.rss_mib > 100
     assert r.cpu_percent is not None and r.cpu_percent >= 0
+
+
+def test_what_is_read_follows_the_hardware_profile_and_mode(monkeypatch):
+    from engine.profiles import apply_overrides, load_profile
+    from engine.run.telemetry import candidate_readers
+    from engine.server.launcher import ExternalLauncher
+
+    external = ExternalLauncher("http://127.0.0.1:9")
+    readers, notes = candidate_readers(apply_overrides(load_profile("cpu-tiny"), mode="external"), external)
+    assert readers == [] and notes["process"].startswith("not available: external mode")
+    assert notes["gpu"].startswith("not read: the hardware profile 'cpu'")
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    b200 = load_profile("llama-3.3-70b-b200-vllm0.32")
+    readers, _ = candidate_readers(b200, external)
+    (nvml,) = readers
+    assert nvml.kind == "nvidia" and nvml.indices == list(range(b200.recipe.tensor_devices()))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    (nvml,), _ = candidate_readers(b200, external)
+    assert nvml.indices == [2, 3]
+    (nvml,), _ = candidate_readers(apply_overrides(b200, mode="external"), external)
+    assert nvml.indices == [2, 3]
+
+
+def test_keep_alive_get_reads_a_real_http_server_and_reconnects(tmp_path):
+    import http.server
+    import threading
+
+    from engine.telemetry.recorder import KeepAliveGet
+
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            seen.append((self.path, self.headers.get("Authorization")))
+            body = page(0, len(seen)).encode()
+            self.send_response(200 if self.path == "/metrics" else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    get = KeepAliveGet({"Authorization": "Bearer k"})
+    try:
+        status, text = get(url + "/metrics")
+        assert status == 200 and parse_metrics(text).generation_tokens_total == 1
+        get.conn.sock.close()  # as if the server had dropped the kept-alive connection
+        status, text = get(url + "/metrics")
+        assert status == 200 and parse_metrics(text).generation_tokens_total == 2
+        assert get(url + "/nothing")[0] == 404
+        assert seen == [("/metrics", "Bearer k"), ("/metrics", "Bearer k"), ("/nothing", "Bearer k")]
+    finally:
+        get.close()
+        server.shutdown()
+        server.server_close()

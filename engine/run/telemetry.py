@@ -39,10 +39,12 @@ def candidate_readers(profile: ResolvedProfile, launcher: Launcher) -> tuple[lis
     if indices is None and profile.mode != "external":
         indices = list(range(profile.recipe.tensor_devices()))
     readers: list = []
-    if vendor in ("nvidia", "cpu"):
-        readers.append(NvmlReader(indices if vendor == "nvidia" else None))
-    if vendor in ("amd", "cpu"):
-        readers.append(AmdSmiReader(indices if vendor == "amd" else None))
+    if vendor == "nvidia":
+        readers.append(NvmlReader(indices))
+    elif vendor == "amd":
+        readers.append(AmdSmiReader(indices))
+    else:  # a GPU on a CPU profile's host is not the server's: its power is not this benchmark's
+        notes["gpu"] = f"not read: the hardware profile {profile.hardware.name!r} is a CPU host"
     if launched and not profile.docker:
         readers.append(ProcessTreeReader(launcher.proc.pid))
     elif profile.docker:
