@@ -547,3 +547,22 @@ def test_keep_alive_get_reads_a_real_http_server_and_reconnects(tmp_path):
         get.close()
         server.shutdown()
         server.server_close()
+
+
+async def test_idle_wait_ends_at_once_when_metrics_stop_answering(tmp_path):
+    answers = [(200, page(3, 10))]
+
+    def fetch(url: str) -> tuple[int, str]:
+        if not answers:
+            raise ConnectionRefusedError("the server is gone")
+        return answers.pop()
+
+    recorder = TelemetryRecorder(None, "http://server/metrics", [], interval_s=60, fetch=fetch)
+    recorder.start()
+    try:
+        started = time.monotonic()
+        state, idle = await recorder.idle_state(timeout_s=60)
+    finally:
+        recorder.stop()
+    assert not idle and state.running == 3 and time.monotonic() - started < 30
+    assert recorder.metrics_note == "/metrics did not answer: ConnectionRefusedError"

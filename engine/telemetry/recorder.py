@@ -50,6 +50,7 @@ class TelemetryRecorder:
         self.samples_taken = 0
         self.cpu_s = 0.0  # the sampler thread's own CPU time
         self.metrics_note: str | None = None  # why /metrics is not read, when it is not
+        self.last_state: ServerState | None = None  # of the latest round (None: /metrics did not answer)
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._started_seq = self._done_seq = 0
@@ -121,6 +122,7 @@ class TelemetryRecorder:
                 continue  # a reading missed is absent, not zero
         with self._lock:
             cell, phase = self.cell, self.phase
+            self.last_state = state
             if state is not None:
                 self.server.append((t, state))
             self.readings.extend((t, r) for r in readings)
@@ -197,8 +199,10 @@ class TelemetryRecorder:
                 return None, False
             taken = await loop.run_in_executor(None, self.sample_now)
             with self._lock:
-                state = self.server[-1][1] if self.server else None
-            if taken and state is not None and state.running == 0 and state.waiting == 0:
+                state, answered = (self.server[-1][1] if self.server else None), self.last_state is not None
+            if not taken or not answered:
+                return state, False  # /metrics did not answer (the server is gone?): no waiting on it
+            if state.running == 0 and state.waiting == 0:
                 return state, True
             if state is not None and state.running is None and state.waiting is None:
                 return state, False  # a /metrics without vLLM's gauges: idleness cannot be seen
