@@ -280,12 +280,21 @@ def test_visible_indices():
     assert visible_indices("GPU-1234,GPU-5678") is None  # UUIDs: read every device
 
 
+def kill_tree(parent: subprocess.Popen) -> None:
+    import psutil
+
+    for child in psutil.Process(parent.pid).children(recursive=True):
+        child.kill()
+    parent.kill()
+    parent.wait()
+
+
 def test_process_tree_reader_reads_the_descendants():
     parent = subprocess.Popen(
         [sys.executable, "-c", "import subprocess, sys; subprocess.run(['sleep', '60'])"],
     )
     try:
-        reader = ProcessTreeReader(parent.pid)
+        reader = ProcessTreeReader(parent.pid, relist_s=0)  # list the tree at every read
         deadline = time.monotonic() + 30
         while True:  # until the parent's child (sleep) exists: on state, not on a fixed sleep
             assert "descendants of pid" in reader.open()
@@ -297,8 +306,7 @@ def test_process_tree_reader_reads_the_descendants():
         assert r.cpu_percent is not None and r.cpu_percent >= 0 and r.rss_mib > 0
         assert r.power_w is None and r.utilization is None
     finally:
-        parent.kill()
-        parent.wait()
+        kill_tree(parent)
     assert reader.read() == []  # the server is gone: no reading, not a zero
 
 
@@ -566,3 +574,20 @@ async def test_idle_wait_ends_at_once_when_metrics_stop_answering(tmp_path):
         recorder.stop()
     assert not idle and state.running == 3 and time.monotonic() - started < 30
     assert recorder.metrics_note == "/metrics did not answer: ConnectionRefusedError"
+
+
+def test_process_tree_list_is_kept_and_relisted_when_a_process_ends():
+    script = "import subprocess; subprocess.run(['sleep', '0.2']); subprocess.run(['sleep', '60'])"
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        reader = ProcessTreeReader(parent.pid, relist_s=3600)
+        reader.open()
+        deadline = time.monotonic() + 30
+        seen = set()
+        while time.monotonic() < deadline and "60" not in seen:
+            reader.read()
+            seen = {p.cmdline()[-1] for p in reader._procs if p.is_running()}
+            time.sleep(0.05)
+        assert seen == {"60"}  # the first child ended: the tree was listed again, without waiting an hour
+    finally:
+        kill_tree(parent)
