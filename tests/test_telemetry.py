@@ -591,3 +591,16 @@ def test_process_tree_list_is_kept_and_relisted_when_a_process_ends():
         assert seen == {"60"}  # the first child ended: the tree was listed again, without waiting an hour
     finally:
         kill_tree(parent)
+
+
+async def test_in_process_hook_feeds_server_state_without_http(tmp_path):
+    """In-process mode has no /metrics: a callable (a stat logger of the engine, once there is one)
+    gives the state; without one nothing is waited for and nothing is recorded."""
+    states = iter([state(2, 0, 0.1, 5, 64), state(0, 0, 0.0, 9, 64)])
+    recorder = TelemetryRecorder(None, None, [], interval_s=60, server_state=lambda: next(states, None))
+    recorder.start()
+    try:
+        got, idle = await recorder.idle_state(timeout_s=30)
+    finally:
+        recorder.stop()
+    assert idle and got.generation_tokens_total == 9 and len(recorder.window()[0]) == 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from engine.events import Notice, Observer, ServerState
@@ -26,6 +27,7 @@ CPU_NO_POWER = (
     "not available: no power sensor is read on CPU hosts (the server's CPU use and memory are recorded instead)"
 )
 INPROCESS_NO_METRICS = "not available: in-process mode has no /metrics; the engine's stat loggers are not read yet"
+INPROCESS_STAT_LOGGER = "the in-process engine's stat logger, about once a second"
 
 
 def candidate_readers(profile: ResolvedProfile, launcher: Launcher) -> tuple[list, dict[str, str]]:
@@ -66,18 +68,29 @@ class RunTelemetry:
 
     @classmethod
     def open(
-        cls, profile: ResolvedProfile, launcher: Launcher, run_dir: Path, headers: dict[str, str], emit: Observer
+        cls,
+        profile: ResolvedProfile,
+        launcher: Launcher,
+        run_dir: Path,
+        headers: dict[str, str],
+        emit: Observer,
+        server_state: Callable[[], ServerState | None] | None = None,
     ) -> RunTelemetry:
+        """`server_state`: the hook for in-process mode, a callable returning the engine's state now
+        (e.g. kept by a vLLM StatLoggerBase given to AsyncLLM's stat_loggers); without it an
+        in-process run records no server metrics (None, with why in summary.json)."""
         candidates, notes = candidate_readers(profile, launcher)
         readers, found = open_readers(candidates)
         found.update(notes)
         if profile.mode == "inprocess":
             metrics_url = None
-            found["server_metrics"] = INPROCESS_NO_METRICS
+            found["server_metrics"] = INPROCESS_STAT_LOGGER if server_state else INPROCESS_NO_METRICS
         else:
             metrics_url = f"{launcher.base_url}/metrics"
             found["server_metrics"] = f"{metrics_url}, about once a second"
-        recorder = TelemetryRecorder(run_dir / "timeseries.jsonl", metrics_url, readers, headers, emit=emit)
+        recorder = TelemetryRecorder(
+            run_dir / "timeseries.jsonl", metrics_url, readers, headers, emit=emit, server_state=server_state
+        )
         gpus = any(r.kind in ("nvidia", "amd") for r in readers)
         no_power = (
             None if gpus else (CPU_NO_POWER if profile.hardware.vendor == "cpu" else "not available: no GPU read")
@@ -88,7 +101,8 @@ class RunTelemetry:
     def summary(self) -> dict[str, str]:
         """What was detected and read, for summary.json's `telemetry`."""
         out = dict(self.found)
-        if self.recorder.metrics_note and self.recorder.metrics_url is None and "inprocess" not in out:
+        stopped = self.recorder.metrics_url is None and out["server_metrics"].startswith("http")
+        if stopped and self.recorder.metrics_note:
             out["server_metrics"] = f"stopped: {self.recorder.metrics_note}"
         cost = self.recorder.cpu_ms_per_sample
         if cost is not None:
@@ -121,7 +135,7 @@ class RunTelemetry:
         settled = settled and self._settled
         self.recorder.set_phase(None, None)
         server_samples, readings = self.recorder.window()
-        if self.recorder.metrics_url or server_samples:
+        if self.recorder.metrics_url or self.recorder.server_state or server_samples:
             stats = server_cell_stats(server_samples, t0, t1, self._cell_start, self._measure_start, end)
             text, disagree = token_check(
                 stats, result.total_input_tokens, result.total_output_tokens, warmup_output_tokens, settled

@@ -26,8 +26,9 @@ IDLE_TIMEOUT_S = 10.0  # how long to wait for the server to go idle after a cell
 
 
 class TelemetryRecorder:
-    """`metrics_url`: the server's /metrics (None: none to read, e.g. in-process mode, where the
-    engine's stat loggers would be the source); `readers`: opened hardware readers (devices.py)."""
+    """`metrics_url`: the server's /metrics (None: none to read); `readers`: opened hardware
+    readers (devices.py); `server_state`: instead of /metrics, a callable that returns the server's
+    state now (the hook for in-process mode, where a stat logger of the engine would keep it)."""
 
     def __init__(
         self,
@@ -38,10 +39,11 @@ class TelemetryRecorder:
         interval_s: float = 1.0,
         emit: Callable[[Event], None] | None = None,
         fetch: Callable[[str], tuple[int, str]] | None = None,  # GET url -> (status, body); tests fake it
+        server_state: Callable[[], ServerState | None] | None = None,
     ):
         self.path, self.metrics_url, self.readers = path, metrics_url, readers
         self.headers, self.interval_s, self.emit = headers or {}, interval_s, emit
-        self.fetch = fetch
+        self.fetch, self.server_state = fetch, server_state
         self.loop: asyncio.AbstractEventLoop | None = None
         self.server: list[tuple[float, ServerState]] = []
         self.readings: list[tuple[float, DeviceReading]] = []
@@ -113,7 +115,10 @@ class TelemetryRecorder:
     def sample_once(self, client: Callable[[str], tuple[int, str]] | None) -> None:
         """One round: /metrics, then every reader; recorded, written, and sent to the observer."""
         t = time.time()
-        state = self._scrape(client) if client is not None and self.metrics_url else None
+        if self.server_state is not None:
+            state = self.server_state()
+        else:
+            state = self._scrape(client) if client is not None and self.metrics_url else None
         readings: list[DeviceReading] = []
         for reader in self.readers:
             try:
@@ -195,7 +200,7 @@ class TelemetryRecorder:
         deadline = time.monotonic() + timeout_s
         loop = asyncio.get_running_loop()
         while True:
-            if not self.metrics_url:
+            if not self.metrics_url and self.server_state is None:
                 return None, False
             taken = await loop.run_in_executor(None, self.sample_now)
             with self._lock:
