@@ -30,6 +30,26 @@ class ServerState:
     waiting: float | None = None
     kv_cache_usage: float | None = None  # 0..1
     generation_tokens_total: float | None = None
+    prompt_tokens_total: float | None = None
+    preemptions_total: float | None = None
+
+
+@dataclass
+class DeviceReading:
+    """One reading of one device (nvidia:0, amd:1) or of the launched server's process tree
+    (process). None: the device does not report it (absent is never 0)."""
+
+    source: str
+    name: str = ""
+    utilization: float | None = None  # %
+    memory_used_mib: float | None = None
+    power_w: float | None = None
+    temperature_c: float | None = None
+    clock_mhz: float | None = None  # SM (NVIDIA) or GFX (AMD) clock
+    memory_clock_mhz: float | None = None
+    energy_counter_j: float | None = None  # the device's own energy counter, where it has one
+    cpu_percent: float | None = None  # process tree: % of one core
+    rss_mib: float | None = None  # process tree: resident memory, summed over its processes
 
 
 @dataclass
@@ -50,6 +70,13 @@ class ServerWaiting(Event):
 @dataclass
 class ServerStateChanged(Event):
     state: ServerState
+
+
+@dataclass
+class TelemetrySampled(Event):
+    """The latest hardware readings (about once a second while cells run)."""
+
+    readings: list[DeviceReading] = field(default_factory=list)
 
 
 @dataclass
@@ -123,6 +150,7 @@ _TYPED = {
     "result": CellResult.model_validate,
     "cells": lambda items: [CellResult.model_validate(d) for d in items],
     "state": lambda d: ServerState(**d),
+    "readings": lambda items: [DeviceReading(**d) for d in items],
 }
 
 

@@ -22,9 +22,23 @@ LAYERS = {
     "share": {"profiles", "plan", "load", "report", "compare"},
     "events": {"profiles", "plan", "report"},
     "server": {"profiles", "plan", "load", "report", "events"},
-    "run": {"profiles", "plan", "load", "report", "events", "server"},
+    # Server metrics and hardware sampled during a run (reads the server's /metrics, hence after server).
+    "telemetry": {"profiles", "plan", "load", "report", "events", "server"},
+    "run": {"profiles", "plan", "load", "report", "events", "server", "telemetry"},
     "bench": {"profiles", "plan", "load", "report", "server"},
-    "headless": {"profiles", "plan", "load", "report", "compare", "share", "events", "server", "run", "bench"},
+    "headless": {
+        "profiles",
+        "plan",
+        "load",
+        "report",
+        "compare",
+        "share",
+        "events",
+        "server",
+        "telemetry",
+        "run",
+        "bench",
+    },
 }
 
 

@@ -85,9 +85,28 @@ class ConsoleObserver:
         elif isinstance(event, CellFinished):
             r = event.result
             figures = ", ".join(f"{m.label} {m.text(r)}" for m in DONE_LINE)
-            self._print(f"  done: {r.completed} ok, {r.failed} failed, {figures}" + (" [flagged]" if r.flags else ""))
+            self._print(
+                f"  done: {r.completed} ok, {r.failed} failed, {figures}{hardware_note(r)}"
+                + (" [flagged]" if r.flags else "")
+            )
         elif isinstance(event, RunFinished):
             self._print(f"run {event.status}" + (f": {event.error}" if event.error else ""))
+
+
+def hardware_note(r: CellResult) -> str:
+    """Energy where it was measured, else the launched server's CPU use; '' when neither was read."""
+    t = r.telemetry
+    if t is None:
+        return ""
+    if t.energy_j is not None:
+        per_token = f", {METRICS['output_tokens_per_joule'].text(r)} out tok/J" if t.output_tokens_per_joule else ""
+        mean = f" (mean {t.power_mean_w:,.0f} W)" if t.power_mean_w is not None else ""
+        return f", energy {t.energy_j:,.0f} J{mean}{per_token}"
+    tree = next((d for d in t.devices if d.source == "process"), None)
+    if tree is not None and tree.cpu_percent_mean is not None:
+        rss = f", RSS {tree.rss_max_mib / 1024:.1f} GiB" if tree.rss_max_mib is not None else ""
+        return f", server CPU {tree.cpu_percent_mean:.0f}%{rss}"
+    return ""
 
 
 def curve(cells: list[CellResult], width: int = 100, height: int = 24) -> str:

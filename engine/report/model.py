@@ -22,7 +22,9 @@ ONE_READ = "one_read"  # every token of a request arrived in one read: TPOT/ITL 
 CLIENT_LIMIT = "client_limit"  # the client, not the server, may have set the figures
 CLIENT_STARVED = "client_starved"  # the client waited for a CPU a sizeable share of the cell
 LENGTH_MISMATCH = "length_mismatch"
-FLAG_CODES = (FAILED_REQUESTS, ONE_READ, CLIENT_LIMIT, CLIENT_STARVED, LENGTH_MISMATCH)
+# The server's token counters disagree with ours over the cell (another client on the server?).
+SERVER_MISMATCH = "server_mismatch"
+FLAG_CODES = (FAILED_REQUESTS, ONE_READ, CLIENT_LIMIT, CLIENT_STARVED, LENGTH_MISMATCH, SERVER_MISMATCH)
 
 
 class Flag(BaseModel):
@@ -55,6 +57,60 @@ class Goodput(Reading):
     slo_ms: dict[str, float]
     good: int
     request_goodput: float | None = None
+
+
+class ServerCellStats(Reading):
+    """What the server said about itself over a cell, from its Prometheus /metrics (sampled about
+    once a second). Gauges over the measured window; counters as deltas. None: not exported."""
+
+    samples: int = 0  # scrapes inside the measured window
+    running_mean: float | None = None
+    running_max: float | None = None
+    waiting_mean: float | None = None
+    waiting_max: float | None = None
+    kv_cache_usage_mean: float | None = None  # 0..1
+    kv_cache_usage_max: float | None = None
+    # Counter deltas over the measured window (read once the server had finished the warm-up, and
+    # again once it had finished the cell), and over the whole cell, warm-up included.
+    preemptions: int | None = None
+    prompt_tokens: int | None = None
+    generation_tokens: int | None = None
+    cell_prompt_tokens: int | None = None
+    cell_generation_tokens: int | None = None
+    # How the server's counters compare with ours ("match", or what differs and by how much).
+    token_check: str | None = None
+
+
+class DeviceCellStats(Reading):
+    """One device (a GPU) or the launched server's process tree (CPU hosts), over the measured
+    window. None: the device does not report it."""
+
+    source: str  # nvidia:0, amd:1, process
+    name: str = ""
+    samples: int = 0
+    utilization_mean: float | None = None  # %
+    utilization_max: float | None = None
+    memory_used_max_mib: float | None = None
+    power_mean_w: float | None = None
+    power_max_w: float | None = None
+    energy_j: float | None = None  # power integrated over the window (trapezoids)
+    temperature_max_c: float | None = None
+    clock_mean_mhz: float | None = None
+    # The server's process tree: CPU use in % of one core (200 = two cores busy), resident memory.
+    cpu_percent_mean: float | None = None
+    cpu_percent_max: float | None = None
+    rss_max_mib: float | None = None
+
+
+class TelemetryCellStats(Reading):
+    """Hardware over the measured window. Energy is summed over devices that measure power; where
+    none does it is None and `energy_note` says why (absent is never 0)."""
+
+    devices: list[DeviceCellStats] = []
+    power_mean_w: float | None = None
+    energy_j: float | None = None
+    output_tokens_per_joule: float | None = None
+    energy_note: str | None = None
 
 
 class CellResult(Reading):
@@ -127,6 +183,9 @@ class CellResult(Reading):
     host_cpu_util: float | None = None
     host_steal: float | None = None
     flags: list[Flag] = []
+    # The server's own metrics and the hardware's telemetry over the cell (None: not recorded).
+    server: ServerCellStats | None = None
+    telemetry: TelemetryCellStats | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -184,6 +243,15 @@ class CellResult(Reading):
     def flag_codes(self) -> list[str]:
         return [f.code for f in self.flags]
 
+    @property
+    def energy_j(self) -> float | None:
+        """Energy of the measured window, summed over the devices (None: not measured here)."""
+        return self.telemetry.energy_j if self.telemetry is not None else None
+
+    @property
+    def output_tokens_per_joule(self) -> float | None:
+        return self.telemetry.output_tokens_per_joule if self.telemetry is not None else None
+
 
 class RunSummary(Reading):
     """summary.json: the run's metadata and its cells, rewritten after each cell."""
@@ -212,6 +280,9 @@ class RunSummary(Reading):
     pid: int | None = None  # of the run process, while it runs (`ls` and `attach` check it is alive)
     resumed: list[dict[str, Any]] = []  # one entry per --resume: when, and which cell was re-run
     interrupted_cell: dict[str, Any] | None = None  # the cell an interrupt cut short: its requests are unsummarised
+    # What telemetry was found: per source ("nvidia", "amd", "process", "server_metrics"), what it
+    # reads or "not available: why".
+    telemetry: dict[str, str] | None = None
     cells: list[CellResult] = Field(default_factory=list)
 
 
@@ -255,6 +326,8 @@ METRICS: dict[str, Metric] = {
         Metric("request_goodput", "goodput", "req/s", "{:.2f}"),
         Metric("client_loop_lag_p99_ms", "lag p99", "ms", "{:.1f}"),
         Metric("client_run_queue_share", "CPU wait", "%", "{:.0%}"),
+        Metric("energy_j", "energy", "J", "{:,.0f}"),
+        Metric("output_tokens_per_joule", "tok/J", "tok/J", "{:.2f}"),
     )
 }
 

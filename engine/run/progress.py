@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from engine.events import (
     CellFinished,
     CellStarted,
+    DeviceReading,
     Event,
     LoadProgress,
     Notice,
@@ -17,6 +18,7 @@ from engine.events import (
     ServerState,
     ServerStateChanged,
     ServerWaiting,
+    TelemetrySampled,
 )
 from engine.plan import Cell
 from engine.report.model import CellResult
@@ -36,6 +38,7 @@ class RunProgress:
     live_tps: float = 0.0
     client_wait_share: float | None = None
     server: ServerState | None = None
+    hardware: list[DeviceReading] = field(default_factory=list)  # the latest telemetry readings
     cells: list[CellResult] = field(default_factory=list)
     # (seconds since the run started, output tok/s), the last minute of it.
     tps_history: collections.deque = field(default_factory=lambda: collections.deque(maxlen=120))
@@ -59,6 +62,20 @@ class RunProgress:
         measured = sum(c.duration for c in self.cells)
         return measured / self.cells_done * (self.total_cells - self.cells_done)
 
+    def hardware_line(self) -> str:
+        """The latest readings in a line: per GPU power and utilisation, or the server's CPU and memory."""
+        parts = []
+        for r in self.hardware:
+            if r.source == "process":
+                cpu = "?" if r.cpu_percent is None else f"{r.cpu_percent:.0f}%"
+                rss = "?" if r.rss_mib is None else f"{r.rss_mib / 1024:.1f} GiB"
+                parts.append(f"server CPU {cpu} RSS {rss}")
+            else:
+                power = "? W" if r.power_w is None else f"{r.power_w:.0f} W"
+                util = "?" if r.utilization is None else f"{r.utilization:.0f}%"
+                parts.append(f"{r.source} {power} {util}")
+        return "  ".join(parts)
+
     def apply(self, event: Event) -> None:
         self.started = self.started or event.at
         self.last_at = event.at
@@ -81,6 +98,8 @@ class RunProgress:
             self.tps_history.append((event.at - self.started, event.live_output_tps))
         elif isinstance(event, ServerStateChanged):
             self.server = event.state
+        elif isinstance(event, TelemetrySampled):
+            self.hardware = event.readings
         elif isinstance(event, CellFinished):
             self.cells.append(event.result)
             self.cells_done += 1

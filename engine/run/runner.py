@@ -26,7 +26,6 @@ from engine.events import (
     Observer,
     PhaseChanged,
     RunFinished,
-    ServerStateChanged,
 )
 from engine.load import schedstat
 from engine.load.arrivals import schedule
@@ -42,10 +41,10 @@ from engine.report.goodput import goodput
 from engine.report.metrics import EXTERNAL_ADVICE, LAUNCHED_ADVICE, ClientFigures, summarize_cell
 from engine.report.model import CellResult, Goodput, OpenLoop, RunSummary
 from engine.report.results import ResultsWriter, mark_superseded, new_run_dir, read_summary
+from engine.run.telemetry import RunTelemetry
 from engine.server import isolation
 from engine.server.discovery import DiscoveryError, ServerInfo, discover
 from engine.server.launcher import LaunchError, ServerLauncher, make_launcher, profile_env, run_isolation
-from engine.server.metrics import poll
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -119,6 +118,7 @@ class Runner:
         self.observer = observer
         self.stop_reason = "interrupted by the user"  # the run process says why when it knows
         self._measuring: tuple[Cell, list[RequestRecord]] | None = None  # the cell being measured, its records
+        self.telemetry: RunTelemetry | None = None
         key = recipe_api_key(profile.recipe.args) if profile.mode == "server" else None
         key = key or os.environ.get("OPENAI_API_KEY")
         self.headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -231,11 +231,14 @@ class Runner:
             writer.summary.lengths = _lengths_note(info)
             writer.write_summary()
             emit(Notice("info", f"model {info.model}; {writer.summary.lengths}"))
-            poller = asyncio.create_task(poll(client, launcher.base_url, lambda s: emit(ServerStateChanged(s))))
+            # Server metrics and hardware, about once a second, in a thread (engine/run/telemetry.py).
+            self.telemetry = RunTelemetry.open(profile, launcher, writer.dir, self.headers, emit)
+            writer.summary.telemetry = self.telemetry.summary()
             try:
                 await self._cells(session, launcher, info, factory, writer)
             finally:
-                poller.cancel()
+                self.telemetry.stop()
+                writer.summary.telemetry = self.telemetry.summary()
         cells = writer.summary.cells
         if sum(c.completed for c in cells) == 0:
             errors: collections.Counter[str] = collections.Counter()
@@ -278,14 +281,23 @@ class Runner:
     ) -> CellResult:
         emit = self.observer
         emit(CellStarted(cell, len(self.plan)))
+        telemetry, warmup_tokens = self.telemetry, 0
+        if telemetry:
+            await telemetry.begin_cell(cell)
         if cell.warmup_requests:
             emit(PhaseChanged("warmup", f"{cell.warmup_requests} requests", cell))
-            await self._load_phase(session, launcher, cell, info, factory, writer, warmup=True)
+            warm, _, _ = await self._load_phase(session, launcher, cell, info, factory, writer, warmup=True)
+            warmup_tokens = sum(r.output_tokens for r in warm)
+            if telemetry:
+                await telemetry.warmup_done(cell)
         pace = f"{cell.rate:g} req/s ({self.profile.grid.arrival})" if cell.rate else f"concurrency {cell.concurrency}"
         emit(PhaseChanged("measuring", f"{cell.num_prompts} requests at {pace}", cell))
         records, duration, client = await self._load_phase(session, launcher, cell, info, factory, writer, warmup=False)
+        ended = time.time()
         result = summarize_cell(cell, records, duration, self.profile.recipe.tensor_devices(), client)
         workload_figures(result, cell, records, self.profile)
+        if telemetry:  # the measured window: the load's own duration, ending now
+            await telemetry.finish_cell(cell, result, ended - duration, ended, warmup_tokens)
         for flag in result.flags:
             emit(Notice("warning", f"cell {cell.label}: {flag.reason}"))
         return result

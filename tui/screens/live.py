@@ -117,6 +117,8 @@ class LiveScreen(Screen):
         if s is not None:
             kv = f"{100 * s.kv_cache_usage:.0f}%" if s.kv_cache_usage is not None else "?"
             line += f"  |  server: KV cache {kv}  running {s.running or 0:.0f}  waiting {s.waiting or 0:.0f}"
+        if hardware := p.hardware_line():
+            line += f"  |  {hardware}"
         self.query_one("#server", Label).update(line)
 
     def on_unmount(self) -> None:

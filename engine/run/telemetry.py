@@ -1,0 +1,153 @@
+"""A run's telemetry: what to read for this profile and server, and per cell the counter snapshots
+and figures that go into the cell's result (`server`, `telemetry`) and flags.
+
+The runner calls, per cell: `begin_cell`, `warmup_done` (when there is a warm-up), `measuring`,
+then `finish_cell` with the measured window. The counters are read when the server has gone idle
+(no request running or waiting), not after a fixed sleep: vLLM counts a step's tokens just after
+it streams them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from engine.events import Notice, Observer, ServerState
+from engine.plan import Cell
+from engine.profiles import ResolvedProfile
+from engine.report.model import SERVER_MISMATCH, CellResult, Flag
+from engine.server.launcher import Launcher, ServerLauncher, profile_env
+from engine.telemetry.aggregate import server_cell_stats, telemetry_cell_stats, token_check
+from engine.telemetry.devices import AmdSmiReader, NvmlReader, ProcessTreeReader, visible_indices
+from engine.telemetry.recorder import TelemetryRecorder, open_readers
+
+CPU_NO_POWER = (
+    "not available: no power sensor is read on CPU hosts (the server's CPU use and memory are recorded instead)"
+)
+INPROCESS_NO_METRICS = "not available: in-process mode has no /metrics; the engine's stat loggers are not read yet"
+INPROCESS_STAT_LOGGER = "the in-process engine's stat logger, about once a second"
+
+
+def candidate_readers(profile: ResolvedProfile, launcher: Launcher) -> tuple[list, dict[str, str]]:
+    """The hardware readers to try for this run, and notes for those that do not apply."""
+    vendor, notes = profile.hardware.vendor, {}
+    env = {**os.environ, **profile_env(profile)}
+    launched = isinstance(launcher, ServerLauncher) and launcher.proc is not None
+    # The devices the server uses: those the environment makes visible, else the first N (as vLLM
+    # picks them); an external server's are unknown: every device is read.
+    indices = visible_indices(env.get("HIP_VISIBLE_DEVICES" if vendor == "amd" else "CUDA_VISIBLE_DEVICES"))
+    if indices is None and profile.mode != "external":
+        indices = list(range(profile.recipe.tensor_devices()))
+    readers: list = []
+    if vendor == "nvidia":
+        readers.append(NvmlReader(indices))
+    elif vendor == "amd":
+        readers.append(AmdSmiReader(indices))
+    else:  # a GPU on a CPU profile's host is not the server's: its power is not this benchmark's
+        notes["gpu"] = f"not read: the hardware profile {profile.hardware.name!r} is a CPU host"
+    if launched and not profile.docker:
+        readers.append(ProcessTreeReader(launcher.proc.pid))
+    elif profile.docker:
+        notes["process"] = "not available: the server runs in a container (its processes are docker's)"
+    elif profile.mode == "external":
+        notes["process"] = "not available: external mode (the server's processes are not ours to read)"
+    else:
+        notes["process"] = "not available: no server process launched by this run"
+    return readers, notes
+
+
+class RunTelemetry:
+    def __init__(self, recorder: TelemetryRecorder, found: dict[str, str], emit: Observer, no_power: str | None):
+        self.recorder, self.found, self.emit, self.no_power = recorder, found, emit, no_power
+        self._cell_start: ServerState | None = None
+        self._measure_start: ServerState | None = None
+        self._settled = True
+        self._idle_timeout_s = 5.0  # cut to 1 s once the server was found busy (others' load)
+
+    @classmethod
+    def open(
+        cls,
+        profile: ResolvedProfile,
+        launcher: Launcher,
+        run_dir: Path,
+        headers: dict[str, str],
+        emit: Observer,
+        server_state: Callable[[], ServerState | None] | None = None,
+    ) -> RunTelemetry:
+        """`server_state`: the hook for in-process mode, a callable returning the engine's state now
+        (e.g. kept by a vLLM StatLoggerBase given to AsyncLLM's stat_loggers); without it an
+        in-process run records no server metrics (None, with why in summary.json)."""
+        candidates, notes = candidate_readers(profile, launcher)
+        readers, found = open_readers(candidates)
+        found.update(notes)
+        if profile.mode == "inprocess":
+            metrics_url = None
+            found["server_metrics"] = INPROCESS_STAT_LOGGER if server_state else INPROCESS_NO_METRICS
+        else:
+            metrics_url = f"{launcher.base_url}/metrics"
+            found["server_metrics"] = f"{metrics_url}, about once a second"
+        recorder = TelemetryRecorder(
+            run_dir / "timeseries.jsonl", metrics_url, readers, headers, emit=emit, server_state=server_state
+        )
+        gpus = any(r.kind in ("nvidia", "amd") for r in readers)
+        no_power = (
+            None if gpus else (CPU_NO_POWER if profile.hardware.vendor == "cpu" else "not available: no GPU read")
+        )
+        recorder.start()
+        return cls(recorder, found, emit, no_power)
+
+    def summary(self) -> dict[str, str]:
+        """What was detected and read, for summary.json's `telemetry`."""
+        out = dict(self.found)
+        stopped = self.recorder.metrics_url is None and out["server_metrics"].startswith("http")
+        if stopped and self.recorder.metrics_note:
+            out["server_metrics"] = f"stopped: {self.recorder.metrics_note}"
+        cost = self.recorder.cpu_ms_per_sample
+        if cost is not None:
+            out["sampler_cpu"] = f"{cost:.1f} ms of CPU per sample, {self.recorder.samples_taken} samples"
+        return out
+
+    async def _idle(self) -> tuple[ServerState | None, bool]:
+        state, idle = await self.recorder.idle_state(self._idle_timeout_s)
+        if not idle and state is not None:
+            self._idle_timeout_s = 1.0
+        return state, idle
+
+    async def begin_cell(self, cell: Cell) -> None:
+        self.recorder.set_phase(cell.index, "warmup" if cell.warmup_requests else "measuring")
+        self.recorder.forget_before(time.time() - 5)
+        self._cell_start, self._settled = await self._idle()
+        self._measure_start = self._cell_start
+
+    async def warmup_done(self, cell: Cell) -> None:
+        self._measure_start, settled = await self._idle()
+        self._settled = self._settled and settled
+        self.recorder.set_phase(cell.index, "measuring")
+
+    async def finish_cell(
+        self, cell: Cell, result: CellResult, t0: float, t1: float, warmup_output_tokens: int
+    ) -> None:
+        """Fill result.server and result.telemetry for the measured window [t0, t1] (epoch seconds)."""
+        self.recorder.set_phase(cell.index, "settling")
+        end, settled = await self._idle()
+        settled = settled and self._settled
+        self.recorder.set_phase(None, None)
+        server_samples, readings = self.recorder.window()
+        if self.recorder.metrics_url or self.recorder.server_state or server_samples:
+            stats = server_cell_stats(server_samples, t0, t1, self._cell_start, self._measure_start, end)
+            text, disagree = token_check(
+                stats, result.total_input_tokens, result.total_output_tokens, warmup_output_tokens, settled
+            )
+            stats.token_check = text
+            result.server = stats
+            if disagree:
+                result.flags.append(Flag(code=SERVER_MISMATCH, reason=text))
+            elif text.startswith("not checked"):
+                self.emit(Notice("info", f"cell {cell.label}: {text}"))
+        if readings or self.recorder.readers:
+            result.telemetry = telemetry_cell_stats(readings, t0, t1, result.total_output_tokens, self.no_power)
+
+    def stop(self) -> None:
+        self.recorder.stop()
