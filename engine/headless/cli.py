@@ -19,7 +19,7 @@ from engine.report.catalog import find_run
 from engine.run.preflight import PreflightError, preflight
 from engine.run.process import RunProcess
 from engine.run.runner import EXIT_BAD_INPUT, EXIT_INTERRUPTED
-from engine.server.launcher import NotSupportedError, check_mode, launch_preview
+from engine.server.launcher import LaunchError, NotSupportedError, check_mode, launch_preview
 from engine.server.recipe_check import check_args, installed_vllm_version
 
 DEFAULT_PROFILE = "cpu-tiny"
@@ -200,7 +200,11 @@ def dry_run(profile: ResolvedProfile) -> int:
         )
         return 0 if profile.endpoint else EXIT_BAD_INPUT
     check_mode(profile)
-    preview = launch_preview(profile)
+    try:
+        preview = launch_preview(profile, resolve_engine_args=profile.mode == "inprocess")
+    except LaunchError as exc:
+        _err(str(exc))
+        return EXIT_BAD_INPUT
     where = " (passed into the container with -e):" if profile.docker else ":"
     print(f"environment set by the profile{where}", file=out)
     for k, v in preview.env.items():
@@ -208,7 +212,8 @@ def dry_run(profile: ResolvedProfile) -> int:
     if not preview.env:
         print("  (none)", file=out)
     print(preview.isolation.describe(), file=out)
-    print("command:", file=out)
+    in_process = "in-process engine (vLLM's AsyncLLM in the run process, its engine core a child process):"
+    print(in_process if profile.mode == "inprocess" else "command:", file=out)
     print(f"  {preview.command}", file=out)
     out.flush()
     return 0 if check_recipe(profile, out) else EXIT_BAD_INPUT

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import json
 import os
 import socket
 import time
@@ -29,9 +28,9 @@ from engine.events import (
     ServerStateChanged,
 )
 from engine.load import schedstat
-from engine.load.client import CellLoad, PreparedRequest, new_session, run_closed_loop
+from engine.load.client import CellLoad, HttpTarget, PreparedRequest, Target, new_session, run_closed_loop
 from engine.load.monitor import LoopLagMonitor
-from engine.load.prompts import PromptFactory, api_path, request_body
+from engine.load.prompts import PromptFactory, api_path
 from engine.load.record import RequestRecord
 from engine.plan import Cell, build_plan
 from engine.profiles import ResolvedProfile
@@ -41,6 +40,7 @@ from engine.report.model import CellResult, RunSummary
 from engine.report.results import ResultsWriter, mark_superseded, new_run_dir, read_summary
 from engine.server import isolation
 from engine.server.discovery import DiscoveryError, ServerInfo, discover
+from engine.server.inprocess import InProcessLauncher
 from engine.server.launcher import LaunchError, ServerLauncher, make_launcher, profile_env, run_isolation
 from engine.server.metrics import poll
 
@@ -178,6 +178,9 @@ class Runner:
             if isinstance(launcher, ServerLauncher):
                 summary.launch_command = self.redact(launcher.spec.shell())
                 emit(PhaseChanged("waiting", f"waiting for {launcher.base_url}/health"))
+            elif isinstance(launcher, InProcessLauncher):
+                summary.launch_command = self.redact(launcher.describe())
+                emit(PhaseChanged("waiting", "building vLLM's AsyncLLM in this process"))
             await launcher.start(emit)
             # Only now: a server launched from a pinned thread would inherit the client's CPUs.
             isolation.pin_client(iso)  # this thread runs the load
@@ -223,14 +226,22 @@ class Runner:
             new_session(max_c, profile.load.read_timeout_s, self.headers) as session,
         ):
             emit(PhaseChanged("discovering", "asking the server what it serves"))
-            info, factory = await discover(client, session, launcher.base_url, profile, launcher.model_arg)
+            if isinstance(launcher, InProcessLauncher):  # no HTTP: the engine in this process is the target
+                info, factory, target = await launcher.discover(profile)
+            else:
+                info, factory = await discover(client, session, launcher.base_url, profile, launcher.model_arg)
+                target = HttpTarget(session, launcher.base_url, info.api, info.model, keep_text=not info.usage_reported)
             writer.summary.server = info.to_dict()
             writer.summary.lengths = _lengths_note(info)
             writer.write_summary()
             emit(Notice("info", f"model {info.model}; {writer.summary.lengths}"))
-            poller = asyncio.create_task(poll(client, launcher.base_url, lambda s: emit(ServerStateChanged(s))))
+            poller = asyncio.create_task(
+                launcher.poll(lambda s: emit(ServerStateChanged(s)))
+                if isinstance(launcher, InProcessLauncher)
+                else poll(client, launcher.base_url, lambda s: emit(ServerStateChanged(s)))
+            )
             try:
-                await self._cells(session, launcher, info, factory, writer)
+                await self._cells(target, launcher, info, factory, writer)
             finally:
                 poller.cancel()
         cells = writer.summary.cells
@@ -248,7 +259,9 @@ class Runner:
             return RunOutcome("failed", EXIT_FAILED, writer.dir, cells, message)
         return RunOutcome("completed", EXIT_OK, writer.dir, cells)
 
-    async def _cells(self, session, launcher, info: ServerInfo, factory: PromptFactory, writer: ResultsWriter) -> None:
+    async def _cells(
+        self, target: Target, launcher, info: ServerInfo, factory: PromptFactory, writer: ResultsWriter
+    ) -> None:
         emit = self.observer
         done = {_key(c.max_concurrency, c.input_len, c.output_len) for c in writer.summary.cells}
         for cell in self.plan:
@@ -259,7 +272,7 @@ class Runner:
                 writer.summary.skipped.append(why)
                 emit(Notice("warning", why))
                 continue
-            result = await self._run_cell(session, launcher, cell, info, factory, writer)
+            result = await self._run_cell(target, launcher, cell, info, factory, writer)
             writer.summary.cells.append(result)
             writer.write_summary()
             emit(CellFinished(cell, result))
@@ -271,28 +284,28 @@ class Runner:
                 )
 
     async def _run_cell(
-        self, session, launcher, cell: Cell, info: ServerInfo, factory: PromptFactory, writer
+        self, target: Target, launcher, cell: Cell, info: ServerInfo, factory: PromptFactory, writer
     ) -> CellResult:
         emit = self.observer
         emit(CellStarted(cell, len(self.plan)))
         if cell.warmup_requests:
             emit(PhaseChanged("warmup", f"{cell.warmup_requests} requests", cell))
-            await self._load_phase(session, launcher, cell, info, factory, writer, warmup=True)
+            await self._load_phase(target, launcher, cell, info, factory, writer, warmup=True)
         emit(PhaseChanged("measuring", f"{cell.num_prompts} requests at concurrency {cell.concurrency}", cell))
-        records, duration, client = await self._load_phase(session, launcher, cell, info, factory, writer, warmup=False)
+        records, duration, client = await self._load_phase(target, launcher, cell, info, factory, writer, warmup=False)
         result = summarize_cell(cell, records, duration, self.profile.recipe.tensor_devices(), client)
         for flag in result.flags:
             emit(Notice("warning", f"cell {cell.label}: {flag.reason}"))
         return result
 
     async def _load_phase(
-        self, session, launcher, cell: Cell, info: ServerInfo, factory: PromptFactory, writer, *, warmup: bool
+        self, target: Target, launcher, cell: Cell, info: ServerInfo, factory: PromptFactory, writer, *, warmup: bool
     ) -> tuple[list[RequestRecord], float, ClientFigures]:
         """One closed-loop pass over prepared requests: the warm-up (unmeasured) or the measurement."""
         n, output_len = (
             (cell.warmup_requests, cell.warmup_output_len) if warmup else (cell.num_prompts, cell.output_len)
         )
-        requests = await self._prepare(cell, info, factory, n, output_len, salt=10**6 if warmup else 0)
+        requests = await self._prepare(target, cell, info, factory, n, output_len, salt=10**6 if warmup else 0)
         keep_text = not info.usage_reported
         records: list[RequestRecord] = []
 
@@ -312,14 +325,11 @@ class Runner:
         try:
             with lag:
                 duration = await run_closed_loop(
-                    session,
-                    launcher.base_url + api_path(info.api),
-                    info.api,
+                    target,
                     cell,
                     requests,
                     output_len=output_len,
                     warmup=warmup,
-                    keep_text=keep_text,
                     on_record=on_record,
                     load=load,
                     deadline_s=self.profile.load.deadline_s(output_len),
@@ -335,17 +345,15 @@ class Runner:
         return records, duration, ClientFigures(time.process_time() - cpu_start, lag.lags, sched, advice)
 
     async def _prepare(
-        self, cell: Cell, info: ServerInfo, factory: PromptFactory, n: int, output_len: int, salt: int
+        self, target: Target, cell: Cell, info: ServerInfo, factory: PromptFactory, n: int, output_len: int, salt: int
     ) -> list[PreparedRequest]:
-        """Request bodies serialised ahead of the cell (off the loop), so the timed loop only sends bytes."""
+        """Requests made ahead of the cell (off the loop), so the timed loop only sends them."""
 
         def build() -> list[PreparedRequest]:
             make = factory.token_ids if info.prompt_kind == "token_ids" else factory.text
             out = []
             for i in range(n):
-                prompt = make(cell.input_len, cell.index, salt + i)
-                body = request_body(info.api, info.model, prompt, output_len, usage=True)
-                out.append(PreparedRequest(json.dumps(body, separators=(",", ":")).encode(), prompt.expected_len))
+                out.append(target.prepare(make(cell.input_len, cell.index, salt + i), output_len))
             return out
 
         return await asyncio.get_running_loop().run_in_executor(None, build)
