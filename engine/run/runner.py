@@ -385,7 +385,9 @@ def _lengths_note(info: ServerInfo) -> str:
     else:
         made = f"input: text made to length with the tokenizer {info.tokenizer} (checked against reported usage)"
     counted = (
-        "output: counted from the server's usage"
+        "output: counted from the engine's token ids"
+        if info.api == "engine"
+        else "output: counted from the server's usage"
         if info.usage_reported
         else (f"output: the server reports no usage; counted with the tokenizer {info.tokenizer}")
     )

@@ -40,7 +40,7 @@ from engine.server.discovery import ServerInfo
 from engine.server.isolation import Isolation
 from engine.server.launcher import Launcher, LaunchError, _package_root, profile_env, run_isolation
 from engine.server.recipe_check import drop_flags
-from engine.server.watchdog import WATCHDOG_MAIN
+from engine.server.watchdog import WATCHDOG_MAIN, children_of
 
 API = "engine"  # ServerInfo.api of an in-process run: AsyncLLM.generate, no HTTP API
 WATCHDOG_GRACE_S = 10.0  # from SIGTERM to SIGKILL of what is left (the --grace given to the watchdog)
@@ -225,8 +225,11 @@ class InProcessLauncher(Launcher):
         return AsyncLLM.from_engine_args(engine_args, stat_loggers=[self.stats.factory])
 
     def _start_watchdog(self) -> None:
+        me = os.getpid()
+        foreign = ",".join(map(str, children_of(me)))  # a launched server, a tracker: not the engine's
+        argv = [sys.executable, "-c", WATCHDOG_MAIN, _package_root(), "--pid", str(me)]
         self.watchdog = subprocess.Popen(
-            [sys.executable, "-c", WATCHDOG_MAIN, _package_root(), "--pid", str(os.getpid()), "--grace", "10"],
+            [*argv, "--grace", str(WATCHDOG_GRACE_S), "--foreign", foreign],
             stdin=subprocess.PIPE,
             stdout=open(self.log_path, "ab"),  # noqa: SIM115 (its one line, if it had to stop anything)
             stderr=subprocess.STDOUT,

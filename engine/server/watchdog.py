@@ -16,11 +16,13 @@ notes the processes the run process starts from then on, with their descendants 
 start time, so a reused pid is never hit); what the run process had started before (under pytest,
 a shared server, say) is not the engine's and is left alone. When the run process dies (a pidfd
 turns readable: no polling of its state) or closes the lifeline (its stdin) after its clean
-shutdown, the watchdog stops what is left of the noted processes: SIGTERM, a grace period,
-SIGKILL. It scans every 0.1 s while the engine starts; told `ready` (the engine is up, every one
-of its processes started), it scans once more and then only waits, costing the benchmark nothing.
+shutdown, the watchdog stops what is left of the noted processes: after a death, SIGTERM (the
+engine core then runs its own shutdown), a grace period, SIGKILL; after a clean shutdown, which
+already signalled them, SIGKILL for what has not ended within 2 s. It scans every 0.1 s while
+the engine starts; told `ready` (the engine is up, all its processes started), it scans once
+more and then only waits, costing the benchmark nothing.
 
-`python -c WATCHDOG_MAIN ROOT --pid RUN_PID [--grace S]`; lines on stdin: `ready`; end of input:
+`python -c WATCHDOG_MAIN ROOT --pid RUN_PID [--grace S] [--foreign PID,...]`; lines on stdin: `ready`; end of input:
 stop what is left and exit.
 """
 
@@ -54,16 +56,38 @@ def living(known: dict[int, int]) -> list[int]:
     return [pid for pid, started in known.items() if start_time(pid) == started]
 
 
-def stop_all(known: dict[int, int], grace_s: float) -> list[int]:
-    """SIGTERM what is left, wait up to grace_s, SIGKILL the rest; returns the pids that needed a signal."""
-    targets = living(known)
-    for pid in targets:
-        _signal(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    while living(known) and time.monotonic() < deadline:
-        time.sleep(0.1)
+def is_resource_tracker(pid: int) -> bool:
+    """multiprocessing's resource tracker: it ignores SIGTERM, ends by itself once every process
+    holding its pipe has ended, and then unlinks the shared memory vLLM leaked (167 MB segments in
+    /dev/shm): it is left to end on its own, killed only if it does not."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"multiprocessing.resource_tracker" in f.read()
+    except OSError:
+        return False
+
+
+def stop_all(known: dict[int, int], grace_s: float, run_alive: bool = False) -> list[int]:
+    """Stop what is left of `known`: SIGTERM, up to grace_s, SIGKILL; returns the pids signalled.
+    `run_alive` (a clean stop): vLLM has already shut its engine down, and what is left gets a
+    moment to end on its own, then SIGKILL; the resource tracker goes with the run process."""
+    tracker = {pid for pid in living(known) if is_resource_tracker(pid)}
+    if run_alive:
+        known = {pid: t for pid, t in known.items() if pid not in tracker}
+        deadline = time.monotonic() + 2.0
+        while living(known) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    targets = [pid for pid in living(known) if pid not in tracker]
+    if not run_alive:
+        for pid in targets:
+            _signal(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_s
+        while living(known) and time.monotonic() < deadline:
+            time.sleep(0.1)
     for pid in living(known):
         _signal(pid, signal.SIGKILL)
+        if pid not in targets:
+            targets.append(pid)
     deadline = time.monotonic() + 10
     while living(known) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -103,10 +127,14 @@ def engine_processes(run_pid: int, foreign: set[int]) -> list[int]:
     return out
 
 
-def watch(run_pid: int, grace_s: float, lifeline: int = 0) -> list[int]:
+def children_of(pid: int) -> list[int]:
+    return _children().get(pid, [])
+
+
+def watch(run_pid: int, grace_s: float, foreign: set[int], lifeline: int = 0) -> list[int]:
     """Note the engine's processes until the run process dies or the lifeline closes; then stop
-    what is left of them. Returns the pids that needed a signal."""
-    foreign = set(_children().get(run_pid, []))  # started before the engine: not ours to stop
+    what is left of them. `foreign`: the run process's children before the watchdog started (the
+    run process names them: it may start the engine before this process has read /proc)."""
     known: dict[int, int] = {}
     try:
         pidfd = os.pidfd_open(run_pid)
@@ -119,17 +147,16 @@ def watch(run_pid: int, grace_s: float, lifeline: int = 0) -> list[int]:
             if pid not in known and (started := start_time(pid)) is not None:
                 known[pid] = started
 
-    buf = b""
+    buf, died = b"", False
     while True:
         if scanning:
             scan()
         watched = [lifeline] + ([pidfd] if pidfd is not None else [])
         timeout = FAST_SCAN_S if scanning or pidfd is None else None
         ready, _, _ = select.select(watched, [], [], timeout)
-        if pidfd is not None and pidfd in ready:
+        died = pidfd in ready if pidfd is not None else start_time(run_pid) is None
+        if died:
             break  # the run process died (any way: SIGKILL included)
-        if pidfd is None and start_time(run_pid) is None:
-            break
         if lifeline in ready:
             data = os.read(lifeline, 4096)
             if not data:
@@ -139,19 +166,21 @@ def watch(run_pid: int, grace_s: float, lifeline: int = 0) -> list[int]:
             if scanning and b"ready" in lines:
                 scan()
                 scanning = False
-    if scanning:
+    if scanning and not died:
         scan()
-    return stop_all(known, grace_s)
+    return stop_all(known, grace_s, run_alive=not died)
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="llmbench-tui engine watchdog")
     p.add_argument("--pid", type=int, required=True, help="the run process to watch")
     p.add_argument("--grace", type=float, default=10.0)
+    p.add_argument("--foreign", default="", help="comma-separated pids of children that are not the engine's")
     args = p.parse_args(argv)
     for sig in (signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)  # only the run's end or its lifeline stops us
-    stopped = watch(args.pid, args.grace)
+    foreign = {int(x) for x in args.foreign.split(",") if x}
+    stopped = watch(args.pid, args.grace, foreign)
     if stopped:
         print(f"# llmbench-tui watchdog: stopped {len(stopped)} engine processes left behind: {stopped}", flush=True)
     sys.exit(0)
