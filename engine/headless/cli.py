@@ -300,7 +300,8 @@ def run_headless(args: argparse.Namespace) -> int:
         # Importing vLLM's parser costs ~20 s: a real run checks only a recipe written for another
         # vLLM release. One written for this release meets the server's own parser, whose
         # rejection ends the run with exit code 2 all the same.
-        other_release = profile.mode == "server" and profile.recipe.vllm_version != installed_vllm_version()
+        launched = profile.mode in ("server", "inprocess")
+        other_release = launched and profile.recipe.vllm_version != installed_vllm_version()
         if other_release and not check_recipe(profile):
             return EXIT_BAD_INPUT
         check_mode(profile)
