@@ -63,7 +63,8 @@ def test_cpu_tiny_dry_run_launches_nothing(capsys, tmp_path, monkeypatch):
         (["--seq", "64x64"], "grid.seq"),
         (["--concurrency", "0"], "grid.concurrency"),
         (["--mode", "external"], "needs an endpoint"),
-        (["--mode", "inprocess"], "not supported yet"),
+        (["--mode", "inprocess", "--docker"], "in-process mode runs vLLM inside this tool's run process"),
+        (["--mode", "inprocess", "--api", "chat"], "in-process mode sends token-id prompts"),
     ],
 )
 def test_bad_input_exits_2_and_says_what(argv, message, capsys, tmp_path):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from engine.load.client import CellLoad, PreparedRequest, new_session, run_closed_loop, stream_request
+from engine.load.client import CellLoad, HttpTarget, PreparedRequest, new_session, run_closed_loop, stream_request
 from engine.load.record import RequestRecord
 from engine.plan import Cell
 from tests.fake_openai import FakeConfig, FakeServer
@@ -103,14 +103,11 @@ async def test_closed_loop_keeps_exactly_c_in_flight():
 
         task = asyncio.create_task(watch())
         duration = await run_closed_loop(
-            client,
-            server.url + "/v1/completions",
-            "completions",
+            HttpTarget(client, server.url, "completions", "m"),
             cell,
             [PreparedRequest(_body(5), 3)] * 12,
             output_len=5,
             warmup=False,
-            keep_text=False,
             on_record=on_record,
             load=load,
         )

@@ -9,7 +9,7 @@ import statistics
 import pytest
 
 from engine.load.arrivals import schedule
-from engine.load.client import CellLoad, PreparedRequest, new_session
+from engine.load.client import CellLoad, HttpTarget, PreparedRequest, new_session
 from engine.load.openloop import achieved_rate, run_open_loop
 from engine.load.prompts import Prompt, request_body
 from engine.load.record import RequestRecord
@@ -54,15 +54,12 @@ async def open_loop(server, offsets, max_in_flight=None) -> tuple[list[RequestRe
     records: list[RequestRecord] = []
     async with new_session(64) as session:
         duration = await run_open_loop(
-            session,
-            server.url + "/v1/completions",
-            "completions",
+            HttpTarget(session, server.url, "completions", "fake-model"),
             cell,
             prepared(len(offsets)),
             offsets,
             output_len=4,
             warmup=False,
-            keep_text=False,
             on_record=records.append,
             load=CellLoad(total=len(offsets)),
             max_in_flight=max_in_flight,

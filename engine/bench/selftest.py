@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 
 from engine import loop
-from engine.load.client import CellLoad, PreparedRequest, new_session, run_closed_loop
-from engine.load.prompts import Prompt, api_path, request_body
+from engine.load.client import CellLoad, HttpTarget, PreparedRequest, new_session, run_closed_loop
+from engine.load.prompts import Prompt, request_body
 from engine.load.record import RequestRecord
 from engine.plan import Cell
 from engine.report.metrics import percentile
@@ -105,14 +105,11 @@ async def _drive_ours(url: str, conc: int, n: int, osl: int) -> tuple[list[Reque
     async with new_session(conc) as session:  # the same client a benchmark run uses
         cpu = time.process_time()
         duration = await run_closed_loop(
-            session,
-            url + api_path("completions"),
-            "completions",
+            HttpTarget(session, url, "completions", "selftest"),
             cell,
             _requests(n, osl),
             output_len=osl,
             warmup=False,
-            keep_text=False,
             on_record=records.append,
             load=CellLoad(n),
         )

@@ -20,7 +20,7 @@ from engine.report.goodput import parse_slo
 from engine.run.preflight import PreflightError, preflight
 from engine.run.process import RunProcess
 from engine.run.runner import EXIT_BAD_INPUT, EXIT_INTERRUPTED
-from engine.server.launcher import NotSupportedError, check_mode, launch_preview
+from engine.server.launcher import LaunchError, NotSupportedError, check_mode, launch_preview
 from engine.server.recipe_check import check_args, installed_vllm_version
 
 DEFAULT_PROFILE = "cpu-tiny"
@@ -237,7 +237,11 @@ def dry_run(profile: ResolvedProfile) -> int:
         )
         return 0 if profile.endpoint else EXIT_BAD_INPUT
     check_mode(profile)
-    preview = launch_preview(profile)
+    try:
+        preview = launch_preview(profile, resolve_engine_args=profile.mode == "inprocess")
+    except LaunchError as exc:
+        _err(str(exc))
+        return EXIT_BAD_INPUT
     where = " (passed into the container with -e):" if profile.docker else ":"
     print(f"environment set by the profile{where}", file=out)
     for k, v in preview.env.items():
@@ -245,7 +249,8 @@ def dry_run(profile: ResolvedProfile) -> int:
     if not preview.env:
         print("  (none)", file=out)
     print(preview.isolation.describe(), file=out)
-    print("command:", file=out)
+    in_process = "in-process engine (vLLM's AsyncLLM in the run process, its engine core a child process):"
+    print(in_process if profile.mode == "inprocess" else "command:", file=out)
     print(f"  {preview.command}", file=out)
     out.flush()
     return 0 if check_recipe(profile, out) else EXIT_BAD_INPUT
@@ -332,7 +337,8 @@ def run_headless(args: argparse.Namespace) -> int:
         # Importing vLLM's parser costs ~20 s: a real run checks only a recipe written for another
         # vLLM release. One written for this release meets the server's own parser, whose
         # rejection ends the run with exit code 2 all the same.
-        other_release = profile.mode == "server" and profile.recipe.vllm_version != installed_vllm_version()
+        launched = profile.mode in ("server", "inprocess")
+        other_release = launched and profile.recipe.vllm_version != installed_vllm_version()
         if other_release and not check_recipe(profile):
             return EXIT_BAD_INPUT
         check_mode(profile)

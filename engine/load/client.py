@@ -19,10 +19,14 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from engine.load.http import HTTPError, Session
+from engine.load.prompts import Prompt, api_path, request_body
 from engine.load.record import RequestRecord
 from engine.plan import Cell
+
+OnTokens = Callable[[int], None]  # told how many tokens just arrived
 
 
 class StreamError(Exception):
@@ -205,22 +209,59 @@ def new_session(concurrency: int, read_timeout_s: float = 1800.0, headers: dict[
 
 @dataclass(frozen=True)
 class PreparedRequest:
-    """A request serialised ahead of its cell, so the timed loop only sends bytes."""
+    """A request made ahead of its cell, so the timed loop only sends it: the serialised JSON body
+    for HTTP, the prompt and sampling parameters for an in-process engine (engine/load/inprocess.py)."""
 
-    body: bytes
+    body: Any
     expected_prompt_tokens: int
 
 
+class Target(Protocol):
+    """Where a closed loop sends its requests: a server over HTTP, or an engine in this process."""
+
+    def prepare(self, prompt: Prompt, output_len: int) -> PreparedRequest: ...
+
+    async def send(
+        self,
+        request: PreparedRequest,
+        record: RequestRecord,
+        on_tokens: Callable[[int], None],
+        deadline_s: float | None,
+    ) -> None:
+        """Send one request and fill `record` (timings, token counts, ok or error); never raise for
+        a failed request."""
+
+
+class HttpTarget:
+    """An OpenAI-compatible server: streaming requests over our own HTTP client."""
+
+    def __init__(self, session: Session, base_url: str, api: str, model: str, keep_text: bool = False):
+        self.session, self.api, self.model, self.keep_text = session, api, model, keep_text
+        self.url = base_url + api_path(api)
+
+    def prepare(self, prompt: Prompt, output_len: int) -> PreparedRequest:
+        body = request_body(self.api, self.model, prompt, output_len, usage=True)
+        return PreparedRequest(json.dumps(body, separators=(",", ":")).encode(), prompt.expected_len)
+
+    async def send(
+        self,
+        request: PreparedRequest,
+        record: RequestRecord,
+        on_tokens: Callable[[int], None],
+        deadline_s: float | None,
+    ) -> None:
+        await stream_request(
+            self.session, self.url, request.body, record, self.api, on_tokens, self.keep_text, deadline_s
+        )
+
+
 async def run_closed_loop(
-    session: Session,
-    url: str,
-    api: str,
+    target: Target,
     cell: Cell,
     requests: list[PreparedRequest],
     *,
     output_len: int,
     warmup: bool,
-    keep_text: bool,
     on_record: Callable[[RequestRecord], None],
     load: CellLoad,
     deadline_s: float | None = None,
@@ -246,9 +287,7 @@ async def run_closed_loop(
             load.in_flight += 1
             record.send_delay = time.perf_counter() - freed
             try:
-                await stream_request(
-                    session, url, requests[i].body, record, api, load.add_tokens, keep_text, deadline_s
-                )
+                await target.send(requests[i], record, load.add_tokens, deadline_s)
             finally:
                 load.in_flight -= 1
                 freed = time.perf_counter()

@@ -11,23 +11,19 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from engine.load.client import CellLoad, PreparedRequest, stream_request
-from engine.load.http import Session
+from engine.load.client import CellLoad, PreparedRequest, Target
 from engine.load.record import RequestRecord
 from engine.plan import Cell
 
 
 async def run_open_loop(
-    session: Session,
-    url: str,
-    api: str,
+    target: Target,
     cell: Cell,
     requests: list[PreparedRequest],
     offsets: list[float],
     *,
     output_len: int,
     warmup: bool,
-    keep_text: bool,
     on_record: Callable[[RequestRecord], None],
     load: CellLoad,
     deadline_s: float | None = None,
@@ -37,9 +33,9 @@ async def run_open_loop(
     with `max_in_flight`); return the wall duration until the last answer, in seconds."""
     slots = asyncio.Semaphore(max_in_flight) if max_in_flight else None
 
-    async def one(record: RequestRecord, body: bytes) -> None:
+    async def one(record: RequestRecord, request: PreparedRequest) -> None:
         try:
-            await stream_request(session, url, body, record, api, load.add_tokens, keep_text, deadline_s)
+            await target.send(request, record, load.add_tokens, deadline_s)
         finally:
             load.in_flight -= 1
             if slots is not None:
@@ -71,7 +67,7 @@ async def run_open_loop(
         record.sent_s = time.perf_counter() - start
         record.send_delay = max(0.0, record.sent_s - planned)
         load.in_flight += 1
-        tasks.append(asyncio.create_task(one(record, request.body)))
+        tasks.append(asyncio.create_task(one(record, request)))
     await asyncio.gather(*tasks)
     return time.perf_counter() - start
 

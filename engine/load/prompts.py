@@ -90,7 +90,9 @@ class PromptFactory:
 
 
 def api_path(api: str) -> str:
-    """The path of the OpenAI API a load uses: completions or chat."""
+    """The path of the OpenAI API a load uses: completions or chat (`engine`: in-process, no API)."""
+    if api == "engine":
+        return "AsyncLLM.generate (in-process)"
     return "/v1/completions" if api == "completions" else "/v1/chat/completions"
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import json
 import os
 import socket
 import time
@@ -29,10 +28,10 @@ from engine.events import (
 )
 from engine.load import schedstat
 from engine.load.arrivals import schedule
-from engine.load.client import CellLoad, PreparedRequest, new_session, run_closed_loop
+from engine.load.client import CellLoad, HttpTarget, PreparedRequest, Target, new_session, run_closed_loop
 from engine.load.monitor import LoopLagMonitor
 from engine.load.openloop import achieved_rate, run_open_loop
-from engine.load.prompts import PromptFactory, api_path, request_body
+from engine.load.prompts import PromptFactory, api_path
 from engine.load.record import RequestRecord
 from engine.plan import Cell, build_plan
 from engine.profiles import ResolvedProfile
@@ -44,6 +43,7 @@ from engine.report.results import ResultsWriter, mark_superseded, new_run_dir, r
 from engine.run.telemetry import RunTelemetry
 from engine.server import isolation
 from engine.server.discovery import DiscoveryError, ServerInfo, discover
+from engine.server.inprocess import InProcessLauncher
 from engine.server.launcher import LaunchError, ServerLauncher, make_launcher, profile_env, run_isolation
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -181,6 +181,9 @@ class Runner:
             if isinstance(launcher, ServerLauncher):
                 summary.launch_command = self.redact(launcher.spec.shell())
                 emit(PhaseChanged("waiting", f"waiting for {launcher.base_url}/health"))
+            elif isinstance(launcher, InProcessLauncher):
+                summary.launch_command = self.redact(launcher.describe())
+                emit(PhaseChanged("waiting", "building vLLM's AsyncLLM in this process"))
             await launcher.start(emit)
             # Only now: a server launched from a pinned thread would inherit the client's CPUs.
             isolation.pin_client(iso)  # this thread runs the load
@@ -226,16 +229,22 @@ class Runner:
             new_session(max_c, profile.load.read_timeout_s, self.headers) as session,
         ):
             emit(PhaseChanged("discovering", "asking the server what it serves"))
-            info, factory = await discover(client, session, launcher.base_url, profile, launcher.model_arg)
+            if isinstance(launcher, InProcessLauncher):  # no HTTP: the engine in this process is the target
+                info, factory, target = await launcher.discover(profile)
+            else:
+                info, factory = await discover(client, session, launcher.base_url, profile, launcher.model_arg)
+                target = HttpTarget(session, launcher.base_url, info.api, info.model, keep_text=not info.usage_reported)
             writer.summary.server = info.to_dict()
             writer.summary.lengths = _lengths_note(info)
             writer.write_summary()
             emit(Notice("info", f"model {info.model}; {writer.summary.lengths}"))
-            # Server metrics and hardware, about once a second, in a thread (engine/run/telemetry.py).
-            self.telemetry = RunTelemetry.open(profile, launcher, writer.dir, self.headers, emit)
+            # Server metrics and hardware, about once a second, in a thread (engine/run/telemetry.py);
+            # in-process, the engine's stat logger stands in for /metrics.
+            engine_state = launcher.server_state if isinstance(launcher, InProcessLauncher) else None
+            self.telemetry = RunTelemetry.open(profile, launcher, writer.dir, self.headers, emit, engine_state)
             writer.summary.telemetry = self.telemetry.summary()
             try:
-                await self._cells(session, launcher, info, factory, writer)
+                await self._cells(target, launcher, info, factory, writer)
             finally:
                 self.telemetry.stop()
                 writer.summary.telemetry = self.telemetry.summary()
@@ -254,7 +263,9 @@ class Runner:
             return RunOutcome("failed", EXIT_FAILED, writer.dir, cells, message)
         return RunOutcome("completed", EXIT_OK, writer.dir, cells)
 
-    async def _cells(self, session, launcher, info: ServerInfo, factory: PromptFactory, writer: ResultsWriter) -> None:
+    async def _cells(
+        self, target: Target, launcher, info: ServerInfo, factory: PromptFactory, writer: ResultsWriter
+    ) -> None:
         emit = self.observer
         done = {_key(c.load_level, c.input_len, c.output_len) for c in writer.summary.cells}
         for cell in self.plan:
@@ -265,7 +276,7 @@ class Runner:
                 writer.summary.skipped.append(why)
                 emit(Notice("warning", why))
                 continue
-            result = await self._run_cell(session, launcher, cell, info, factory, writer)
+            result = await self._run_cell(target, launcher, cell, info, factory, writer)
             writer.summary.cells.append(result)
             writer.write_summary()
             emit(CellFinished(cell, result))
@@ -277,7 +288,7 @@ class Runner:
                 )
 
     async def _run_cell(
-        self, session, launcher, cell: Cell, info: ServerInfo, factory: PromptFactory, writer
+        self, target: Target, launcher, cell: Cell, info: ServerInfo, factory: PromptFactory, writer
     ) -> CellResult:
         emit = self.observer
         emit(CellStarted(cell, len(self.plan)))
@@ -286,13 +297,13 @@ class Runner:
             await telemetry.begin_cell(cell)
         if cell.warmup_requests:
             emit(PhaseChanged("warmup", f"{cell.warmup_requests} requests", cell))
-            warm, _, _ = await self._load_phase(session, launcher, cell, info, factory, writer, warmup=True)
+            warm, _, _ = await self._load_phase(target, launcher, cell, info, factory, writer, warmup=True)
             warmup_tokens = sum(r.output_tokens for r in warm)
             if telemetry:
                 await telemetry.warmup_done(cell)
         pace = f"{cell.rate:g} req/s ({self.profile.grid.arrival})" if cell.rate else f"concurrency {cell.concurrency}"
         emit(PhaseChanged("measuring", f"{cell.num_prompts} requests at {pace}", cell))
-        records, duration, client = await self._load_phase(session, launcher, cell, info, factory, writer, warmup=False)
+        records, duration, client = await self._load_phase(target, launcher, cell, info, factory, writer, warmup=False)
         ended = time.time()
         result = summarize_cell(cell, records, duration, self.profile.recipe.tensor_devices(), client)
         workload_figures(result, cell, records, self.profile)
@@ -303,13 +314,13 @@ class Runner:
         return result
 
     async def _load_phase(
-        self, session, launcher, cell: Cell, info: ServerInfo, factory: PromptFactory, writer, *, warmup: bool
+        self, target: Target, launcher, cell: Cell, info: ServerInfo, factory: PromptFactory, writer, *, warmup: bool
     ) -> tuple[list[RequestRecord], float, ClientFigures]:
         """One closed-loop pass over prepared requests: the warm-up (unmeasured) or the measurement."""
         n, output_len = (
             (cell.warmup_requests, cell.warmup_output_len) if warmup else (cell.num_prompts, cell.output_len)
         )
-        requests = await self._prepare(cell, info, factory, n, output_len, salt=10**6 if warmup else 0)
+        requests = await self._prepare(target, cell, info, factory, n, output_len, salt=10**6 if warmup else 0)
         keep_text = not info.usage_reported
         records: list[RequestRecord] = []
 
@@ -326,8 +337,8 @@ class Runner:
         cpu_start = time.process_time()
         sched_start = schedstat.sample()
         lag = LoopLagMonitor()
-        url, grid = launcher.base_url + api_path(info.api), self.profile.grid
-        common = dict(output_len=output_len, warmup=warmup, keep_text=keep_text, on_record=on_record, load=load)
+        grid = self.profile.grid
+        common = dict(output_len=output_len, warmup=warmup, on_record=on_record, load=load)
         common["deadline_s"] = self.profile.load.deadline_s(output_len)
         try:
             with lag:
@@ -335,11 +346,11 @@ class Runner:
                     offsets = schedule(n, cell.rate, grid.arrival, grid.burstiness, self.profile.load.seed + cell.index)
                     max_in_flight = cell.concurrency or None
                     duration = await run_open_loop(
-                        session, url, info.api, cell, requests, offsets, max_in_flight=max_in_flight, **common
+                        target, cell, requests, offsets, max_in_flight=max_in_flight, **common
                     )
                 else:  # a rate cell's warm-up goes closed-loop, all its requests at once
                     slots = cell if not cell.rate else replace(cell, concurrency=max(1, n))
-                    duration = await run_closed_loop(session, url, info.api, slots, requests, **common)
+                    duration = await run_closed_loop(target, slots, requests, **common)
         finally:
             if reporter is not None:
                 reporter.cancel()
@@ -351,17 +362,15 @@ class Runner:
         return records, duration, ClientFigures(time.process_time() - cpu_start, lag.lags, sched, advice)
 
     async def _prepare(
-        self, cell: Cell, info: ServerInfo, factory: PromptFactory, n: int, output_len: int, salt: int
+        self, target: Target, cell: Cell, info: ServerInfo, factory: PromptFactory, n: int, output_len: int, salt: int
     ) -> list[PreparedRequest]:
-        """Request bodies serialised ahead of the cell (off the loop), so the timed loop only sends bytes."""
+        """Requests made ahead of the cell (off the loop), so the timed loop only sends them."""
 
         def build() -> list[PreparedRequest]:
             make = factory.token_ids if info.prompt_kind == "token_ids" else factory.text
             out = []
             for i in range(n):
-                prompt = make(cell.input_len, cell.index, salt + i)
-                body = request_body(info.api, info.model, prompt, output_len, usage=True)
-                out.append(PreparedRequest(json.dumps(body, separators=(",", ":")).encode(), prompt.expected_len))
+                out.append(target.prepare(make(cell.input_len, cell.index, salt + i), output_len))
             return out
 
         return await asyncio.get_running_loop().run_in_executor(None, build)
@@ -411,7 +420,9 @@ def _lengths_note(info: ServerInfo) -> str:
     else:
         made = f"input: text made to length with the tokenizer {info.tokenizer} (checked against reported usage)"
     counted = (
-        "output: counted from the server's usage"
+        "output: counted from the engine's token ids"
+        if info.api == "engine"
+        else "output: counted from the server's usage"
         if info.usage_reported
         else (f"output: the server reports no usage; counted with the tokenizer {info.tokenizer}")
     )

@@ -68,8 +68,13 @@ def resolve(settings: IsolationSettings, mode: str, docker: bool, vendor: str) -
     else:
         iso.server_idle = bool(settings.server_idle)
         iso.server_nice = settings.server_nice or 0
-    if iso.server_cpus and vendor == "cpu" and mode == "server":
+    if iso.server_cpus and vendor == "cpu" and mode in ("server", "inprocess"):
         iso.notes.append("vLLM's CPU backend binds its OpenMP threads to server_cpus (VLLM_CPU_OMP_THREADS_BIND)")
+    if mode == "inprocess" and (iso.server_idle or iso.server_nice or iso.server_cpus):
+        iso.notes.append(
+            "in-process: the engine core (a child process) takes the server's settings; the engine's "
+            "front end (AsyncLLM: output processing) runs in the load's thread and event loop"
+        )
     return iso
 
 

@@ -45,9 +45,6 @@ class NotSupportedError(Exception):
     """A mode this build does not support yet (exit code 2)."""
 
 
-INPROCESS_UNSUPPORTED = "in-process mode (AsyncLLM) is not supported yet: use --mode server or external"
-
-
 def _die_with_parent() -> None:
     """In the keeper, before exec: get SIGTERM when the launching thread dies (Linux); a second
     guard beside its lifeline pipe. The launching thread must live as long as the run does."""
@@ -154,6 +151,7 @@ def server_spec(profile: ResolvedProfile, model: str, port: int) -> LaunchSpec:
 class Launcher:
     base_url: str = ""
     launched = False  # whether this tool started the server (and writes server.log)
+    in_process = False  # the engine runs in this process (no HTTP): engine/server/inprocess.py
     model_arg: str | None = None  # what this tool passed to vLLM as the model, when it launched it
     headers: dict[str, str] = {}  # the client's credentials, for the API's routes
 
@@ -307,7 +305,16 @@ def check_mode(profile: ResolvedProfile) -> None:
     if profile.mode == "external" and not profile.endpoint:
         raise NotSupportedError("external mode needs an endpoint: --endpoint http://HOST:PORT")
     if profile.mode == "inprocess":
-        raise NotSupportedError(INPROCESS_UNSUPPORTED)
+        if profile.docker:
+            raise NotSupportedError(
+                "in-process mode runs vLLM inside this tool's run process: it cannot run in docker; "
+                "use --no-docker, or --mode server for the recipe's image"
+            )
+        if profile.load.api == "chat" or profile.load.prompt == "text":
+            raise NotSupportedError(
+                "in-process mode sends token-id prompts to the engine (exact lengths, no API): "
+                "load.api = 'chat' and load.prompt = 'text' are for servers; use --mode server or external"
+            )
     usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
     for name in ("server_cpus", "client_cpus"):
         value = getattr(profile.isolation, name)
@@ -323,6 +330,10 @@ def make_launcher(profile: ResolvedProfile, results_dir: Path, progress: Callabl
     if profile.mode == "external":
         return ExternalLauncher(profile.endpoint)
     model = model_location(profile, build=True, progress=progress)
+    if profile.mode == "inprocess":
+        from engine.server.inprocess import InProcessLauncher  # it builds on this module
+
+        return InProcessLauncher(profile, model, results_dir / "server.log", profile.recipe.startup_timeout_s)
     spec = server_spec(profile, model, profile.port or free_port(profile.host))
     return ServerLauncher(spec, results_dir / "server.log", profile.recipe.startup_timeout_s, model)
 
@@ -334,14 +345,21 @@ class LaunchPreview:
     isolation: Isolation
 
 
-def launch_preview(profile: ResolvedProfile) -> LaunchPreview:
-    """The environment, the exact command and the isolation a run would use (nothing is built or launched)."""
+def launch_preview(profile: ResolvedProfile, resolve_engine_args: bool = False) -> LaunchPreview:
+    """The environment, the exact command and the isolation a run would use (nothing is built or
+    launched). In-process: the engine arguments, through vLLM's own parser when `resolve_engine_args`
+    (slow: it imports vLLM; --dry-run does, the TUI's live preview does not)."""
     iso = run_isolation(profile)
     if profile.mode == "external":
         target = profile.endpoint or "<endpoint>"
         return LaunchPreview({}, f"(external mode: nothing is launched; load goes to {target})", iso)
     if profile.mode == "inprocess":
-        return LaunchPreview({}, f"({INPROCESS_UNSUPPORTED})", iso)
+        from engine.server.inprocess import engine_env, preview_lines
+
+        env = engine_env(profile, iso)
+        redact = Redactor(secret_values(profile.recipe.args, env))
+        lines = preview_lines(profile, model_location(profile, build=False), resolve_engine_args)
+        return LaunchPreview({k: redact(v) for k, v in env.items()}, redact("\n  ".join(lines)), iso)
     spec = server_spec(profile, model_location(profile, build=False), profile.port or free_port(profile.host))
     env = {**isolation.server_env(iso, profile.hardware.vendor), **profile_env(profile)}
     redact = Redactor(secret_values(spec.command, env))

@@ -90,7 +90,7 @@ def _parse(parser, argv: list[str]) -> str | None:
     return None
 
 
-def _drop(argv: list[str], flags: set[str]) -> list[str]:
+def drop_flags(argv: list[str], flags: set[str]) -> list[str]:
     """argv without `flags` and the value tokens that follow each of them."""
     out, skipping = [], False
     for tok in argv:
@@ -120,7 +120,7 @@ def check_args(model: str, args: list[str]) -> RecipeCheck:
             unknown = [t for t in message.split(":", 1)[1].split() if t.startswith("-")]
             names = {t.split("=", 1)[0] for t in unknown}
             check.rejected.extend(sorted(names - set(check.rejected)))
-            argv = _drop(argv, names)
+            argv = drop_flags(argv, names)
             if not names:
                 check.errors.append(message)
                 break
@@ -129,5 +129,5 @@ def check_args(model: str, args: list[str]) -> RecipeCheck:
         bad = re.search(r"argument (\S+?)[:/ ]", message)
         if not bad:
             break
-        argv = _drop(argv, {bad.group(1)})
+        argv = drop_flags(argv, {bad.group(1)})
     return check
