@@ -179,18 +179,19 @@ async def test_a_tui_run_survives_its_terminal_and_attach_shows_it(tiny_model, t
 
 
 @NEEDS_TMUX
-async def test_sigterm_to_the_tui_stops_its_run(tiny_model, tmp_path):
-    session = f"llmbench-test-term-{os.getpid()}"
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_sigterm_or_sigint_to_the_tui_stops_its_run(sig, tiny_model, tmp_path):
+    session = f"llmbench-test-{sig.name}-{os.getpid()}"
     async with FakeServer(FakeConfig(token_delay_s=0.05)) as server:
         try:
             run_dir, tui = await tui_run_in_tmux(session, server, tiny_model, tmp_path)
-            os.kill(tui, signal.SIGTERM)
+            os.kill(tui, sig)
             await until(lambda: not Path(f"/proc/{tui}").exists(), "the TUI to exit", 30)
             await until(lambda: summary(run_dir)["status"] != "running", "the run to stop", 60)
         finally:
             tmux("kill-session", "-t", session)
     s = summary(run_dir)
-    assert s["status"] == "interrupted" and "SIGTERM received" in s["error"]
+    assert s["status"] == "interrupted" and "SIGTERM received" in s["error"]  # the TUI asks the run to stop
 
 
 async def test_leaving_the_tui_mid_run_leaves_the_run_going(tiny_model, tmp_path):

@@ -35,6 +35,8 @@ class LLMBenchApp(App):
         # The terminal went away (SSH dropped): the run is its own process and goes on.
         loop.add_signal_handler(signal.SIGHUP, self.leave_runs_and_exit)
         loop.add_signal_handler(signal.SIGTERM, self.stop_run_and_exit)
+        # A raw-mode terminal sends no SIGINT for Ctrl-C: one comes from `kill -INT`, meant as SIGTERM.
+        loop.add_signal_handler(signal.SIGINT, self.stop_run_and_exit)
         if self.attach is not None:
             self.push_screen(LiveScreen(self.profile, self.results_root, attach=self.attach))
         else:
@@ -42,7 +44,7 @@ class LLMBenchApp(App):
 
     def on_unmount(self) -> None:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGHUP, signal.SIGTERM):
+        for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
 
     def _runs(self):
@@ -55,7 +57,7 @@ class LLMBenchApp(App):
         self.exit(message=message)
 
     def stop_run_and_exit(self) -> None:
-        """SIGTERM: as headless, the run is stopped (it saves and stops its server by itself)."""
+        """SIGTERM, SIGINT: as headless, the run is stopped (it saves and stops its server by itself)."""
         for run in self._runs():
             run.stop()
         self.leave_runs_and_exit()
