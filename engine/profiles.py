@@ -103,6 +103,11 @@ class Grid(Strict):
     burstiness: float = Field(default=1.0, gt=0)  # gamma's shape: below 1 burstier, above 1 more even
     num_prompts: int | None = Field(default=None, ge=1)  # per rate cell (default: about 20 s of arrivals)
     max_concurrency: int | None = Field(default=None, ge=1)  # cap on requests in flight in a rate cell
+    # Search for the highest load meeting load.slo at a percentile, probing from search_start.
+    search: Literal["concurrency", "rate"] | None = None
+    search_percentile: Literal[50, 90, 99] = 99
+    search_start: float = Field(default=1.0, gt=0)
+    search_max_probes: int = Field(default=12, ge=2)
 
     @field_validator("rates")
     @classmethod

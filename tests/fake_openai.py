@@ -33,6 +33,8 @@ class FakeConfig:
     # (request body, how many completion requests came before it) -> an HTTP status to fail it with
     fail_when: Callable[[dict, int], int | None] | None = None
     dead: bool = False  # every request's connection is dropped, /v1/models included (a dead server)
+    # Each token's delay grows by this much per stream in flight (a server whose latency grows with load).
+    delay_per_stream_s: float = 0.0
     api_key: str | None = None  # when set, the API's routes answer 401 without `Authorization: Bearer <it>`
     requests: list[dict] = field(default_factory=list)
 
@@ -48,6 +50,7 @@ class FakeServer:
         self.app.router.add_post("/v1/chat/completions", self.chat)
         self.runner: web.AppRunner | None = None
         self.url = ""
+        self.streams = 0  # in flight now
 
     async def __aenter__(self) -> FakeServer:
         self.runner = web.AppRunner(self.app)
@@ -103,6 +106,14 @@ class FakeServer:
         status = status or cfg.status
         if status != 200:
             return web.json_response({"error": {"message": "injected failure"}}, status=status)
+        self.streams += 1
+        try:
+            return await self._tokens(request, body, prompt_len, chat)
+        finally:
+            self.streams -= 1
+
+    async def _tokens(self, request, body, prompt_len: int, chat: bool):
+        cfg = self.config
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
         n = body.get("max_tokens") or body.get("max_completion_tokens") or 16
@@ -124,8 +135,9 @@ class FakeServer:
             if cfg.usage == "continuous":
                 chunk["usage"] = {"prompt_tokens": prompt_len, "completion_tokens": sent}
             await self._send(resp, chunk)
-            if cfg.token_delay_s:
-                await asyncio.sleep(cfg.token_delay_s)
+            delay = cfg.token_delay_s + cfg.delay_per_stream_s * self.streams
+            if delay:
+                await asyncio.sleep(delay)
         if cfg.usage in ("continuous", "final"):
             final = {"choices": [], "usage": {"prompt_tokens": prompt_len, "completion_tokens": sent}}
             await self._send(resp, final)

@@ -15,6 +15,8 @@ from engine.load.prompts import Prompt, request_body
 from engine.load.record import RequestRecord
 from engine.plan import Cell
 from engine.report.goodput import goodput, meets, parse_slo
+from engine.report.model import CellResult
+from engine.run.search import Search
 from tests.fake_openai import FakeConfig, FakeServer
 
 
@@ -124,3 +126,86 @@ def test_goodput_counts_requests_meeting_every_slo():
 def test_bad_slos_say_what_is_wrong(text, message):
     with pytest.raises(ValueError, match=message):
         parse_slo(text)
+
+
+def cell_result(conc: int, p99_tpot_ms: float | None, out_tps: float, failed: int = 0) -> CellResult:
+    return CellResult(
+        duration=1.0,
+        completed=10 - failed,
+        failed=failed,
+        num_prompts=10,
+        max_concurrency=conc,
+        total_input_tokens=0,
+        total_output_tokens=0,
+        request_throughput=1.0,
+        output_throughput=out_tps,
+        total_token_throughput=out_tps,
+        p99_tpot_ms=p99_tpot_ms,
+        input_len=8,
+        output_len=8,
+    )
+
+
+def drive(search: Search, tpot_of, tps_of=lambda c: 100.0 * c) -> list[float]:
+    levels = []
+    while (level := search.next_level()) is not None:
+        levels.append(level)
+        search.record(level, cell_result(int(level), tpot_of(level), tps_of(level)))
+    return levels
+
+
+def test_a_search_brackets_then_bisects_to_the_knee():
+    # TPOT p99 = 10 ms + 2 ms per concurrent stream: the SLO of 50 ms holds up to concurrency 20.
+    search = Search("concurrency", {"tpot": 50.0})
+    levels = drive(search, lambda c: 10 + 2 * c)
+    assert levels[:6] == [1, 2, 4, 8, 16, 32] and search.good == 20 and search.bad == 21
+    assert search.stopped == "bracket closed" and len(levels) <= 12
+    assert "highest concurrency meeting p99_tpot_ms <= 50 ms: concurrency 20" in search.summary("16/40")["sentence"]
+
+
+def test_a_search_stops_when_the_server_saturates_or_fails_or_nothing_meets():
+    flat = Search("concurrency", {"tpot": 50.0})
+    drive(flat, lambda c: 10.0, tps_of=lambda c: min(100.0 * c, 400.0))
+    assert flat.good == 8 and flat.stopped.startswith("saturated: concurrency 8")
+    failing = Search("concurrency", {"tpot": 50.0})
+    while (level := failing.next_level()) is not None:
+        failing.record(level, cell_result(int(level), 10.0, 100.0 * level, failed=5 if level >= 4 else 0))
+    assert failing.good == 2 and "failed requests at concurrency 4" in failing.stopped
+    hopeless = Search("rate", {"ttft": 1.0}, start=0.5)
+    assert drive(hopeless, lambda c: None) == [0.5] and hopeless.good is None
+    assert hopeless.stopped == "even 0.5 req/s misses the service levels"
+
+
+def test_a_rate_search_narrows_to_ten_percent():
+    search = Search("rate", {"tpot": 50.0})
+    drive(search, lambda r: 10 + 4 * r)  # meets up to 10 req/s
+    assert 9.0 <= search.good <= 10.0 and (search.bad - search.good) / search.good <= 0.10
+
+
+async def test_the_search_finds_the_knee_of_a_server_whose_latency_grows_with_load(tiny_model, tmp_path):
+    from engine.profiles import apply_overrides, load_profile
+    from engine.run.runner import Runner
+
+    # Each token waits 40 ms + 20 ms per stream in flight: TPOT about 40 + 20 x concurrency ms, so
+    # 150 ms holds up to concurrency 5 (140 ms; 6 gives 160), and throughput still rises with load.
+    async with FakeServer(FakeConfig(token_delay_s=0.04, delay_per_stream_s=0.02)) as server:
+        profile = apply_overrides(
+            load_profile("cpu-tiny"),
+            **{
+                "mode": "external",
+                "endpoint": server.url,
+                "model.tokenizer": str(tiny_model),
+                "grid.seq": ["16/12"],
+                "grid.prompts_per_concurrency": 3,
+                "grid.min_prompts": 0,
+                "grid.warmup_requests": 0,
+                "grid.search": "concurrency",
+                "load.slo": {"tpot": 150.0},
+            },
+        )
+        outcome = await Runner(profile, lambda e: None, tmp_path).run()
+    assert outcome.exit_code == 0, outcome.error
+    (found,) = json.loads((outcome.results_dir / "summary.json").read_text())["search"]
+    assert found["best"] == 5, found
+    assert [p["level"] for p in found["probes"]] == [1, 2, 4, 8, 6, 5] and found["stopped"] == "bracket closed"
+    assert len(outcome.cells) == len(found["probes"])  # every probe is a recorded cell

@@ -78,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--burstiness", type=float, help="gamma arrivals' shape: below 1 burstier, above 1 more even")
     p.add_argument("--num-prompts", type=int, help="requests per rate cell (default: about 20 s of arrivals)")
     p.add_argument("--max-concurrency", type=int, help="cap on requests in flight in rate cells")
+    p.add_argument(
+        "--search",
+        choices=["concurrency", "rate"],
+        help="find the highest concurrency or rate whose --percentile meets every --slo (probes double, then bisect)",
+    )
+    p.add_argument("--percentile", type=int, choices=[50, 90, 99], help="the percentile a search holds to the SLOs")
+    p.add_argument("--search-start", type=float, help="the first probe's concurrency or rate (default 1)")
     p.add_argument("--slo", type=_slo, help="service levels in ms, e.g. ttft:500,tpot:50,e2el:10000: goodput per cell")
     p.add_argument(
         "--mode", choices=["server", "inprocess", "external"], help="launch vLLM, run it in-process, or attach"
@@ -142,6 +149,9 @@ OVERRIDES = {
     "num_prompts": "grid.num_prompts",
     "max_concurrency": "grid.max_concurrency",
     "slo": "load.slo",
+    "search": "grid.search",
+    "percentile": "grid.search_percentile",
+    "search_start": "grid.search_start",
     "mode": "mode",
     "endpoint": "endpoint",
     "model": "model.name",
@@ -218,8 +228,17 @@ def dry_run(profile: ResolvedProfile) -> int:
     )
     for note in profile.recipe.corrections:
         print(f"  correction: {note}", file=out)
-    print(f"plan: {len(plan)} cells", file=out)
-    for cell in plan:
+    if profile.grid.search:
+        g = profile.grid
+        print(
+            f"plan: a search over {g.search} per ISL/OSL ({', '.join(g.seq)}) for the highest load whose "
+            f"p{g.search_percentile} meets {profile.load.slo or '(no --slo given)'}, from {g.search_start:g}, "
+            f"at most {g.search_max_probes} probes each",
+            file=out,
+        )
+    else:
+        print(f"plan: {len(plan)} cells", file=out)
+    for cell in [] if profile.grid.search else plan:
         if cell.rate:
             cap = f", at most {cell.concurrency} in flight" if cell.concurrency else ""
             pace = f"rate {cell.rate:g} req/s ({profile.grid.arrival}{cap})"

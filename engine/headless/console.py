@@ -67,9 +67,9 @@ class ConsoleObserver:
         elif isinstance(event, CellStarted):
             c = event.cell
             pace = f"rate {c.rate:g} req/s" if c.rate else f"concurrency {c.concurrency}"
+            of = f"/{event.total_cells}" if event.total_cells else " (search probe)"
             self._print(
-                f"cell {c.index + 1}/{event.total_cells}: {pace}, "
-                f"ISL/OSL {c.input_len}/{c.output_len}, {c.num_prompts} requests"
+                f"cell {c.index + 1}{of}: {pace}, ISL/OSL {c.input_len}/{c.output_len}, {c.num_prompts} requests"
             )
         elif isinstance(event, LoadProgress):
             if not self._throttled():

@@ -279,6 +279,7 @@ class RunSummary(Reading):
     error: str | None = None
     pid: int | None = None  # of the run process, while it runs (`ls` and `attach` check it is alive)
     resumed: list[dict[str, Any]] = []  # one entry per --resume: when, and which cell was re-run
+    search: list[dict[str, Any]] = []  # per ISL/OSL, what a --search found and why it stopped
     interrupted_cell: dict[str, Any] | None = None  # the cell an interrupt cut short: its requests are unsummarised
     # What telemetry was found: per source ("nvidia", "amd", "process", "server_metrics"), what it
     # reads or "not available: why".

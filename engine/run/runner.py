@@ -40,6 +40,7 @@ from engine.report.goodput import goodput
 from engine.report.metrics import EXTERNAL_ADVICE, LAUNCHED_ADVICE, ClientFigures, summarize_cell
 from engine.report.model import CellResult, Goodput, OpenLoop, RunSummary
 from engine.report.results import ResultsWriter, mark_superseded, new_run_dir, read_summary
+from engine.run.search import Search
 from engine.run.telemetry import RunTelemetry
 from engine.server import isolation
 from engine.server.discovery import DiscoveryError, ServerInfo, discover
@@ -113,7 +114,8 @@ class Runner:
         self.profile = profile
         self.results_root = results_root
         self.run_dir, self.resume = run_dir, resume
-        self.plan = build_plan(profile.grid)
+        # A search makes its cells as it goes: no plan ahead (cell i of an unknown number).
+        self.plan = [] if profile.grid.search else build_plan(profile.grid)
         self.redact = Redactor(secret_values(profile.recipe.args, {**profile_env(profile), **client_env()}))
         self.observer = observer
         self.stop_reason = "interrupted by the user"  # the run process says why when it knows
@@ -222,7 +224,7 @@ class Runner:
 
     async def _drive(self, launcher, writer: ResultsWriter) -> RunOutcome:
         profile, emit = self.profile, self.observer
-        max_c = max(c.concurrency for c in self.plan)
+        max_c = max((c.concurrency for c in self.plan), default=1)
         timeout = httpx.Timeout(60.0, connect=30.0)  # control plane only; the load has its own client
         async with (
             httpx.AsyncClient(timeout=timeout, headers=self.headers) as client,
@@ -266,6 +268,9 @@ class Runner:
     async def _cells(
         self, target: Target, launcher, info: ServerInfo, factory: PromptFactory, writer: ResultsWriter
     ) -> None:
+        if self.profile.grid.search:
+            await self._search(target, launcher, info, factory, writer)
+            return
         emit = self.observer
         done = {_key(c.load_level, c.input_len, c.output_len) for c in writer.summary.cells}
         for cell in self.plan:
@@ -276,16 +281,40 @@ class Runner:
                 writer.summary.skipped.append(why)
                 emit(Notice("warning", why))
                 continue
-            result = await self._run_cell(target, launcher, cell, info, factory, writer)
-            writer.summary.cells.append(result)
+            await self._measure(target, launcher, cell, info, factory, writer)
+
+    async def _measure(
+        self, target: Target, launcher, cell: Cell, info: ServerInfo, factory: PromptFactory, writer: ResultsWriter
+    ) -> CellResult:
+        """One cell, recorded; then a check that the server is still there."""
+        result = await self._run_cell(target, launcher, cell, info, factory, writer)
+        writer.summary.cells.append(result)
+        writer.write_summary()
+        self.observer(CellFinished(cell, result))
+        if not launcher.alive():
+            raise LaunchError(f"the server died during cell {cell.label}; see {writer.dir / 'server.log'}")
+        if result.failed and (why := await launcher.unreachable()):
+            raise LaunchError(f"the server at {launcher.base_url} stopped answering during cell {cell.label}: {why}")
+        return result
+
+    async def _search(
+        self, target: Target, launcher, info: ServerInfo, factory: PromptFactory, writer: ResultsWriter
+    ) -> None:
+        """Per ISL/OSL, probe loads until the highest one meeting the SLOs is found (engine/run/search.py)."""
+        grid, load = self.profile.grid, self.profile.load
+        for seq in grid.seq:
+            search = Search(grid.search, load.slo, grid.search_percentile, grid.search_start, grid.search_max_probes)
+            search.max_failed_share = load.max_failed_share
+            while (level := search.next_level()) is not None:
+                cell = probe_cell(grid, seq, level, index=len(writer.summary.cells))
+                if info.max_model_len and cell.input_len + cell.output_len > info.max_model_len:
+                    search.stopped = f"ISL+OSL exceeds the server's max_model_len {info.max_model_len}"
+                    break
+                search.record(level, await self._measure(target, launcher, cell, info, factory, writer))
+            found = search.summary(seq)
+            writer.summary.search.append(found)
             writer.write_summary()
-            emit(CellFinished(cell, result))
-            if not launcher.alive():
-                raise LaunchError(f"the server died during cell {cell.label}; see {writer.dir / 'server.log'}")
-            if result.failed and (why := await launcher.unreachable()):
-                raise LaunchError(
-                    f"the server at {launcher.base_url} stopped answering during cell {cell.label}: {why}"
-                )
+            self.observer(Notice("info", f"search: {found['sentence']}"))
 
     async def _run_cell(
         self, target: Target, launcher, cell: Cell, info: ServerInfo, factory: PromptFactory, writer
@@ -374,6 +403,13 @@ class Runner:
             return out
 
         return await asyncio.get_running_loop().run_in_executor(None, build)
+
+
+def probe_cell(grid, seq: str, level: float, index: int) -> Cell:
+    """A search probe: the grid's cell for one ISL/OSL at one concurrency or rate."""
+    axis = {"concurrency": [int(level)], "rates": []} if grid.search == "concurrency" else {"rates": [level]}
+    (cell,) = build_plan(grid.model_copy(update={**axis, "seq": [seq], "search": None}))
+    return replace(cell, index=index)
 
 
 def workload_figures(result: CellResult, cell: Cell, records: list[RequestRecord], profile: ResolvedProfile) -> None:

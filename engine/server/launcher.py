@@ -304,6 +304,8 @@ def check_mode(profile: ResolvedProfile) -> None:
     """Raise NotSupportedError for a mode this profile cannot run in (bad input: exit code 2)."""
     if profile.mode == "external" and not profile.endpoint:
         raise NotSupportedError("external mode needs an endpoint: --endpoint http://HOST:PORT")
+    if profile.grid.search and not profile.load.slo:
+        raise NotSupportedError("a search needs service levels to meet: --slo ttft:500,tpot:50 (ms)")
     if profile.mode == "inprocess":
         if profile.docker:
             raise NotSupportedError(

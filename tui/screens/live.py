@@ -101,7 +101,7 @@ class LiveScreen(Screen):
         p = self.progress
         cell = p.cell
         where = (
-            f"cell {cell.index + 1}/{p.total_cells} c={cell.concurrency} {cell.input_len}/{cell.output_len}"
+            f"cell {cell.index + 1}{f'/{p.total_cells}' if p.total_cells else ''} {cell.label}"
             if cell
             else "no cell yet"
         )
