@@ -27,7 +27,9 @@ from engine.server.watchdog import living, start_time
 from tests.conftest import ROOT, cli_env
 
 CLI = str(Path(sys.executable).parent / "llmbench-tui")
-RUN_FILES = {"profile.toml", "summary.json", "requests.jsonl", "server.log", "events.jsonl", "run.log"}
+RUN_FILES = {
+    *("profile.toml", "summary.json", "requests.jsonl", "server.log", "events.jsonl", "run.log", "timeseries.jsonl")
+}
 
 
 # -- the engine target, on a fake engine -------------------------------------------------------

@@ -36,7 +36,7 @@ async def test_real_cpu_tiny_run_through_the_tui(tiny_model, tmp_path):
     (run_dir,) = list(tmp_path.iterdir())
     # The same shape as a headless run's folder.
     assert {p.name for p in run_dir.iterdir()} == {
-        *("profile.toml", "summary.json", "requests.jsonl", "server.log", "events.jsonl", "run.log")
+        *("profile.toml", "summary.json", "requests.jsonl", "server.log", "events.jsonl", "run.log", "timeseries.jsonl")
     }
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "completed"
