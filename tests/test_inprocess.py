@@ -314,7 +314,11 @@ async def test_sigkill_of_the_run_process_leaves_no_engine_behind(tmp_path, tiny
     _, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 1 and b"signal 9" in err
     await until_gone(engine)  # the watchdog's grace (10 s), then SIGKILL
-    assert "watchdog: stopped" in (run_dir / "server.log").read_text()
+    # The watchdog writes its line once it has seen the tree gone: wait for it, it is not instant.
+    deadline = time.monotonic() + 60
+    while "watchdog: stopped" not in (run_dir / "server.log").read_text():
+        assert time.monotonic() < deadline, (run_dir / "server.log").read_text()[-2000:]
+        await asyncio.sleep(0.2)
 
 
 @pytest.mark.integration
