@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
-import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from engine.events import ServerState
@@ -51,17 +48,3 @@ def parse_metrics(text: str) -> ServerState:
                 key = WANTED[name]
                 setattr(state, key, (getattr(state, key) or 0.0) + sample.value)
     return state
-
-
-async def poll(client: httpx.AsyncClient, base_url: str, on_state, interval_s: float = 3.0) -> None:
-    """Call on_state(ServerState) every interval until cancelled; stop quietly if there is no /metrics."""
-    while True:
-        try:
-            r = await client.get(f"{base_url}/metrics")
-        except httpx.HTTPError:
-            r = None
-        if r is not None and r.status_code == 404:
-            return
-        if r is not None and r.status_code == 200:
-            on_state(parse_metrics(r.text))
-        await asyncio.sleep(interval_s)
