@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from engine.server.launcher import LaunchSpec, ServerLauncher, free_port
-from engine.server.supervisor import descendants
+from engine.server.proctree import descendants
 from tests.conftest import ROOT
 
 FAKE = str(ROOT / "tests" / "fake_vllm.py")

@@ -22,7 +22,7 @@ from engine.load.client import CellLoad, run_closed_loop
 from engine.load.inprocess import EngineTarget
 from engine.load.prompts import Prompt
 from engine.plan import Cell
-from engine.server.supervisor import descendants
+from engine.server.proctree import descendants
 from engine.server.watchdog import living, start_time
 from tests.conftest import ROOT, cli_env
 
@@ -121,7 +121,7 @@ FAKE_RUN = """
 import json, os, subprocess, sys, time
 root, out, mode = sys.argv[1:4]
 sys.path.insert(0, root)
-from engine.server.supervisor import descendants
+from engine.server.proctree import descendants
 from engine.spawn import python_argv
 sleeper = [sys.executable, "-c", "import time; time.sleep(600)"]
 foreign = subprocess.Popen(sleeper)

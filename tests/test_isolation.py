@@ -25,7 +25,7 @@ from engine.report.metrics import ClientFigures, summarize_cell
 from engine.report.model import CLIENT_STARVED
 from engine.server.isolation import resolve
 from engine.server.launcher import LaunchSpec, NotSupportedError, ServerLauncher, check_mode, server_spec
-from engine.server.supervisor import descendants
+from engine.server.proctree import descendants
 from tests.test_metrics import rec
 
 CELL = Cell(index=0, concurrency=2, input_len=10, output_len=5, num_prompts=1, warmup_requests=0, warmup_output_len=1)

@@ -36,6 +36,8 @@ import signal
 import sys
 import time
 
+from engine.server.proctree import children_map
+
 FAST_SCAN_S = 0.1
 
 
@@ -100,23 +102,9 @@ def _signal(pid: int, sig: int) -> None:
         pass
 
 
-def _children() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            fields = stat[stat.rfind(b")") + 2 :].split()
-            children.setdefault(int(fields[1]), []).append(int(entry))
-    return children
-
-
 def engine_processes(run_pid: int, foreign: set[int]) -> list[int]:
     """The run process's children not in `foreign` (nor this process), and all their descendants."""
-    children, me = _children(), os.getpid()
+    children, me = children_map(zombies=True), os.getpid()
     todo = [c for c in children.get(run_pid, []) if c not in foreign and c != me]
     out = []
     while todo:
@@ -127,7 +115,7 @@ def engine_processes(run_pid: int, foreign: set[int]) -> list[int]:
 
 
 def children_of(pid: int) -> list[int]:
-    return _children().get(pid, [])
+    return children_map(zombies=True).get(pid, [])
 
 
 def watch(run_pid: int, grace_s: float, foreign: set[int], lifeline: int = 0) -> list[int]:
