@@ -38,7 +38,7 @@ from engine.profiles import ResolvedProfile
 from engine.server import isolation
 from engine.server.discovery import ServerInfo
 from engine.server.isolation import Isolation
-from engine.server.launcher import Launcher, LaunchError, profile_env, run_isolation
+from engine.server.launcher import Launcher, LaunchError, log_tail, profile_env, run_isolation
 from engine.server.recipe_check import drop_flags
 from engine.server.watchdog import children_of
 from engine.spawn import python_argv
@@ -268,13 +268,7 @@ class InProcessLauncher(Launcher):
         os.close(err)
 
     def log_tail(self, lines: int = 20) -> list[str]:
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                f.seek(max(0, f.tell() - 16384))
-                return f.read().decode(errors="replace").splitlines()[-lines:]
-        except OSError:
-            return []
+        return log_tail(self.log_path, lines)
 
     def _last_log_line(self) -> str:
         return next((ln for ln in reversed(self.log_tail(5)) if ln.strip()), "")

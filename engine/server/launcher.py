@@ -237,13 +237,7 @@ class ServerLauncher(Launcher):
         await self._wait_ready(observer)
 
     def log_tail(self, lines: int = 20) -> list[str]:
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                f.seek(max(0, f.tell() - 16384))
-                return f.read().decode(errors="replace").splitlines()[-lines:]
-        except OSError:
-            return []
+        return log_tail(self.log_path, lines)
 
     async def _wait_ready(self, observer: Observer) -> None:
         start = time.monotonic()
@@ -298,6 +292,17 @@ class ServerLauncher(Launcher):
         except subprocess.TimeoutExpired:
             proc.kill()  # a keeper that hangs: its server still gets SIGTERM from its death signal
             proc.wait()
+
+
+def log_tail(path: Path, lines: int = 20) -> list[str]:
+    """The last lines of a server's log (its last 16 KiB read), for progress lines and errors."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 16384))
+            return f.read().decode(errors="replace").splitlines()[-lines:]
+    except OSError:
+        return []
 
 
 def check_mode(profile: ResolvedProfile) -> None:
