@@ -168,10 +168,10 @@ async def test_a_tui_run_survives_its_terminal_and_attach_shows_it(tiny_model, t
             run_dir, tui = await tui_run_in_tmux(session, server, tiny_model, tmp_path)
         finally:
             tmux("kill-session", "-t", session)  # the SSH connection drops: SIGHUP to the TUI
-        await until(lambda: not Path(f"/proc/{tui}").exists(), "the TUI to exit", 30)
+        await until(lambda: not Path(f"/proc/{tui}").exists(), "the TUI to exit", 120)
         await until(lambda: summary(run_dir)["status"] != "running", "the run to finish on its own", 180)
         attach = await start("attach", str(run_dir), "--no-ui")
-        out, err = await asyncio.wait_for(attach.communicate(), 60)
+        out, err = await asyncio.wait_for(attach.communicate(), 180)
     assert summary(run_dir)["status"] == "completed", summary(run_dir)["error"]
     assert attach.returncode == 0, err.decode()[-2000:]
     assert f"results: {run_dir}" in out.decode() and "out tok/s" in out.decode()

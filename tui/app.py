@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from pathlib import Path
 
@@ -33,7 +34,7 @@ class LLMBenchApp(App):
     def on_mount(self) -> None:
         loop = asyncio.get_running_loop()
         # The terminal went away (SSH dropped): the run is its own process and goes on.
-        loop.add_signal_handler(signal.SIGHUP, self.leave_runs_and_exit)
+        loop.add_signal_handler(signal.SIGHUP, self.terminal_lost)
         loop.add_signal_handler(signal.SIGTERM, self.stop_run_and_exit)
         # A raw-mode terminal sends no SIGINT for Ctrl-C: one comes from `kill -INT`, meant as SIGTERM.
         loop.add_signal_handler(signal.SIGINT, self.stop_run_and_exit)
@@ -55,6 +56,13 @@ class LLMBenchApp(App):
         for run in self._runs():
             run.release()
         self.exit(message=message)
+
+    def terminal_lost(self) -> None:
+        """SIGHUP: nothing can be drawn or restored any more, and a clean exit can block on the dead
+        terminal (seen in CI): stop following and leave at once; the run is its own process."""
+        for run in self._runs():
+            run.release()
+        os._exit(0)
 
     def stop_run_and_exit(self) -> None:
         """SIGTERM, SIGINT: as headless, the run is stopped (it saves and stops its server by itself)."""
