@@ -78,6 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--burstiness", type=float, help="gamma arrivals' shape: below 1 burstier, above 1 more even")
     p.add_argument("--num-prompts", type=int, help="requests per rate cell (default: about 20 s of arrivals)")
     p.add_argument("--max-concurrency", type=int, help="cap on requests in flight in rate cells")
+    p.add_argument(
+        "--dataset",
+        help="prompts: random (with --input-len-range/--output-len-range), sharegpt:PATH, jsonl:PATH, or prefix:P[:G] "
+        "(groups of G requests sharing a P-token prefix); lengths stay exact per request",
+    )
+    p.add_argument("--input-len-range", metavar="MIN:MAX", help="--dataset random: input lengths, e.g. 100:400")
+    p.add_argument("--output-len-range", metavar="MIN:MAX", help="--dataset random: output lengths, e.g. 50:200")
+    p.add_argument("--trace", metavar="PATH", help="replay a Mooncake-style JSONL trace on its timestamps")
+    p.add_argument("--speedup", type=float, help="--trace: divide its timestamps by this (default 1)")
     p.add_argument("--slo", type=_slo, help="service levels in ms, e.g. ttft:500,tpot:50,e2el:10000: goodput per cell")
     p.add_argument(
         "--mode", choices=["server", "inprocess", "external"], help="launch vLLM, run it in-process, or attach"
@@ -142,6 +151,11 @@ OVERRIDES = {
     "num_prompts": "grid.num_prompts",
     "max_concurrency": "grid.max_concurrency",
     "slo": "load.slo",
+    "dataset": "grid.dataset",
+    "input_len_range": "grid.input_len_range",
+    "output_len_range": "grid.output_len_range",
+    "trace": "grid.trace",
+    "speedup": "grid.speedup",
     "mode": "mode",
     "endpoint": "endpoint",
     "model": "model.name",
@@ -220,14 +234,16 @@ def dry_run(profile: ResolvedProfile) -> int:
         print(f"  correction: {note}", file=out)
     print(f"plan: {len(plan)} cells", file=out)
     for cell in plan:
-        if cell.rate:
-            cap = f", at most {cell.concurrency} in flight" if cell.concurrency else ""
+        cap = f", at most {cell.concurrency} in flight" if cell.concurrency else ""
+        if cell.dataset == "trace":
+            pace = f"trace {profile.grid.trace} on its timestamps / {profile.grid.speedup:g}{cap}"
+        elif cell.rate:
             pace = f"rate {cell.rate:g} req/s ({profile.grid.arrival}{cap})"
         else:
             pace = f"concurrency {cell.concurrency:4d}"
+        lengths = f"{cell.seq} (lengths per request)" if cell.dataset else f"ISL/OSL {cell.input_len}/{cell.output_len}"
         print(
-            f"  {cell.index + 1:3d}. {pace}  ISL/OSL {cell.input_len}/{cell.output_len}  "
-            f"{cell.num_prompts} requests (+{cell.warmup_requests} warm-up)",
+            f"  {cell.index + 1:3d}. {pace}  {lengths}  {cell.num_prompts} requests (+{cell.warmup_requests} warm-up)",
             file=out,
         )
     if profile.mode == "external":
