@@ -43,6 +43,11 @@ class Cell:
         return d
 
 
+def per_request(cell: Cell) -> str:
+    """' (lengths per request)' where a dataset, not the cell, sets a length; '' otherwise."""
+    return " (lengths per request)" if cell.dataset and not (cell.input_len and cell.output_len) else ""
+
+
 def _pairs(grid: Grid) -> list[tuple[int, int, str]]:
     """The grid's ISL/OSL pairs with their labels; a dataset's own lengths are 0 ("per request")."""
     kind = dataset_kind(grid.dataset)

@@ -130,6 +130,8 @@ def test_a_bad_dataset_file_is_exit_2_before_anything_starts(tmp_path, capsys):
     code = main(["--no-ui", "--trace", str(tmp_path / "none.jsonl"), "--results", str(tmp_path / "r")])
     assert code == 2 and "none.jsonl: no such file" in capsys.readouterr().err
     assert not list((tmp_path / "r").iterdir())  # no run was started
+    assert main(["--no-ui", "--dry-run", "--dataset", f"sharegpt:{tmp_path / 'sg.json'}"]) == 2
+    assert "sg.json: no such file" in capsys.readouterr().err
 
 
 # --- traces: send times and shared blocks ---------------------------------------------------------

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from engine.events import RunFinished
 from engine.headless.console import ConsoleObserver, curve, summary_table
-from engine.plan import build_plan
+from engine.load.datasets import DatasetError, check_files
+from engine.plan import build_plan, per_request
 from engine.profiles import ProfileError, ResolvedProfile, apply_overrides, bundled_names, load_profile
 from engine.redact import MASK
 from engine.report.catalog import find_run
@@ -241,11 +242,16 @@ def dry_run(profile: ResolvedProfile) -> int:
             pace = f"rate {cell.rate:g} req/s ({profile.grid.arrival}{cap})"
         else:
             pace = f"concurrency {cell.concurrency:4d}"
-        lengths = f"{cell.seq} (lengths per request)" if cell.dataset else f"ISL/OSL {cell.input_len}/{cell.output_len}"
+        lengths = f"{cell.seq}{per_request(cell)}" if cell.dataset else f"ISL/OSL {cell.input_len}/{cell.output_len}"
         print(
             f"  {cell.index + 1:3d}. {pace}  {lengths}  {cell.num_prompts} requests (+{cell.warmup_requests} warm-up)",
             file=out,
         )
+    try:  # a dataset or trace file that a real run would refuse
+        check_files(profile.grid)
+    except DatasetError as exc:
+        _err(str(exc))
+        return EXIT_BAD_INPUT
     if profile.mode == "external":
         print(
             f"endpoint: {profile.endpoint or '(none: give --endpoint URL)'}; nothing is launched in external mode",

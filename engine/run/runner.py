@@ -430,7 +430,7 @@ def workload_figures(result: CellResult, cell: Cell, records: list[RequestRecord
         planned = [r.planned_s for r in records if r.planned_s is not None]
         span = max(planned, default=0.0) - min(planned, default=0.0)
         result.open_loop = OpenLoop(
-            request_rate=(len(planned) - 1) / span if span > 0 else 0.0,
+            request_rate=float(f"{(len(planned) - 1) / span:.3g}") if span > 0 else 0.0,  # the trace's mean
             arrival=f"trace x{grid.speedup:g}",
             burstiness=1.0,
             seed=profile.load.seed,

@@ -100,11 +100,7 @@ class LiveScreen(Screen):
     def render_status(self) -> None:
         p = self.progress
         cell = p.cell
-        where = (
-            f"cell {cell.index + 1}/{p.total_cells} c={cell.concurrency} {cell.input_len}/{cell.output_len}"
-            if cell
-            else "no cell yet"
-        )
+        where = f"cell {cell.index + 1}/{p.total_cells} {cell.label}" if cell else "no cell yet"
         self.query_one("#phase", Label).update(f"[b]{p.phase}[/b] {p.detail}")
         self.query_one("#counters", Label).update(
             f"{where}  elapsed {_clock(p.elapsed_s)}  ETA {_clock(p.eta_s())}  |  "
