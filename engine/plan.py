@@ -133,5 +133,5 @@ def _trace_cell(grid: Grid) -> Cell:
         warmup_requests=grid.warmup_requests,
         warmup_output_len=grid.warmup_output_len,
         dataset="trace",
-        seq=f"trace x{grid.speedup:g}",
+        seq=f"trace x{grid.speedup or 1:g}",
     )

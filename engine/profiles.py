@@ -111,7 +111,7 @@ class Grid(Strict):
     output_len_range: str | None = None
     # Trace replay (engine/load/trace.py): a Mooncake-style JSONL sent on its own timestamps / speedup.
     trace: str | None = None
-    speedup: float = Field(default=1.0, gt=0)
+    speedup: float | None = Field(default=None, gt=0)  # unset: 1 (real time)
 
     @field_validator("rates")
     @classmethod
@@ -155,6 +155,8 @@ class Grid(Strict):
             short = [s for s in self.seq if parse_seq(s)[0] <= prefix]
             if short:
                 raise ValueError(f"prefix:{prefix} needs every ISL above {prefix} (the unique suffix): {short}")
+        if self.speedup is not None and self.trace is None:
+            raise ValueError("speedup applies to a trace: give trace = PATH (--trace) too")
         if self.trace is not None:
             if self.dataset is not None:
                 raise ValueError("give either a trace or a dataset: a trace brings its own prompts and lengths")

@@ -75,6 +75,8 @@ def test_a_trace_is_one_open_loop_cell_of_its_rows(tmp_path):
         ({"input_len_range": "1:4"}, 'apply to dataset = "random" only'),
         ({"trace": "t.jsonl", "dataset": "random", "input_len_range": "1:4"}, "either a trace or a dataset"),
         ({"trace": "t.jsonl", "rates": [2.0]}, "brings its own send times"),
+        ({"speedup": 2.0}, "speedup applies to a trace"),
+        ({"trace": "t.jsonl", "speedup": 0}, "greater than 0"),
     ],
 )
 def test_bad_workload_settings_say_what_is_wrong(fields, message):
@@ -397,3 +399,21 @@ async def test_a_random_range_cell_on_vllm_keeps_each_requests_lengths(vllm_serv
         max(r["input_len"] for r in measured),
     )
     assert d.output_len_mean == pytest.approx(sum(r["output_len"] for r in measured) / 12)
+
+
+def test_a_saved_profile_replays_the_workload(tmp_path):
+    from engine.profiles import save_profile
+
+    for fields in (
+        {"grid.trace": str(tmp_path / "t.jsonl"), "grid.speedup": 2.0, "grid.max_concurrency": 8},
+        {"grid.dataset": "random", "grid.input_len_range": "10:20", "grid.rates": [2.0]},
+        {"grid.dataset": "prefix:32:4"},
+    ):
+        profile = apply_overrides(load_profile("cpu-tiny"), **fields)
+        save_profile(profile, tmp_path / "profile.toml")
+        again = load_profile(str(tmp_path / "profile.toml"))
+        assert again.grid == profile.grid and build_plan(again.grid) == build_plan(profile.grid)
+    # The fixed grid's saved profile names none of it.
+    save_profile(load_profile("cpu-tiny"), tmp_path / "profile.toml")
+    text = (tmp_path / "profile.toml").read_text()
+    assert not any(k in text for k in ("dataset", "trace", "speedup", "len_range"))

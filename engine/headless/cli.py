@@ -237,7 +237,7 @@ def dry_run(profile: ResolvedProfile) -> int:
     for cell in plan:
         cap = f", at most {cell.concurrency} in flight" if cell.concurrency else ""
         if cell.dataset == "trace":
-            pace = f"trace {profile.grid.trace} on its timestamps / {profile.grid.speedup:g}{cap}"
+            pace = f"trace {profile.grid.trace} on its timestamps / {profile.grid.speedup or 1:g}{cap}"
         elif cell.rate:
             pace = f"rate {cell.rate:g} req/s ({profile.grid.arrival}{cap})"
         else:

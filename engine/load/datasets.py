@@ -150,7 +150,7 @@ def _trace(grid: Grid, factory, prompt_kind: str, n: int, seed: int, fits) -> tu
     rows = read_trace(grid.trace, n)
     blocks = BlockPrompts(factory.vocab, seed)
     items = []
-    for row, at in zip(rows, offsets(rows, grid.speedup)):
+    for row, at in zip(rows, offsets(rows, grid.speedup or 1.0)):
         prompt = _prompt(factory, prompt_kind, ids=blocks.token_ids(row)) if fits(row.input_length, 0) else None
         where = f"{grid.trace}:{row.line}"
         items.append(Item(prompt or Prompt([], None, 0), row.input_length, row.output_length, where, at))

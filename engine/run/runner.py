@@ -431,7 +431,7 @@ def workload_figures(result: CellResult, cell: Cell, records: list[RequestRecord
         span = max(planned, default=0.0) - min(planned, default=0.0)
         result.open_loop = OpenLoop(
             request_rate=float(f"{(len(planned) - 1) / span:.3g}") if span > 0 else 0.0,  # the trace's mean
-            arrival=f"trace x{grid.speedup:g}",
+            arrival=f"trace x{grid.speedup or 1:g}",
             burstiness=1.0,
             seed=profile.load.seed,
             achieved_rate=achieved_rate(records),
