@@ -12,12 +12,15 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
+from engine import __version__
 from engine.events import Event, RunFinished
 from engine.profiles import ResolvedProfile
 from engine.report.catalog import run_process_alive
+from engine.report.model import RunSummary
 from engine.report.results import new_run_dir, read_summary, write_summary_file
 from engine.run.eventlog import EVENTS_FILE, follow
 from engine.run.runner import EXIT_FAILED
@@ -62,6 +65,7 @@ class RunProcess:
         if not resume_dir:
             proc.stdin.write(profile.model_dump_json().encode() + b"\n")
             proc.stdin.flush()
+            _first_summary(run_dir, profile, proc.pid)
         if not tied:
             proc.stdin.close()
         return cls(run_dir, proc.pid, proc, offset)
@@ -123,6 +127,28 @@ class RunProcess:
     def release(self) -> None:
         """Stop following; the run goes on without us."""
         self.stop_following.set()
+
+
+def _first_summary(run_dir: Path, profile: ResolvedProfile, pid: int) -> None:
+    """A summary.json at once, so `ls` and `attach` see the run from its first second (the run
+    process writes the full one when it has started). Created only if absent: never over the
+    run's own (os.link fails on an existing name)."""
+    summary = RunSummary(
+        tool=f"llmbench-tui {__version__}",
+        profile=profile.name,
+        started_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        mode=profile.mode,
+        hardware=profile.hardware.name,
+        pid=pid,
+    )
+    tmp = run_dir / "summary.json.first"
+    tmp.write_text(summary.model_dump_json(indent=2))
+    try:
+        os.link(tmp, run_dir / "summary.json")
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
 
 
 def _tail(path: Path, lines: int = 15) -> str:
