@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
-from engine.profiles import Grid
+from engine.profiles import Grid, dataset_kind
 
 
 @dataclass(frozen=True)
@@ -18,23 +19,65 @@ class Cell:
     warmup_requests: int
     warmup_output_len: int
     rate: float | None = None  # open loop: requests per second (concurrency is then the cap, 0 for none)
+    # A dataset or trace cell: its kind (random, sharegpt, jsonl, prefix, trace), and `seq`, the label
+    # of its lengths. A length of 0 is then taken per request from the dataset, not from the cell.
+    dataset: str | None = None
+    seq: str = ""
 
     @property
     def label(self) -> str:
+        if self.dataset == "trace":
+            return self.seq
         level = f"r={self.rate:g}" if self.rate else f"c={self.concurrency}"
-        return f"{level} {self.input_len}/{self.output_len}"
+        return f"{level} {self.seq or f'{self.input_len}/{self.output_len}'}"
+
+    @property
+    def open_loop(self) -> bool:
+        """Sent on a schedule (a request rate or a trace's timestamps), not with C in flight."""
+        return bool(self.rate) or self.dataset == "trace"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if not self.dataset:  # the fixed grid's cells stay as they were
+            del d["dataset"], d["seq"]
+        return d
+
+
+def per_request(cell: Cell) -> str:
+    """' (lengths per request)' where a dataset, not the cell, sets a length; '' otherwise."""
+    return " (lengths per request)" if cell.dataset and not (cell.input_len and cell.output_len) else ""
+
+
+def _pairs(grid: Grid) -> list[tuple[int, int, str]]:
+    """The grid's ISL/OSL pairs with their labels; a dataset's own lengths are 0 ("per request")."""
+    kind = dataset_kind(grid.dataset)
+    if kind is None:
+        return [(isl, osl, "") for isl, osl in grid.pairs()]
+    out: dict[tuple[int, int], str] = {}
+    for isl, osl in grid.pairs():
+        if kind == "sharegpt":
+            out[0, 0] = "sharegpt"
+        elif kind == "jsonl":
+            out[0, osl] = f"jsonl */{osl}"
+        elif kind == "random":
+            i = 0 if grid.input_len_range else isl
+            o = 0 if grid.output_len_range else osl
+            out[i, o] = f"random {grid.input_len_range or isl}/{grid.output_len_range or osl}"
+        else:  # prefix:P[:G]
+            out[isl, osl] = f"prefix{grid.dataset.split(':')[1]} {isl}/{osl}"
+    return [(i, o, label) for (i, o), label in out.items()]
 
 
 def build_plan(grid: Grid) -> list[Cell]:
     """One series per ISL/OSL pair, concurrency (or request rate) rising within it (the order the
     curves are drawn)."""
+    if grid.trace is not None:
+        return [_trace_cell(grid)]
     if grid.rates:
         return _rate_plan(grid)
     cells = []
-    for isl, osl in grid.pairs():
+    kind = dataset_kind(grid.dataset)
+    for isl, osl, seq in _pairs(grid):
         for conc in sorted(dict.fromkeys(grid.concurrency)):
             cells.append(
                 Cell(
@@ -44,7 +87,9 @@ def build_plan(grid: Grid) -> list[Cell]:
                     output_len=osl,
                     num_prompts=max(conc * grid.prompts_per_concurrency, grid.min_prompts, conc),
                     warmup_requests=grid.warmup_requests,
-                    warmup_output_len=min(grid.warmup_output_len, osl),
+                    warmup_output_len=min(grid.warmup_output_len, osl or grid.warmup_output_len),
+                    dataset=kind,
+                    seq=seq,
                 )
             )
     return cells
@@ -52,7 +97,8 @@ def build_plan(grid: Grid) -> list[Cell]:
 
 def _rate_plan(grid: Grid) -> list[Cell]:
     cells = []
-    for isl, osl in grid.pairs():
+    kind = dataset_kind(grid.dataset)
+    for isl, osl, seq in _pairs(grid):
         for rate in sorted(dict.fromkeys(grid.rates)):
             cells.append(
                 Cell(
@@ -62,8 +108,30 @@ def _rate_plan(grid: Grid) -> list[Cell]:
                     output_len=osl,
                     num_prompts=grid.num_prompts or max(grid.min_prompts, math.ceil(rate * 20), 10),
                     warmup_requests=grid.warmup_requests,
-                    warmup_output_len=min(grid.warmup_output_len, osl),
+                    warmup_output_len=min(grid.warmup_output_len, osl or grid.warmup_output_len),
                     rate=rate,
+                    dataset=kind,
+                    seq=seq,
                 )
             )
     return cells
+
+
+def _trace_cell(grid: Grid) -> Cell:
+    """A trace is one open-loop cell: its rows, sent on their timestamps (lengths per request)."""
+    try:
+        with Path(grid.trace).expanduser().open("rb") as f:
+            rows = sum(1 for line in f if line.strip())
+    except OSError:  # named, with what to do, by the dataset check before anything starts
+        rows = 0
+    return Cell(
+        index=0,
+        concurrency=grid.max_concurrency or 0,
+        input_len=0,
+        output_len=0,
+        num_prompts=min(rows, grid.num_prompts or rows),
+        warmup_requests=grid.warmup_requests,
+        warmup_output_len=grid.warmup_output_len,
+        dataset="trace",
+        seq=f"trace x{grid.speedup or 1:g}",
+    )

@@ -16,7 +16,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 def _bundled_root() -> Traversable:
@@ -108,6 +108,15 @@ class Grid(Strict):
     search_percentile: Literal[50, 90, 99] = 99
     search_start: float = Field(default=1.0, gt=0)
     search_max_probes: int = Field(default=12, ge=2)
+    # Prompts (engine/load/datasets.py): unset, the fixed grid (exact ISL/OSL per cell); else random
+    # (lengths drawn from input_len_range / output_len_range, seeded), sharegpt:PATH, jsonl:PATH,
+    # prefix:P[:G] (groups of G requests sharing a P-token prefix). Lengths stay exact per request.
+    dataset: str | None = None
+    input_len_range: str | None = None  # "100:400", both ends included
+    output_len_range: str | None = None
+    # Trace replay (engine/load/trace.py): a Mooncake-style JSONL sent on its own timestamps / speedup.
+    trace: str | None = None
+    speedup: float | None = Field(default=None, gt=0)  # unset: 1 (real time)
 
     @field_validator("rates")
     @classmethod
@@ -129,6 +138,36 @@ class Grid(Strict):
         for s in v:
             parse_seq(s)
         return v
+
+    @field_validator("input_len_range", "output_len_range")
+    @classmethod
+    def _range(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_range(v)
+        return v
+
+    @model_validator(mode="after")
+    def _workload(self) -> Grid:
+        kind = dataset_kind(self.dataset)
+        if self.dataset is not None:
+            _check_dataset(self.dataset)
+        if (self.input_len_range or self.output_len_range) and kind != "random":
+            raise ValueError('input_len_range / output_len_range apply to dataset = "random" only')
+        if kind == "random" and not (self.input_len_range or self.output_len_range):
+            raise ValueError('dataset "random" needs input_len_range and/or output_len_range (e.g. "100:400")')
+        if kind == "prefix":
+            prefix = int(self.dataset.split(":")[1])
+            short = [s for s in self.seq if parse_seq(s)[0] <= prefix]
+            if short:
+                raise ValueError(f"prefix:{prefix} needs every ISL above {prefix} (the unique suffix): {short}")
+        if self.speedup is not None and self.trace is None:
+            raise ValueError("speedup applies to a trace: give trace = PATH (--trace) too")
+        if self.trace is not None:
+            if self.dataset is not None:
+                raise ValueError("give either a trace or a dataset: a trace brings its own prompts and lengths")
+            if self.rates:
+                raise ValueError("a trace brings its own send times: leave out the request rates")
+        return self
 
     def pairs(self) -> list[tuple[int, int]]:
         return [parse_seq(s) for s in self.seq]
@@ -235,6 +274,41 @@ def parse_seq(text: str) -> tuple[int, int]:
     if isl < 1 or osl < 1:
         raise ValueError(f"{text!r}: input and output lengths must be at least 1")
     return isl, osl
+
+
+DATASET_KINDS = ("random", "sharegpt", "jsonl", "prefix")
+
+
+def dataset_kind(spec: str | None) -> str | None:
+    """'sharegpt:/data/sg.json' -> 'sharegpt'; None for the fixed grid."""
+    return None if spec is None else spec.split(":", 1)[0]
+
+
+def _check_dataset(spec: str) -> None:
+    kind, _, arg = spec.partition(":")
+    if kind == "multiturn":
+        raise ValueError("multi-turn datasets are not built yet: random, sharegpt:PATH, jsonl:PATH or prefix:P[:G]")
+    if kind not in DATASET_KINDS:
+        raise ValueError(f"dataset {spec!r}: one of random, sharegpt:PATH, jsonl:PATH, prefix:P[:G]")
+    if kind == "random" and arg:
+        raise ValueError('dataset "random" takes no argument: give input_len_range / output_len_range')
+    if kind in ("sharegpt", "jsonl") and not arg:
+        raise ValueError(f"dataset {kind} needs a local file: {kind}:PATH")
+    if kind == "prefix":
+        parts = arg.split(":")
+        if not arg or len(parts) > 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
+            raise ValueError(f"dataset {spec!r}: prefix:P[:G], P the shared prefix in tokens, G requests per group")
+
+
+def parse_range(text: str) -> tuple[int, int]:
+    """'100:400' -> (100, 400), both ends included."""
+    lo, sep, hi = text.strip().partition(":")
+    if not sep or not lo.strip().isdigit() or not hi.strip().isdigit():
+        raise ValueError(f"{text!r} is not a length range MIN:MAX (e.g. 100:400)")
+    a, b = int(lo), int(hi)
+    if a < 1 or b < a:
+        raise ValueError(f"{text!r}: a range of lengths from at least 1, MIN not above MAX")
+    return a, b
 
 
 def parse_cpus(text: str) -> set[int]:

@@ -70,6 +70,9 @@ def _from_summary(path: Path, summary: RunSummary, name: str | None) -> Run:
     if any(c.open_loop for c in summary.cells):
         # Cells are matched by ISL/OSL and concurrency; rate cells would be matched wrongly.
         raise SourceError(f"{path}: a request-rate run: compare matches closed-loop (concurrency) runs only, so far")
+    if any(c.dataset for c in summary.cells):
+        # A dataset cell's lengths vary per request (0/0 in the key): cells of two datasets would match.
+        raise SourceError(f"{path}: a dataset or trace run: compare matches the fixed ISL/OSL grid only, so far")
     default = f"{summary.hardware or '?'}:{path.name}"
     return Run(
         name=name or default,

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from engine.events import RunFinished
 from engine.headless.console import ConsoleObserver, curve, summary_table
-from engine.plan import build_plan
+from engine.load.datasets import DatasetError, check_files
+from engine.plan import build_plan, per_request
 from engine.profiles import ProfileError, ResolvedProfile, apply_overrides, bundled_names, load_profile
 from engine.redact import MASK
 from engine.report.catalog import find_run
@@ -85,6 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--percentile", type=int, choices=[50, 90, 99], help="the percentile a search holds to the SLOs")
     p.add_argument("--search-start", type=float, help="the first probe's concurrency or rate (default 1)")
+    p.add_argument(
+        "--dataset",
+        help="prompts: random (with --input-len-range/--output-len-range), sharegpt:PATH, jsonl:PATH, or prefix:P[:G] "
+        "(groups of G requests sharing a P-token prefix); lengths stay exact per request",
+    )
+    p.add_argument("--input-len-range", metavar="MIN:MAX", help="--dataset random: input lengths, e.g. 100:400")
+    p.add_argument("--output-len-range", metavar="MIN:MAX", help="--dataset random: output lengths, e.g. 50:200")
+    p.add_argument("--trace", metavar="PATH", help="replay a Mooncake-style JSONL trace on its timestamps")
+    p.add_argument("--speedup", type=float, help="--trace: divide its timestamps by this (default 1)")
     p.add_argument("--slo", type=_slo, help="service levels in ms, e.g. ttft:500,tpot:50,e2el:10000: goodput per cell")
     p.add_argument(
         "--mode", choices=["server", "inprocess", "external"], help="launch vLLM, run it in-process, or attach"
@@ -152,6 +162,11 @@ OVERRIDES = {
     "search": "grid.search",
     "percentile": "grid.search_percentile",
     "search_start": "grid.search_start",
+    "dataset": "grid.dataset",
+    "input_len_range": "grid.input_len_range",
+    "output_len_range": "grid.output_len_range",
+    "trace": "grid.trace",
+    "speedup": "grid.speedup",
     "mode": "mode",
     "endpoint": "endpoint",
     "model": "model.name",
@@ -239,16 +254,23 @@ def dry_run(profile: ResolvedProfile) -> int:
     else:
         print(f"plan: {len(plan)} cells", file=out)
     for cell in [] if profile.grid.search else plan:
-        if cell.rate:
-            cap = f", at most {cell.concurrency} in flight" if cell.concurrency else ""
+        cap = f", at most {cell.concurrency} in flight" if cell.concurrency else ""
+        if cell.dataset == "trace":
+            pace = f"trace {profile.grid.trace} on its timestamps / {profile.grid.speedup or 1:g}{cap}"
+        elif cell.rate:
             pace = f"rate {cell.rate:g} req/s ({profile.grid.arrival}{cap})"
         else:
             pace = f"concurrency {cell.concurrency:4d}"
+        lengths = f"{cell.seq}{per_request(cell)}" if cell.dataset else f"ISL/OSL {cell.input_len}/{cell.output_len}"
         print(
-            f"  {cell.index + 1:3d}. {pace}  ISL/OSL {cell.input_len}/{cell.output_len}  "
-            f"{cell.num_prompts} requests (+{cell.warmup_requests} warm-up)",
+            f"  {cell.index + 1:3d}. {pace}  {lengths}  {cell.num_prompts} requests (+{cell.warmup_requests} warm-up)",
             file=out,
         )
+    try:  # a dataset or trace file that a real run would refuse
+        check_files(profile.grid)
+    except DatasetError as exc:
+        _err(str(exc))
+        return EXIT_BAD_INPUT
     if profile.mode == "external":
         print(
             f"endpoint: {profile.endpoint or '(none: give --endpoint URL)'}; nothing is launched in external mode",

@@ -16,6 +16,7 @@ from engine.events import (
     RunFinished,
     ServerWaiting,
 )
+from engine.plan import per_request
 from engine.report import curves
 from engine.report.model import METRICS, CellResult
 from engine.report.table import summary_table
@@ -67,10 +68,11 @@ class ConsoleObserver:
         elif isinstance(event, CellStarted):
             c = event.cell
             pace = f"rate {c.rate:g} req/s" if c.rate else f"concurrency {c.concurrency}"
+            if c.dataset == "trace":
+                pace = f"trace on its timestamps{f', at most {c.concurrency} in flight' if c.concurrency else ''}"
+            lengths = f"{c.seq}{per_request(c)}" if c.dataset else f"ISL/OSL {c.input_len}/{c.output_len}"
             of = f"/{event.total_cells}" if event.total_cells else " (search probe)"
-            self._print(
-                f"cell {c.index + 1}{of}: {pace}, ISL/OSL {c.input_len}/{c.output_len}, {c.num_prompts} requests"
-            )
+            self._print(f"cell {c.index + 1}{of}: {pace}, {lengths}, {c.num_prompts} requests")
         elif isinstance(event, LoadProgress):
             if not self._throttled():
                 self._print(
@@ -89,6 +91,12 @@ class ConsoleObserver:
                 f"  done: {r.completed} ok, {r.failed} failed, {figures}{hardware_note(r)}"
                 + (" [flagged]" if r.flags else "")
             )
+            if (d := r.dataset) is not None:
+                self._print(
+                    f"  lengths per request: input {d.input_len_min}-{d.input_len_max} (mean {d.input_len_mean:.1f}), "
+                    f"output {d.output_len_min}-{d.output_len_max} (mean {d.output_len_mean:.1f}); "
+                    f"{r.input_len_mismatches} input and {r.output_len_mismatches} output mismatches"
+                )
         elif isinstance(event, RunFinished):
             self._print(f"run {event.status}" + (f": {event.error}" if event.error else ""))
 

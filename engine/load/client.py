@@ -214,6 +214,10 @@ class PreparedRequest:
 
     body: Any
     expected_prompt_tokens: int
+    # A dataset or trace request's own lengths and send time (None: the cell's; engine/load/datasets.py).
+    input_len: int | None = None
+    output_len: int | None = None
+    planned_s: float | None = None
 
 
 class Target(Protocol):

@@ -23,6 +23,7 @@ from engine.report.model import (
     LENGTH_MISMATCH,
     ONE_READ,
     CellResult,
+    DatasetLengths,
     Flag,
 )
 
@@ -121,13 +122,16 @@ def summarize_cell(
         devices=devices,
         total_token_throughput_per_gpu=figures["total_token_throughput"] / devices,
         output_throughput_per_gpu=figures["output_throughput"] / devices,
-        input_len_mismatches=sum(1 for r in ok if r.prompt_tokens is not None and r.prompt_tokens != cell.input_len),
+        # Each request against its own lengths (the cell's, or a dataset request's own).
+        input_len_mismatches=sum(1 for r in ok if r.prompt_tokens is not None and r.prompt_tokens != r.input_len),
         mean_input_tokens=in_tokens / len(ok) if ok else 0.0,
-        output_len_mismatches=sum(1 for r in ok if r.output_tokens != cell.output_len),
+        output_len_mismatches=sum(1 for r in ok if r.output_tokens != r.output_len),
         one_read_requests=one_read,
         errors=_error_counts(failed),
         rejected=sum(1 for r in failed if r.http_status in (429, 503)),
     )
+    if cell.dataset:
+        result.dataset = dataset_lengths(cell, records)
     if client is not None:
         client_health(result, client, records)
     result.flags = _flags(result) + result.flags
@@ -152,13 +156,25 @@ def _flags(c: CellResult) -> list[Flag]:
             )
         )
     if c.output_len_mismatches:
-        flags.append(
-            Flag(
-                code=LENGTH_MISMATCH,
-                reason=f"{c.output_len_mismatches} requests did not get exactly {c.output_len} output tokens",
-            )
-        )
+        wanted = "their own output length" if c.dataset else f"exactly {c.output_len} output tokens"
+        flags.append(Flag(code=LENGTH_MISMATCH, reason=f"{c.output_len_mismatches} requests did not get {wanted}"))
     return flags
+
+
+def dataset_lengths(cell: Cell, records: list[RequestRecord]) -> DatasetLengths | None:
+    """A dataset or trace cell's realised lengths per request: mean, min and max (never only the mean)."""
+    if not records:
+        return None
+    ins, outs = [r.input_len for r in records], [r.output_len for r in records]
+    return DatasetLengths(
+        name=cell.seq,
+        input_len_mean=sum(ins) / len(ins),
+        input_len_min=min(ins),
+        input_len_max=max(ins),
+        output_len_mean=sum(outs) / len(outs),
+        output_len_min=min(outs),
+        output_len_max=max(outs),
+    )
 
 
 def client_health(result: CellResult, client: ClientFigures, records: list[RequestRecord]) -> None:

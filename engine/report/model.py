@@ -51,6 +51,20 @@ class OpenLoop(Reading):
     max_in_flight: int | None = None
 
 
+class DatasetLengths(Reading):
+    """A dataset or trace cell: what made its prompts, and the lengths its requests were given, per
+    request (each checked against what the server reported: the cell's length mismatches)."""
+
+    name: str  # the cell's seq label: "sharegpt", "random 100:400/50:200", "prefix256 1024/128", "trace x2"
+    source: str | None = None  # the file
+    input_len_mean: float
+    input_len_min: int
+    input_len_max: int
+    output_len_mean: float
+    output_len_min: int
+    output_len_max: int
+
+
 class Goodput(Reading):
     """vLLM bench's `request_goodput`: req/s of the requests that met every SLO."""
 
@@ -167,6 +181,8 @@ class CellResult(Reading):
     # A rate cell (open loop): how its requests were sent; goodput where SLOs were given.
     open_loop: OpenLoop | None = None
     goodput: Goodput | None = None
+    # A dataset or trace cell (input_len / output_len 0: per request): its realised lengths.
+    dataset: DatasetLengths | None = None
     # The client's own health while the cell ran (engine.report.metrics.client_health).
     client_cpu_s: float | None = None
     client_cpu_ms_per_1k_tokens: float | None = None
@@ -209,7 +225,7 @@ class CellResult(Reading):
 
     @property
     def seq(self) -> str:
-        return f"{self.input_len}/{self.output_len}"
+        return self.dataset.name if self.dataset else f"{self.input_len}/{self.output_len}"
 
     @property
     def label(self) -> str:

@@ -8,6 +8,7 @@ import resource
 import tempfile
 from pathlib import Path
 
+from engine.load.datasets import DatasetError, check_files
 from engine.plan import build_plan
 from engine.profiles import ResolvedProfile
 from engine.server.launcher import NotSupportedError, check_mode
@@ -28,6 +29,10 @@ def preflight(profile: ResolvedProfile, results_root: Path) -> list[str]:
         raise PreflightError(str(exc)) from None
     _check_results_root(results_root)
     _check_tokenizer(profile)
+    try:  # a dataset or trace file: read now, so a bad line is exit 2 before anything is launched
+        check_files(profile.grid)
+    except DatasetError as exc:
+        raise PreflightError(str(exc)) from None
     return _open_file_limit(max(c.concurrency for c in build_plan(profile.grid)))
 
 

@@ -29,6 +29,7 @@ from engine.events import (
 from engine.load import schedstat
 from engine.load.arrivals import schedule
 from engine.load.client import CellLoad, HttpTarget, PreparedRequest, Target, new_session, run_closed_loop
+from engine.load.datasets import build_items
 from engine.load.monitor import LoopLagMonitor
 from engine.load.openloop import achieved_rate, run_open_loop
 from engine.load.prompts import PromptFactory, api_path
@@ -120,6 +121,7 @@ class Runner:
         self.observer = observer
         self.stop_reason = "interrupted by the user"  # the run process says why when it knows
         self._measuring: tuple[Cell, list[RequestRecord]] | None = None  # the cell being measured, its records
+        self._skipped_notes: list[str] = []  # dataset requests skipped or cycled (engine/load/datasets.py)
         self.telemetry: RunTelemetry | None = None
         key = recipe_api_key(profile.recipe.args) if profile.mode == "server" else None
         key = key or os.environ.get("OPENAI_API_KEY")
@@ -336,6 +338,8 @@ class Runner:
         ended = time.time()
         result = summarize_cell(cell, records, duration, self.profile.recipe.tensor_devices(), client)
         workload_figures(result, cell, records, self.profile)
+        writer.summary.skipped.extend(note for note in self._skipped_notes if "skipped" in note)
+        self._skipped_notes.clear()
         if telemetry:  # the measured window: the load's own duration, ending now
             await telemetry.finish_cell(cell, result, ended - duration, ended, warmup_tokens)
         for flag in result.flags:
@@ -354,6 +358,8 @@ class Runner:
         records: list[RequestRecord] = []
 
         def on_record(record: RequestRecord) -> None:
+            if (own := requests[record.index]).input_len is not None:  # a dataset request: its own lengths
+                record.input_len, record.output_len = own.input_len, own.output_len
             if keep_text and record.ok:
                 record.output_tokens = factory.count(record.text or "")
             records.append(record)
@@ -368,17 +374,23 @@ class Runner:
         lag = LoopLagMonitor()
         grid = self.profile.grid
         common = dict(output_len=output_len, warmup=warmup, on_record=on_record, load=load)
-        common["deadline_s"] = self.profile.load.deadline_s(output_len)
+        longest = max((r.output_len or output_len for r in requests), default=output_len)
+        common["deadline_s"] = self.profile.load.deadline_s(longest)
         try:
             with lag:
-                if cell.rate and not warmup:
+                if cell.dataset == "trace" and not warmup:  # the trace's own send times
+                    offsets = [r.planned_s or 0.0 for r in requests]
+                    duration = await run_open_loop(
+                        target, cell, requests, offsets, max_in_flight=cell.concurrency or None, **common
+                    )
+                elif cell.rate and not warmup:
                     offsets = schedule(n, cell.rate, grid.arrival, grid.burstiness, self.profile.load.seed + cell.index)
                     max_in_flight = cell.concurrency or None
                     duration = await run_open_loop(
                         target, cell, requests, offsets, max_in_flight=max_in_flight, **common
                     )
                 else:  # a rate cell's warm-up goes closed-loop, all its requests at once
-                    slots = cell if not cell.rate else replace(cell, concurrency=max(1, n))
+                    slots = cell if not cell.open_loop else replace(cell, concurrency=max(1, len(requests)))
                     duration = await run_closed_loop(target, slots, requests, **common)
         finally:
             if reporter is not None:
@@ -395,6 +407,9 @@ class Runner:
     ) -> list[PreparedRequest]:
         """Requests made ahead of the cell (off the loop), so the timed loop only sends them."""
 
+        if cell.dataset:
+            return await self._prepare_dataset(target, cell, info, factory, n, salt)
+
         def build() -> list[PreparedRequest]:
             make = factory.token_ids if info.prompt_kind == "token_ids" else factory.text
             out = []
@@ -403,6 +418,35 @@ class Runner:
             return out
 
         return await asyncio.get_running_loop().run_in_executor(None, build)
+
+    async def _prepare_dataset(
+        self, target: Target, cell: Cell, info: ServerInfo, factory: PromptFactory, n: int, salt: int
+    ) -> list[PreparedRequest]:
+        """A dataset or trace cell's requests, each with its own lengths (engine/load/datasets.py)."""
+        warmup = salt != 0
+        items, notes = await asyncio.get_running_loop().run_in_executor(
+            None,
+            lambda: build_items(
+                self.profile.grid,
+                cell,
+                factory,
+                info.prompt_kind,
+                n,
+                seed=self.profile.load.seed,
+                salt=salt,
+                max_model_len=info.max_model_len,
+                warmup_output_len=cell.warmup_output_len if warmup else None,
+            ),
+        )
+        if not warmup:
+            for note in notes:
+                self.observer(Notice("warning", note))
+            self._skipped_notes.extend(notes)
+        out = []
+        for it in items:
+            request = target.prepare(it.prompt, it.output_len)
+            out.append(replace(request, input_len=it.input_len, output_len=it.output_len, planned_s=it.planned_s))
+        return out
 
 
 def probe_cell(grid, seq: str, level: float, index: int) -> Cell:
@@ -415,6 +459,20 @@ def probe_cell(grid, seq: str, level: float, index: int) -> Cell:
 def workload_figures(result: CellResult, cell: Cell, records: list[RequestRecord], profile: ResolvedProfile) -> None:
     """A rate cell's target and achieved rate, and goodput where SLOs were given."""
     grid, slo = profile.grid, profile.load.slo
+    if result.dataset is not None:  # the file it came from
+        from_file = cell.dataset in ("jsonl", "sharegpt")
+        result.dataset.source = grid.trace or (grid.dataset.split(":", 1)[1] if from_file else None)
+    if cell.dataset == "trace":
+        planned = [r.planned_s for r in records if r.planned_s is not None]
+        span = max(planned, default=0.0) - min(planned, default=0.0)
+        result.open_loop = OpenLoop(
+            request_rate=float(f"{(len(planned) - 1) / span:.3g}") if span > 0 else 0.0,  # the trace's mean
+            arrival=f"trace x{grid.speedup or 1:g}",
+            burstiness=1.0,
+            seed=profile.load.seed,
+            achieved_rate=achieved_rate(records),
+            max_in_flight=cell.concurrency or None,
+        )
     if cell.rate:
         result.open_loop = OpenLoop(
             request_rate=cell.rate,
