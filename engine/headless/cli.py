@@ -130,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--api-key", help="the server's API key, sent as a bearer token (default: $OPENAI_API_KEY; never saved)"
     )
     p.add_argument("--client-cpus", help="CPUs of the load's thread, e.g. 0-1 (default: any)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="load worker processes, each with its own event loop and connections (default 1; HTTP targets only)",
+    )
     return p
 
 
@@ -158,6 +164,7 @@ OVERRIDES = {
     "server_idle": "isolation.server_idle",
     "server_cpus": "isolation.server_cpus",
     "client_cpus": "isolation.client_cpus",
+    "workers": "load.workers",
 }
 
 
