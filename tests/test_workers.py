@@ -64,9 +64,10 @@ async def one_process(server: FakeServer, cell: Cell, requests: list[PreparedReq
 
 
 async def test_three_workers_merge_into_one_workers_totals():
-    c, n, osl = 10, 60, 12
-    cell = Cell(0, c, 8, osl, n, 0, 0)
-    requests = prepared(n, osl)
+    c, n, osl, isl = 10, 60, 12, 4096
+    cell = Cell(0, c, isl, osl, n, 0, 0)
+    requests = prepared(n, osl, isl)
+    assert sum(len(r.body) for r in requests) > 2**20  # a job larger than a pipe's buffer
     async with FakeServer(FakeConfig(token_delay_s=0.002, tokens_per_chunk=2)) as server:
         alone = await one_process(server, cell, requests)
         assert server.config.max_streams <= c

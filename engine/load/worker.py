@@ -143,10 +143,15 @@ async def _serve(conn, index: int, config: WorkerConfig) -> None:
                         dealer[0].feed(msg[2])
                 elif msg[0] == "stop":
                     inbox.put_nowait(None)
-        except (EOFError, OSError):
+        except (EOFError, ConnectionError):
             os._exit(0)  # the coordinator is gone: so is its run
+        except Exception:
+            _last_word(conn, traceback.format_exc(limit=8))
 
     loop.add_reader(conn.fileno(), readable)
+    # uvloop (libuv) makes a watched fd non-blocking; the pipe's messages are read and written whole
+    # (a job of many request bodies is larger than the pipe's buffer), so it stays blocking.
+    os.set_blocking(conn.fileno(), True)
     conn.send(("ready", os.getpid()))
     async with new_session(config.session_limit, config.read_timeout_s, config.headers) as session:
         target = HttpTarget(session, config.base_url, config.api, config.model, keep_text=config.keep_text)
@@ -157,10 +162,17 @@ async def _serve(conn, index: int, config: WorkerConfig) -> None:
                 health = await _run_job(conn, index, target, job, dealer[0])
                 conn.send(("done", job.phase, health))
             except Exception:  # a bug here: say so, and go (the coordinator fails what this worker held)
-                conn.send(("error", job.phase, traceback.format_exc(limit=8)))
-                os._exit(1)
+                _last_word(conn, traceback.format_exc(limit=8), job.phase)
             finally:
                 dealer[0] = None
+
+
+def _last_word(conn, text: str, phase: int = 0) -> None:
+    """Tell the coordinator what went wrong, then exit: it fails the requests this worker held."""
+    try:
+        conn.send(("error", phase, text))
+    finally:
+        os._exit(1)
 
 
 async def _run_job(conn, index: int, target: HttpTarget, job: Job, dealer: _Dealer | None) -> WorkerHealth:
