@@ -392,6 +392,13 @@ def selftest_main(argv: list[str]) -> int:
         metavar="N",
         help="run each level beside N CPU-burning processes, as equals and under SCHED_IDLE (isolated)",
     )
+    p.add_argument(
+        "--workers",
+        type=_int_list,
+        default=[1],
+        metavar="N[,N...]",
+        help="measure our client with each number of load worker processes, e.g. 1,2,4",
+    )
     args = p.parse_args(argv)
     tokenizer = args.tokenizer
     if args.compare and not tokenizer:
@@ -407,6 +414,7 @@ def selftest_main(argv: list[str]) -> int:
         args.compare,
         tokenizer,
         contend=args.contend,
+        workers=args.workers,
     )
 
 

@@ -2,11 +2,13 @@
 HTTP session and its own health figures, driving the share of a cell that the coordinator
 (engine.load.workers) hands it and streaming finished request records back.
 
-Started with multiprocessing's spawn context: a fresh interpreter that imports the engine from the
-coordinator's sys.path (the same root), inherits no threads or event loop, and holds only its end
-of one duplex pipe. Messages, both ways, are tuples whose first item names them:
+Started with engine.spawn (`main`, argv: the pipe's fd and the worker's index): a fresh interpreter
+that imports the engine from the coordinator's root, inherits no threads or event loop, and holds
+only its end of one duplex pipe (a multiprocessing Connection: pickled messages, whole). Messages,
+both ways, are tuples whose first item names them:
 
-  coordinator -> worker: ("job", Job), ("deal", phase, [indices]; [] = none left), ("stop",)
+  coordinator -> worker: ("config", WorkerConfig) first, then ("job", Job), ("deal", phase,
+      [indices]; [] = none left), ("stop",)
   worker -> coordinator: ("ready", pid), ("ask", phase, k), ("records", phase, [records], in_flight,
       output_tokens), ("done", phase, WorkerHealth), ("error", phase, text)
 
@@ -19,6 +21,7 @@ import asyncio
 import collections
 import os
 import signal
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -119,11 +122,20 @@ class _Dealer:
             await waiter
 
 
-def worker_main(conn, index: int, config: WorkerConfig) -> None:
-    """The worker process's entry point (multiprocessing spawn target)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator stops us; a terminal's Ctrl-C does not
+def main(argv: list[str] | None = None) -> None:
+    """The worker process's entry point: `engine.spawn.python_argv("engine.load.worker", fd, index)`."""
+    from multiprocessing.connection import Connection
+
     from engine.loop import run
 
+    fd, index = (int(x) for x in (argv if argv is not None else sys.argv[1:]))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator stops us; a terminal's Ctrl-C does not
+    conn = Connection(fd)
+    try:
+        kind, config = conn.recv()
+    except (EOFError, ConnectionError):
+        return  # the coordinator went before we started
+    assert kind == "config", kind
     run(_serve(conn, index, config))
 
 
@@ -237,3 +249,7 @@ async def _run_job(conn, index: int, target: HttpTarget, job: Job, dealer: _Deal
         start_late_s=start_late,
         end_epoch=end_epoch,
     )
+
+
+if __name__ == "__main__":
+    main()

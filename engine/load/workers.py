@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -36,8 +37,9 @@ from dataclasses import dataclass, field
 
 from engine.load.client import CellLoad, PreparedRequest
 from engine.load.record import RequestRecord
-from engine.load.worker import Job, WorkerConfig, WorkerHealth, worker_main
+from engine.load.worker import Job, WorkerConfig, WorkerHealth
 from engine.plan import Cell
+from engine.spawn import python_argv
 
 START_TIMEOUT_S = 120.0  # a worker imports the engine (and uvloop) before it says it is ready
 START_MARGIN_S = 0.05  # the shared start: this long after the jobs are sent
@@ -52,7 +54,7 @@ def split(total: int, n: int) -> list[int]:
 
 def _death(exitcode: int | None) -> str:
     if exitcode is None:
-        return "its pipe closed"
+        return "its pipe closed, its process still there"
     if exitcode < 0:
         try:
             name = signal.Signals(-exitcode).name
@@ -65,8 +67,8 @@ def _death(exitcode: int | None) -> str:
 @dataclass
 class _Worker:
     index: int
-    process: multiprocessing.process.BaseProcess
-    conn: object
+    process: subprocess.Popen
+    conn: multiprocessing.connection.Connection
     pid: int = 0
     alive: bool = True
     ready: asyncio.Future | None = None
@@ -96,7 +98,6 @@ class WorkerPool:
     def __init__(self, n: int, config: WorkerConfig):
         self.n, self.config = n, config
         self.workers: list[_Worker | None] = [None] * n
-        self._ctx = multiprocessing.get_context("spawn")
         self._phase: _Phase | None = None
         self._phases = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -118,13 +119,17 @@ class WorkerPool:
                 raise RuntimeError(f"load workers not ready within {START_TIMEOUT_S:.0f} s") from None
 
     def _spawn(self, i: int) -> _Worker:
-        ours, theirs = self._ctx.Pipe(duplex=True)
-        process = self._ctx.Process(
-            target=worker_main, args=(theirs, i, self.config), name=f"llmbench-load-worker-{i}", daemon=True
+        """A fresh interpreter running engine.load.worker from this engine's root (engine.spawn, as the
+        run process itself is started: unlike multiprocessing's spawn, it never re-imports the
+        caller's __main__), holding one end of a socket pair as its only link to us."""
+        ours, theirs = multiprocessing.Pipe(duplex=True)
+        fd = theirs.fileno()
+        process = subprocess.Popen(
+            python_argv("engine.load.worker", str(fd), str(i)), pass_fds=(fd,), stdin=subprocess.DEVNULL
         )
-        process.start()
         theirs.close()  # only the worker holds its end now: its death reads here as the end of the pipe
-        w = _Worker(i, process, ours, pid=process.pid or 0, ready=self._loop.create_future())
+        ours.send(("config", self.config))
+        w = _Worker(i, process, ours, pid=process.pid, ready=self._loop.create_future())
         self.workers[i] = w
         threading.Thread(target=self._read, args=(w,), name=f"load-worker-{i}-reader", daemon=True).start()
         return w
@@ -156,13 +161,14 @@ class WorkerPool:
         for w in self.workers:
             if w is None:
                 continue
-            w.process.join(max(0.0, deadline - time.monotonic()))
-            if w.process.is_alive():
-                w.process.terminate()
-                w.process.join(2.0)
-            if w.process.is_alive():
-                w.process.kill()
-                w.process.join()
+            for stop in (None, w.process.terminate, w.process.kill):
+                if stop is not None:
+                    stop()
+                try:
+                    w.process.wait(max(0.0, deadline - time.monotonic()) if stop is None else 2.0)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
             w.conn.close()
             w.alive = False
 
@@ -286,8 +292,11 @@ class WorkerPool:
 
     async def _buried(self, w: _Worker, phase: _Phase | None) -> None:
         """A worker's pipe ended: wait for its exit status, then fail what it held."""
-        await asyncio.get_running_loop().run_in_executor(None, w.process.join, 5.0)
-        how = w.error or _death(w.process.exitcode)
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, w.process.wait, 5.0)
+        except subprocess.TimeoutExpired:
+            pass
+        how = w.error or _death(w.process.returncode)
         if phase is None or phase is not self._phase or w.index not in phase.done or phase.done[w.index].done():
             return
         reason = f"load worker {w.index} (pid {w.pid}) died ({how}) with the request in flight or waiting to be sent"
