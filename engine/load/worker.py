@@ -8,8 +8,8 @@ only its end of one duplex pipe (a multiprocessing Connection: pickled messages,
 both ways, are tuples whose first item names them:
 
   coordinator -> worker: ("config", WorkerConfig) first, then ("job", Job), ("deal", phase,
-      [indices]; [] = none left), ("stop",)
-  worker -> coordinator: ("ready", pid), ("ask", phase, k), ("records", phase, [records], in_flight,
+      [indices], none_left), ("stop",)
+  worker -> coordinator: ("ready", pid), ("ask", phase, k, slots waiting), ("records", phase, [records], in_flight,
       output_tokens), ("done", phase, WorkerHealth), ("error", phase, text)
 
 The worker exits when the coordinator's end closes (the run process died): nothing is left behind.
@@ -83,43 +83,51 @@ class WorkerHealth:
 
 
 class _Dealer:
-    """The closed loop's source of request indices in a worker: the indices dealt to it, refilled
-    from the coordinator before they run out, so every index is sent by exactly one worker."""
+    """The closed loop's source of request indices in a worker: the indices dealt to it, so every
+    index is sent by exactly one worker. While the cell has plenty left it asks ahead (a batch
+    before its queue runs dry, no round trip before a send); near the end the coordinator deals
+    only to slots that wait, so no worker holds indices that another worker's idle slot could send."""
 
     def __init__(self, conn, job: Job):
         self.conn, self.phase, self.batch = conn, job.phase, job.batch
         self.queue: collections.deque[int] = collections.deque(job.first)
-        self.asked = False
+        self.asked = False  # an ask is on its way
+        self.refused = False  # the last ask ahead got nothing: ask again only for a waiting slot
         self.exhausted = False
-        self.waiters: list[asyncio.Future] = []
+        self.waiters: collections.deque[asyncio.Future] = collections.deque()
 
-    def feed(self, indices: list[int]) -> None:
+    def feed(self, indices: list[int], exhausted: bool) -> None:
         self.asked = False
-        if not indices:
-            self.exhausted = True
+        self.exhausted = exhausted
+        self.refused = not indices and not exhausted
         self.queue.extend(indices)
-        waiters, self.waiters = self.waiters, []
-        for w in waiters:
-            if not w.done():
-                w.set_result(None)
+        while self.waiters and (self.queue or self.exhausted):
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(self.queue.popleft() if self.queue else None)
+        self._ask()
 
     def _ask(self) -> None:
-        if not self.asked and not self.exhausted and len(self.queue) < self.batch:
-            self.asked = True
-            self.conn.send(("ask", self.phase, self.batch))
+        if self.asked or self.exhausted:
+            return
+        waiting = len(self.waiters)
+        if not waiting and (self.refused or len(self.queue) >= self.batch):
+            return
+        self.asked = True
+        self.conn.send(("ask", self.phase, max(self.batch, waiting), waiting))
 
     async def take(self) -> int | None:
-        while True:
-            if self.queue:
-                i = self.queue.popleft()
-                self._ask()
-                return i
-            if self.exhausted:
-                return None
+        if self.queue:
+            i = self.queue.popleft()
+            self.refused = False
             self._ask()
-            waiter = asyncio.get_running_loop().create_future()
-            self.waiters.append(waiter)
-            await waiter
+            return i
+        if self.exhausted:
+            return None
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        self._ask()
+        return await waiter
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -152,7 +160,7 @@ async def _serve(conn, index: int, config: WorkerConfig) -> None:
                     inbox.put_nowait(msg[1])
                 elif msg[0] == "deal":
                     if dealer[0] is not None and dealer[0].phase == msg[1]:
-                        dealer[0].feed(msg[2])
+                        dealer[0].feed(msg[2], msg[3])
                 elif msg[0] == "stop":
                     inbox.put_nowait(None)
         except (EOFError, ConnectionError):

@@ -5,10 +5,13 @@ timestamps are late. Here the coordinator prepares every request, starts N worke
 (engine.load.worker: each its own process, event loop and connections) and gives each a share:
 
 - closed loop: the cell's C slots split exactly (`split`: sum C, never more than C in flight). The
-  request indices are dealt from the coordinator in small batches as workers ask (a pull, not a
-  fixed share): a worker whose requests finish sooner takes more, so slots stay busy to the end of
-  the cell as they do in one process, and the coordinator knows at every moment which indices each
-  worker holds (what it must fail if that worker dies). Every request body goes to every worker
+  request indices are dealt from the coordinator as workers ask (a pull, not a fixed share): a
+  worker whose requests finish sooner takes more. While more indices are left than the cell has
+  slots, a worker asks a small batch ahead (no round trip before a send); after that, indices go
+  only to slots that wait, so no worker sits on indices another's idle slot could send and slots
+  stay busy to the end of the cell as in one process (a fixed share, or asking ahead to the end,
+  cost a whole extra round of requests in a cell of 2 x C). The coordinator knows at every moment
+  which indices each worker holds: what it must fail if that worker dies. Every request body goes to every worker
   once per phase (they are bytes; any worker may be dealt any index).
 - open loop: the schedule dealt round-robin by planned send time; every worker sends at the planned
   offsets from one shared start (time.time(), the host's CLOCK_REALTIME) and times with its own
@@ -86,6 +89,7 @@ class _Phase:
     on_record: Callable[[RequestRecord], None]
     load: CellLoad
     next: int = 0  # closed loop: the next index to deal
+    slots: int = 0  # closed loop: the cell's slots over all workers
     held: dict[int, set[int]] = field(default_factory=dict)  # worker -> indices dealt, not yet recorded
     done: dict[int, asyncio.Future] = field(default_factory=dict)
     counters: dict[int, tuple[int, int]] = field(default_factory=dict)  # worker -> (in flight, output tokens)
@@ -198,6 +202,7 @@ class WorkerPool:
         base = dict(cell=cell, output_len=output_len, warmup=warmup, deadline_s=deadline_s, start_epoch=start_epoch)
         if offsets is None:
             shares = split(min(cell.concurrency, n), self.n)
+            phase.slots = sum(shares)
             for i, slots in enumerate(shares):
                 if slots:
                     first = list(range(phase.next, min(n, phase.next + slots)))
@@ -252,11 +257,14 @@ class WorkerPool:
             return  # a late message of a phase that is over
         if kind == "ask":
             n = len(phase.requests)
-            dealt = list(range(phase.next, min(n, phase.next + msg[2])))
-            phase.next += len(dealt)
+            left = n - phase.next
+            # Ahead of need only while more are left than the cell has slots; then only to waiting slots.
+            k = min(msg[2] if left > phase.slots else msg[3], left)
+            dealt = list(range(phase.next, phase.next + k))
+            phase.next += k
             phase.held.setdefault(w.index, set()).update(dealt)
             try:
-                w.conn.send(("deal", phase.id, dealt))
+                w.conn.send(("deal", phase.id, dealt, phase.next >= n))
             except OSError:
                 pass  # it is dying: the reader thread will say so
         elif kind == "records":
