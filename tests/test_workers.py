@@ -16,8 +16,8 @@ from engine.load.arrivals import schedule
 from engine.load.client import CellLoad, HttpTarget, PreparedRequest, new_session, run_closed_loop
 from engine.load.prompts import Prompt, request_body
 from engine.load.record import RequestRecord
-from engine.load.worker import WorkerConfig
-from engine.load.workers import WorkerPool, split
+from engine.load.worker import Job, WorkerConfig, _Dealer
+from engine.load.workers import WorkerPool, _Phase, _Worker, split
 from engine.plan import Cell
 from engine.profiles import apply_overrides, load_profile
 from engine.report.metrics import merge_workers, summarize_cell
@@ -228,3 +228,54 @@ async def test_two_workers_on_vllm_give_exact_counts(vllm_server, tmp_path):
     lines = (outcome.results_dir / "requests.jsonl").read_text().splitlines()
     measured = [json.loads(x) for x in lines if not json.loads(x)["warmup"]]
     assert sorted(r["index"] for r in measured) == list(range(12))
+
+
+class FakeConn:
+    def __init__(self) -> None:
+        self.sent: list[tuple] = []
+
+    def send(self, message: tuple) -> None:
+        self.sent.append(message)
+
+
+async def test_indices_go_ahead_while_plenty_are_left_then_only_to_waiting_slots():
+    """The coordinator's side of the pull: asking ahead at the end of a cell would leave indices
+    queued in one worker while another's slots idle (a cell of 2 x C then takes three rounds)."""
+    n, c = 24, 8
+    pool = WorkerPool(2, WorkerConfig("http://127.0.0.1:1", "completions", "m", False, {}, 60.0, 12))
+    pool._loop = asyncio.get_running_loop()
+    phase = _Phase(1, Cell(0, c, 8, 4, n, 0, 0), prepared(n, 4), None, 4, False, lambda r: None, CellLoad(n))
+    phase.slots, phase.next = c, c  # the jobs dealt the first C
+    pool._phase = phase
+    conn = FakeConn()
+    worker = _Worker(0, None, conn)
+    pool._on_message(worker, ("ask", 1, 2, 0))  # 16 left, more than the 8 slots: a batch ahead
+    assert conn.sent[-1] == ("deal", 1, [8, 9], False)
+    pool._on_message(worker, ("ask", 1, 8, 0))
+    assert conn.sent[-1] == ("deal", 1, [10, 11, 12, 13, 14, 15], False)  # 8 left now: no more ahead
+    pool._on_message(worker, ("ask", 1, 2, 0))
+    assert conn.sent[-1] == ("deal", 1, [], False)
+    pool._on_message(worker, ("ask", 1, 2, 3))  # three slots wait: three indices
+    assert conn.sent[-1] == ("deal", 1, [16, 17, 18], False)
+    pool._on_message(worker, ("ask", 1, 9, 9))
+    assert conn.sent[-1] == ("deal", 1, [19, 20, 21, 22, 23], True)  # the last ones, and none left
+    assert phase.held[0] == set(range(8, 24))
+
+
+async def test_a_worker_asks_ahead_once_then_for_its_waiting_slots():
+    conn = FakeConn()
+    job = Job(7, Cell(0, 2, 8, 4, 10, 0, 0), [], 4, False, None, 0.0, slots=2, first=[0, 1], batch=1)
+    dealer = _Dealer(conn, job)
+    assert await dealer.take() == 0 and conn.sent == []  # one still queued: no ask yet
+    assert await dealer.take() == 1 and conn.sent == [("ask", 7, 1, 0)]  # ahead of need
+    dealer.feed([], False)  # refused: the cell is near its end
+    assert conn.sent == [("ask", 7, 1, 0)]  # no ping-pong of refused asks
+    waiting = asyncio.ensure_future(dealer.take())
+    await asyncio.sleep(0)
+    assert conn.sent[-1] == ("ask", 7, 1, 1)  # a slot waits: ask for it
+    dealer.feed([5], False)
+    assert await waiting == 5
+    last = asyncio.ensure_future(dealer.take())
+    await asyncio.sleep(0)
+    dealer.feed([], True)
+    assert await last is None and await dealer.take() is None

@@ -6,9 +6,9 @@ timestamps are late. Here the coordinator prepares every request, starts N worke
 
 - closed loop: the cell's C slots split exactly (`split`: sum C, never more than C in flight). The
   request indices are dealt from the coordinator as workers ask (a pull, not a fixed share): a
-  worker whose requests finish sooner takes more. While more indices are left than the cell has
-  slots, a worker asks a small batch ahead (no round trip before a send); after that, indices go
-  only to slots that wait, so no worker sits on indices another's idle slot could send and slots
+  worker whose requests finish sooner takes more. A worker asks a small batch ahead (no round trip
+  before a send), but only out of what exceeds the cell's slots: the last C indices go only to
+  slots that wait, so no worker sits on indices another's idle slot could send and slots
   stay busy to the end of the cell as in one process (a fixed share, or asking ahead to the end,
   cost a whole extra round of requests in a cell of 2 x C). The coordinator knows at every moment
   which indices each worker holds: what it must fail if that worker dies. Every request body goes to every worker
@@ -258,8 +258,8 @@ class WorkerPool:
         if kind == "ask":
             n = len(phase.requests)
             left = n - phase.next
-            # Ahead of need only while more are left than the cell has slots; then only to waiting slots.
-            k = min(msg[2] if left > phase.slots else msg[3], left)
+            # Ahead of need only out of what exceeds the cell's slots; the last C only to waiting slots.
+            k = max(min(msg[2], left - phase.slots), min(msg[3], left), 0)
             dealt = list(range(phase.next, phase.next + k))
             phase.next += k
             phase.held.setdefault(w.index, set()).update(dealt)
