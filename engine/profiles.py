@@ -185,6 +185,9 @@ class Load(Strict):
     # A cell with a larger share of failed requests fails the run (exit code 1).
     max_failed_share: float = Field(default=0.05, ge=0, le=1)
     seed: int = 0
+    # Load worker processes (HTTP targets only): 1 is the one in-process client; N > 1 spreads the
+    # load over N processes, each with its own event loop and connections (engine.load.workers).
+    workers: int = Field(default=1, ge=1, le=512)
     # Service levels in ms (ttft, tpot, e2el): goodput counts the requests meeting every one.
     slo: dict[str, float] = {}
 

@@ -37,6 +37,8 @@ class FakeConfig:
     delay_per_stream_s: float = 0.0
     api_key: str | None = None  # when set, the API's routes answer 401 without `Authorization: Bearer <it>`
     requests: list[dict] = field(default_factory=list)
+    streams: int = 0  # completion streams open now
+    max_streams: int = 0  # the most ever open at once (a closed loop's C must bound it)
 
 
 class FakeServer:
@@ -50,7 +52,6 @@ class FakeServer:
         self.app.router.add_post("/v1/chat/completions", self.chat)
         self.runner: web.AppRunner | None = None
         self.url = ""
-        self.streams = 0  # in flight now
 
     async def __aenter__(self) -> FakeServer:
         self.runner = web.AppRunner(self.app)
@@ -106,13 +107,23 @@ class FakeServer:
         status = status or cfg.status
         if status != 200:
             return web.json_response({"error": {"message": "injected failure"}}, status=status)
-        self.streams += 1
+        # Counted open until just before its last event is written: the client cannot have sent its
+        # next request before then, so a closed loop of C never shows more than C here.
+        cfg.streams += 1
+        cfg.max_streams = max(cfg.max_streams, cfg.streams)
+        open_ = [True]
         try:
-            return await self._tokens(request, body, prompt_len, chat)
+            return await self._stream_tokens(request, body, prompt_len, chat, open_)
         finally:
-            self.streams -= 1
+            if open_[0]:
+                cfg.streams -= 1
 
-    async def _tokens(self, request, body, prompt_len: int, chat: bool):
+    def _closing(self, open_: list[bool]) -> None:
+        if open_[0]:
+            open_[0] = False
+            self.config.streams -= 1
+
+    async def _stream_tokens(self, request, body, prompt_len: int, chat: bool, open_: list[bool]):
         cfg = self.config
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
@@ -125,6 +136,7 @@ class FakeServer:
             i += k
             sent += k
             if cfg.die_after_tokens is not None and sent > cfg.die_after_tokens:
+                self._closing(open_)
                 request.transport.close()  # the server "dies" mid-stream
                 return resp
             if cfg.error_event_after is not None and sent > cfg.error_event_after:
@@ -135,12 +147,13 @@ class FakeServer:
             if cfg.usage == "continuous":
                 chunk["usage"] = {"prompt_tokens": prompt_len, "completion_tokens": sent}
             await self._send(resp, chunk)
-            delay = cfg.token_delay_s + cfg.delay_per_stream_s * self.streams
+            delay = cfg.token_delay_s + cfg.delay_per_stream_s * cfg.streams
             if delay:
                 await asyncio.sleep(delay)
         if cfg.usage in ("continuous", "final"):
             final = {"choices": [], "usage": {"prompt_tokens": prompt_len, "completion_tokens": sent}}
             await self._send(resp, final)
+        self._closing(open_)
         await self._send(resp, "[DONE]")
         await resp.write_eof()
         return resp

@@ -52,3 +52,24 @@ def _cmdline(pid: str) -> str:
             return f.read().decode(errors="replace")
     except OSError:
         return ""
+
+
+def test_selftest_measures_each_worker_count():
+    out = io.StringIO()
+    run_selftest(
+        [4], itl_ms=5, ttft_ms=5, osl=8, threshold_ms=0.1, compare=False, tokenizer=None, out=out, workers=[1, 2]
+    )
+    rows = [line.split() for line in out.getvalue().splitlines()]
+    measured = {(r[0], r[1]) for r in rows if len(r) > 2 and r[0] == "llmbench-tui" and r[1] in ("4", "x2")}
+    assert ("llmbench-tui", "4") in measured and ("llmbench-tui", "x2") in measured
+    assert "llmbench-tui x2:" in out.getvalue()  # in the capacity summary too
+
+
+def test_two_workers_match_every_token_to_its_send_time():
+    server = ScheduleServer(ttft_ms=5, itl_ms=5)
+    try:
+        result = measure_ours(server, conc=4, n=8, osl=10, target=800, workers=2)
+    finally:
+        server.stop()
+    assert result.client == "llmbench-tui x2"
+    assert result.failed == 0 and result.tokens == 80 and result.p99_itl_error_ms < 50

@@ -4,7 +4,9 @@ A local endpoint (engine.bench.schedule_server, its own process) streams tokens 
 and records when each token left. Our load generator, then `vllm bench serve` where vLLM is
 installed, drive it at rising concurrency; for every token the client's error on the
 inter-token gap is (gap it measured) - (gap the server actually produced). The capacity is the
-highest token rate ingested with p99 |ITL error| under the threshold (0.1 ms by default).
+highest token rate ingested with p99 |ITL error| under the threshold (0.1 ms by default). With
+`--workers 1,2,4` our client is measured with each number of load worker processes
+(engine.load.workers), so an operator sees how many workers a target load needs.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from engine import loop
 from engine.load.client import CellLoad, HttpTarget, PreparedRequest, new_session, run_closed_loop
 from engine.load.prompts import Prompt, request_body
 from engine.load.record import RequestRecord
+from engine.load.worker import WorkerConfig
+from engine.load.workers import WorkerPool
 from engine.plan import Cell
 from engine.report.metrics import percentile
 from engine.server.launcher import free_port
@@ -97,11 +101,23 @@ def _requests(n: int, osl: int) -> list[PreparedRequest]:
     ]
 
 
-async def _drive_ours(url: str, conc: int, n: int, osl: int) -> tuple[list[RequestRecord], float, float]:
+async def _drive_ours(
+    url: str, conc: int, n: int, osl: int, workers: int = 1
+) -> tuple[list[RequestRecord], float, float]:
     cell = Cell(
         index=0, concurrency=conc, input_len=16, output_len=osl, num_prompts=n, warmup_requests=0, warmup_output_len=1
     )
     records: list[RequestRecord] = []
+    if workers > 1:  # the same pool a run with --workers uses; its start is not measured
+        pool = WorkerPool(workers, WorkerConfig(url, "completions", "selftest", False, {}, 1800.0, conc + 4))
+        try:
+            await pool.start()
+            duration, health = await pool.run_phase(
+                cell, _requests(n, osl), None, output_len=osl, warmup=False, on_record=records.append, load=CellLoad(n)
+            )
+        finally:
+            pool.close()
+        return records, duration, sum(h.cpu_s for h in health)
     async with new_session(conc) as session:  # the same client a benchmark run uses
         cpu = time.process_time()
         duration = await run_closed_loop(
@@ -132,9 +148,9 @@ def _result(client, conc, target, errors, tokens, duration, failed, cpu_s) -> Le
     )
 
 
-def measure_ours(server: ScheduleServer, conc: int, n: int, osl: int, target: float) -> LevelResult:
+def measure_ours(server: ScheduleServer, conc: int, n: int, osl: int, target: float, workers: int = 1) -> LevelResult:
     server.reset()
-    records, duration, cpu = loop.run(_drive_ours(server.url, conc, n, osl))
+    records, duration, cpu = loop.run(_drive_ours(server.url, conc, n, osl, workers))
     stats = server.stats()
     errors: list[float] = []
     tokens = 0
@@ -142,7 +158,8 @@ def measure_ours(server: ScheduleServer, conc: int, n: int, osl: int, target: fl
         if r.ok and r.response_id in stats:
             errors += itl_errors(r.chunk_gaps, stats[r.response_id]["sent"])
             tokens += r.output_tokens
-    return _result("llmbench-tui", conc, target, errors, tokens, duration, sum(not r.ok for r in records), cpu)
+    client = "llmbench-tui" if workers == 1 else f"llmbench-tui x{workers}"
+    return _result(client, conc, target, errors, tokens, duration, sum(not r.ok for r in records), cpu)
 
 
 def measure_vllm(
@@ -215,13 +232,15 @@ class Contenders:
             p.wait()
 
 
-def _measure_level(server, conc, osl, itl_ms, compare, tokenizer, contend: int, isolated: bool) -> list[LevelResult]:
+def _measure_level(
+    server, conc, osl, itl_ms, compare, tokenizer, contend: int, isolated: bool, workers: list[int]
+) -> list[LevelResult]:
     n = max(2 * conc, 8)
     target = conc * 1000.0 / itl_ms
     contenders = Contenders(contend, isolated) if contend else None
     suffix = "" if not contend else f" +{contend} busy" + (" idle" if isolated else "")
     try:
-        runs = [measure_ours(server, conc, n, osl, target)]
+        runs = [measure_ours(server, conc, n, osl, target, w) for w in workers]
         if compare and tokenizer:
             theirs = measure_vllm(server, conc, n, osl, target, tokenizer)
             if theirs:
@@ -244,9 +263,11 @@ def run_selftest(
     tokenizer: str | None,
     out=sys.stdout,
     contend: int = 0,
+    workers: list[int] | None = None,
 ) -> int:
     """With `contend` > 0, every level runs beside that many CPU-burning processes, first as equals
-    (no isolation), then under SCHED_IDLE (isolated, as a launched server is by default)."""
+    (no isolation), then under SCHED_IDLE (isolated, as a launched server is by default). Our
+    client runs with each number of load worker processes in `workers` (default: one)."""
     server = ScheduleServer(ttft_ms, itl_ms)
     results: list[LevelResult] = []
     print(f"schedule: TTFT {ttft_ms} ms, one token every {itl_ms} ms, {osl} tokens per request", file=out)
@@ -260,7 +281,7 @@ def run_selftest(
         for conc in levels:
             runs = []
             for isolated in (False, True) if contend else (False,):
-                runs += _measure_level(server, conc, osl, itl_ms, compare, tokenizer, contend, isolated)
+                runs += _measure_level(server, conc, osl, itl_ms, compare, tokenizer, contend, isolated, workers or [1])
             for r in runs:
                 results.append(r)
                 cpu = f"{r.cpu_ms_per_1k:13.0f}" if r.cpu_ms_per_1k is not None else f"{'-':>13s}"

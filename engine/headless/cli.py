@@ -147,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--api-key", help="the server's API key, sent as a bearer token (default: $OPENAI_API_KEY; never saved)"
     )
     p.add_argument("--client-cpus", help="CPUs of the load's thread, e.g. 0-1 (default: any)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="load worker processes, each with its own event loop and connections (default 1; HTTP targets only)",
+    )
     return p
 
 
@@ -183,6 +189,7 @@ OVERRIDES = {
     "server_idle": "isolation.server_idle",
     "server_cpus": "isolation.server_cpus",
     "client_cpus": "isolation.client_cpus",
+    "workers": "load.workers",
 }
 
 
@@ -426,6 +433,13 @@ def selftest_main(argv: list[str]) -> int:
         metavar="N",
         help="run each level beside N CPU-burning processes, as equals and under SCHED_IDLE (isolated)",
     )
+    p.add_argument(
+        "--workers",
+        type=_int_list,
+        default=[1],
+        metavar="N[,N...]",
+        help="measure our client with each number of load worker processes, e.g. 1,2,4",
+    )
     args = p.parse_args(argv)
     tokenizer = args.tokenizer
     if args.compare and not tokenizer:
@@ -441,6 +455,7 @@ def selftest_main(argv: list[str]) -> int:
         args.compare,
         tokenizer,
         contend=args.contend,
+        workers=args.workers,
     )
 
 

@@ -17,7 +17,7 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -269,16 +269,27 @@ async def run_closed_loop(
     on_record: Callable[[RequestRecord], None],
     load: CellLoad,
     deadline_s: float | None = None,
+    slots: int | None = None,
+    take: Callable[[], Awaitable[int | None]] | None = None,
 ) -> float:
-    """Drive `requests` with the cell's concurrency in flight; return the wall duration in seconds."""
+    """Drive `requests` with the cell's concurrency in flight; return the wall duration in seconds.
+
+    A worker process of several (engine.load.workers) runs `slots` of the cell's slots and gets the
+    index of each next request from `take` (None: the cell has no more), so that every request is
+    sent by exactly one worker; alone, the loop runs all slots and counts the indices itself."""
     next_index = 0
 
     async def slot() -> None:
         nonlocal next_index
         freed = time.perf_counter()  # when this slot became free: the planned send time
-        while next_index < len(requests):
-            i = next_index
-            next_index += 1
+        while True:
+            if take is None:
+                if next_index >= len(requests):
+                    break
+                i = next_index
+                next_index += 1
+            elif (i := await take()) is None:
+                break
             record = RequestRecord(
                 cell=cell.index,
                 index=i,
@@ -302,5 +313,6 @@ async def run_closed_loop(
             on_record(record)
 
     start = time.perf_counter()
-    await asyncio.gather(*(slot() for _ in range(min(cell.concurrency, len(requests)))))
+    n_slots = cell.concurrency if slots is None else slots
+    await asyncio.gather(*(slot() for _ in range(min(n_slots, len(requests)))))
     return time.perf_counter() - start

@@ -28,9 +28,11 @@ async def run_open_loop(
     load: CellLoad,
     deadline_s: float | None = None,
     max_in_flight: int | None = None,
+    indices: list[int] | None = None,
 ) -> float:
     """Send request i at `offsets[i]` seconds after the start (or as soon after as a slot frees,
-    with `max_in_flight`); return the wall duration until the last answer, in seconds."""
+    with `max_in_flight`); return the wall duration until the last answer, in seconds. A worker
+    process sending part of a cell's schedule gives its requests' indices in the cell (`indices`)."""
     slots = asyncio.Semaphore(max_in_flight) if max_in_flight else None
 
     async def one(record: RequestRecord, request: PreparedRequest) -> None:
@@ -49,14 +51,14 @@ async def run_open_loop(
     start = time.perf_counter()
     tasks = []
     for i, (request, planned) in enumerate(zip(requests, offsets)):
-        delay = start + planned - time.perf_counter()
-        if delay > 0:
+        # A while, not an if: uvloop rounds timers to the millisecond and may wake a little early.
+        while (delay := start + planned - time.perf_counter()) > 0:
             await asyncio.sleep(delay)
         if slots is not None:
             await slots.acquire()
         record = RequestRecord(
             cell=cell.index,
-            index=i,
+            index=i if indices is None else indices[i],
             concurrency=cell.concurrency,
             input_len=cell.input_len,
             output_len=output_len,

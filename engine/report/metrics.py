@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from engine.load.record import RequestRecord
 from engine.load.schedstat import CpuFigures
+from engine.load.worker import WorkerHealth
 from engine.plan import Cell
 from engine.report.model import (
     CLIENT_LIMIT,
@@ -84,6 +85,28 @@ class ClientFigures:
     sched: CpuFigures | None = None
     # What the operator can do when the client was starved (depends on who launched the server).
     advice: str = LAUNCHED_ADVICE
+    # With several load workers (engine.load.workers), each one's figures; the fields above are then
+    # the merge (merge_workers): CPU summed, lag and run-queue wait of the worst worker.
+    workers: list[WorkerHealth] | None = None
+
+
+def merge_workers(health: list[WorkerHealth], advice: str = LAUNCHED_ADVICE) -> ClientFigures:
+    """One cell's client figures from its workers'. A timestamp is as late as its own worker's loop,
+    so the flags judge the worst worker: its loop lags, its run-queue share, its share of a core."""
+
+    def lag_p99(h: WorkerHealth) -> float:
+        return percentile(sorted(h.lags_s), 99)
+
+    def queue_share(h: WorkerHealth) -> float:
+        return (h.sched.run_queue_share or 0.0) if h.sched is not None else 0.0
+
+    if not health:
+        return ClientFigures(0.0, [], None, advice, workers=[])
+    worst_lag = max(health, key=lag_p99)
+    worst_queue = max(health, key=queue_share)
+    return ClientFigures(
+        sum(h.cpu_s for h in health), worst_lag.lags_s, worst_queue.sched, advice, workers=list(health)
+    )
 
 
 def summarize_cell(
@@ -184,6 +207,19 @@ def client_health(result: CellResult, client: ClientFigures, records: list[Reque
     result.client_cpu_s = client.cpu_s
     result.client_cpu_ms_per_1k_tokens = 1e6 * client.cpu_s / max(result.total_output_tokens, 1)
     result.client_cpu_util = client.cpu_s / result.duration
+    if client.workers:  # the busiest worker's share of its core; every worker's own figures
+        result.client_cpu_util = max(h.cpu_s for h in client.workers) / result.duration
+        result.client_workers = [
+            {
+                "worker": h.worker,
+                "pid": h.pid,
+                "lag_p99_ms": percentile(sorted(x * 1000 for x in h.lags_s), 99),
+                "cpu_s": h.cpu_s,
+                "run_queue_share": h.sched.run_queue_share if h.sched is not None else None,
+                "start_late_ms": 1000 * h.start_late_s,
+            }
+            for h in client.workers
+        ]
     result.client_loop_lag_p99_ms = percentile(lag_ms, 99)
     result.client_loop_lag_max_ms = lag_ms[-1] if lag_ms else 0.0
     result.client_send_delay_p99_ms = percentile(delay_ms, 99)

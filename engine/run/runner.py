@@ -34,11 +34,13 @@ from engine.load.monitor import LoopLagMonitor
 from engine.load.openloop import achieved_rate, run_open_loop
 from engine.load.prompts import PromptFactory, api_path
 from engine.load.record import RequestRecord
+from engine.load.worker import WorkerConfig
+from engine.load.workers import WorkerPool
 from engine.plan import Cell, build_plan
 from engine.profiles import ResolvedProfile
 from engine.redact import Redactor, secret_values
 from engine.report.goodput import goodput
-from engine.report.metrics import EXTERNAL_ADVICE, LAUNCHED_ADVICE, ClientFigures, summarize_cell
+from engine.report.metrics import EXTERNAL_ADVICE, LAUNCHED_ADVICE, ClientFigures, merge_workers, summarize_cell
 from engine.report.model import CellResult, Goodput, OpenLoop, RunSummary
 from engine.report.results import ResultsWriter, mark_superseded, new_run_dir, read_summary
 from engine.run.search import Search
@@ -123,6 +125,7 @@ class Runner:
         self._measuring: tuple[Cell, list[RequestRecord]] | None = None  # the cell being measured, its records
         self._skipped_notes: list[str] = []  # dataset requests skipped or cycled (engine/load/datasets.py)
         self.telemetry: RunTelemetry | None = None
+        self.pool: WorkerPool | None = None  # the load's worker processes, with --workers N > 1
         key = recipe_api_key(profile.recipe.args) if profile.mode == "server" else None
         key = key or os.environ.get("OPENAI_API_KEY")
         self.headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -248,8 +251,12 @@ class Runner:
             self.telemetry = RunTelemetry.open(profile, launcher, writer.dir, self.headers, emit, engine_state)
             writer.summary.telemetry = self.telemetry.summary()
             try:
+                if profile.load.workers > 1 and isinstance(target, HttpTarget):
+                    await self._start_workers(target, max_c)
                 await self._cells(target, launcher, info, factory, writer)
             finally:
+                if self.pool is not None:
+                    self.pool.close()
                 self.telemetry.stop()
                 writer.summary.telemetry = self.telemetry.summary()
         cells = writer.summary.cells
@@ -266,6 +273,23 @@ class Runner:
             message = f"{len(failing)} cells had more than {limit:.0%} failed requests (load.max_failed_share): {which}"
             return RunOutcome("failed", EXIT_FAILED, writer.dir, cells, message)
         return RunOutcome("completed", EXIT_OK, writer.dir, cells)
+
+    async def _start_workers(self, target: HttpTarget, max_c: int) -> None:
+        n = self.profile.load.workers
+        self.observer(PhaseChanged("discovering", f"starting {n} load worker processes"))
+        config = WorkerConfig(
+            target.url.removesuffix(api_path(target.api)),
+            target.api,
+            target.model,
+            target.keep_text,
+            self.headers,
+            self.profile.load.read_timeout_s,
+            max_c + 4,
+        )
+        self.pool = WorkerPool(n, config)
+        await self.pool.start()
+        pids = ", ".join(str(w.pid) for w in self.pool.workers if w is not None)
+        self.observer(Notice("info", f"{n} load workers ready (pids {pids})"))
 
     async def _cells(
         self, target: Target, launcher, info: ServerInfo, factory: PromptFactory, writer: ResultsWriter
@@ -376,22 +400,31 @@ class Runner:
         common = dict(output_len=output_len, warmup=warmup, on_record=on_record, load=load)
         longest = max((r.output_len or output_len for r in requests), default=output_len)
         common["deadline_s"] = self.profile.load.deadline_s(longest)
+        workers = None
         try:
             with lag:
                 if cell.dataset == "trace" and not warmup:  # the trace's own send times
                     offsets = [r.planned_s or 0.0 for r in requests]
-                    duration = await run_open_loop(
-                        target, cell, requests, offsets, max_in_flight=cell.concurrency or None, **common
-                    )
                 elif cell.rate and not warmup:
                     offsets = schedule(n, cell.rate, grid.arrival, grid.burstiness, self.profile.load.seed + cell.index)
+                else:
+                    offsets = None
+                if offsets is not None:
                     max_in_flight = cell.concurrency or None
-                    duration = await run_open_loop(
-                        target, cell, requests, offsets, max_in_flight=max_in_flight, **common
-                    )
+                    if self.pool is not None:
+                        duration, workers = await self.pool.run_phase(
+                            cell, requests, offsets, max_in_flight=max_in_flight, **common
+                        )
+                    else:
+                        duration = await run_open_loop(
+                            target, cell, requests, offsets, max_in_flight=max_in_flight, **common
+                        )
                 else:  # a rate cell's warm-up goes closed-loop, all its requests at once
                     slots = cell if not cell.open_loop else replace(cell, concurrency=max(1, len(requests)))
-                    duration = await run_closed_loop(target, slots, requests, **common)
+                    if self.pool is not None:
+                        duration, workers = await self.pool.run_phase(slots, requests, None, **common)
+                    else:
+                        duration = await run_closed_loop(target, slots, requests, **common)
         finally:
             if reporter is not None:
                 reporter.cancel()
@@ -400,6 +433,8 @@ class Runner:
         if not warmup:
             ProgressReporter(cell, load, self.observer).emit()
         advice = EXTERNAL_ADVICE if self.profile.mode == "external" else LAUNCHED_ADVICE
+        if workers is not None:  # the load ran in the workers: theirs are the client's figures
+            return records, duration, merge_workers(workers, advice)
         return records, duration, ClientFigures(time.process_time() - cpu_start, lag.lags, sched, advice)
 
     async def _prepare(

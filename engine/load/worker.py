@@ -1,0 +1,263 @@
+"""One load worker: a process of its own with its own event loop (uvloop where installed), its own
+HTTP session and its own health figures, driving the share of a cell that the coordinator
+(engine.load.workers) hands it and streaming finished request records back.
+
+Started with engine.spawn (`main`, argv: the pipe's fd and the worker's index): a fresh interpreter
+that imports the engine from the coordinator's root, inherits no threads or event loop, and holds
+only its end of one duplex pipe (a multiprocessing Connection: pickled messages, whole). Messages,
+both ways, are tuples whose first item names them:
+
+  coordinator -> worker: ("config", WorkerConfig) first, then ("job", Job), ("deal", phase,
+      [indices], none_left), ("stop",)
+  worker -> coordinator: ("ready", pid), ("ask", phase, k, slots waiting), ("records", phase, [records], in_flight,
+      output_tokens), ("done", phase, WorkerHealth), ("error", phase, text)
+
+The worker exits when the coordinator's end closes (the run process died): nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+
+from engine.load import schedstat
+from engine.load.client import CellLoad, HttpTarget, PreparedRequest, new_session, run_closed_loop
+from engine.load.monitor import LoopLagMonitor
+from engine.load.openloop import run_open_loop
+from engine.load.record import RequestRecord
+from engine.plan import Cell
+
+FLUSH_S = 0.05  # finished records and live counters go back at least this often
+FLUSH_RECORDS = 64  # or as soon as this many records are waiting
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What every worker needs to reach the server: the same for all cells of a run."""
+
+    base_url: str
+    api: str
+    model: str
+    keep_text: bool
+    headers: dict[str, str]
+    read_timeout_s: float
+    session_limit: int
+
+
+@dataclass
+class Job:
+    """One worker's share of one load phase (a cell's warm-up or its measurement)."""
+
+    phase: int
+    cell: Cell
+    requests: list[PreparedRequest]  # closed loop: all of the cell's (indices are dealt); open: this worker's
+    output_len: int
+    warmup: bool
+    deadline_s: float | None
+    start_epoch: float  # the shared start, time.time() (CLOCK_REALTIME, the same for every process of a host)
+    slots: int = 0  # closed loop: how many of the cell's slots this worker runs
+    first: list[int] = field(default_factory=list)  # closed loop: the indices dealt with the job
+    batch: int = 1  # closed loop: ask for more indices when fewer than this are left
+    offsets: list[float] | None = None  # open loop: this worker's planned send times
+    indices: list[int] | None = None  # open loop: their requests' indices in the cell
+    max_in_flight: int | None = None  # open loop: this worker's share of the cap
+
+
+@dataclass
+class WorkerHealth:
+    """How one worker's process fared during a phase (merged by engine.report.metrics)."""
+
+    worker: int
+    pid: int
+    cpu_s: float  # the whole worker process's CPU time
+    lags_s: list[float]  # its event loop's lag samples
+    sched: schedstat.CpuFigures | None  # its loop thread's time on a CPU and waiting for one
+    start_late_s: float  # how long after the shared start its load began (the clock offset estimate)
+    end_epoch: float  # when its last answer arrived, time.time()
+
+
+class _Dealer:
+    """The closed loop's source of request indices in a worker: the indices dealt to it, so every
+    index is sent by exactly one worker. While the cell has plenty left it asks ahead (a batch
+    before its queue runs dry, no round trip before a send); near the end the coordinator deals
+    only to slots that wait, so no worker holds indices that another worker's idle slot could send."""
+
+    def __init__(self, conn, job: Job):
+        self.conn, self.phase, self.batch = conn, job.phase, job.batch
+        self.queue: collections.deque[int] = collections.deque(job.first)
+        self.asked = False  # an ask is on its way
+        self.refused = False  # the last ask ahead got nothing: ask again only for a waiting slot
+        self.exhausted = False
+        self.waiters: collections.deque[asyncio.Future] = collections.deque()
+
+    def feed(self, indices: list[int], exhausted: bool) -> None:
+        self.asked = False
+        self.exhausted = exhausted
+        self.refused = not indices and not exhausted
+        self.queue.extend(indices)
+        while self.waiters and (self.queue or self.exhausted):
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(self.queue.popleft() if self.queue else None)
+        self._ask()
+
+    def _ask(self) -> None:
+        if self.asked or self.exhausted:
+            return
+        waiting = len(self.waiters)
+        if not waiting and (self.refused or len(self.queue) >= self.batch):
+            return
+        self.asked = True
+        self.conn.send(("ask", self.phase, max(self.batch, waiting), waiting))
+
+    async def take(self) -> int | None:
+        if self.queue:
+            i = self.queue.popleft()
+            self.refused = False
+            self._ask()
+            return i
+        if self.exhausted:
+            return None
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        self._ask()
+        return await waiter
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The worker process's entry point: `engine.spawn.python_argv("engine.load.worker", fd, index)`."""
+    from multiprocessing.connection import Connection
+
+    from engine.loop import run
+
+    fd, index = (int(x) for x in (argv if argv is not None else sys.argv[1:]))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator stops us; a terminal's Ctrl-C does not
+    conn = Connection(fd)
+    try:
+        kind, config = conn.recv()
+    except (EOFError, ConnectionError):
+        return  # the coordinator went before we started
+    assert kind == "config", kind
+    run(_serve(conn, index, config))
+
+
+async def _serve(conn, index: int, config: WorkerConfig) -> None:
+    loop = asyncio.get_running_loop()
+    inbox: asyncio.Queue[Job | None] = asyncio.Queue()
+    dealer: list[_Dealer | None] = [None]
+
+    def readable() -> None:
+        try:
+            while conn.poll():
+                msg = conn.recv()
+                if msg[0] == "job":
+                    inbox.put_nowait(msg[1])
+                elif msg[0] == "deal":
+                    if dealer[0] is not None and dealer[0].phase == msg[1]:
+                        dealer[0].feed(msg[2], msg[3])
+                elif msg[0] == "stop":
+                    inbox.put_nowait(None)
+        except (EOFError, ConnectionError):
+            os._exit(0)  # the coordinator is gone: so is its run
+        except Exception:
+            _last_word(conn, traceback.format_exc(limit=8))
+
+    loop.add_reader(conn.fileno(), readable)
+    # uvloop (libuv) makes a watched fd non-blocking; the pipe's messages are read and written whole
+    # (a job of many request bodies is larger than the pipe's buffer), so it stays blocking.
+    os.set_blocking(conn.fileno(), True)
+    conn.send(("ready", os.getpid()))
+    async with new_session(config.session_limit, config.read_timeout_s, config.headers) as session:
+        target = HttpTarget(session, config.base_url, config.api, config.model, keep_text=config.keep_text)
+        while (job := await inbox.get()) is not None:
+            try:
+                if job.offsets is None:
+                    dealer[0] = _Dealer(conn, job)
+                health = await _run_job(conn, index, target, job, dealer[0])
+                conn.send(("done", job.phase, health))
+            except Exception:  # a bug here: say so, and go (the coordinator fails what this worker held)
+                _last_word(conn, traceback.format_exc(limit=8), job.phase)
+            finally:
+                dealer[0] = None
+
+
+def _last_word(conn, text: str, phase: int = 0) -> None:
+    """Tell the coordinator what went wrong, then exit: it fails the requests this worker held."""
+    try:
+        conn.send(("error", phase, text))
+    finally:
+        os._exit(1)
+
+
+async def _run_job(conn, index: int, target: HttpTarget, job: Job, dealer: _Dealer | None) -> WorkerHealth:
+    load = CellLoad(total=len(job.requests))
+    pending: list[RequestRecord] = []
+
+    def flush() -> None:
+        conn.send(("records", job.phase, pending[:], load.in_flight, load.output_tokens))
+        pending.clear()
+
+    def on_record(record: RequestRecord) -> None:
+        pending.append(record)
+        if len(pending) >= FLUSH_RECORDS:
+            flush()
+
+    async def flusher() -> None:
+        while True:
+            await asyncio.sleep(FLUSH_S)
+            flush()
+
+    common = dict(output_len=job.output_len, warmup=job.warmup, on_record=on_record, load=load)
+    while (wait := job.start_epoch - time.time()) > 0:  # uvloop may wake a little early
+        await asyncio.sleep(wait)
+    start_late = time.time() - job.start_epoch
+    cpu_start, sched_start = time.process_time(), schedstat.sample()
+    lag = LoopLagMonitor()
+    ticker = asyncio.create_task(flusher())
+    try:
+        with lag:
+            if job.offsets is not None:
+                await run_open_loop(
+                    target,
+                    job.cell,
+                    job.requests,
+                    job.offsets,
+                    deadline_s=job.deadline_s,
+                    max_in_flight=job.max_in_flight,
+                    indices=job.indices,
+                    **common,
+                )
+            else:
+                assert dealer is not None
+                await run_closed_loop(
+                    target,
+                    job.cell,
+                    job.requests,
+                    deadline_s=job.deadline_s,
+                    slots=job.slots,
+                    take=dealer.take,
+                    **common,
+                )
+    finally:
+        ticker.cancel()
+    end_epoch = time.time()
+    flush()
+    return WorkerHealth(
+        worker=index,
+        pid=os.getpid(),
+        cpu_s=time.process_time() - cpu_start,
+        lags_s=lag.lags,
+        sched=schedstat.between(sched_start, schedstat.sample()),
+        start_late_s=start_late,
+        end_epoch=end_epoch,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,330 @@
+"""The load in several worker processes (`--workers N`), one coordinator: the run process.
+
+One Python event loop tops out at some thousands of streamed tokens per second, and past that its
+timestamps are late. Here the coordinator prepares every request, starts N workers
+(engine.load.worker: each its own process, event loop and connections) and gives each a share:
+
+- closed loop: the cell's C slots split exactly (`split`: sum C, never more than C in flight). The
+  request indices are dealt from the coordinator as workers ask (a pull, not a fixed share): a
+  worker whose requests finish sooner takes more. A worker asks a small batch ahead (no round trip
+  before a send), but only out of what exceeds the cell's slots: the last C indices go only to
+  slots that wait, so no worker sits on indices another's idle slot could send and slots
+  stay busy to the end of the cell as in one process (a fixed share, or asking ahead to the end,
+  cost a whole extra round of requests in a cell of 2 x C). The coordinator knows at every moment
+  which indices each worker holds: what it must fail if that worker dies. Every request body goes to every worker
+  once per phase (they are bytes; any worker may be dealt any index).
+- open loop: the schedule dealt round-robin by planned send time; every worker sends at the planned
+  offsets from one shared start (time.time(), the host's CLOCK_REALTIME) and times with its own
+  monotonic clock; how late each began is recorded (WorkerHealth.start_late_s). A cap on requests in
+  flight is split like slots (a per-worker cap: a global one would need a shared lock in the timed path).
+
+Workers stream finished records back in batches, with their live counters (in flight, output
+tokens); the coordinator calls on_record in order of arrival and keeps the CellLoad counters, so
+progress, results and metrics (computed once over all records) are what one process would give.
+
+A worker that dies mid-phase: the indices it held become failed records naming it and how it
+died; the others go on (in a closed loop they take its remaining share); nothing recorded is lost.
+A dead worker is started again for the next phase.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from engine.load.client import CellLoad, PreparedRequest
+from engine.load.record import RequestRecord
+from engine.load.worker import Job, WorkerConfig, WorkerHealth
+from engine.plan import Cell
+from engine.spawn import python_argv
+
+START_TIMEOUT_S = 120.0  # a worker imports the engine (and uvloop) before it says it is ready
+START_MARGIN_S = 0.05  # the shared start: this long after the jobs are sent
+
+
+def split(total: int, n: int) -> list[int]:
+    """`total` slots over `n` workers, exactly: sums to `total`, shares differ by at most one."""
+    if n < 1:
+        raise ValueError("at least one worker")
+    return [total // n + (1 if i < total % n else 0) for i in range(n)]
+
+
+def _death(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "its pipe closed, its process still there"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        return f"killed by {name}"
+    return f"exit code {exitcode}"
+
+
+@dataclass
+class _Worker:
+    index: int
+    process: subprocess.Popen
+    conn: multiprocessing.connection.Connection
+    pid: int = 0
+    alive: bool = True
+    ready: asyncio.Future | None = None
+    error: str | None = None  # what the worker said before it went
+
+
+@dataclass
+class _Phase:
+    id: int
+    cell: Cell
+    requests: list[PreparedRequest]
+    offsets: list[float] | None
+    output_len: int
+    warmup: bool
+    on_record: Callable[[RequestRecord], None]
+    load: CellLoad
+    next: int = 0  # closed loop: the next index to deal
+    slots: int = 0  # closed loop: the cell's slots over all workers
+    held: dict[int, set[int]] = field(default_factory=dict)  # worker -> indices dealt, not yet recorded
+    done: dict[int, asyncio.Future] = field(default_factory=dict)
+    counters: dict[int, tuple[int, int]] = field(default_factory=dict)  # worker -> (in flight, output tokens)
+    health: dict[int, WorkerHealth] = field(default_factory=dict)
+
+
+class WorkerPool:
+    """N load worker processes for one run; `run_phase` drives one cell phase over them."""
+
+    def __init__(self, n: int, config: WorkerConfig):
+        self.n, self.config = n, config
+        self.workers: list[_Worker | None] = [None] * n
+        self._phase: _Phase | None = None
+        self._phases = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- processes ---------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start every worker that is not running, and wait until each says it is ready."""
+        self._loop = asyncio.get_running_loop()
+        starting = []
+        for i in range(self.n):
+            w = self.workers[i]
+            if w is None or not w.alive:
+                starting.append(self._spawn(i))
+        if starting:
+            waits = [w.ready for w in starting]
+            try:
+                await asyncio.wait_for(asyncio.gather(*waits), START_TIMEOUT_S)
+            except TimeoutError:
+                raise RuntimeError(f"load workers not ready within {START_TIMEOUT_S:.0f} s") from None
+
+    def _spawn(self, i: int) -> _Worker:
+        """A fresh interpreter running engine.load.worker from this engine's root (engine.spawn, as the
+        run process itself is started: unlike multiprocessing's spawn, it never re-imports the
+        caller's __main__), holding one end of a socket pair as its only link to us."""
+        ours, theirs = multiprocessing.Pipe(duplex=True)
+        fd = theirs.fileno()
+        process = subprocess.Popen(
+            python_argv("engine.load.worker", str(fd), str(i)), pass_fds=(fd,), stdin=subprocess.DEVNULL
+        )
+        theirs.close()  # only the worker holds its end now: its death reads here as the end of the pipe
+        ours.send(("config", self.config))
+        w = _Worker(i, process, ours, pid=process.pid, ready=self._loop.create_future())
+        self.workers[i] = w
+        threading.Thread(target=self._read, args=(w,), name=f"load-worker-{i}-reader", daemon=True).start()
+        return w
+
+    def _read(self, w: _Worker) -> None:
+        """A thread per worker: every message to the loop in order of arrival, then its death."""
+        loop = self._loop
+        try:
+            while True:
+                msg = w.conn.recv()
+                loop.call_soon_threadsafe(self._on_message, w, msg)
+        except (EOFError, OSError):
+            pass
+        try:
+            loop.call_soon_threadsafe(self._on_eof, w)
+        except RuntimeError:
+            pass  # the loop is closed: the run is over
+
+    def close(self) -> None:
+        """Stop every worker (a phase cut short loses its requests in flight, as one process would)."""
+        for w in self.workers:
+            if w is None:
+                continue
+            try:
+                w.conn.send(("stop",))
+            except OSError:
+                pass
+        deadline = time.monotonic() + 2.0
+        for w in self.workers:
+            if w is None:
+                continue
+            for stop in (None, w.process.terminate, w.process.kill):
+                if stop is not None:
+                    stop()
+                try:
+                    w.process.wait(max(0.0, deadline - time.monotonic()) if stop is None else 2.0)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+            w.conn.close()
+            w.alive = False
+
+    # -- one phase ---------------------------------------------------------------------
+    async def run_phase(
+        self,
+        cell: Cell,
+        requests: list[PreparedRequest],
+        offsets: list[float] | None,
+        *,
+        output_len: int,
+        warmup: bool,
+        on_record: Callable[[RequestRecord], None],
+        load: CellLoad,
+        deadline_s: float | None = None,
+        max_in_flight: int | None = None,
+    ) -> tuple[float, list[WorkerHealth]]:
+        """Drive `requests` over the workers (closed loop with `cell.concurrency` slots, or the open
+        loop's `offsets`); return the wall duration from the shared start to the last answer, and
+        each worker's health."""
+        await self.start()
+        self._phases += 1
+        phase = _Phase(self._phases, cell, requests, offsets, output_len, warmup, on_record, load)
+        n = len(requests)
+        jobs: dict[int, Job] = {}
+        start_epoch = time.time() + START_MARGIN_S
+        base = dict(cell=cell, output_len=output_len, warmup=warmup, deadline_s=deadline_s, start_epoch=start_epoch)
+        if offsets is None:
+            shares = split(min(cell.concurrency, n), self.n)
+            phase.slots = sum(shares)
+            for i, slots in enumerate(shares):
+                if slots:
+                    first = list(range(phase.next, min(n, phase.next + slots)))
+                    phase.next += len(first)
+                    batch = max(1, slots // 4)
+                    jobs[i] = Job(phase.id, requests=requests, slots=slots, first=first, batch=batch, **base)
+                    phase.held[i] = set(first)
+        else:
+            active = min(self.n, max_in_flight) if max_in_flight else self.n
+            caps = split(max_in_flight, active) if max_in_flight else [None] * active
+            for i in range(active):
+                idx = list(range(i, n, active))
+                if idx:
+                    jobs[i] = Job(
+                        phase.id,
+                        requests=[requests[k] for k in idx],
+                        offsets=[offsets[k] for k in idx],
+                        indices=idx,
+                        max_in_flight=caps[i],
+                        **base,
+                    )
+                    phase.held[i] = set(idx)
+        self._phase = phase
+        try:
+            for i, job in jobs.items():
+                phase.done[i] = self._loop.create_future()
+                try:
+                    self.workers[i].conn.send(("job", job))
+                except OSError:
+                    pass  # it died already: its end of the pipe tells the reader thread
+            await asyncio.gather(*phase.done.values())
+        finally:
+            self._phase = None
+        if phase.next < n and offsets is None:  # every worker died before the cell was dealt out
+            self._fail(phase, range(phase.next, n), "not sent: every load worker died")
+        ends = [h.end_epoch for h in phase.health.values()]
+        duration = (max(ends) if ends else time.time()) - start_epoch
+        return max(duration, 1e-9), sorted(phase.health.values(), key=lambda h: h.worker)
+
+    def _on_message(self, w: _Worker, msg: tuple) -> None:
+        kind = msg[0]
+        if kind == "ready":
+            w.pid = msg[1]
+            if not w.ready.done():
+                w.ready.set_result(None)
+            return
+        phase = self._phase
+        if kind == "error":
+            w.error = msg[2].strip().splitlines()[-1] if msg[2].strip() else "an error"
+            return
+        if phase is None or msg[1] != phase.id:
+            return  # a late message of a phase that is over
+        if kind == "ask":
+            n = len(phase.requests)
+            left = n - phase.next
+            # Ahead of need only out of what exceeds the cell's slots; the last C only to waiting slots.
+            k = max(min(msg[2], left - phase.slots), min(msg[3], left), 0)
+            dealt = list(range(phase.next, phase.next + k))
+            phase.next += k
+            phase.held.setdefault(w.index, set()).update(dealt)
+            try:
+                w.conn.send(("deal", phase.id, dealt, phase.next >= n))
+            except OSError:
+                pass  # it is dying: the reader thread will say so
+        elif kind == "records":
+            held = phase.held.get(w.index, set())
+            for record in msg[2]:
+                held.discard(record.index)
+                self._record(phase, record)
+            phase.counters[w.index] = (msg[3], msg[4])
+            self._counters(phase)
+        elif kind == "done":
+            phase.health[w.index] = msg[2]
+            phase.counters[w.index] = (0, phase.counters.get(w.index, (0, 0))[1])
+            self._counters(phase)
+            if not phase.done[w.index].done():
+                phase.done[w.index].set_result(None)
+
+    def _record(self, phase: _Phase, record: RequestRecord) -> None:
+        if record.ok:
+            phase.load.done += 1
+        else:
+            phase.load.failed += 1
+        phase.on_record(record)
+
+    def _counters(self, phase: _Phase) -> None:
+        phase.load.in_flight = sum(c[0] for c in phase.counters.values())
+        phase.load.output_tokens = sum(c[1] for c in phase.counters.values())
+
+    def _on_eof(self, w: _Worker) -> None:
+        w.alive = False
+        if w.ready is not None and not w.ready.done():
+            w.ready.set_exception(RuntimeError(f"load worker {w.index} (pid {w.pid}) died while starting"))
+        self._loop.create_task(self._buried(w, self._phase))
+
+    async def _buried(self, w: _Worker, phase: _Phase | None) -> None:
+        """A worker's pipe ended: wait for its exit status, then fail what it held."""
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, w.process.wait, 5.0)
+        except subprocess.TimeoutExpired:
+            pass
+        how = w.error or _death(w.process.returncode)
+        if phase is None or phase is not self._phase or w.index not in phase.done or phase.done[w.index].done():
+            return
+        reason = f"load worker {w.index} (pid {w.pid}) died ({how}) with the request in flight or waiting to be sent"
+        held = sorted(phase.held.pop(w.index, set()))
+        self._fail(phase, held, reason)
+        phase.counters[w.index] = (0, phase.counters.get(w.index, (0, 0))[1])
+        self._counters(phase)
+        phase.done[w.index].set_result(None)
+
+    def _fail(self, phase: _Phase, indices, reason: str) -> None:
+        for i in indices:
+            record = RequestRecord(
+                cell=phase.cell.index,
+                index=i,
+                concurrency=phase.cell.concurrency,
+                input_len=phase.cell.input_len,
+                output_len=phase.output_len,
+                warmup=phase.warmup,
+                expected_prompt_tokens=phase.requests[i].expected_prompt_tokens,
+                planned_s=phase.offsets[i] if phase.offsets is not None else None,
+            )
+            record.error = reason
+            self._record(phase, record)
