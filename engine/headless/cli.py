@@ -37,6 +37,18 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
+def _workers(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 512:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of load workers from 1 to 512, or auto")
+    return n
+
+
 def _float_list(text: str) -> list[float]:
     try:
         values = [float(x) for x in text.split(",") if x.strip()]
@@ -149,9 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--client-cpus", help="CPUs of the load's thread, e.g. 0-1 (default: any)")
     p.add_argument(
         "--workers",
-        type=int,
-        metavar="N",
-        help="load worker processes, each with its own event loop and connections (default 1; HTTP targets only)",
+        type=_workers,
+        metavar="N|auto",
+        help="load worker processes, each with its own event loop and connections (default auto: from the "
+        "load and the client's CPUs; HTTP targets only)",
     )
     return p
 

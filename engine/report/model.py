@@ -304,6 +304,8 @@ class RunSummary(Reading):
     # What telemetry was found: per source ("nvidia", "amd", "process", "server_metrics"), what it
     # reads or "not available: why".
     telemetry: dict[str, str] | None = None
+    # The load's worker processes: {"count": N, "auto": whether chosen by the tool, "why": the rule's reason}.
+    workers: dict[str, Any] | None = None
     cells: list[CellResult] = Field(default_factory=list)
 
 
