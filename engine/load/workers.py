@@ -316,15 +316,8 @@ class WorkerPool:
 
     def _fail(self, phase: _Phase, indices, reason: str) -> None:
         for i in indices:
-            record = RequestRecord(
-                cell=phase.cell.index,
-                index=i,
-                concurrency=phase.cell.concurrency,
-                input_len=phase.cell.input_len,
-                output_len=phase.output_len,
-                warmup=phase.warmup,
-                expected_prompt_tokens=phase.requests[i].expected_prompt_tokens,
-                planned_s=phase.offsets[i] if phase.offsets is not None else None,
-            )
+            planned = phase.offsets[i] if phase.offsets is not None else None
+            expected = phase.requests[i].expected_prompt_tokens
+            record = RequestRecord.for_cell(phase.cell, i, phase.output_len, phase.warmup, expected, planned_s=planned)
             record.error = reason
             self._record(phase, record)
