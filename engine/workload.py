@@ -325,13 +325,17 @@ def apply_form(profile: ResolvedProfile, form: WorkloadForm) -> tuple[ResolvedPr
 
 
 # -- the plan in words (the dry run and the TUI's preview) -----------------------------------------
+def _limits(slo: dict[str, float]) -> str:
+    return ", ".join(f"{name} <= {format_number(ms)} ms" for name, ms in slo.items())
+
+
 def plan_summary(profile: ResolvedProfile) -> str:
     """One line: how many cells, of what load, over which lengths."""
     g, slo = profile.grid, profile.load.slo
     if g.search:
         return (
             f"a search over {g.search} per ISL/OSL ({', '.join(g.seq)}) for the highest load whose "
-            f"p{g.search_percentile} meets {slo or '(no --slo given)'}, from {g.search_start:g}, "
+            f"p{g.search_percentile} meets {_limits(slo) if slo else '(no --slo given)'}, from {g.search_start:g}, "
             f"at most {g.search_max_probes} probes each"
         )
     n = len(build_plan(g))
@@ -375,8 +379,7 @@ def workload_notes(profile: ResolvedProfile) -> list[str]:
     if g.rates and g.arrival == "gamma":
         notes.append(f"arrivals: gamma, burstiness {g.burstiness:g}")
     if load.slo and not g.search:
-        limits = ", ".join(f"{name} <= {format_number(ms)} ms" for name, ms in load.slo.items())
-        notes.append(f"SLO: {limits} (goodput per cell)")
+        notes.append(f"SLO: {_limits(load.slo)} (goodput per cell)")
     if load.workers > 1:
         notes.append(f"load: {load.workers} worker processes")
     return notes
