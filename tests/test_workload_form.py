@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from engine.headless.cli import OVERRIDES, build_parser
+from engine.headless.cli import OVERRIDES, build_parser, main
 from engine.profiles import apply_overrides, load_profile, save_profile
 from engine.workload import (
     WorkloadForm,
@@ -111,3 +111,14 @@ def test_the_plan_in_words():
     assert workload_notes(flags(*CLI_WORKLOADS["sharegpt"]))[0] == "prompts: dataset sharegpt:/data/sg.json"
     assert workload_notes(load_profile("cpu-tiny")) == []  # the default adds nothing to the preview
     assert WorkloadForm().shape == "grid"
+
+
+def test_the_dry_run_describes_the_workload(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("LLMBENCH_CACHE", str(tmp_path))  # the tiny model must not be built
+    argv = ["--rate", "2,5", "--slo", "ttft:500", "--workers", "2", "--dataset", "random", "--input-len-range", "10:20"]
+    assert main(["--no-ui", "--dry-run", *argv]) == 0
+    out = capsys.readouterr().out
+    assert "plan: 4 cells: rates 2, 5 req/s (poisson) x ISL/OSL 128/128, 512/32" in out
+    assert "rate 5 req/s (poisson)" in out
+    assert "SLO: ttft <= 500 ms (goodput per cell)" in out and "load: 2 worker processes" in out
+    assert "prompts: random lengths per request (input 10:20, output from OSL; seed 0)" in out
