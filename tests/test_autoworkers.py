@@ -3,13 +3,11 @@ client's CPUs call for (engine.load.autoworkers)."""
 
 from __future__ import annotations
 
-import argparse
-
 import pytest
 
-from engine.headless.cli import _workers
 from engine.load.autoworkers import STREAMS_PER_WORKER, TOKENS_PER_WORKER, choose, client_cpu_budget
 from engine.plan import Cell
+from engine.workload import parse_workers
 
 
 def closed(c: int, index: int = 0) -> Cell:
@@ -58,6 +56,6 @@ def test_client_cpu_budget_is_at_least_one():
 
 @pytest.mark.parametrize("bad", ["0", "513", "two", ""])
 def test_the_flag_takes_a_count_or_auto(bad):
-    assert _workers("auto") == "auto" and _workers("3") == 3
-    with pytest.raises(argparse.ArgumentTypeError, match="1 to 512, or auto"):
-        _workers(bad)
+    assert parse_workers("auto") == "auto" and parse_workers("3") == 3
+    with pytest.raises(ValueError, match="1 to 512, or auto"):
+        parse_workers(bad)

@@ -217,6 +217,9 @@ def client_health(result: CellResult, client: ClientFigures, records: list[Reque
                 "cpu_s": h.cpu_s,
                 "run_queue_share": h.sched.run_queue_share if h.sched is not None else None,
                 "start_late_ms": 1000 * h.start_late_s,
+                # Workers on other hosts (Ray actors) say where they ran and how their clock differs;
+                # local workers have neither, and their entries stay as they were.
+                **{key: value for key in ("host", "clock_offset_s") if (value := getattr(h, key, None)) is not None},
             }
             for h in client.workers
         ]
