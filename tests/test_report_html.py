@@ -37,6 +37,7 @@ from engine.report.results import read_summary
 from engine.share.html import render
 from engine.share.svg import SHAPES, chart, nice_ticks
 from engine.share.telemetry_html import OVER_TIME, over_time
+from engine.share.workers_html import workers_meta
 from tests.test_compare import cell as plain_cell
 from tests.test_compare import write_run
 
@@ -482,6 +483,9 @@ def test_load_workers_name_the_worst_with_host_and_clock(tmp_path):
     for value in ("<td>9.2</td>", "<td>50%</td>", "<td>20%</td>", "+4.2", "node-b&lt;script&gt;", "! client_limit"):
         assert value in worst[0], value
     assert "<th class='text'>host</th>" in work and "<th>clock offset (ms)</th>" in work
+    set_by_flag = {"count": 4, "auto": False, "why": "set by the profile (load.workers) or --workers"}
+    assert workers_meta(set_by_flag) == "4 (set by the profile (load.workers) or --workers)"
+    assert workers_meta(None) is None
 
 
 def test_newer_text_is_escaped_everywhere(tmp_path):

@@ -19,8 +19,9 @@ def workers_meta(workers: dict[str, Any] | None) -> str | None:
     if not workers or "count" not in workers:
         return None
     why = workers.get("why")
-    how = "chosen by the tool" if workers.get("auto") else "set"
-    return f"{workers['count']} ({how}{': ' + str(why) if why else ''})"
+    if workers.get("auto"):
+        return f"{workers['count']} (chosen by the tool{': ' + str(why) if why else ''})"
+    return f"{workers['count']} ({why or 'set by the profile or --workers'})"
 
 
 def workers_section(cells: list[CellResult], workers: dict[str, Any] | None) -> str:

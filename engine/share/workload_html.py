@@ -138,7 +138,8 @@ def datasets(cells: list[CellResult]) -> str:
     shaped = [c for c in cells if c.dataset is not None]
     if not shaped:
         return ""
-    header = ["cell", "prompts", "source", "input tokens: mean (min-max)", "output tokens: mean (min-max)"]
+    # The cell's label already names the prompts (the dataset's label): the file is what it adds.
+    header = ["cell", "source", "input tokens: mean (min-max)", "output tokens: mean (min-max)"]
     header += ["length mismatches in / out", "flag"]
     rows = []
     for c in shaped:
@@ -146,7 +147,6 @@ def datasets(cells: list[CellResult]) -> str:
         rows.append(
             [
                 c.label,
-                d.name,
                 d.source or "generated",
                 f"{d.input_len_mean:,.1f} ({d.input_len_min:,}-{d.input_len_max:,})",
                 f"{d.output_len_mean:,.1f} ({d.output_len_min:,}-{d.output_len_max:,})",
@@ -160,7 +160,7 @@ def datasets(cells: list[CellResult]) -> str:
     )
     return (
         "<h4>Datasets and traces</h4>"
-        + table(header, rows, text_columns=(0, 1, 2), row_classes=_flag_rows(shaped, (LENGTH_MISMATCH,)))
+        + table(header, rows, text_columns=(0, 1), row_classes=_flag_rows(shaped, (LENGTH_MISMATCH,)))
         + caption(note)
     )
 
