@@ -351,6 +351,7 @@ def rich_run(tmp_path) -> Path:
         for i in range(20)
     ]
     lines.append({"t": 101.0, "cell": 0, "phase": "measuring", "source": "process", "values": {"cpu_percent": 90.0}})
+    lines.append({"t": "soon", "source": "server", "values": {"generation_tokens_total": "many"}})  # foreign: skipped
     text = "\n".join(json.dumps(x) for x in lines) + '\n{"t": 130, "cut sh'
     (folder / "timeseries.jsonl").write_text(text)
     return folder

@@ -4,8 +4,8 @@ Per run: the summary table (flagged cells carry their reasons in the row), the c
 SVG, the flags and warnings, the environment and the profile that produced it. Where the run has
 them: its workload beyond a concurrency grid (rates, goodput, a search, datasets, turns), the
 server's and the hardware's telemetry, and the load workers' health; a plain grid's report shows
-none of these sections. With two or more
-runs the comparison comes first, as `compare` computes it (each run relative to the last one).
+none of these sections. With two or more runs the comparison comes first, as `compare` computes it
+(each run relative to the last one).
 No JavaScript, no external asset; every text that came from a file or a flag is escaped.
 """
 

@@ -154,6 +154,11 @@ def energy_table(cells: list[CellResult]) -> str:
     )
 
 
+def _number(value: object) -> float | None:
+    """A reading as a float; None for anything else (a hand-edited or foreign file must not stop the report)."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def over_time(path: Path | None) -> tuple[list[Series], str | None]:
     """Output tok/s (from the server's generation counter) and KV-cache use over the run, from
     timeseries.jsonl; ([], why) when there is nothing to draw."""
@@ -173,8 +178,9 @@ def over_time(path: Path | None) -> tuple[list[Series], str | None]:
                     or not isinstance(row.get("values"), dict)
                 ):
                     continue
-                v = row["values"]
-                samples.append((float(row.get("t", 0.0)), v.get("generation_tokens_total"), v.get("kv_cache_usage")))
+                v, t = row["values"], _number(row.get("t"))
+                if t is not None:
+                    samples.append((t, _number(v.get("generation_tokens_total")), _number(v.get("kv_cache_usage"))))
     except OSError as exc:
         return [], f"{path / TIMESERIES}: cannot read it: {exc}"
     if len(samples) < 2:
@@ -220,7 +226,8 @@ def telemetry_section(cells: list[CellResult], summary: RunSummary | None, path:
         f"<div class=charts>{chart(drawn, OVER_TIME, width=900, height=340, title=f'{OVER_TIME.title} — {name}')}</div>"
         + caption(
             "Every phase, warm-ups and the pauses between cells included; tok/s is the server's generation counter "
-            "per second between samples (dashed: KV-cache use, right axis)."
+            "per second between samples"
+            + ("; dashed: KV-cache use, right axis." if any(s.right_axis for s in drawn) else ".")
         )
         if drawn
         else caption(f"No chart over time: {why}.")
