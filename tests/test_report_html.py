@@ -4,20 +4,40 @@ two runs carries the comparison's sentence. (benchmarks/check_report.py renders 
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from engine.compare.ratios import compare, summary_sentence
-from engine.compare.sources import load_run
+from engine.compare.sources import Run, load_run
 from engine.headless.report import report_main
 from engine.report.curves import series, view
-from engine.report.model import CLIENT_STARVED, Flag
+from engine.report.model import (
+    CLIENT_LIMIT,
+    CLIENT_STARVED,
+    LENGTH_MISMATCH,
+    SERVER_MISMATCH,
+    CellResult,
+    DatasetLengths,
+    DeviceCellStats,
+    Flag,
+    Goodput,
+    OpenLoop,
+    RunSummary,
+    ServerCellStats,
+    TelemetryCellStats,
+)
+from engine.report.results import read_summary
 from engine.share.html import render
 from engine.share.svg import SHAPES, chart, nice_ticks
+from engine.share.telemetry_html import OVER_TIME, over_time
+from engine.share.workers_html import workers_meta
 from tests.test_compare import cell as plain_cell
 from tests.test_compare import write_run
 
@@ -194,3 +214,338 @@ def test_png_images_when_matplotlib_is_there(tmp_path):
     assert report_main([str(a), str(b), "--png", str(tmp_path / "png")]) == 0
     images = sorted((tmp_path / "png").iterdir())
     assert len(images) == 7 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in images)
+
+
+# -- the sections of newer result fields: workload, telemetry, load workers -------------------------
+
+
+def rich_cells() -> list[CellResult]:
+    """Cells with every newer field: a rate cell with goodput, a dataset cell, server and hardware
+    telemetry, two load workers on two hosts. Text that came from files or servers holds EVIL."""
+    late = Flag(
+        code=CLIENT_LIMIT, reason="the client, not the server, may be the limit: requests sent 40.0 ms late (p99)"
+    )
+    rate = cell(
+        16,
+        open_loop=OpenLoop(request_rate=4.0, arrival="poisson", burstiness=1.0, seed=3, achieved_rate=3.6),
+        goodput=Goodput(slo_ms={"ttft": 500.0, "tpot": 50.0}, good=6, request_goodput=0.75),
+        client_send_delay_p99_ms=40.0,
+        flags=[late],
+        server=ServerCellStats(
+            samples=9,
+            running_mean=3.5,
+            running_max=6.0,
+            waiting_mean=0.0,
+            waiting_max=1.0,
+            kv_cache_usage_mean=0.125,
+            kv_cache_usage_max=0.25,
+            preemptions=2,
+            prompt_tokens=1024,
+            generation_tokens=1024,
+            token_check="match: the server's prompt and generation token counters equal our counts",
+        ),
+        telemetry=TelemetryCellStats(
+            devices=[
+                DeviceCellStats(
+                    source="process",
+                    name="4 processes",
+                    samples=9,
+                    cpu_percent_mean=97.0,
+                    cpu_percent_max=99.5,
+                    rss_max_mib=4096.0,
+                )
+            ],
+            energy_note=f"not available: no power sensor is read on CPU hosts {EVIL}",
+        ),
+        client_workers=[
+            {
+                "worker": 0,
+                "pid": 101,
+                "lag_p99_ms": 1.5,
+                "cpu_s": 0.2,
+                "run_queue_share": 0.01,
+                "start_late_ms": 0.4,
+                "host": "node-a",
+                "clock_offset_s": 0.0,
+            },
+            {
+                "worker": 1,
+                "pid": 102,
+                "lag_p99_ms": 9.25,
+                "cpu_s": 0.5,
+                "run_queue_share": 0.2,
+                "start_late_ms": 2.0,
+                "host": f"node-b{EVIL}",
+                "clock_offset_s": 0.0042,
+            },
+        ],
+    )
+    mismatch = Flag(code=SERVER_MISMATCH, reason="the server counted 2,048 output tokens, we 1,024")
+    data = cell(
+        4,
+        input_len=0,
+        output_len=0,
+        dataset=DatasetLengths(
+            name="sharegpt",
+            source=f"/data/{EVIL}.json",
+            input_len_mean=211.5,
+            input_len_min=12,
+            input_len_max=980,
+            output_len_mean=140.25,
+            output_len_min=3,
+            output_len_max=512,
+        ),
+        output_len_mismatches=1,
+        flags=[mismatch, Flag(code=LENGTH_MISMATCH, reason="1 output length differs")],
+        server=ServerCellStats(samples=4, generation_tokens=2048, token_check=f"differs {EVIL}"),
+        telemetry=TelemetryCellStats(energy_note=f"not available: no power sensor is read on CPU hosts {EVIL}"),
+    )
+    return [rate, data]
+
+
+SEARCH = [
+    {
+        "seq": "128/128",
+        "kind": "concurrency",
+        "slo": {"ttft": 500.0},
+        "percentile": 99,
+        "best": 8.0,
+        "sentence": "128/128: highest concurrency meeting p99_ttft_ms <= 500 ms: concurrency 8 (bracket closed) "
+        + EVIL,
+        "stopped": "bracket closed",
+        "probes": [
+            {"level": 1.0, "cell": "c=1 128/128", "miss": None},
+            {"level": 16.0, "cell": "c=16 128/128", "miss": "p99_ttft_ms 812.0 ms > 500 ms"},
+            {"level": 8.0, "cell": "c=8 128/128", "miss": None},
+        ],
+    }
+]
+
+
+def write_summary(tmp_path, name: str, cells: list[CellResult], **fields) -> Path:
+    d = tmp_path / name
+    d.mkdir()
+    summary = RunSummary(profile=name, hardware="cpu", status="completed", cells=cells, **fields)
+    (d / "summary.json").write_text(summary.model_dump_json())
+    return d
+
+
+def rich_run(tmp_path) -> Path:
+    folder = write_summary(
+        tmp_path,
+        "rich",
+        rich_cells(),
+        search=SEARCH,
+        telemetry={"process": "the launched server's processes", "gpu": f"not read: a CPU host {EVIL}"},
+        workers={"count": 2, "auto": True, "why": "c=16 128/128: 3,200 tok/s"},
+    )
+    # A timeseries as the sampler writes it: the server's counters, a device reading, a broken line.
+    lines = [
+        {
+            "t": 100.0 + i,
+            "cell": 0,
+            "phase": "measuring",
+            "source": "server",
+            "values": {"running": 2.0, "generation_tokens_total": 50.0 * i, "kv_cache_usage": 0.01 * i},
+        }
+        for i in range(20)
+    ]
+    lines.append({"t": 101.0, "cell": 0, "phase": "measuring", "source": "process", "values": {"cpu_percent": 90.0}})
+    lines.append({"t": "soon", "source": "server", "values": {"generation_tokens_total": "many"}})  # foreign: skipped
+    text = "\n".join(json.dumps(x) for x in lines) + '\n{"t": 130, "cut sh'
+    (folder / "timeseries.jsonl").write_text(text)
+    return folder
+
+
+def as_run(folder: Path) -> Run:
+    """The folder as the report reads it. (load_run refuses rate and dataset runs until compare can
+    match their cells; the page of one run needs only its summary.)"""
+    summary = read_summary(folder / "summary.json")
+    return Run(name=folder.name, path=folder, cells=summary.cells, summary=summary)
+
+
+def section(html: str, heading: str) -> str:
+    """The HTML from an <h3> heading up to the next <h3> (or the run's end)."""
+    start = html.index(f"<h3>{heading}</h3>")
+    end = html.find("<h3>", start + 1)
+    return html[start : end if end > 0 else len(html)]
+
+
+def test_a_plain_grid_gets_no_new_section(tmp_path):
+    html = render([load_run(write_run(tmp_path, "plain", CELLS))])
+    for heading in ("Workload", "Server and hardware", "Load workers"):
+        assert f"<h3>{heading}</h3>" not in html
+    assert "<th>rate</th>" not in html and "<th>goodput</th>" not in html and "load workers" not in html
+    assert parse(html).tags["svg"] == 3  # no chart over time either
+
+
+def test_rate_goodput_search_and_dataset_cells_are_shown(tmp_path):
+    html = render([as_run(rich_run(tmp_path))])
+    parse(html)
+    # The cells table gains the console's rate and goodput columns (engine.report.table.with_workload).
+    cells_table = section(html, "Cells")
+    assert all(f"<th>{label}</th>" in cells_table for label in ("rate", "sent/s", "goodput"))
+    work = section(html, "Workload")
+    rows = re.findall(r"<tr[^>]*>.*?</tr>", work, flags=re.S)
+    rate_row = next(r for r in rows if "r=4 128/128" in r and "poisson" in r)
+    for value in ("<td>4</td>", "<td>3.60</td>", "<td>90%</td>", "<td>none</td>", "<td>40.0</td>", "! client_limit"):
+        assert value in rate_row, value
+    assert "class='flagged'" in rate_row
+    good_row = next(r for r in rows if "ttft ≤ 500, tpot ≤ 50" in r)
+    assert "<td>6 / 8</td>" in good_row and "<td>0.75</td>" in good_row and "<td>75%</td>" in good_row
+    # The search: its sentence, every probe with why it missed, the best one marked.
+    assert "concurrency 8 (bracket closed)" in work
+    assert "misses: p99_ttft_ms 812.0 ms &gt; 500 ms" in work
+    best = next(r for r in rows if "c=8 128/128" in r)
+    assert "class='marked'" in best and "meets the SLOs" in best
+    data_row = next(r for r in rows if "sharegpt" in r and "211.5" in r)
+    assert "211.5 (12-980)" in data_row and "140.2 (3-512)" in data_row and "0 / 1" in data_row
+    assert "! length_mismatch" in data_row
+
+
+def test_telemetry_shows_server_stats_and_na_with_its_reason(tmp_path):
+    html = render([as_run(rich_run(tmp_path))])
+    tele = section(html, "Server and hardware")
+    assert "not read: a CPU host" in tele  # the run's own account of its sources
+    rows = re.findall(r"<tr[^>]*>.*?</tr>", tele, flags=re.S)
+    server = next(r for r in rows if "r=4 128/128" in r and "12.5%" in r)
+    for value in ("3.5 / 6.0", "0.0 / 1.0", "12.5% / 25.0%", "<td>2</td>", "1,024 / 1,024", ">match</td>"):
+        assert value in server, value
+    mismatch = next(r for r in rows if "sharegpt" in r and "differs" in r)
+    assert "! server_mismatch" in mismatch and "class='flagged'" in mismatch
+    assert "2,048 / 1,024" in mismatch and mismatch.count("n/a") >= 4  # not exported: n/a, never 0
+    # No cell measured energy, for one reason: said once, as n/a.
+    assert (
+        "Energy and tokens per joule: n/a in every cell. Why, as the run recorded it: not available: no power sensor"
+        in tele
+    )
+    assert "97.0 / 99.5" in tele and "4.0" in tele  # the server's CPU use and RSS (GiB)
+    assert "power W" not in tele  # no device reports power: no column of n/a
+    charts = svgs(tele)
+    assert len(charts) == 1 and "Output tok/s and KV-cache use over the run" in tele
+    polylines = [p for p in charts[0].iter("{http://www.w3.org/2000/svg}polyline")]
+    assert len(polylines) == 2  # output tok/s, and KV-cache use on the right axis
+    first = polylines[0].get("points").split()
+    assert len(first) == 19  # a point per second after the first sample; the cut line is skipped
+
+
+def test_the_chart_over_time_breaks_where_no_sample_was_taken(tmp_path):
+    def sample(t: float, gen: float) -> str:
+        values = {"generation_tokens_total": gen, "kv_cache_usage": None}
+        return json.dumps({"t": t, "cell": 0, "phase": "measuring", "source": "server", "values": values})
+
+    # Five seconds, an hour without samples (a run resumed later, its server restarted), five more.
+    times = [0, 1, 2, 3, 4, 3600, 3601, 3602, 3603]
+    gens = [0, 10, 20, 30, 40, 0, 30, 60, 90]
+    (tmp_path / "timeseries.jsonl").write_text("\n".join(sample(t, g) for t, g in zip(times, gens)))
+    drawn, why = over_time(tmp_path)
+    assert why is None and [s.label for s in drawn] == ["output tok/s"]  # KV-cache use not exported: no line
+    svg = ET.fromstring(chart(drawn, OVER_TIME))
+    lines = [p.get("points").split() for p in svg.iter("{http://www.w3.org/2000/svg}polyline")]
+    assert [len(p) for p in lines] == [4, 3]  # 10 tok/s, a gap (and the counter's restart), 30 tok/s
+    assert over_time(tmp_path / "missing") == ([], "no timeseries.jsonl with this run")
+
+
+def test_energy_where_measured_uses_the_tables_labels(tmp_path):
+    gpu = DeviceCellStats(
+        source="nvidia:0",
+        name="H100",
+        samples=5,
+        utilization_mean=81.0,
+        utilization_max=99.0,
+        power_mean_w=512.0,
+        power_max_w=690.0,
+        energy_j=2560.0,
+    )
+    c = cell(
+        8, telemetry=TelemetryCellStats(devices=[gpu], power_mean_w=512.0, energy_j=2560.0, output_tokens_per_joule=0.4)
+    )
+    idle = cell(
+        16, telemetry=TelemetryCellStats(devices=[], energy_note="not available: nvidia:0 gave no power reading")
+    )
+    html = render([as_run(write_summary(tmp_path, "gpu", [c, idle], telemetry={"nvidia": "1 GPU"}))])
+    tele = section(html, "Server and hardware")
+    assert "<th>energy (J)</th>" in tele and "<th>out tok/J</th>" in tele
+    rows = re.findall(r"<tr[^>]*>.*?</tr>", tele, flags=re.S)
+    measured = next(r for r in rows if "c=8 128/128" in r and "2,560" in r)
+    assert "<td>512</td>" in measured and "<td>0.40</td>" in measured
+    missing = next(r for r in rows if "c=16 128/128" in r and "nvidia:0 gave no power" in r)
+    assert missing.count("<td>n/a</td>") == 3  # power, energy, tok/J: n/a beside the reason, never 0
+    assert "81.0 / 99.0" in tele and "512.0 / 690.0" in tele
+    assert "No chart over time: no timeseries.jsonl with this run." in tele
+
+
+def test_load_workers_name_the_worst_with_host_and_clock(tmp_path):
+    html = render([as_run(rich_run(tmp_path))])
+    assert "<dt>load workers</dt><dd>2 (chosen by the tool: c=16 128/128: 3,200 tok/s)</dd>" in html
+    work = section(html, "Load workers")
+    rows = re.findall(r"<tr[^>]*>.*?</tr>", work, flags=re.S)
+    worst = [r for r in rows if "class='marked'" in r]
+    assert len(worst) == 1 and "w1 (worst)" in worst[0]
+    for value in ("<td>9.2</td>", "<td>50%</td>", "<td>20%</td>", "+4.2", "node-b&lt;script&gt;", "! client_limit"):
+        assert value in worst[0], value
+    assert "<th class='text'>host</th>" in work and "<th>clock offset (ms)</th>" in work
+    set_by_flag = {"count": 4, "auto": False, "why": "set by the profile (load.workers) or --workers"}
+    assert workers_meta(set_by_flag) == "4 (set by the profile (load.workers) or --workers)"
+    assert workers_meta(None) is None
+
+
+def test_newer_text_is_escaped_everywhere(tmp_path):
+    html = render([as_run(rich_run(tmp_path))])
+    assert "<script" not in html
+    assert html.count("&lt;script&gt;") >= 5  # source, sentence, token check, energy note, host, sources
+    parse(html)
+
+
+class TurnFigures(BaseModel):
+    turn: int
+    completed: int
+    failed: int
+    input_len: int
+    median_ttft_ms: float | None = None
+    p99_ttft_ms: float | None = None
+    mean_e2el_ms: float | None = None
+
+
+class CellWithTurns(CellResult):
+    """A cell as the multi-turn branch writes it (CellResult gains `turns` there)."""
+
+    turns: list[TurnFigures] | None = None
+
+
+def test_turns_are_shown_where_a_cell_has_them(tmp_path):
+    base = cell(
+        4,
+        dataset=DatasetLengths(
+            name="multiturn:3",
+            input_len_mean=300.0,
+            input_len_min=100,
+            input_len_max=500,
+            output_len_mean=64.0,
+            output_len_min=64,
+            output_len_max=64,
+        ),
+    )
+    turns = [
+        TurnFigures(
+            turn=t,
+            completed=4,
+            failed=0,
+            input_len=100 * t + 64 * (t - 1),
+            median_ttft_ms=10.0 * t,
+            p99_ttft_ms=None,
+            mean_e2el_ms=900.0,
+        )
+        for t in (1, 2, 3)
+    ]
+    multi = CellWithTurns(**{**base.model_dump(), "turns": turns})  # base has turns=None once CellResult does
+    run = load_run(write_run(tmp_path, "mt", CELLS))
+    run.cells = [multi]
+    html = render([run])
+    work = section(html, "Workload")
+    assert "<h4>Per turn: c=4 multiturn:3</h4>" in work
+    assert "<th>TTFT p50</th><th>TTFT p99</th><th>E2E</th>" in work
+    assert (
+        "<tr><td class='text'>3</td><td>4</td><td>0</td><td>428</td><td>30.0</td><td>n/a</td><td>900</td></tr>" in work
+    )
+    parse(html)

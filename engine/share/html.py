@@ -1,15 +1,17 @@
 """A self-contained HTML report of one or more runs, to share: it opens offline in any browser.
 
 Per run: the summary table (flagged cells carry their reasons in the row), the curves as inline
-SVG, the flags and warnings, the environment and the profile that produced it. With two or more
-runs the comparison comes first, as `compare` computes it (each run relative to the last one).
+SVG, the flags and warnings, the environment and the profile that produced it. Where the run has
+them: its workload beyond a concurrency grid (rates, goodput, a search, datasets, turns), the
+server's and the hardware's telemetry, and the load workers' health; a plain grid's report shows
+none of these sections. With two or more runs the comparison comes first, as `compare` computes it
+(each run relative to the last one).
 No JavaScript, no external asset; every text that came from a file or a flag is escaped.
 """
 
 from __future__ import annotations
 
 import time
-from html import escape
 from typing import Any
 
 from engine.compare.ratios import Comparison, against_last, fmt_ratio, summary_sentence, table_rows
@@ -17,8 +19,12 @@ from engine.compare.render import counted_lines, iso_sets, left_out_lines, stats
 from engine.compare.sources import Run
 from engine.report.curves import VIEWS, Series, series, view
 from engine.report.model import CellResult
-from engine.report.table import CONSOLE_COLUMNS, FLAG_HEADER
+from engine.report.table import CONSOLE_COLUMNS, FLAG_HEADER, with_workload
+from engine.share.markup import e
 from engine.share.svg import chart
+from engine.share.telemetry_html import telemetry_section
+from engine.share.workers_html import workers_meta, workers_section
+from engine.share.workload_html import workload_section
 
 CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #1d1d1f;
@@ -33,7 +39,10 @@ table { border-collapse: collapse; margin: 6px 0; font-size: 13px; }
 th, td { border: 1px solid #d6d6d6; padding: 3px 8px; text-align: right; white-space: nowrap; }
 th { background: #f3f3f3; } td.text, th.text { text-align: left; }
 td.flag { text-align: left; white-space: normal; min-width: 240px; color: #b00020; }
-tr.flagged td { background: #fff0f0; }
+td.wrap { white-space: normal; min-width: 220px; max-width: 520px; }
+tr.flagged td { background: #fff0f0; } tr.marked td { font-weight: 600; }
+td.code { color: #b00020; } table.detail th { white-space: normal; vertical-align: bottom; }
+h4 { font-size: 14px; margin: 16px 0 6px; }
 .charts { display: flex; flex-wrap: wrap; gap: 12px; }
 .charts svg { border: 1px solid #e0e0e0; max-width: 100%; height: auto; }
 dl.env { display: grid; grid-template-columns: max-content 1fr; gap: 2px 14px; }
@@ -46,10 +55,6 @@ nav a { margin-right: 14px; }
 RUN_FIELDS = ("profile", "hardware", "accelerator", "devices", "model_profile", "recipe", "mode", "status")
 RUN_FIELDS += ("started_at", "finished_at", "host", "tool")
 ENV_FIELDS = ("launch_command", "endpoint", "server", "isolation", "lengths")
-
-
-def e(value: Any) -> str:
-    return escape(str(value))
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -67,11 +72,13 @@ def _table(rows: list[list[str]]) -> str:
 
 
 def cells_table(cells: list[CellResult]) -> str:
-    """The run's summary table (the console's columns); a flagged row ends with each flag and its reason."""
-    head = "".join(f"<th>{e(m.label)}</th>" for m in CONSOLE_COLUMNS) + f"<th class=text>{FLAG_HEADER}</th>"
+    """The run's summary table (the console's columns, with its rate and goodput columns where a cell
+    has them); a flagged row ends with each flag and its reason."""
+    columns = with_workload(cells, CONSOLE_COLUMNS)
+    head = "".join(f"<th>{e(m.label)}</th>" for m in columns) + f"<th class=text>{FLAG_HEADER}</th>"
     rows = []
     for c in cells:
-        values = "".join(f"<td>{e(m.text(c))}</td>" for m in CONSOLE_COLUMNS)
+        values = "".join(f"<td>{e(m.text(c))}</td>" for m in columns)
         reasons = "<br>".join(f"! <b>{e(f.code)}</b>: {e(f.reason)}" for f in c.flags)
         cls = " class=flagged" if c.flags else ""
         rows.append(f"<tr{cls}>{values}<td class=flag>{reasons}</td></tr>")
@@ -157,6 +164,8 @@ def run_section(i: int, run: Run) -> str:
     meta = [("source", str(run.path))]
     if summary:
         meta += [(k, str(getattr(summary, k))) for k in RUN_FIELDS if getattr(summary, k) not in (None, "")]
+        if workers := workers_meta(summary.workers):
+            meta.append(("load workers", workers))
     meta_rows = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in meta)
     notes = warnings(run)
     warn = f"<ul class=warnings>{''.join(f'<li>{e(n)}</li>' for n in notes)}</ul>" if notes else ""
@@ -164,7 +173,10 @@ def run_section(i: int, run: Run) -> str:
     return (
         f"<section id='run-{i}'><h2>{e(run.name)}</h2><dl class=env>{meta_rows}</dl>{warn}"
         f"<h3>Cells</h3>{cells_table(run.cells) if run.cells else ''}"
+        f"{workload_section(run.cells, summary.search if summary else [])}"
         f"<h3>Curves</h3><div class=charts>{charts}</div>"
+        f"{telemetry_section(run.cells, summary, run.path, run.name)}"
+        f"{workers_section(run.cells, summary.workers if summary else None)}"
         f"<h3>Environment</h3>{environment(run)}<h3>Profile</h3>{profile_text(run)}</section>"
     )
 

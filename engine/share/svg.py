@@ -3,7 +3,8 @@ no matplotlib, so an HTML report opens offline and a slide can take the file as 
 
 Each series has its own marker shape as well as its own colour (Okabe-Ito, safe for colour-blind
 readers), so a chart reads in greyscale; each point is labelled with its concurrency, and a point
-whose cell is flagged with "!" (as in the terminal plots).
+whose cell is flagged with "!" (as in the terminal plots). A series without point labels (a
+reading over time) is a bare line, broken where a value is NaN (no reading there).
 """
 
 from __future__ import annotations
@@ -93,8 +94,9 @@ def chart(series: list[Series], view: View, width: int = 600, height: int = 420,
 
     # Headroom (8%) past the highest point: its marker and label stay inside the frame.
     xt = nice_ticks(1.08 * max((x for _, s in drawn for x in s.xs), default=1.0))
-    yt = nice_ticks(1.08 * max((y for _, s in drawn if not s.right_axis for y in s.ys), default=1.0))
-    rt = nice_ticks(1.08 * max((y for _, s in drawn if s.right_axis for y in s.ys), default=1.0))
+    # A NaN in ys is a gap (no reading there): no tick is made from it, and the line breaks at it.
+    yt = nice_ticks(1.08 * max((y for _, s in drawn if not s.right_axis for y in s.ys if y == y), default=1.0))
+    rt = nice_ticks(1.08 * max((y for _, s in drawn if s.right_axis for y in s.ys if y == y), default=1.0))
 
     def px(x: float) -> float:
         return left + pw * x / xt[-1]
@@ -147,11 +149,20 @@ def chart(series: list[Series], view: View, width: int = 600, height: int = 420,
     # The series: a line, a marker per point and its concurrency label ("!" when flagged).
     for i, s in drawn:
         colour, shape = style(i)
-        pts = [(px(x), py(y, s.right_axis)) for x, y in zip(s.xs, s.ys)]
+        pts = [(px(x), py(y, s.right_axis) if y == y else None) for x, y in zip(s.xs, s.ys)]
         dash = " stroke-dasharray='6 4'" if s.right_axis else ""
-        line = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
-        out.append(f"<polyline points='{line}' fill='none' stroke='{colour}' stroke-width='1.8'{dash}/>")
+        segments: list[list[str]] = [[]]
+        for x, y in pts:
+            if y is None:
+                segments.append([])
+            else:
+                segments[-1].append(f"{x:.1f},{y:.1f}")
+        for segment in (seg for seg in segments if seg):
+            line = " ".join(segment)
+            out.append(f"<polyline points='{line}' fill='none' stroke='{colour}' stroke-width='1.8'{dash}/>")
         for (x, y), text, vx, vy in zip(pts, s.point_labels, s.xs, s.ys):
+            if y is None:
+                continue
             out.append(f"<g><title>{escape(f'{s.label}: concurrency {text}: x={vx:,.4g}, y={vy:,.4g}')}</title>")
             out.append(marker(shape, x, y, colour))
             weight = " font-weight='700' fill='#b00020'" if text.endswith("!") else " fill='#333333'"
