@@ -70,7 +70,7 @@ def test_a_trace_is_one_open_loop_cell_of_its_rows(tmp_path):
         ({"dataset": "jsonl"}, "needs a local file: jsonl:PATH"),
         ({"dataset": "prefix:128"}, "needs every ISL above 128"),
         ({"dataset": "prefix:x"}, "prefix:P"),
-        ({"dataset": "multiturn:4"}, "multi-turn datasets are not built yet"),
+        ({"dataset": "multiturn:1"}, "multiturn:T, T the turns per conversation"),
         ({"dataset": "alpaca:x"}, "one of random, sharegpt:PATH"),
         ({"input_len_range": "1:4"}, 'apply to dataset = "random" only'),
         ({"trace": "t.jsonl", "dataset": "random", "input_len_range": "1:4"}, "either a trace or a dataset"),

@@ -13,7 +13,7 @@ from pathlib import Path
 from engine.events import RunFinished
 from engine.headless.console import ConsoleObserver, curve, summary_table
 from engine.load.datasets import DatasetError, check_files
-from engine.plan import build_plan, per_request
+from engine.plan import build_plan, conversations, per_request
 from engine.profiles import ProfileError, ResolvedProfile, apply_overrides, bundled_names, load_profile
 from engine.redact import MASK
 from engine.report.catalog import find_run
@@ -88,8 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--search-start", type=float, help="the first probe's concurrency or rate (default 1)")
     p.add_argument(
         "--dataset",
-        help="prompts: random (with --input-len-range/--output-len-range), sharegpt:PATH, jsonl:PATH, or prefix:P[:G] "
-        "(groups of G requests sharing a P-token prefix); lengths stay exact per request",
+        help="prompts: random (with --input-len-range/--output-len-range), sharegpt:PATH, jsonl:PATH, prefix:P[:G] "
+        "(groups of G requests sharing a P-token prefix), or multiturn:T (conversations of T turns, each user turn "
+        "ISL tokens, each answer OSL, each turn's prompt the earlier turns and answers; with --rate, conversations "
+        "start at that rate); lengths stay exact per request",
     )
     p.add_argument("--input-len-range", metavar="MIN:MAX", help="--dataset random: input lengths, e.g. 100:400")
     p.add_argument("--output-len-range", metavar="MIN:MAX", help="--dataset random: output lengths, e.g. 50:200")
@@ -265,12 +267,14 @@ def dry_run(profile: ResolvedProfile) -> int:
         if cell.dataset == "trace":
             pace = f"trace {profile.grid.trace} on its timestamps / {profile.grid.speedup or 1:g}{cap}"
         elif cell.rate:
-            pace = f"rate {cell.rate:g} req/s ({profile.grid.arrival}{cap})"
+            unit = "conversations/s" if cell.turns else "req/s"
+            pace = f"rate {cell.rate:g} {unit} ({profile.grid.arrival}{cap})"
         else:
             pace = f"concurrency {cell.concurrency:4d}"
         lengths = f"{cell.seq}{per_request(cell)}" if cell.dataset else f"ISL/OSL {cell.input_len}/{cell.output_len}"
         print(
-            f"  {cell.index + 1:3d}. {pace}  {lengths}  {cell.num_prompts} requests (+{cell.warmup_requests} warm-up)",
+            f"  {cell.index + 1:3d}. {pace}  {lengths}  {cell.num_prompts} requests{conversations(cell)} "
+            f"(+{cell.warmup_requests} warm-up)",
             file=out,
         )
     try:  # a dataset or trace file that a real run would refuse

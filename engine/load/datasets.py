@@ -10,6 +10,9 @@
   shuffled with the run's seed.
 - `prefix:P[:G]`: groups of G requests (default 4) share a prefix of P random tokens, each then
   has its own suffix up to the cell's ISL (prefix-cache studies).
+- `multiturn:T`: conversations of T turns, each user turn the cell's ISL in random tokens, each
+  answer its OSL; turn k's prompt is made when it is sent, from the turns before it and their
+  actual answers (engine/load/conversations.py), so its items carry only the user turn.
 - a trace (engine/load/trace.py): its rows, prompts built from shared blocks, sent on its timestamps.
 
 Every request is sent with `max_tokens = min_tokens = ` its own output length, and its record holds
@@ -17,7 +20,6 @@ its own lengths, which the cell's checks compare with what the server reports. R
 than the server's `max_model_len` are skipped, each skip counted and named in a note (the run goes
 on with the rest; a cell left with none has no requests). Where the dataset has fewer entries than
 the cell has requests, it is cycled and a note says so (a prefix cache sees the repeats).
-Multi-turn conversations are not built yet.
 
 Warm-up requests have the lengths of the cell's first requests but random tokens of their own, so
 they warm the server without caching any measured prompt.
@@ -48,6 +50,8 @@ class Item:
     output_len: int
     where: str = ""  # its source (file:line, entry), for notes
     planned_s: float | None = None  # a trace's send time, seconds from the cell's start
+    conversation: int | None = None  # multiturn: the prompt is this turn's user tokens only
+    turn: int | None = None
 
 
 def check_files(grid: Grid) -> None:
@@ -95,6 +99,9 @@ def build_items(
         items = _random(grid, cell, factory, prompt_kind, n, seed, salt)
     elif kind == "prefix":
         items = _prefix(grid, cell, factory, prompt_kind, n, seed, salt)
+    elif kind == "multiturn":
+        items = _multiturn(cell, factory, n, salt)
+        items = items[:n] if warmup_output_len is not None else items  # warm-up: n plain requests
     elif kind in ("jsonl", "sharegpt"):
         return _from_file(grid, cell, factory, prompt_kind, n, seed, salt, fits, warmup_output_len)
     else:
@@ -130,6 +137,19 @@ def _random(grid: Grid, cell: Cell, factory, prompt_kind: str, n: int, seed: int
         isl = rng.randint(*in_range) if in_range else cell.input_len
         osl = rng.randint(*out_range) if out_range else cell.output_len
         items.append(Item(make(isl, cell.index, salt + i), isl, osl, f"request {i}"))
+    return items
+
+
+def _multiturn(cell: Cell, factory: PromptFactory, n: int, salt: int) -> list[Item]:
+    """Whole conversations, turn by turn: each item the user turn's own tokens, with the full
+    length the turn's prompt will have once the earlier turns and their answers precede it."""
+    items = []
+    for i in range(-(-n // cell.turns) * cell.turns):
+        conv, turn = divmod(i, cell.turns)
+        turn += 1
+        user = factory.token_ids(cell.turn_len, cell.index, salt + i)
+        input_len = turn * cell.turn_len + (turn - 1) * cell.output_len
+        items.append(Item(user, input_len, cell.output_len, f"conversation {conv} turn {turn}", None, conv, turn))
     return items
 
 

@@ -65,6 +65,19 @@ class DatasetLengths(Reading):
     output_len_max: int
 
 
+class TurnFigures(Reading):
+    """One turn of a multi-turn cell, over its conversations: how latency grows with the context."""
+
+    turn: int
+    completed: int
+    failed: int
+    input_len: int  # the turn's prompt: k user turns and the k - 1 answers before it
+    mean_ttft_ms: float | None = None
+    median_ttft_ms: float | None = None
+    p99_ttft_ms: float | None = None
+    mean_e2el_ms: float | None = None
+
+
 class Goodput(Reading):
     """vLLM bench's `request_goodput`: req/s of the requests that met every SLO."""
 
@@ -183,6 +196,8 @@ class CellResult(Reading):
     goodput: Goodput | None = None
     # A dataset or trace cell (input_len / output_len 0: per request): its realised lengths.
     dataset: DatasetLengths | None = None
+    # A multi-turn cell: figures per turn (TTFT grows with the history each turn carries).
+    turns: list[TurnFigures] | None = None
     # The client's own health while the cell ran (engine.report.metrics.client_health).
     client_cpu_s: float | None = None
     client_cpu_ms_per_1k_tokens: float | None = None

@@ -29,6 +29,7 @@ from engine.events import (
 from engine.load import schedstat
 from engine.load.arrivals import schedule
 from engine.load.client import CellLoad, HttpTarget, PreparedRequest, Target, new_session, run_closed_loop
+from engine.load.conversations import run_conversations
 from engine.load.datasets import build_items
 from engine.load.monitor import LoopLagMonitor
 from engine.load.openloop import achieved_rate, run_open_loop
@@ -241,6 +242,11 @@ class Runner:
             else:
                 info, factory = await discover(client, session, launcher.base_url, profile, launcher.model_arg)
                 target = HttpTarget(session, launcher.base_url, info.api, info.model, keep_text=not info.usage_reported)
+            if self.profile.grid.turns() and info.prompt_kind != "token_ids":
+                raise DiscoveryError(
+                    f"dataset {self.profile.grid.dataset}: the server at {launcher.base_url} takes text prompts only; "
+                    "multi-turn prompts are token ids (the answers' own tokens, exact lengths): use vLLM"
+                )
             writer.summary.server = info.to_dict()
             writer.summary.lengths = _lengths_note(info)
             writer.write_summary()
@@ -302,8 +308,9 @@ class Runner:
         for cell in self.plan:
             if _key(cell.rate or cell.concurrency, cell.input_len, cell.output_len) in done:
                 continue  # finished before a resume
-            if info.max_model_len and cell.input_len + cell.output_len > info.max_model_len:
-                why = f"cell {cell.label} skipped: ISL+OSL exceeds the server's max_model_len {info.max_model_len}"
+            if info.max_model_len and cell.longest_request > info.max_model_len:
+                longest = f"a conversation's last turn ({cell.turns} x (ISL+OSL))" if cell.turns else "ISL+OSL"
+                why = f"cell {cell.label} skipped: {longest} exceeds the server's max_model_len {info.max_model_len}"
                 writer.summary.skipped.append(why)
                 emit(Notice("warning", why))
                 continue
@@ -333,7 +340,7 @@ class Runner:
             search.max_failed_share = load.max_failed_share
             while (level := search.next_level()) is not None:
                 cell = probe_cell(grid, seq, level, index=len(writer.summary.cells))
-                if info.max_model_len and cell.input_len + cell.output_len > info.max_model_len:
+                if info.max_model_len and cell.longest_request > info.max_model_len:
                     search.stopped = f"ISL+OSL exceeds the server's max_model_len {info.max_model_len}"
                     break
                 search.record(level, await self._measure(target, launcher, cell, info, factory, writer))
@@ -406,10 +413,17 @@ class Runner:
                 if cell.dataset == "trace" and not warmup:  # the trace's own send times
                     offsets = [r.planned_s or 0.0 for r in requests]
                 elif cell.rate and not warmup:
-                    offsets = schedule(n, cell.rate, grid.arrival, grid.burstiness, self.profile.load.seed + cell.index)
+                    # Multi-turn: the rate is of conversation starts (engine/load/conversations.py).
+                    sends = len(requests) // cell.turns if cell.turns else n
+                    seed = self.profile.load.seed + cell.index
+                    offsets = schedule(sends, cell.rate, grid.arrival, grid.burstiness, seed)
                 else:
                     offsets = None
-                if offsets is not None:
+                if cell.turns and not warmup:
+                    duration = await run_conversations(
+                        target, cell, requests, starts=offsets, max_in_flight=cell.concurrency or None, **common
+                    )
+                elif offsets is not None:
                     max_in_flight = cell.concurrency or None
                     if self.pool is not None:
                         duration, workers = await self.pool.run_phase(
@@ -479,7 +493,10 @@ class Runner:
             self._skipped_notes.extend(notes)
         out = []
         for it in items:
-            request = target.prepare(it.prompt, it.output_len)
+            if it.conversation is not None:  # a turn: made into a request once the turns before it are answered
+                request = PreparedRequest(it.prompt.token_ids, it.input_len, conversation=it.conversation, turn=it.turn)
+            else:
+                request = target.prepare(it.prompt, it.output_len)
             out.append(replace(request, input_len=it.input_len, output_len=it.output_len, planned_s=it.planned_s))
         return out
 
