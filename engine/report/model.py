@@ -48,7 +48,8 @@ class OpenLoop(Reading):
     burstiness: float
     seed: int
     achieved_rate: float | None = None  # req/s actually sent, over the span of the sends
-    max_in_flight: int | None = None
+    max_in_flight: int | None = None  # the cap (--max-concurrency); None: no cap
+    peak_in_flight: int | None = None  # the most requests seen in flight at once
 
 
 class DatasetLengths(Reading):
@@ -259,6 +260,10 @@ class CellResult(Reading):
         return self.open_loop.achieved_rate if self.open_loop else None
 
     @property
+    def peak_in_flight(self) -> int | None:
+        return self.open_loop.peak_in_flight if self.open_loop else None
+
+    @property
     def request_goodput(self) -> float | None:
         return self.goodput.request_goodput if self.goodput else None
 
@@ -336,6 +341,8 @@ class Metric:
 
     def text(self, cell: CellResult) -> str:
         value = self.value(cell)
+        if self.key == "max_concurrency" and cell.open_loop and not value:
+            return "-"  # an open loop without a cap: no concurrency was set (peak_in_flight says what was seen)
         return "n/a" if value is None else self.fmt.format(value)
 
 
@@ -359,6 +366,7 @@ METRICS: dict[str, Metric] = {
         Metric("interactivity", "tok/s/user", "tok/s", "{:.1f}"),
         Metric("request_rate", "rate", "req/s", "{:g}"),
         Metric("achieved_rate", "sent/s", "req/s", "{:.2f}"),
+        Metric("peak_in_flight", "peak", "requests", "{:d}"),
         Metric("request_goodput", "goodput", "req/s", "{:.2f}"),
         Metric("client_loop_lag_p99_ms", "lag p99", "ms", "{:.1f}"),
         Metric("client_run_queue_share", "CPU wait", "%", "{:.0%}"),

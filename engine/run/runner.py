@@ -32,7 +32,7 @@ from engine.load.client import CellLoad, HttpTarget, PreparedRequest, Target, ne
 from engine.load.conversations import run_conversations
 from engine.load.datasets import build_items
 from engine.load.monitor import LoopLagMonitor
-from engine.load.openloop import achieved_rate, run_open_loop
+from engine.load.openloop import achieved_rate, peak_in_flight, run_open_loop
 from engine.load.prompts import PromptFactory, api_path
 from engine.load.record import RequestRecord
 from engine.load.worker import WorkerConfig
@@ -524,6 +524,7 @@ def workload_figures(result: CellResult, cell: Cell, records: list[RequestRecord
             seed=profile.load.seed,
             achieved_rate=achieved_rate(records),
             max_in_flight=cell.concurrency or None,
+            peak_in_flight=peak_in_flight(records),
         )
     if cell.rate:
         result.open_loop = OpenLoop(
@@ -533,6 +534,7 @@ def workload_figures(result: CellResult, cell: Cell, records: list[RequestRecord
             seed=profile.load.seed + cell.index,
             achieved_rate=achieved_rate(records),
             max_in_flight=cell.concurrency or None,
+            peak_in_flight=peak_in_flight(records),
         )
     if slo:
         rate, good = goodput(records, result.duration, slo)
