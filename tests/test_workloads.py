@@ -211,6 +211,55 @@ async def test_the_search_finds_the_knee_of_a_server_whose_latency_grows_with_lo
     assert len(outcome.cells) == len(found["probes"])  # every probe is a recorded cell
 
 
+async def test_a_resumed_search_keeps_its_probes_and_goes_on_where_it_stopped(tiny_model, tmp_path):
+    import asyncio
+
+    from engine.events import LoadProgress, Notice
+    from engine.profiles import apply_overrides, load_profile
+    from engine.run.runner import Runner
+
+    async with FakeServer(FakeConfig(token_delay_s=0.04, delay_per_stream_s=0.02)) as server:
+        profile = apply_overrides(
+            load_profile("cpu-tiny"),
+            **{
+                "mode": "external",
+                "endpoint": server.url,
+                "model.tokenizer": str(tiny_model),
+                "grid.seq": ["16/12"],
+                "grid.prompts_per_concurrency": 3,
+                "grid.min_prompts": 0,
+                "grid.warmup_requests": 0,
+                "grid.search": "concurrency",
+                "load.slo": {"tpot": 150.0},
+            },
+        )
+        task = None
+
+        def stop_in_the_fourth_probe(event) -> None:  # concurrency 8, once some of its requests are done
+            if isinstance(event, LoadProgress) and event.cell.index == 3 and event.done >= 1 and not task.done():
+                task.cancel()
+
+        task = asyncio.ensure_future(Runner(profile, stop_in_the_fourth_probe, tmp_path).run())
+        cut = await task
+        assert cut.exit_code == 130 and [c.max_concurrency for c in cut.cells] == [1, 2, 4]
+        notices: list[str] = []
+
+        def note(event) -> None:
+            if isinstance(event, Notice):
+                notices.append(event.message)
+
+        outcome = await Runner(profile, note, tmp_path, run_dir=cut.results_dir, resume=True).run()
+    assert outcome.exit_code == 0, outcome.error
+    (found,) = json.loads((outcome.results_dir / "summary.json").read_text())["search"]
+    # The same probes as a search never interrupted, each measured once: none of 1, 2, 4 again.
+    assert [p["level"] for p in found["probes"]] == [1, 2, 4, 8, 6, 5] and found["best"] == 5
+    assert [c.max_concurrency for c in outcome.cells] == [1, 2, 4, 8, 6, 5]
+    assert any("search 16/12: 3 probes kept (1, 2, 4), going on" in n for n in notices), notices
+    records = [json.loads(line) for line in (outcome.results_dir / "requests.jsonl").read_text().splitlines()]
+    assert {r["cell"] for r in records if r.get("superseded")} == {3}  # the probe cut short, measured again
+    assert sum(1 for r in records if r["cell"] == 3 and not r.get("superseded")) == 24
+
+
 # --- in flight: what the table shows, what the open-file check bounds -----------------------------
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
+import re
 import socket
 import time
 import traceback
@@ -151,7 +152,11 @@ class Runner:
         summary = read_summary(run_dir / "summary.json")
         done = {_key(c.load_level, c.input_len, c.output_len) for c in summary.cells}
         todo = [c for c in self.plan if _key(c.rate or c.concurrency, c.input_len, c.output_len) not in done]
-        marked = mark_superseded(run_dir / "requests.jsonl", {c.index for c in todo})
+        unfinished = {c.index for c in todo}
+        if self.profile.grid.search:  # probes are made as the search goes: the one cut short is the unfinished one
+            finished = {c.cell for c in summary.cells}
+            unfinished = {i for i in _request_cells(run_dir / "requests.jsonl") if i not in finished}
+        marked = mark_superseded(run_dir / "requests.jsonl", unfinished)
         summary.resumed.append(
             {
                 "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -161,12 +166,18 @@ class Runner:
             }
         )
         summary.skipped, summary.finished_at, summary.interrupted_cell = [], None, None
+        if self.profile.grid.search:
+            progress = (
+                f"{len(summary.cells)} probes done, {len(summary.search)} of {len(self.profile.grid.seq)} "
+                "searches finished; the search goes on from its finished probes"
+            )
+        else:
+            progress = f"{len(summary.cells)} of {len(self.plan)} cells done, {len(todo)} to run"
         self.observer(
             Notice(
                 "info",
-                f"resuming {run_dir.name} ({summary.status}): {len(summary.cells)} of {len(self.plan)} cells done, "
-                f"{len(todo)} to run; {marked} earlier requests of unfinished cells kept in requests.jsonl, "
-                "marked superseded",
+                f"resuming {run_dir.name} ({summary.status}): {progress}; {marked} earlier requests of "
+                "unfinished cells kept in requests.jsonl, marked superseded",
             )
         )
         return summary
@@ -336,8 +347,18 @@ class Runner:
         """Per ISL/OSL, probe loads until the highest one meeting the SLOs is found (engine/run/search.py)."""
         grid, load = self.profile.grid, self.profile.load
         for seq in grid.seq:
+            if any(found["seq"] == seq for found in writer.summary.search):
+                continue  # searched to the end before a resume
             search = Search(grid.search, load.slo, grid.search_percentile, grid.search_start, grid.search_max_probes)
             search.max_failed_share = load.max_failed_share
+            # After a resume: this search's finished probes, replayed in order, put it back where it stopped.
+            label = probe_cell(grid, seq, grid.search_start, 0)
+            label = label.seq or f"{label.input_len}/{label.output_len}"
+            for probe in [c for c in writer.summary.cells if c.seq == label]:
+                search.record(probe.load_level, probe)
+            if search.probes:
+                kept = ", ".join(f"{p.level:g}" for p in search.probes)
+                self.observer(Notice("info", f"search {seq}: {len(search.probes)} probes kept ({kept}), going on"))
             while (level := search.next_level()) is not None:
                 cell = probe_cell(grid, seq, level, index=len(writer.summary.cells))
                 if info.max_model_len and cell.longest_request > info.max_model_len:
@@ -539,6 +560,13 @@ def workload_figures(result: CellResult, cell: Cell, records: list[RequestRecord
     if slo:
         rate, good = goodput(records, result.duration, slo)
         result.goodput = Goodput(slo_ms=slo, good=good, request_goodput=rate)
+
+
+def _request_cells(path: Path) -> set[int]:
+    """The cell indices that have requests in requests.jsonl."""
+    if not path.exists():
+        return set()
+    return {int(m) for m in re.findall(r'"cell":(\d+)', path.read_text())}
 
 
 def _key(level: float, input_len: int, output_len: int) -> tuple[float, int, int]:
