@@ -95,7 +95,10 @@ def build_plan(grid: Grid) -> list[Cell]:
     if grid.trace is not None:
         return [_trace_cell(grid)]
     if grid.rates:
-        return [_conversations(c, grid.turns()) for c in _rate_plan(grid)]
+        # The default count is about 20 s of arrivals: of conversations, when the rate is of conversations.
+        per_start = grid.turns() if grid.num_prompts is None else 1
+        cells = [replace(c, num_prompts=c.num_prompts * per_start) for c in _rate_plan(grid)]
+        return [_conversations(c, grid.turns()) for c in cells]
     cells = []
     kind = dataset_kind(grid.dataset)
     for isl, osl, seq in _pairs(grid):

@@ -28,7 +28,9 @@ def test_a_multiturn_cell_holds_whole_conversations_and_knows_its_longest_turn()
     assert cell.num_prompts == 12  # 10 requests rounded up to 4 conversations of 3 turns
     assert cell.longest_request == 3 * (16 + 4)
     (rate_cell,) = build_plan(grid(rates=[2.0], num_prompts=7))
-    assert rate_cell.label == "r=2 multiturn3 16/4" and rate_cell.num_prompts == 9
+    assert rate_cell.label == "r=2 multiturn3 16/4" and rate_cell.num_prompts == 9  # requests, rounded up
+    (by_default,) = build_plan(grid(rates=[2.0]))
+    assert by_default.num_prompts == 40 * 3  # about 20 s of conversation starts, each of 3 turns
     # The fixed grid's saved plan names none of it.
     assert "turns" not in build_plan(Grid(concurrency=[1], seq=["8/8"]))[0].to_dict()
 
