@@ -33,7 +33,7 @@ from engine.load.client import CellLoad, HttpTarget, PreparedRequest, Target, ne
 from engine.load.conversations import run_conversations
 from engine.load.datasets import build_items
 from engine.load.monitor import LoopLagMonitor
-from engine.load.openloop import achieved_rate, peak_in_flight, run_open_loop
+from engine.load.openloop import run_open_loop
 from engine.load.prompts import PromptFactory, api_path
 from engine.load.record import RequestRecord
 from engine.load.worker import WorkerConfig
@@ -41,12 +41,12 @@ from engine.load.workers import WorkerPool
 from engine.plan import Cell, build_plan
 from engine.profiles import ResolvedProfile
 from engine.redact import Redactor, secret_values
-from engine.report.goodput import goodput
 from engine.report.metrics import EXTERNAL_ADVICE, LAUNCHED_ADVICE, ClientFigures, merge_workers, summarize_cell
-from engine.report.model import CellResult, Goodput, OpenLoop, RunSummary
+from engine.report.model import CellResult, RunSummary
 from engine.report.results import ResultsWriter, mark_superseded, new_run_dir, read_summary
 from engine.run.search import Search
 from engine.run.telemetry import RunTelemetry
+from engine.run.workloads import probe_cell, workload_figures
 from engine.server import isolation
 from engine.server.discovery import DiscoveryError, ServerInfo, discover
 from engine.server.inprocess import InProcessLauncher
@@ -520,46 +520,6 @@ class Runner:
                 request = target.prepare(it.prompt, it.output_len)
             out.append(replace(request, input_len=it.input_len, output_len=it.output_len, planned_s=it.planned_s))
         return out
-
-
-def probe_cell(grid, seq: str, level: float, index: int) -> Cell:
-    """A search probe: the grid's cell for one ISL/OSL at one concurrency or rate."""
-    axis = {"concurrency": [int(level)], "rates": []} if grid.search == "concurrency" else {"rates": [level]}
-    (cell,) = build_plan(grid.model_copy(update={**axis, "seq": [seq], "search": None}))
-    return replace(cell, index=index)
-
-
-def workload_figures(result: CellResult, cell: Cell, records: list[RequestRecord], profile: ResolvedProfile) -> None:
-    """A rate cell's target and achieved rate, and goodput where SLOs were given."""
-    grid, slo = profile.grid, profile.load.slo
-    if result.dataset is not None:  # the file it came from
-        from_file = cell.dataset in ("jsonl", "sharegpt")
-        result.dataset.source = grid.trace or (grid.dataset.split(":", 1)[1] if from_file else None)
-    if cell.dataset == "trace":
-        planned = [r.planned_s for r in records if r.planned_s is not None]
-        span = max(planned, default=0.0) - min(planned, default=0.0)
-        result.open_loop = OpenLoop(
-            request_rate=float(f"{(len(planned) - 1) / span:.3g}") if span > 0 else 0.0,  # the trace's mean
-            arrival=f"trace x{grid.speedup or 1:g}",
-            burstiness=1.0,
-            seed=profile.load.seed,
-            achieved_rate=achieved_rate(records),
-            max_in_flight=cell.concurrency or None,
-            peak_in_flight=peak_in_flight(records),
-        )
-    if cell.rate:
-        result.open_loop = OpenLoop(
-            request_rate=cell.rate,
-            arrival=grid.arrival,
-            burstiness=grid.burstiness,
-            seed=profile.load.seed + cell.index,
-            achieved_rate=achieved_rate(records),
-            max_in_flight=cell.concurrency or None,
-            peak_in_flight=peak_in_flight(records),
-        )
-    if slo:
-        rate, good = goodput(records, result.duration, slo)
-        result.goodput = Goodput(slo_ms=slo, good=good, request_goodput=rate)
 
 
 def _request_cells(path: Path) -> set[int]:
