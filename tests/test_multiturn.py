@@ -174,3 +174,20 @@ async def test_multiturn_on_vllm_has_exact_lengths_per_turn(vllm_server, tmp_pat
         (c, t, 40 * t + 8 * (t - 1)) for c in (0, 1) for t in (1, 2, 3)
     ]
     assert all(r["prompt_tokens"] == r["input_len"] and r["output_tokens"] == 8 for r in measured)
+
+
+def test_a_resume_tells_multiturn_cells_of_the_same_answer_length_apart():
+    from engine.report.model import CellResult, DatasetLengths
+    from engine.run.runner import _cell_key, _key
+
+    first, second = build_plan(grid(seq=["16/4", "32/4"]))
+    assert _cell_key(first) != _cell_key(second)  # both have input_len 0 and output_len 4
+    lengths = dict(input_len_mean=5, input_len_min=5, input_len_max=5, output_len_mean=4, output_len_min=4)
+    done = CellResult(
+        **dict(duration=1, completed=1, failed=0, num_prompts=1, max_concurrency=2, total_input_tokens=5),
+        **dict(total_output_tokens=4, request_throughput=1, output_throughput=4, total_token_throughput=9),
+        input_len=0,
+        output_len=4,
+        dataset=DatasetLengths(name=first.seq, output_len_max=4, **lengths),
+    )
+    assert _key(done.load_level, done.seq) == _cell_key(first)

@@ -150,8 +150,8 @@ class Runner:
 
     def _resumed_summary(self, run_dir: Path) -> RunSummary:
         summary = read_summary(run_dir / "summary.json")
-        done = {_key(c.load_level, c.input_len, c.output_len) for c in summary.cells}
-        todo = [c for c in self.plan if _key(c.rate or c.concurrency, c.input_len, c.output_len) not in done]
+        done = {_key(c.load_level, c.seq) for c in summary.cells}
+        todo = [c for c in self.plan if _cell_key(c) not in done]
         unfinished = {c.index for c in todo}
         if self.profile.grid.search:  # probes are made as the search goes: the one cut short is the unfinished one
             finished = {c.cell for c in summary.cells}
@@ -315,9 +315,9 @@ class Runner:
             await self._search(target, launcher, info, factory, writer)
             return
         emit = self.observer
-        done = {_key(c.load_level, c.input_len, c.output_len) for c in writer.summary.cells}
+        done = {_key(c.load_level, c.seq) for c in writer.summary.cells}
         for cell in self.plan:
-            if _key(cell.rate or cell.concurrency, cell.input_len, cell.output_len) in done:
+            if _cell_key(cell) in done:
                 continue  # finished before a resume
             if info.max_model_len and cell.longest_request > info.max_model_len:
                 longest = f"a conversation's last turn ({cell.turns} x (ISL+OSL))" if cell.turns else "ISL+OSL"
@@ -529,9 +529,15 @@ def _request_cells(path: Path) -> set[int]:
     return {int(m) for m in re.findall(r'"cell":(\d+)', path.read_text())}
 
 
-def _key(level: float, input_len: int, output_len: int) -> tuple[float, int, int]:
-    """A cell's place in the grid: its request rate or concurrency, and its lengths."""
-    return float(level), input_len, output_len
+def _key(level: float, seq: str) -> tuple[float, str]:
+    """A cell's place in the grid: its request rate or concurrency, and its lengths or dataset label
+    (lengths alone would not tell two multi-turn or random cells with per-request lengths apart)."""
+    return float(level), seq
+
+
+def _cell_key(cell: Cell) -> tuple[float, str]:
+    """The same place for a planned cell, as its result will name it (CellResult.seq)."""
+    return _key(cell.rate or cell.concurrency, cell.seq or f"{cell.input_len}/{cell.output_len}")
 
 
 def recipe_api_key(args: list[str]) -> str | None:
