@@ -159,6 +159,7 @@ async def test_multiturn_on_vllm_has_exact_lengths_per_turn(vllm_server, tmp_pat
             "grid.concurrency": [2],
             "grid.seq": ["40/8"],
             "grid.prompts_per_concurrency": 3,
+            "grid.min_prompts": 0,
             "grid.dataset": "multiturn:3",
         },
     )
