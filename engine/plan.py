@@ -120,10 +120,14 @@ def build_plan(grid: Grid) -> list[Cell]:
 
 
 def _conversations(cell: Cell, turns: int) -> Cell:
-    """A multi-turn cell: lengths per request, and its requests rounded up to whole conversations."""
+    """A multi-turn cell: lengths per request, and its requests rounded up to whole conversations, at
+    least one per slot of a closed loop (else fewer than C conversations could never fill C slots)."""
     if not turns:
         return cell
-    n = -(-cell.num_prompts // turns) * turns
+    conversations = -(-cell.num_prompts // turns)
+    if not cell.open_loop:
+        conversations = max(conversations, cell.concurrency)
+    n = conversations * turns
     return replace(cell, input_len=0, turns=turns, turn_len=cell.input_len, num_prompts=n)
 
 

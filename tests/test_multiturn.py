@@ -27,6 +27,8 @@ def test_a_multiturn_cell_holds_whole_conversations_and_knows_its_longest_turn()
     assert cell.label == "c=2 multiturn3 16/4" and (cell.turns, cell.turn_len, cell.input_len) == (3, 16, 0)
     assert cell.num_prompts == 12  # 10 requests rounded up to 4 conversations of 3 turns
     assert cell.longest_request == 3 * (16 + 4)
+    (wide,) = build_plan(grid(concurrency=[8], prompts_per_concurrency=1))
+    assert wide.num_prompts == 8 * 3  # a conversation for each of the 8 slots
     (rate_cell,) = build_plan(grid(rates=[2.0], num_prompts=7))
     assert rate_cell.label == "r=2 multiturn3 16/4" and rate_cell.num_prompts == 9  # requests, rounded up
     (by_default,) = build_plan(grid(rates=[2.0]))
