@@ -312,7 +312,11 @@ def test_dataset_and_trace_runs_match_by_label_and_load():
             [cell(1, seq=(128, 32)), cell(4, seq=(128, 32))],
             "both ran 128/32, but A at rates 2, 4 req/s and B at concurrency 1, 4",
         ),
-        ([dataset_cell(4, "sharegpt")], [cell(4)], "A ran sharegpt and B ran 128/128"),
+        (
+            [dataset_cell(4, "sharegpt")],
+            [cell(4)],
+            "A ran sharegpt at concurrency 4 and B ran 128/128 at concurrency 4",
+        ),
         (
             [dataset_cell(4, "sharegpt", "/x/one.json")],
             [dataset_cell(4, "sharegpt", "/x/two.json")],

@@ -77,11 +77,14 @@ def workloads(run: Run) -> dict[str, str]:
     levels: dict[str, dict[str, list[str]]] = {}
     for k in sorted({key(c) for c in run.cells}, key=order):
         levels.setdefault(k.seq, {}).setdefault(k.axis, []).append(f"{k.level:g}")
-    words = {"concurrency": "concurrency {}", "rate": "rates {} req/s", "trace": "trace pace (cap {})"}
-    return {
-        seq: " and ".join(words[axis].format(", ".join(values)) for axis, values in axes.items())
-        for seq, axes in levels.items()
-    }
+
+    def words(axis: str, values: list[str]) -> str:
+        if axis == "trace":
+            caps = ", ".join(v for v in values if v != "0")
+            return "its own pace" + (f", at most {caps} in flight" if caps else "")
+        return f"concurrency {', '.join(values)}" if axis == "concurrency" else f"rates {', '.join(values)} req/s"
+
+    return {seq: " and ".join(words(axis, values) for axis, values in axes.items()) for seq, axes in levels.items()}
 
 
 def _sources(run: Run) -> dict[str, str]:
@@ -108,7 +111,9 @@ def check_comparable(a: Run, b: Run) -> None:
         seq = sorted(wa.keys() & wb.keys())[0]
         what = f"both ran {seq}, but {a.name} at {wa[seq]} and {b.name} at {wb[seq]}"
     else:
-        what = f"{a.name} ran {'; '.join(wa)} and {b.name} ran {'; '.join(wb)}"
+        ran_a = "; ".join(f"{seq} at {levels}" for seq, levels in wa.items())
+        ran_b = "; ".join(f"{seq} at {levels}" for seq, levels in wb.items())
+        what = f"{a.name} ran {ran_a} and {b.name} ran {ran_b}"
     raise SourceError(
         f"no cell of {a.name} matches one of {b.name}: {what}. Cells match by workload (ISL/OSL, or dataset or "
         "trace label) and load (the same concurrency, or the same request rate): compare runs of the same grid"
