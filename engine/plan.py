@@ -82,6 +82,8 @@ def _pairs(grid: Grid) -> list[tuple[int, int, str]]:
             i = 0 if grid.input_len_range else isl
             o = 0 if grid.output_len_range else osl
             out[i, o] = f"random {grid.input_len_range or isl}/{grid.output_len_range or osl}"
+        elif kind == "multiturn" and grid.multiturn_file():  # a file's conversations: their own lengths
+            out[0, 0] = f"multiturn{grid.turns()} sharegpt"
         elif kind == "multiturn":  # the user turn's and the answer's lengths; per request: the history
             out[isl, osl] = f"multiturn{grid.turns()} {isl}/{osl}"
         else:  # prefix:P[:G]

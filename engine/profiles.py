@@ -172,8 +172,14 @@ class Grid(Strict):
         return self
 
     def turns(self) -> int:
-        """multiturn:T -> T, the turns of each conversation; 0 for any other workload."""
+        """multiturn:T[:PATH] -> T, the turns of each conversation; 0 for any other workload."""
         return int(self.dataset.split(":")[1]) if dataset_kind(self.dataset) == "multiturn" else 0
+
+    def multiturn_file(self) -> str | None:
+        """multiturn:T:PATH -> PATH, the ShareGPT file its conversations come from (None: synthetic)."""
+        if dataset_kind(self.dataset) != "multiturn":
+            return None
+        return self.dataset.split(":", 2)[2] if self.dataset.count(":") >= 2 else None
 
     def pairs(self) -> list[tuple[int, int]]:
         return [parse_seq(s) for s in self.seq]
@@ -305,10 +311,12 @@ def _check_dataset(spec: str) -> None:
         parts = arg.split(":")
         if not arg or len(parts) > 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
             raise ValueError(f"dataset {spec!r}: prefix:P[:G], P the shared prefix in tokens, G requests per group")
-    if kind == "multiturn" and not (arg.isdigit() and int(arg) >= 2):
+    turns, sep, path = arg.partition(":")
+    if kind == "multiturn" and not (turns.isdigit() and int(turns) >= 2 and (path or not sep)):
         raise ValueError(
-            f"dataset {spec!r}: multiturn:T, T the turns per conversation (at least 2); each user turn is the "
-            "ISL in tokens, each answer the OSL (--seq)"
+            f"dataset {spec!r}: multiturn:T, T the turns per conversation (at least 2), each user turn the ISL in "
+            "tokens and each answer the OSL (--seq); or multiturn:T:PATH, the first T exchanges of each "
+            "conversation of a ShareGPT JSON file"
         )
 
 

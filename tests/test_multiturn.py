@@ -39,7 +39,12 @@ def test_a_multiturn_cell_holds_whole_conversations_and_knows_its_longest_turn()
 
 @pytest.mark.parametrize(
     ("spec", "message"),
-    [("multiturn:1", "T the turns per conversation"), ("multiturn", "multiturn:T"), ("multiturn:x", "at least 2")],
+    [
+        ("multiturn:1", "T the turns per conversation"),
+        ("multiturn", "multiturn:T"),
+        ("multiturn:x", "at least 2"),
+        ("multiturn:3:", "multiturn:T:PATH, the first T exchanges"),
+    ],
 )
 def test_bad_multiturn_specs_say_what_is_wrong(spec, message):
     with pytest.raises(ValueError, match=message):
@@ -141,6 +146,94 @@ async def test_a_rate_schedules_conversation_starts_and_the_later_turns_follow_t
     firsts = sorted((r for r in records if r.turn == 1), key=lambda r: r.conversation)
     assert [r.planned_s for r in firsts] == [0.0, 0.2, 0.4] and all(r.sent_s >= r.planned_s for r in firsts)
     assert all(r.planned_s is None for r in records if r.turn > 1)
+
+
+# --- conversations from a ShareGPT file ---------------------------------------------------------
+
+
+def sharegpt_file(path: Path, conversations: int = 3, messages: int = 6) -> Path:
+    convs = [
+        {
+            "conversations": [
+                {
+                    "from": "human" if j % 2 == 0 else "gpt",
+                    "value": f"question {i} {j}" if j % 2 == 0 else "ok " * (i + j),
+                }
+                for j in range(messages)
+            ]
+        }
+        for i in range(conversations)
+    ]
+    convs.append({"conversations": [{"from": "human", "value": "too short"}, {"from": "gpt", "value": "yes"}]})
+    path.write_text(json.dumps(convs))
+    return path
+
+
+def test_a_sharegpt_multiturn_cell_is_one_per_load_level(tmp_path):
+    g = grid(dataset=f"multiturn:3:{sharegpt_file(tmp_path / 'sg.json')}", seq=["16/4", "32/8"])
+    (cell,) = build_plan(g)
+    assert cell.label == "c=2 multiturn3 sharegpt" and (cell.turns, cell.input_len, cell.output_len) == (3, 0, 0)
+    assert g.multiturn_file() == str(tmp_path / "sg.json") and grid().multiturn_file() is None
+
+
+def test_a_files_turns_are_its_messages_tokenised_and_each_answers_length(tiny_model, tmp_path):
+    from engine.load.datasets import build_items
+    from engine.load.prompts import PromptFactory, load_tokenizer
+
+    factory = PromptFactory(load_tokenizer(str(tiny_model)))
+    tok = factory.tokenizer
+    path = sharegpt_file(tmp_path / "sg.json")
+    g = grid(dataset=f"multiturn:3:{path}")
+    (cell,) = build_plan(g)
+    items, notes = build_items(g, cell, factory, "token_ids", 6, seed=1)
+    assert len(items) == 6 and [it.turn for it in items] == [1, 2, 3, 1, 2, 3]
+    assert notes == [
+        "cell c=2 multiturn3 sharegpt: 0 conversations with an empty message and 1 with under 3 exchanges passed over"
+    ]
+    for conv in (items[:3], items[3:]):
+        entry = int(conv[0].where.split(" entry ")[1].split()[0])
+        user = [tok.encode(f"question {entry} {j}", add_special_tokens=False) for j in (0, 2, 4)]
+        answers = [len(tok.encode("ok " * (entry + j), add_special_tokens=False)) for j in (1, 3, 5)]
+        assert [it.prompt.token_ids for it in conv] == user
+        assert [it.output_len for it in conv] == answers
+        assert [it.input_len for it in conv] == [
+            len(user[0]),
+            len(user[0]) + answers[0] + len(user[1]),
+            len(user[0]) + answers[0] + len(user[1]) + answers[1] + len(user[2]),
+        ]
+    # A conversation whose last turn does not fit the server is passed over, said.
+    _, notes = build_items(g, cell, factory, "token_ids", 6, seed=1, max_model_len=40)
+    assert "conversations skipped, their last turn longer than the server's max_model_len" in notes[0]
+
+
+async def test_a_files_conversations_run_end_to_end_with_exact_lengths(tiny_model, tmp_path):
+    from engine.run.runner import Runner
+
+    cfg = FakeConfig()
+    async with FakeServer(cfg) as server:
+        profile = apply_overrides(
+            load_profile("cpu-tiny"),
+            **{
+                "mode": "external",
+                "endpoint": server.url,
+                "model.tokenizer": str(tiny_model),
+                "grid.concurrency": [2],
+                "grid.prompts_per_concurrency": 3,
+                "grid.min_prompts": 0,
+                "grid.warmup_requests": 0,
+                "grid.dataset": f"multiturn:3:{sharegpt_file(tmp_path / 'sg.json')}",
+            },
+        )
+        outcome = await Runner(profile, lambda e: None, tmp_path / "runs").run()
+    assert outcome.exit_code == 0, outcome.error
+    (cell,) = outcome.cells
+    assert (cell.completed, cell.input_len_mismatches, cell.output_len_mismatches) == (6, 0, 0)
+    assert cell.dataset.source == str(tmp_path / "sg.json") and [t.turn for t in cell.turns] == [1, 2, 3]
+    measured = requests_of(outcome.results_dir)
+    assert all(r["prompt_tokens"] == r["input_len"] and r["output_tokens"] == r["output_len"] for r in measured)
+    # Turn 3 carries turn 1 and 2's user tokens and the answers the server gave (ids from 1000 on).
+    third = [b["prompt"] for b in cfg.requests if b["prompt"].count(1000) == 2]
+    assert len(third) == 2
 
 
 # --- end to end -------------------------------------------------------------------------------

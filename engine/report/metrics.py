@@ -215,7 +215,7 @@ def turn_figures(records: list[RequestRecord]) -> list[TurnFigures]:
                 turn=turn,
                 completed=len(ok),
                 failed=len(of_turn) - len(ok),
-                input_len=of_turn[0].input_len,
+                input_len=round(sum(r.input_len for r in of_turn) / len(of_turn)),
                 mean_ttft_ms=ttft["mean_ttft_ms"],
                 median_ttft_ms=ttft["median_ttft_ms"],
                 p99_ttft_ms=ttft["p99_ttft_ms"],

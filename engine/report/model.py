@@ -72,7 +72,7 @@ class TurnFigures(Reading):
     turn: int
     completed: int
     failed: int
-    input_len: int  # the turn's prompt: k user turns and the k - 1 answers before it
+    input_len: int  # the turn's prompt: k user turns and the k - 1 answers before it (from a file: the mean)
     mean_ttft_ms: float | None = None
     median_ttft_ms: float | None = None
     p99_ttft_ms: float | None = None

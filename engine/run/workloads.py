@@ -25,7 +25,7 @@ def workload_figures(result: CellResult, cell: Cell, records: list[RequestRecord
     grid, slo = profile.grid, profile.load.slo
     if result.dataset is not None:  # the file it came from
         from_file = cell.dataset in ("jsonl", "sharegpt")
-        result.dataset.source = grid.trace or (grid.dataset.split(":", 1)[1] if from_file else None)
+        result.dataset.source = grid.trace or (grid.dataset.split(":", 1)[1] if from_file else grid.multiturn_file())
     if cell.dataset == "trace":
         planned = [r.planned_s for r in records if r.planned_s is not None]
         span = max(planned, default=0.0) - min(planned, default=0.0)
