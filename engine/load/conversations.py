@@ -1,11 +1,12 @@
 """Multi-turn conversations (`--dataset multiturn:T`): each turn's prompt holds the turns before it.
 
 A conversation of T turns: user turn k is `turn_len` random tokens (the cell's ISL), each answer
-`output_len` tokens (the OSL, exact: `max_tokens = min_tokens` with `ignore_eos`). Turn k+1 is sent
+`output_len` tokens (the OSL, exact: `max_tokens = min_tokens` with `ignore_eos`); from a ShareGPT
+file, the k-th user message's tokens and the k-th reply's length (engine/load/datasets.py). Turn k+1 is sent
 only once turn k has finished, and its prompt is, in token ids, every earlier user turn followed
 by the answer the server actually generated for it, then the new user turn. Token ids, not text:
 re-tokenising a detokenised answer does not give its tokens back (nor its length), so only ids keep
-turn k's input exactly k * turn_len + (k - 1) * output_len tokens, which the record holds and the
+turn k's input exactly k * turn_len + (k - 1) * output_len tokens (the sum of its parts), which the record holds and the
 cell checks against what the server reports. The answer's ids come back with vLLM's
 `return_token_ids` (in-process: from the engine's outputs).
 

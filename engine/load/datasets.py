@@ -13,6 +13,8 @@
 - `multiturn:T`: conversations of T turns, each user turn the cell's ISL in random tokens, each
   answer its OSL; turn k's prompt is made when it is sent, from the turns before it and their
   actual answers (engine/load/conversations.py), so its items carry only the user turn.
+  `multiturn:T:PATH`: the same with a ShareGPT file's first T exchanges (user messages tokenised,
+  each answer's length its reply's token count).
 - a trace (engine/load/trace.py): its rows, prompts built from shared blocks, sent on its timestamps.
 
 Every request is sent with `max_tokens = min_tokens = ` its own output length, and its record holds
