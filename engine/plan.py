@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from engine.profiles import Grid, dataset_kind
@@ -23,6 +23,11 @@ class Cell:
     # of its lengths. A length of 0 is then taken per request from the dataset, not from the cell.
     dataset: str | None = None
     seq: str = ""
+    # multiturn:T: conversations of `turns` turns, each user turn `turn_len` tokens and each answer
+    # output_len; turn k's prompt holds the k-1 turns before it and their answers (input_len 0: per
+    # request, k * turn_len + (k - 1) * output_len). num_prompts is a whole number of conversations.
+    turns: int = 0
+    turn_len: int = 0
 
     @property
     def label(self) -> str:
@@ -36,16 +41,30 @@ class Cell:
         """Sent on a schedule (a request rate or a trace's timestamps), not with C in flight."""
         return bool(self.rate) or self.dataset == "trace"
 
+    @property
+    def longest_request(self) -> int:
+        """Input + output tokens of the cell's longest request (a conversation's last turn)."""
+        if self.turns:
+            return self.turns * (self.turn_len + self.output_len)
+        return self.input_len + self.output_len
+
     def to_dict(self) -> dict:
         d = asdict(self)
         if not self.dataset:  # the fixed grid's cells stay as they were
             del d["dataset"], d["seq"]
+        if not self.turns:
+            del d["turns"], d["turn_len"]
         return d
 
 
 def per_request(cell: Cell) -> str:
     """' (lengths per request)' where a dataset, not the cell, sets a length; '' otherwise."""
     return " (lengths per request)" if cell.dataset and not (cell.input_len and cell.output_len) else ""
+
+
+def conversations(cell: Cell) -> str:
+    """' (3 conversations of 4 turns)' for a multi-turn cell; '' otherwise."""
+    return f" ({cell.num_prompts // cell.turns} conversations of {cell.turns} turns)" if cell.turns else ""
 
 
 def _pairs(grid: Grid) -> list[tuple[int, int, str]]:
@@ -63,6 +82,10 @@ def _pairs(grid: Grid) -> list[tuple[int, int, str]]:
             i = 0 if grid.input_len_range else isl
             o = 0 if grid.output_len_range else osl
             out[i, o] = f"random {grid.input_len_range or isl}/{grid.output_len_range or osl}"
+        elif kind == "multiturn" and grid.multiturn_file():  # a file's conversations: their own lengths
+            out[0, 0] = f"multiturn{grid.turns()} sharegpt"
+        elif kind == "multiturn":  # the user turn's and the answer's lengths; per request: the history
+            out[isl, osl] = f"multiturn{grid.turns()} {isl}/{osl}"
         else:  # prefix:P[:G]
             out[isl, osl] = f"prefix{grid.dataset.split(':')[1]} {isl}/{osl}"
     return [(i, o, label) for (i, o), label in out.items()]
@@ -74,7 +97,10 @@ def build_plan(grid: Grid) -> list[Cell]:
     if grid.trace is not None:
         return [_trace_cell(grid)]
     if grid.rates:
-        return _rate_plan(grid)
+        # The default count is about 20 s of arrivals: of conversations, when the rate is of conversations.
+        per_start = grid.turns() if grid.num_prompts is None else 1
+        cells = [replace(c, num_prompts=c.num_prompts * per_start) for c in _rate_plan(grid)]
+        return [_conversations(c, grid.turns()) for c in cells]
     cells = []
     kind = dataset_kind(grid.dataset)
     for isl, osl, seq in _pairs(grid):
@@ -92,7 +118,19 @@ def build_plan(grid: Grid) -> list[Cell]:
                     seq=seq,
                 )
             )
-    return cells
+    return [_conversations(c, grid.turns()) for c in cells]
+
+
+def _conversations(cell: Cell, turns: int) -> Cell:
+    """A multi-turn cell: lengths per request, and its requests rounded up to whole conversations, at
+    least one per slot of a closed loop (else fewer than C conversations could never fill C slots)."""
+    if not turns:
+        return cell
+    conversations = -(-cell.num_prompts // turns)
+    if not cell.open_loop:
+        conversations = max(conversations, cell.concurrency)
+    n = conversations * turns
+    return replace(cell, input_len=0, turns=turns, turn_len=cell.input_len, num_prompts=n)
 
 
 def _rate_plan(grid: Grid) -> list[Cell]:

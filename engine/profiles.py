@@ -110,7 +110,9 @@ class Grid(Strict):
     search_max_probes: int = Field(default=12, ge=2)
     # Prompts (engine/load/datasets.py): unset, the fixed grid (exact ISL/OSL per cell); else random
     # (lengths drawn from input_len_range / output_len_range, seeded), sharegpt:PATH, jsonl:PATH,
-    # prefix:P[:G] (groups of G requests sharing a P-token prefix). Lengths stay exact per request.
+    # prefix:P[:G] (groups of G requests sharing a P-token prefix), multiturn:T (conversations of T
+    # turns, each user turn ISL tokens, each answer OSL; engine/load/conversations.py). Lengths stay
+    # exact per request.
     dataset: str | None = None
     input_len_range: str | None = None  # "100:400", both ends included
     output_len_range: str | None = None
@@ -168,6 +170,16 @@ class Grid(Strict):
             if self.rates:
                 raise ValueError("a trace brings its own send times: leave out the request rates")
         return self
+
+    def turns(self) -> int:
+        """multiturn:T[:PATH] -> T, the turns of each conversation; 0 for any other workload."""
+        return int(self.dataset.split(":")[1]) if dataset_kind(self.dataset) == "multiturn" else 0
+
+    def multiturn_file(self) -> str | None:
+        """multiturn:T:PATH -> PATH, the ShareGPT file its conversations come from (None: synthetic)."""
+        if dataset_kind(self.dataset) != "multiturn":
+            return None
+        return self.dataset.split(":", 2)[2] if self.dataset.count(":") >= 2 else None
 
     def pairs(self) -> list[tuple[int, int]]:
         return [parse_seq(s) for s in self.seq]
@@ -280,7 +292,7 @@ def parse_seq(text: str) -> tuple[int, int]:
     return isl, osl
 
 
-DATASET_KINDS = ("random", "sharegpt", "jsonl", "prefix")
+DATASET_KINDS = ("random", "sharegpt", "jsonl", "prefix", "multiturn")
 
 
 def dataset_kind(spec: str | None) -> str | None:
@@ -290,10 +302,8 @@ def dataset_kind(spec: str | None) -> str | None:
 
 def _check_dataset(spec: str) -> None:
     kind, _, arg = spec.partition(":")
-    if kind == "multiturn":
-        raise ValueError("multi-turn datasets are not built yet: random, sharegpt:PATH, jsonl:PATH or prefix:P[:G]")
     if kind not in DATASET_KINDS:
-        raise ValueError(f"dataset {spec!r}: one of random, sharegpt:PATH, jsonl:PATH, prefix:P[:G]")
+        raise ValueError(f"dataset {spec!r}: one of random, sharegpt:PATH, jsonl:PATH, prefix:P[:G], multiturn:T")
     if kind == "random" and arg:
         raise ValueError('dataset "random" takes no argument: give input_len_range / output_len_range')
     if kind in ("sharegpt", "jsonl") and not arg:
@@ -302,6 +312,13 @@ def _check_dataset(spec: str) -> None:
         parts = arg.split(":")
         if not arg or len(parts) > 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
             raise ValueError(f"dataset {spec!r}: prefix:P[:G], P the shared prefix in tokens, G requests per group")
+    turns, sep, path = arg.partition(":")
+    if kind == "multiturn" and not (turns.isdigit() and int(turns) >= 2 and (path or not sep)):
+        raise ValueError(
+            f"dataset {spec!r}: multiturn:T, T the turns per conversation (at least 2), each user turn the ISL in "
+            "tokens and each answer the OSL (--seq); or multiturn:T:PATH, the first T exchanges of each "
+            "conversation of a ShareGPT JSON file"
+        )
 
 
 def parse_range(text: str) -> tuple[int, int]:

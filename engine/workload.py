@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from engine.plan import build_plan, per_request
+from engine.plan import build_plan, conversations, per_request
 from engine.profiles import ResolvedProfile, dataset_kind, parse_range, parse_seq
 from engine.report.goodput import parse_slo
 
@@ -32,6 +32,7 @@ DATASETS: dict[str, str] = {
     "sharegpt": "ShareGPT file",
     "jsonl": "JSONL file",
     "prefix": "shared prefix",
+    "multiturn": "multi-turn",
 }
 ARRIVALS = ("poisson", "constant", "gamma")
 SEARCH_AXES = ("concurrency", "rate")
@@ -62,7 +63,7 @@ FIELDS: dict[str, FieldInfo] = {
     "percentile": FieldInfo("percentile", "--percentile", "grid.search_percentile"),
     "search_start": FieldInfo("from", "--search-start", "grid.search_start", "1"),
     "dataset": FieldInfo("Dataset", "--dataset", "grid.dataset"),
-    "dataset_arg": FieldInfo("Dataset", "--dataset", "grid.dataset", "PATH, or P[:G] for prefix"),
+    "dataset_arg": FieldInfo("Dataset", "--dataset", "grid.dataset", "PATH, P[:G] for prefix, T[:PATH] for multi-turn"),
     "input_len_range": FieldInfo("input", "--input-len-range", "grid.input_len_range", "100:400"),
     "output_len_range": FieldInfo("output", "--output-len-range", "grid.output_len_range", "50:200"),
     "trace": FieldInfo("Trace", "--trace", "grid.trace", "mooncake_trace.jsonl"),
@@ -245,7 +246,7 @@ def visible_fields(form: WorkloadForm) -> set[str]:
         shown |= {"arrival", "num_prompts", "max_concurrency"} | ({"burstiness"} if form.arrival == "gamma" else set())
     else:
         shown |= {"prompts"}
-    if form.dataset in ("sharegpt", "jsonl", "prefix"):
+    if form.dataset in ("sharegpt", "jsonl", "prefix", "multiturn"):
         shown |= {"dataset_arg"}
     if form.dataset == "random":
         shown |= {"input_len_range", "output_len_range"}
@@ -259,7 +260,10 @@ def _dataset(form: WorkloadForm) -> str | None:
     if form.dataset == "random":
         return "random"
     if not arg:
-        what = "P[:G], the shared prefix in tokens and the requests per group" if form.dataset == "prefix" else "PATH"
+        what = {
+            "prefix": "P[:G], the shared prefix in tokens and the requests per group",
+            "multiturn": "T[:PATH], the turns per conversation (and a ShareGPT file of them)",
+        }.get(form.dataset, "PATH")
         raise ValueError(f"{form.dataset} needs {what}: write it in the box beside")
     return f"{form.dataset}:{arg}"
 
@@ -369,12 +373,14 @@ def cell_lines(profile: ResolvedProfile) -> list[str]:
         if cell.dataset == "trace":
             pace = f"trace {g.trace} on its timestamps / {g.speedup or 1:g}{cap}"
         elif cell.rate:
-            pace = f"rate {cell.rate:g} req/s ({g.arrival}{cap})"
+            unit = "conversations/s" if cell.turns else "req/s"
+            pace = f"rate {cell.rate:g} {unit} ({g.arrival}{cap})"
         else:
             pace = f"concurrency {cell.concurrency:4d}"
         lengths = f"{cell.seq}{per_request(cell)}" if cell.dataset else f"ISL/OSL {cell.input_len}/{cell.output_len}"
         lines.append(
-            f"{cell.index + 1:3d}. {pace}  {lengths}  {cell.num_prompts} requests (+{cell.warmup_requests} warm-up)"
+            f"{cell.index + 1:3d}. {pace}  {lengths}  {cell.num_prompts} requests{conversations(cell)} "
+            f"(+{cell.warmup_requests} warm-up)"
         )
     return lines
 

@@ -35,6 +35,9 @@ class FakeConfig:
     dead: bool = False  # every request's connection is dropped, /v1/models included (a dead server)
     # Each token's delay grows by this much per stream in flight (a server whose latency grows with load).
     delay_per_stream_s: float = 0.0
+    # vLLM's return_token_ids: each chunk's token ids (token j of an answer is 1000 + j), and the
+    # prompt's in the first chunk; False plays a server that ignores the field.
+    return_token_ids: bool = True
     api_key: str | None = None  # when set, the API's routes answer 401 without `Authorization: Bearer <it>`
     requests: list[dict] = field(default_factory=list)
     streams: int = 0  # completion streams open now
@@ -143,6 +146,10 @@ class FakeServer:
                 await self._send(resp, {"error": {"message": "injected", "code": 500}})
                 break
             choice = {"index": 0, "delta": {"content": text}} if chat else {"index": 0, "text": text}
+            if body.get("return_token_ids") and cfg.return_token_ids:
+                choice["token_ids"] = list(range(1000 + sent - k, 1000 + sent))
+                if sent == k and isinstance(body.get("prompt"), list):
+                    choice["prompt_token_ids"] = body["prompt"]
             chunk = {"id": "cmpl-fake", "choices": [choice]}
             if cfg.usage == "continuous":
                 chunk["usage"] = {"prompt_tokens": prompt_len, "completion_tokens": sent}

@@ -59,3 +59,10 @@ def test_the_flag_takes_a_count_or_auto(bad):
     assert parse_workers("auto") == "auto" and parse_workers("3") == 3
     with pytest.raises(ValueError, match="1 to 512, or auto"):
         parse_workers(bad)
+
+
+def test_multi_turn_conversations_get_one():
+    from dataclasses import replace
+
+    n, why = choose([replace(closed(100 * STREAMS_PER_WORKER), turns=4)], "server", None, usable=64)
+    assert n == 1 and "multi-turn" in why

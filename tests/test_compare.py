@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 
@@ -69,7 +70,11 @@ def test_geomean_up_to_and_crossover():
     b = [cell(c, tput=100.0 * c) for c in (1, 4, 16, 64)]
     c = compare(run("MI355X", a), run("B200", b))
     s = c.overall["output_throughput"]
-    assert s.geomean == pytest.approx(math.sqrt(2)) and s.high == pytest.approx(4.0) and s.high_at == (128, 128, 64)
+    assert (
+        s.geomean == pytest.approx(math.sqrt(2))
+        and s.high == pytest.approx(4.0)
+        and s.high_at == ("128/128", "concurrency", 64)
+    )
     assert c.crossovers["128/128"] == ["MI355X takes the lead at concurrency 16"]
     text = summary_sentence(c)
     assert "MI355X delivers 1.41x the output throughput of B200 across 4 cells (geomean)" in text
@@ -85,7 +90,7 @@ def test_missing_failed_and_flagged_cells_are_listed_and_left_out():
     c = compare(run("A", a), run("B", b))
     assert [r.key[2] for r in c.cells] == [1]
     assert [k[2] for k, _ in c.excluded] == [4, 16] and "client waited 85%" in c.excluded[1][1]
-    assert c.only_a == [(128, 128, 128)] and c.only_b == [(128, 128, 64)]
+    assert c.only_a == [("128/128", "concurrency", 128)] and c.only_b == [("128/128", "concurrency", 64)]
     assert c.overall["output_throughput"].n == 1
     assert "(4 cells left out: see below)" in summary_sentence(c)
 
@@ -203,7 +208,7 @@ def test_cli_compares_folders_and_a_vllm_bench_file_and_exports(tmp_path, capsys
     data = json.loads(js.read_text())["comparisons"][0]
     assert data["cells"][0]["ratios"]["output_throughput"] == pytest.approx(0.8)
     assert "| cell |" in md.read_text() and "0.80x" in md.read_text()
-    assert cs.read_text().splitlines()[1].startswith("ours,vllm,256,256,4,")
+    assert cs.read_text().splitlines()[1].startswith("ours,vllm,256/256,concurrency,4,")
 
 
 def test_cli_count_flagged_counts_the_cells_and_lists_them(tmp_path, capsys):
@@ -225,7 +230,7 @@ def test_cli_count_flagged_counts_the_cells_and_lists_them(tmp_path, capsys):
     assert "left out, flagged" not in out and "across 3 cells" in out
     assert "128/128 at 1,300 ms: 3,200 vs 6,400 = 0.50x" in out  # the counted cell is on the iso curves too
     data = json.loads(js.read_text())["comparisons"][0]
-    assert [x["cell"] for x in data["counted_flagged"]] == [[128, 128, 16]] and data["excluded"] == []
+    assert [x["cell"] for x in data["counted_flagged"]] == [["128/128", "concurrency", 16]] and data["excluded"] == []
     with pytest.raises(SystemExit) as stop:
         compare_main([str(ra), str(rb), "--count-flagged", "client_starved,nonsense"])
     assert stop.value.code == 2 and "unknown flag code nonsense" in capsys.readouterr().err
@@ -255,3 +260,88 @@ def test_a_vllm_file_missing_fields_says_which(tmp_path):
 def test_cli_bad_input_exits_2(tmp_path, capsys):
     assert compare_main([str(tmp_path / "nowhere"), str(tmp_path)]) == 2
     assert "neither a results folder" in capsys.readouterr().err
+
+
+# --- rate, dataset and trace runs ----------------------------------------------------------------
+
+
+def rate_cell(rate: float, tput: float = 100.0, seq=(128, 32), **extra) -> CellResult:
+    from engine.report.model import OpenLoop
+
+    loop = OpenLoop(request_rate=rate, arrival="poisson", burstiness=1.0, seed=0, achieved_rate=rate)
+    return cell(0, seq=seq, tput=tput, open_loop=loop, **extra)
+
+
+def dataset_cell(conc: int, name: str, source: str | None = None, tput: float = 100.0, **extra) -> CellResult:
+    from engine.report.model import DatasetLengths
+
+    lengths = dict(input_len_mean=5, input_len_min=5, input_len_max=5, output_len_mean=2, output_len_min=2)
+    d = DatasetLengths(name=name, source=source, output_len_max=2, **lengths)
+    return cell(conc, seq=(0, 2), tput=tput, dataset=d, **extra)
+
+
+def test_rate_runs_match_by_rate_and_lengths():
+    a = run("A", [rate_cell(r, tput=200.0 * r) for r in (2, 4, 8)])
+    b = run("B", [rate_cell(r, tput=100.0 * r) for r in (4, 8, 16)])
+    c = compare(a, b)
+    assert [r.key for r in c.cells] == [("128/32", "rate", 4.0), ("128/32", "rate", 8.0)]
+    assert c.only_a == [("128/32", "rate", 2.0)] and c.only_b == [("128/32", "rate", 16.0)]
+    assert c.crossovers["128/32"] == ["A leads at every rate (4 to 8 req/s)"]
+    assert "up to 2.00x at rate 8 req/s, 128/32" in summary_sentence(c)
+
+
+def test_dataset_and_trace_runs_match_by_label_and_load():
+    from engine.report.model import OpenLoop
+
+    a = run("A", [dataset_cell(c, "sharegpt", "/a/sg.json") for c in (1, 4)])
+    b = run("B", [dataset_cell(4, "sharegpt", "/b/sg.json", tput=50.0)])
+    c = compare(a, b)
+    assert [(r.key, r.ratios["output_throughput"]) for r in c.cells] == [(("sharegpt", "concurrency", 4.0), 2.0)]
+    trace = OpenLoop(request_rate=3.0, arrival="trace x2", burstiness=1.0, seed=0)
+    t_a = run("A", [dataset_cell(0, "trace x2", "t.jsonl", open_loop=trace)])
+    t_b = run("B", [dataset_cell(0, "trace x2", "t.jsonl", open_loop=trace, tput=25.0)])
+    (row,) = compare(t_a, t_b).cells
+    assert row.key == ("trace x2", "trace", 0.0) and row.ratios["output_throughput"] == 4.0
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "message"),
+    [
+        (
+            [rate_cell(2), rate_cell(4)],
+            [cell(1, seq=(128, 32)), cell(4, seq=(128, 32))],
+            "both ran 128/32, but A at rates 2, 4 req/s and B at concurrency 1, 4",
+        ),
+        (
+            [dataset_cell(4, "sharegpt")],
+            [cell(4)],
+            "A ran sharegpt at concurrency 4 and B ran 128/128 at concurrency 4",
+        ),
+        (
+            [dataset_cell(4, "sharegpt", "/x/one.json")],
+            [dataset_cell(4, "sharegpt", "/x/two.json")],
+            "both ran 'sharegpt', but from different files (/x/one.json and /x/two.json)",
+        ),
+    ],
+)
+def test_only_a_true_mismatch_is_refused_naming_what_differs(tmp_path, a, b, message):
+    from engine.report.results import ResultsWriter
+
+    paths = []
+    for name, cells in (("A", a), ("B", b)):
+        (tmp_path / name).mkdir()
+        writer = ResultsWriter(tmp_path / name, "", RunSummary(cells=cells, profile=name))
+        writer.write_summary()
+        writer.close()
+        paths.append(tmp_path / name)
+    with pytest.raises(SourceError, match=re.escape(message)):
+        load_runs(paths, ["A", "B"])
+
+
+def test_a_vllm_bench_rate_file_matches_our_rate_cell(tmp_path):
+    data = rate_cell(4).model_dump(include=set(VLLM_REQUIRED) | {"max_concurrency"})
+    data |= {"request_rate": 4.0, "burstiness": 1.0, "random_input_len": 128, "random_output_len": 32}
+    (tmp_path / "r4.json").write_text(json.dumps(data))
+    theirs = load_run(tmp_path / "r4.json")
+    (row,) = compare(run("ours", [rate_cell(4), rate_cell(8)]), theirs).cells
+    assert row.key == ("128/32", "rate", 4.0)

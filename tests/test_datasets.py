@@ -70,7 +70,7 @@ def test_a_trace_is_one_open_loop_cell_of_its_rows(tmp_path):
         ({"dataset": "jsonl"}, "needs a local file: jsonl:PATH"),
         ({"dataset": "prefix:128"}, "needs every ISL above 128"),
         ({"dataset": "prefix:x"}, "prefix:P"),
-        ({"dataset": "multiturn:4"}, "multi-turn datasets are not built yet"),
+        ({"dataset": "multiturn:1"}, "multiturn:T, T the turns per conversation"),
         ({"dataset": "alpaca:x"}, "one of random, sharegpt:PATH"),
         ({"input_len_range": "1:4"}, 'apply to dataset = "random" only'),
         ({"trace": "t.jsonl", "dataset": "random", "input_len_range": "1:4"}, "either a trace or a dataset"),
@@ -420,19 +420,3 @@ def test_a_saved_profile_replays_the_workload(tmp_path):
     save_profile(load_profile("cpu-tiny"), tmp_path / "profile.toml")
     text = (tmp_path / "profile.toml").read_text()
     assert not any(k in text for k in ("dataset", "trace", "speedup", "len_range"))
-
-
-def test_compare_refuses_dataset_runs_rather_than_match_them_wrongly(tmp_path):
-    from engine.compare.sources import SourceError, _from_summary
-    from engine.report.model import CellResult, DatasetLengths, RunSummary
-
-    lengths = dict(input_len_mean=5, input_len_min=5, input_len_max=5, output_len_mean=2, output_len_min=2)
-    cell = CellResult(
-        **dict(duration=1, completed=1, failed=0, num_prompts=1, max_concurrency=1, total_input_tokens=5),
-        **dict(total_output_tokens=2, request_throughput=1, output_throughput=2, total_token_throughput=7),
-        input_len=0,
-        output_len=0,
-        dataset=DatasetLengths(name="sharegpt", output_len_max=2, **lengths),
-    )
-    with pytest.raises(SourceError, match="a dataset or trace run: compare matches the fixed ISL/OSL grid only"):
-        _from_summary(tmp_path, RunSummary(cells=[cell]), None)

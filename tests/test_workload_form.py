@@ -42,6 +42,7 @@ CLI_WORKLOADS = {
     "sharegpt": ["--dataset", "sharegpt:/data/sg.json", "--concurrency", "4,16", "--workers", "2"],
     "jsonl": ["--dataset", "jsonl:prompts.jsonl", "--seq", "1/128"],
     "prefix": ["--dataset", "prefix:512:8", "--seq", "2048/128"],
+    "multiturn": ["--dataset", "multiturn:4", "--seq", "128/32", "--concurrency", "2", "--workers", "1"],
     "trace": ["--trace", "mooncake.jsonl", "--speedup", "2", "--max-concurrency", "64", "--num-prompts", "500"],
 }
 
@@ -84,6 +85,7 @@ def test_hidden_fields_keep_the_profile_and_the_shape_clears_the_others():
         ({"slo": "ttft=500"}, "slo", "SLO (ms) (--slo): SLO 'ttft=500': write METRIC:MS"),
         ({"workers": "0"}, "workers", "workers (--workers)"),
         ({"dataset": "sharegpt"}, "dataset", "sharegpt needs PATH"),
+        ({"dataset": "multiturn"}, "dataset", "multiturn needs T[:PATH]"),
         ({"dataset": "prefix", "dataset_arg": "256"}, "dataset", "prefix:256 needs every ISL above 256"),
         ({"dataset": "random"}, "dataset", 'dataset "random" needs input_len_range'),
         ({"dataset": "random", "input_len_range": "9:3"}, "input_len_range", "MIN not above MAX"),

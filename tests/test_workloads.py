@@ -209,3 +209,110 @@ async def test_the_search_finds_the_knee_of_a_server_whose_latency_grows_with_lo
     assert found["best"] == 5, found
     assert [p["level"] for p in found["probes"]] == [1, 2, 4, 8, 6, 5] and found["stopped"] == "bracket closed"
     assert len(outcome.cells) == len(found["probes"])  # every probe is a recorded cell
+
+
+async def test_a_resumed_search_keeps_its_probes_and_goes_on_where_it_stopped(tiny_model, tmp_path):
+    import asyncio
+
+    from engine.events import LoadProgress, Notice
+    from engine.profiles import apply_overrides, load_profile
+    from engine.run.runner import Runner
+
+    async with FakeServer(FakeConfig(token_delay_s=0.04, delay_per_stream_s=0.02)) as server:
+        profile = apply_overrides(
+            load_profile("cpu-tiny"),
+            **{
+                "mode": "external",
+                "endpoint": server.url,
+                "model.tokenizer": str(tiny_model),
+                "grid.seq": ["16/12"],
+                "grid.prompts_per_concurrency": 3,
+                "grid.min_prompts": 0,
+                "grid.warmup_requests": 0,
+                "grid.search": "concurrency",
+                "load.slo": {"tpot": 150.0},
+            },
+        )
+        task = None
+
+        def stop_in_the_fourth_probe(event) -> None:  # concurrency 8, once some of its requests are done
+            if isinstance(event, LoadProgress) and event.cell.index == 3 and event.done >= 1 and not task.done():
+                task.cancel()
+
+        task = asyncio.ensure_future(Runner(profile, stop_in_the_fourth_probe, tmp_path).run())
+        cut = await task
+        assert cut.exit_code == 130 and [c.max_concurrency for c in cut.cells] == [1, 2, 4]
+        notices: list[str] = []
+
+        def note(event) -> None:
+            if isinstance(event, Notice):
+                notices.append(event.message)
+
+        outcome = await Runner(profile, note, tmp_path, run_dir=cut.results_dir, resume=True).run()
+    assert outcome.exit_code == 0, outcome.error
+    (found,) = json.loads((outcome.results_dir / "summary.json").read_text())["search"]
+    # The same probes as a search never interrupted, each measured once: none of 1, 2, 4 again.
+    assert [p["level"] for p in found["probes"]] == [1, 2, 4, 8, 6, 5] and found["best"] == 5
+    assert [c.max_concurrency for c in outcome.cells] == [1, 2, 4, 8, 6, 5]
+    assert any("search 16/12: 3 probes kept (1, 2, 4), going on" in n for n in notices), notices
+    records = [json.loads(line) for line in (outcome.results_dir / "requests.jsonl").read_text().splitlines()]
+    assert {r["cell"] for r in records if r.get("superseded")} == {3}  # the probe cut short, measured again
+    assert sum(1 for r in records if r["cell"] == 3 and not r.get("superseded")) == 24
+
+
+# --- in flight: what the table shows, what the open-file check bounds -----------------------------
+
+
+def test_the_peak_in_flight_counts_overlapping_requests_only():
+    from engine.load.openloop import peak_in_flight
+
+    def rec(start: float, e2el: float) -> RequestRecord:
+        r = RequestRecord(0, 0, 0, 8, 4, start_time=start)
+        r.e2el = e2el
+        return r
+
+    # [0, 2) [1, 3) [2, 4) [5, 6): at most two at once (one ends as the third starts).
+    assert peak_in_flight([rec(100, 2), rec(101, 2), rec(102, 2), rec(105, 1)]) == 2
+    assert peak_in_flight([]) == 0
+
+
+def test_an_uncapped_rate_cell_shows_no_concurrency_and_its_peak_in_flight():
+    from engine.report.model import OpenLoop
+    from engine.report.table import summary_table
+
+    fields = dict(duration=1, completed=4, failed=0, num_prompts=4, total_input_tokens=32, total_output_tokens=16)
+    fields |= dict(request_throughput=4, output_throughput=16, total_token_throughput=48, input_len=8, output_len=4)
+    loop = OpenLoop(request_rate=4, arrival="poisson", burstiness=1, seed=0, achieved_rate=4.1, peak_in_flight=3)
+    uncapped = CellResult(max_concurrency=0, open_loop=loop, **fields)
+    capped = CellResult(max_concurrency=2, open_loop=loop.model_copy(update={"max_in_flight": 2}), **fields)
+    header, _, row_uncapped, row_capped, legend, *_ = summary_table([uncapped, capped]).splitlines()
+    assert header.split()[:5] == ["conc", "ISL/OSL", "rate", "sent/s", "peak"]
+    assert row_uncapped.split()[:5] == ["-", "8/4", "4", "4.10", "3"]
+    assert row_capped.split()[0] == "2"
+    assert "conc is the cap on requests in flight, - for none; peak the most seen in flight" in legend
+
+
+def test_the_open_file_check_bounds_an_uncapped_rate_cell(monkeypatch):
+    import resource
+
+    from engine.plan import build_plan
+    from engine.profiles import apply_overrides, load_profile
+    from engine.run.preflight import PreflightError, _open_file_limit, worst_in_flight
+
+    profile = apply_overrides(
+        load_profile("cpu-tiny"), **{"grid.rates": [50.0], "grid.num_prompts": 5000, "grid.seq": ["128/32"]}
+    )
+    (cell,) = build_plan(profile.grid)
+    # 50 req/s x (300 + 32) s deadline x 1.25 is above 5000: every request could be in flight.
+    assert worst_in_flight(cell, profile) == (
+        5000,
+        "cell r=50 128/32 (no cap on requests in flight: up to all its 5000 requests)",
+    )
+    slow = apply_overrides(profile, **{"grid.rates": [2.0]})
+    n, why = worst_in_flight(build_plan(slow.grid)[0], slow)
+    assert n == 830 and "about rate x request deadline 332 s = 830" in why  # 2 x 332 x 1.25
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (1024, 4096))
+    with pytest.raises(PreflightError, match=r"--max-concurrency 4032 or lower"):
+        _open_file_limit(cell, profile)
+    capped = apply_overrides(profile, **{"grid.max_concurrency": 256})
+    assert worst_in_flight(build_plan(capped.grid)[0], capped)[0] == 256

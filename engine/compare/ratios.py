@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from engine.compare.sources import Run
 from engine.report.model import CellResult
@@ -29,15 +30,42 @@ FIGURES: dict[str, tuple[str, bool]] = {
 }
 LEAD = "output_throughput"  # the figure the summary, the lead and the crossovers speak of
 
-Key = tuple[int, int, int]  # (input_len, output_len, concurrency)
+
+class Key(NamedTuple):
+    """Where a cell sits, for matching two runs' cells: the workload (ISL/OSL, or a dataset's or
+    trace's label) and the load on it (a concurrency, a request rate, or a trace's own pace)."""
+
+    seq: str  # "128/128", "sharegpt", "random 100:400/50:200", "multiturn4 256/64", "trace x2"
+    axis: str  # concurrency, rate, trace
+    level: float  # the concurrency or the rate (req/s; multi-turn: conversations/s); a trace's cap, 0 for none
 
 
 def key(cell: CellResult) -> Key:
-    return (cell.input_len, cell.output_len, cell.max_concurrency)
+    loop = cell.open_loop
+    if loop is not None and loop.arrival.startswith("trace"):
+        return Key(cell.seq, "trace", float(loop.max_in_flight or 0))
+    if loop is not None:
+        return Key(cell.seq, "rate", float(loop.request_rate))
+    return Key(cell.seq, "concurrency", float(cell.max_concurrency))
+
+
+def level_text(k: Key) -> str:
+    if k.axis == "rate":
+        return f"rate {k.level:g} req/s"
+    if k.axis == "trace":
+        return f"at most {k.level:g} in flight" if k.level else "its own pace"
+    return f"concurrency {k.level:g}"
 
 
 def describe(k: Key) -> str:
-    return f"concurrency {k[2]}, {k[0]}/{k[1]}"
+    return f"{k.seq}, {level_text(k)}" if k.axis == "trace" else f"{level_text(k)}, {k.seq}"
+
+
+def order(k: Key) -> tuple:
+    """Numeric ISL/OSL first (128/128 before 1024/1024), labels after, then the load rising."""
+    isl, _, osl = k.seq.partition("/")
+    numeric = (0, int(isl), int(osl), "") if isl.isdigit() and osl.isdigit() else (1, 0, 0, k.seq)
+    return (*numeric, k.axis, k.level)
 
 
 @dataclass
@@ -100,7 +128,7 @@ def compare(a: Run, b: Run, count_flagged: frozenset[str] = frozenset()) -> Comp
     cells_a = {key(c): c for c in a.cells if c.completed}
     cells_b = {key(c): c for c in b.cells if c.completed}
     rows, excluded, counted = [], [], []
-    for k in sorted(cells_a.keys() & cells_b.keys()):
+    for k in sorted(cells_a.keys() & cells_b.keys(), key=order):
         ca, cb = cells_a[k], cells_b[k]
         why = [f"{side}: {f.reason}" for side, c in ((a.name, ca), (b.name, cb)) for f in c.flags]
         if not (clean(ca, count_flagged) and clean(cb, count_flagged)):
@@ -109,13 +137,12 @@ def compare(a: Run, b: Run, count_flagged: frozenset[str] = frozenset()) -> Comp
         if why:
             counted.append((k, "; ".join(why)))
         rows.append(CellRatio(k, ca, cb, {f: ratio(getattr(ca, f), getattr(cb, f)) for f in FIGURES}))
-    result = Comparison(
-        a, b, rows, excluded, sorted(cells_a.keys() - cells_b.keys()), sorted(cells_b.keys() - cells_a.keys())
-    )
+    only_a = sorted(cells_a.keys() - cells_b.keys(), key=order)
+    result = Comparison(a, b, rows, excluded, only_a, sorted(cells_b.keys() - cells_a.keys(), key=order))
     result.counted, result.count_flagged = counted, frozenset(count_flagged)
     result.overall = {f: stats(rows, f) for f in FIGURES}
-    for seq in sorted({f"{k[0]}/{k[1]}" for k in cells_a.keys() & cells_b.keys()}):
-        in_seq = [r for r in rows if f"{r.key[0]}/{r.key[1]}" == seq]
+    for seq in dict.fromkeys(k.seq for k in sorted(cells_a.keys() & cells_b.keys(), key=order)):
+        in_seq = [r for r in rows if r.key.seq == seq]
         result.by_seq[seq] = {f: stats(in_seq, f) for f in FIGURES}
         result.crossovers[seq] = crossovers(in_seq, a.name, b.name)
     return result
@@ -127,21 +154,29 @@ def against_last(runs: list[Run], count_flagged: frozenset[str] = frozenset()) -
 
 
 def crossovers(rows: list[CellRatio], name_a: str, name_b: str) -> list[str]:
-    """Where the lead in output throughput changes hands along concurrency, in words."""
-    points = sorted((r.key[2], r.ratios[LEAD]) for r in rows if r.ratios.get(LEAD) is not None)
+    """Where the lead in output throughput changes hands along the load (concurrency or rate), in words."""
+    points = [(r.key, r.ratios[LEAD]) for r in rows if r.ratios.get(LEAD) is not None]
+    points.sort(key=lambda p: order(p[0]))
     if not points:
         return []
     out = []
     leader = None
-    for conc, value in points:
+    for k, value in points:
         now = name_a if value > 1 else name_b if value < 1 else None
         if now is not None and leader is not None and now != leader:
-            out.append(f"{now} takes the lead at concurrency {conc}")
+            out.append(f"{now} takes the lead at {level_text(k)}")
         leader = now or leader
     if not out:
         side = name_a if all(v > 1 for _, v in points) else name_b if all(v < 1 for _, v in points) else None
-        if side:
-            out.append(f"{side} leads at every concurrency ({points[0][0]} to {points[-1][0]})")
+        axes = {k.axis for k, _ in points}
+        if side and len(points) > 1 and axes <= {"concurrency", "rate"} and len(axes) == 1:
+            unit = " req/s" if axes == {"rate"} else ""
+            first, last = points[0][0].level, points[-1][0].level
+            out.append(f"{side} leads at every {axes.pop()} ({first:g} to {last:g}{unit})")
+        elif side:
+            out.append(
+                f"{side} leads at {level_text(points[0][0])}" if len(points) == 1 else f"{side} leads in every cell"
+            )
     return out
 
 

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from engine.report.model import FAILED_REQUESTS, CellResult, Flag, RunSummary
+from engine.report.model import FAILED_REQUESTS, CellResult, Flag, OpenLoop, RunSummary
 from engine.report.results import read_summary
 
 # vLLM bench's keys that our cells need, and what we put when one is missing.
@@ -63,16 +64,63 @@ def load_runs(paths: list[Path], names: list[str] | None = None) -> list[Run]:
             break
     for r, name in zip(runs, names or []):
         r.name = name
+    for run in runs[:-1]:  # each is compared with the last one named
+        check_comparable(run, runs[-1])
     return runs
 
 
+def workloads(run: Run) -> dict[str, str]:
+    """The run's workloads (ISL/OSL or a dataset's label) -> the loads it measured them at, in words:
+    {"128/32": "rates 2, 4 req/s", "sharegpt": "concurrency 1, 4"}."""
+    from engine.compare.ratios import key, order  # ratios builds on Run: imported late
+
+    levels: dict[str, dict[str, list[str]]] = {}
+    for k in sorted({key(c) for c in run.cells}, key=order):
+        levels.setdefault(k.seq, {}).setdefault(k.axis, []).append(f"{k.level:g}")
+
+    def words(axis: str, values: list[str]) -> str:
+        if axis == "trace":
+            caps = ", ".join(v for v in values if v != "0")
+            return "its own pace" + (f", at most {caps} in flight" if caps else "")
+        return f"concurrency {', '.join(values)}" if axis == "concurrency" else f"rates {', '.join(values)} req/s"
+
+    return {seq: " and ".join(words(axis, values) for axis, values in axes.items()) for seq, axes in levels.items()}
+
+
+def _sources(run: Run) -> dict[str, str]:
+    """A dataset or trace cell's label -> the file its prompts came from (where it had one)."""
+    return {c.seq: c.dataset.source for c in run.cells if c.dataset is not None and c.dataset.source}
+
+
+def check_comparable(a: Run, b: Run) -> None:
+    """Refuse only a true mismatch (SourceError naming what differs): no cell measured under the
+    same workload at the same load in both, or the same dataset label read from different files."""
+    from engine.compare.ratios import key
+
+    src_a, src_b = _sources(a), _sources(b)
+    for seq in src_a.keys() & src_b.keys():
+        if Path(src_a[seq]).name != Path(src_b[seq]).name:
+            raise SourceError(
+                f"{a.name} and {b.name} both ran {seq!r}, but from different files ({src_a[seq]} and {src_b[seq]}): "
+                "their requests differ, so their cells do not compare"
+            )
+    if not a.cells or not b.cells or {key(c) for c in a.cells} & {key(c) for c in b.cells}:
+        return
+    wa, wb = workloads(a), workloads(b)
+    if wa.keys() & wb.keys():
+        seq = sorted(wa.keys() & wb.keys())[0]
+        what = f"both ran {seq}, but {a.name} at {wa[seq]} and {b.name} at {wb[seq]}"
+    else:
+        ran_a = "; ".join(f"{seq} at {levels}" for seq, levels in wa.items())
+        ran_b = "; ".join(f"{seq} at {levels}" for seq, levels in wb.items())
+        what = f"{a.name} ran {ran_a} and {b.name} ran {ran_b}"
+    raise SourceError(
+        f"no cell of {a.name} matches one of {b.name}: {what}. Cells match by workload (ISL/OSL, or dataset or "
+        "trace label) and load (the same concurrency, or the same request rate): compare runs of the same grid"
+    )
+
+
 def _from_summary(path: Path, summary: RunSummary, name: str | None) -> Run:
-    if any(c.open_loop for c in summary.cells):
-        # Cells are matched by ISL/OSL and concurrency; rate cells would be matched wrongly.
-        raise SourceError(f"{path}: a request-rate run: compare matches closed-loop (concurrency) runs only, so far")
-    if any(c.dataset for c in summary.cells):
-        # A dataset cell's lengths vary per request (0/0 in the key): cells of two datasets would match.
-        raise SourceError(f"{path}: a dataset or trace run: compare matches the fixed ISL/OSL grid only, so far")
     default = f"{summary.hardware or '?'}:{path.name}"
     return Run(
         name=name or default,
@@ -138,6 +186,13 @@ def vllm_cell(data: dict, where: Path) -> tuple[CellResult, list[str]]:
         raise SourceError(f"{where}: {exc}") from None
     if cell.mean_tpot_ms:
         cell.interactivity = 1000.0 / cell.mean_tpot_ms
+    rate = data.get("request_rate")
+    if isinstance(rate, int | float) and not isinstance(rate, bool) and 0 < rate < math.inf:
+        # `--request-rate R`: an open-loop cell, matched by its rate ("inf" sends all at once: by concurrency).
+        burstiness = data.get("burstiness") or 1.0
+        arrival = "poisson" if burstiness == 1.0 else "gamma"
+        cell.open_loop = OpenLoop(request_rate=rate, arrival=arrival, burstiness=burstiness, seed=0)
+        cell.open_loop.max_in_flight = int(conc) if conc else None
     # The file does not say how many devices served it: per-GPU figures are per server.
     cell.total_token_throughput_per_gpu = cell.total_token_throughput
     cell.output_throughput_per_gpu = cell.output_throughput

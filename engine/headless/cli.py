@@ -80,8 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--search-start", type=float, help="the first probe's concurrency or rate (default 1)")
     p.add_argument(
         "--dataset",
-        help="prompts: random (with --input-len-range/--output-len-range), sharegpt:PATH, jsonl:PATH, or prefix:P[:G] "
-        "(groups of G requests sharing a P-token prefix); lengths stay exact per request",
+        help="prompts: random (with --input-len-range/--output-len-range), sharegpt:PATH, jsonl:PATH, prefix:P[:G] "
+        "(groups of G requests sharing a P-token prefix), or multiturn:T (conversations of T turns, each user turn "
+        "ISL tokens, each answer OSL, each turn's prompt the earlier turns and answers; with --rate, conversations "
+        "start at that rate) or multiturn:T:PATH (a ShareGPT file's first T exchanges); lengths stay exact per request",
     )
     p.add_argument("--input-len-range", metavar="MIN:MAX", help="--dataset random: input lengths, e.g. 100:400")
     p.add_argument("--output-len-range", metavar="MIN:MAX", help="--dataset random: output lengths, e.g. 50:200")

@@ -29,11 +29,22 @@ def build_parser() -> argparse.ArgumentParser:
         "figure is 1.4 times B's). Runs are results folders or `vllm bench serve --save-result` JSON files.",
     )
     p.add_argument("runs", nargs="+", type=Path, help="results folders or vLLM bench JSON files (two or more)")
+    add_comparison_options(p)
+    p.add_argument("--plot", action="store_true", help="overlay the runs' throughput-latency curves")
+    p.add_argument("--csv", type=Path, help="write the per-cell table as CSV")
+    p.add_argument("--md", type=Path, help="write the per-cell table and the summary as Markdown")
+    p.add_argument("--json", type=Path, help="write everything computed as JSON")
+    return p
+
+
+def add_comparison_options(p: argparse.ArgumentParser) -> None:
+    """--name, --latency and --count-flagged: how runs are named and compared (`compare` and `report`)."""
     p.add_argument(
         "--name",
         action="append",
         default=[],
-        help="a display name per run, in order (repeatable; default: hardware, profile or folder, whichever differs)",
+        help="a display name per run, in order (repeatable; default with several runs: hardware, profile or folder, "
+        "whichever differs)",
     )
     p.add_argument("--latency", help="iso-latency targets in ms, e.g. 1000,2000 (default: across the common range)")
     p.add_argument(
@@ -41,13 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=flag_codes,
         default=frozenset(),
         metavar="CODES",
-        help="flag codes that do not keep a cell out of the statistics, e.g. client_limit (the cells stay listed)",
+        help="flag codes that do not keep a cell out of the comparison's statistics, e.g. client_limit (the cells "
+        "stay listed)",
     )
-    p.add_argument("--plot", action="store_true", help="overlay the runs' throughput-latency curves")
-    p.add_argument("--csv", type=Path, help="write the per-cell table as CSV")
-    p.add_argument("--md", type=Path, help="write the per-cell table and the summary as Markdown")
-    p.add_argument("--json", type=Path, help="write everything computed as JSON")
-    return p
 
 
 def flag_codes(text: str) -> frozenset[str]:
@@ -112,11 +119,14 @@ def to_json(comparisons: list[Comparison]) -> dict:
 def to_csv(comparisons: list[Comparison]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["a", "b", "input_len", "output_len", "concurrency", *FIGURES])
+    w.writerow(["a", "b", "workload", "axis", "level", *FIGURES])  # the cell's key: engine/compare/ratios.py
     for c in comparisons:
         for r in c.cells:
             w.writerow(
-                [c.a.name, c.b.name, *r.key, *("" if r.ratios[f] is None else f"{r.ratios[f]:.4f}" for f in FIGURES)]
+                [
+                    *(c.a.name, c.b.name, r.key.seq, r.key.axis, f"{r.key.level:g}"),
+                    *("" if r.ratios[f] is None else f"{r.ratios[f]:.4f}" for f in FIGURES),
+                ]
             )
     return buf.getvalue()
 

@@ -16,7 +16,7 @@ from engine.events import (
     RunFinished,
     ServerWaiting,
 )
-from engine.plan import per_request
+from engine.plan import conversations, per_request
 from engine.report import curves
 from engine.report.model import METRICS, CellResult
 from engine.report.table import summary_table
@@ -68,12 +68,13 @@ class ConsoleObserver:
             self._print(f"{event.level}: {event.message}" if event.level != "info" else event.message)
         elif isinstance(event, CellStarted):
             c = event.cell
-            pace = f"rate {c.rate:g} req/s" if c.rate else f"concurrency {c.concurrency}"
+            unit = "conversations/s" if c.turns else "req/s"
+            pace = f"rate {c.rate:g} {unit}" if c.rate else f"concurrency {c.concurrency}"
             if c.dataset == "trace":
                 pace = f"trace on its timestamps{f', at most {c.concurrency} in flight' if c.concurrency else ''}"
             lengths = f"{c.seq}{per_request(c)}" if c.dataset else f"ISL/OSL {c.input_len}/{c.output_len}"
             of = f"/{event.total_cells}" if event.total_cells else " (search probe)"
-            self._print(f"cell {c.index + 1}{of}: {pace}, {lengths}, {c.num_prompts} requests")
+            self._print(f"cell {c.index + 1}{of}: {pace}, {lengths}, {c.num_prompts} requests{conversations(c)}")
         elif isinstance(event, LoadProgress):
             if not self._throttled():
                 self._print(
@@ -100,8 +101,20 @@ class ConsoleObserver:
                 )
             if line := workers_line(r):  # several load workers: the worst one, then each one
                 self._print(f"  {line}")
+            if r.turns:
+                self._print("  per turn: " + turns_line(r))
         elif isinstance(event, RunFinished):
             self._print(f"run {event.status}" + (f": {event.error}" if event.error else ""))
+
+
+def turns_line(r: CellResult) -> str:
+    """'1 (in 128): TTFT p50 12.0 ms | 2 (in 288): 19.5 ms | ...': how TTFT grows with the context."""
+    parts = []
+    for t in r.turns or []:
+        ttft = f"{t.median_ttft_ms:,.1f} ms" if t.median_ttft_ms is not None else "n/a"
+        failed = f", {t.failed} failed" if t.failed else ""
+        parts.append(f"{t.turn} (in {t.input_len}): {'TTFT p50 ' if not parts else ''}{ttft}{failed}")
+    return " | ".join(parts)
 
 
 def hardware_note(r: CellResult) -> str:

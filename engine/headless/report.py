@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from engine.compare.sources import SourceError, load_run, load_runs
-from engine.headless.compare import flag_codes
+from engine.headless.compare import add_comparison_options
 from engine.share.html import render
 from engine.share.images import PLOT_EXTRA, MissingExtra, pyplot, write_pngs, write_svgs
 
@@ -24,21 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("runs", nargs="+", type=Path, help="results folders or `vllm bench serve --save-result` JSON files")
     p.add_argument("--out", type=Path, help="the HTML file to write, e.g. report.html")
-    p.add_argument(
-        "--name",
-        action="append",
-        default=[],
-        help="a display name per run, in order (repeatable; default with several runs: hardware, profile or folder, "
-        "whichever differs)",
-    )
-    p.add_argument("--latency", help="iso-latency targets in ms, e.g. 1000,2000 (default: across the common range)")
-    p.add_argument(
-        "--count-flagged",
-        type=flag_codes,
-        default=frozenset(),
-        metavar="CODES",
-        help="flag codes that do not keep a cell out of the comparison's statistics, e.g. client_limit",
-    )
+    add_comparison_options(p)
     p.add_argument("--svg", type=Path, metavar="DIR", help="also write one SVG per curve into DIR (no dependency)")
     p.add_argument(
         "--png", type=Path, metavar="DIR", help=f"also write one PNG per curve into DIR (matplotlib: {PLOT_EXTRA})"

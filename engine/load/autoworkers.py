@@ -12,7 +12,8 @@ The rule (documented in README, "Load workers"):
   STREAMS_PER_WORKER of its cap on requests in flight, whichever asks more;
 - at most the client's CPUs: its pinned set where isolation pins it, else half the host's usable
   CPUs (a GPU server's API process and engine cores need the rest);
-- in-process mode: 1 (the engine lives in the run process).
+- in-process mode and multi-turn datasets: 1 (the engine lives in the run process; a conversation's
+  next turn is built from the answer its process received).
 """
 
 from __future__ import annotations
@@ -56,8 +57,11 @@ def choose(
     cells: Iterable[Cell], mode: str, client_cpus: set[int] | None, usable: int | None = None
 ) -> tuple[int, str]:
     """(workers, why) for `workers = "auto"`."""
+    cells = list(cells)
     if mode == "inprocess":
         return 1, "in-process mode: the engine is reachable from the run process only"
+    if any(c.turns for c in cells):
+        return 1, "multi-turn conversations: each next turn is built from an answer one process saw"
     need, why = demand(cells)
     budget = client_cpu_budget(client_cpus, usable)
     if need > budget:

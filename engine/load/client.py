@@ -40,6 +40,9 @@ PT_KEY = b'"prompt_tokens":'
 # Servers differ in JSON spacing: `"choices": []` or `"choices":[]`.
 EMPTY_CHOICES = re.compile(rb'"choices"\s*:\s*\[\s*\]')
 ID_RE = re.compile(rb'"id"\s*:\s*"([^"]*)"')
+# vLLM's `return_token_ids`: each chunk's new token ids (the first chunk's "prompt_token_ids" has a
+# `_` before the quote this pattern starts with, so it never matches here).
+TOKEN_IDS_RE = re.compile(rb'"token_ids"\s*:\s*\[([^\]]*)\]')
 _DIGITS = re.compile(rb"\s*(\d+)")
 
 
@@ -81,11 +84,19 @@ class _SSEConsumer:
 
     __slots__ = (
         *("api", "buf", "counted", "got_first", "keep_text", "last", "on_tokens", "record", "start"),
-        *("text_parts", "usage_seen"),
+        *("ids", "text_parts", "usage_seen"),
     )
 
-    def __init__(self, record: RequestRecord, api: str, on_tokens: Callable[[int], None], keep_text: bool):
+    def __init__(
+        self,
+        record: RequestRecord,
+        api: str,
+        on_tokens: Callable[[int], None],
+        keep_text: bool,
+        collect_ids: bool = False,
+    ):
         self.record, self.api, self.on_tokens, self.keep_text = record, api, on_tokens, keep_text
+        self.ids: list[int] | None = [] if collect_ids else None  # the answer's token ids (multi-turn)
         self.buf = b""
         self.counted = 0
         self.got_first = False
@@ -134,6 +145,8 @@ class _SSEConsumer:
                     self.text_parts.append(piece)
                 if new <= 0:
                     continue
+            if self.ids is not None and (m := TOKEN_IDS_RE.search(payload)):
+                self.ids.extend(int(t) for t in m.group(1).split(b",") if t.strip())
             if not self.got_first:
                 self.got_first = True
                 record.ttft = now - self.start
@@ -155,10 +168,12 @@ async def stream_request(
     on_tokens: Callable[[int], None],
     keep_text: bool = False,
     deadline_s: float | None = None,
+    collect_ids: bool = False,
 ) -> RequestRecord:
     """Send one streaming request and fill `record` with its timings and token counts; past
-    `deadline_s` the request is given up (a failed record, its connection closed)."""
-    consumer = _SSEConsumer(record, api, on_tokens, keep_text)
+    `deadline_s` the request is given up (a failed record, its connection closed). With
+    `collect_ids` (a body asking `return_token_ids`), the answer's ids go to `record.output_ids`."""
+    consumer = _SSEConsumer(record, api, on_tokens, keep_text, collect_ids)
     record.start_time = time.time()
     consumer.start = consumer.last = time.perf_counter()
     try:
@@ -173,6 +188,7 @@ async def stream_request(
         if keep_text:
             record.text = "".join(consumer.text_parts)
         record.output_tokens = consumer.counted
+        record.output_ids = consumer.ids
         if not consumer.got_first:
             raise StreamError("the stream ended without a single token")
         record.ok = True
@@ -218,12 +234,18 @@ class PreparedRequest:
     input_len: int | None = None
     output_len: int | None = None
     planned_s: float | None = None
+    # A multi-turn request (engine/load/conversations.py): `body` is then this turn's user tokens,
+    # made into the real request only when the turns before it have their answers.
+    conversation: int | None = None
+    turn: int | None = None
+    answer_ids: bool = False  # ask for the answer's token ids (record.output_ids)
 
 
 class Target(Protocol):
     """Where a closed loop sends its requests: a server over HTTP, or an engine in this process."""
 
-    def prepare(self, prompt: Prompt, output_len: int) -> PreparedRequest: ...
+    def prepare(self, prompt: Prompt, output_len: int, answer_ids: bool = False) -> PreparedRequest:
+        """A request ready to send; with `answer_ids` its answer's token ids come back in the record."""
 
     async def send(
         self,
@@ -243,9 +265,12 @@ class HttpTarget:
         self.session, self.api, self.model, self.keep_text = session, api, model, keep_text
         self.url = base_url + api_path(api)
 
-    def prepare(self, prompt: Prompt, output_len: int) -> PreparedRequest:
-        body = request_body(self.api, self.model, prompt, output_len, usage=True)
-        return PreparedRequest(json.dumps(body, separators=(",", ":")).encode(), prompt.expected_len)
+    def prepare(self, prompt: Prompt, output_len: int, answer_ids: bool = False) -> PreparedRequest:
+        extra = {"return_token_ids": True} if answer_ids else None  # vLLM's: each chunk's token ids
+        body = request_body(self.api, self.model, prompt, output_len, usage=True, extra=extra)
+        return PreparedRequest(
+            json.dumps(body, separators=(",", ":")).encode(), prompt.expected_len, answer_ids=answer_ids
+        )
 
     async def send(
         self,
@@ -255,7 +280,15 @@ class HttpTarget:
         deadline_s: float | None,
     ) -> None:
         await stream_request(
-            self.session, self.url, request.body, record, self.api, on_tokens, self.keep_text, deadline_s
+            self.session,
+            self.url,
+            request.body,
+            record,
+            self.api,
+            on_tokens,
+            self.keep_text,
+            deadline_s,
+            request.answer_ids,
         )
 
 

@@ -59,10 +59,7 @@ def read_jsonl_prompts(path: str) -> list[tuple[int, str, int | None]]:
     return out
 
 
-def read_sharegpt(path: str) -> tuple[list[tuple[int, str, str]], int]:
-    """ShareGPT JSON (a list of `{"conversations": [{"from": ..., "value": ...}, ...]}`): (entry,
-    first turn, second turn) of each conversation of two turns or more, as `vllm bench serve` takes
-    them, and how many shorter ones were passed over."""
+def _sharegpt_list(path: str) -> list:
     p = Path(path).expanduser()
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
@@ -74,21 +71,55 @@ def read_sharegpt(path: str) -> tuple[list[tuple[int, str, str]], int]:
         raise DatasetError(f"{path}: cannot read it: {exc}") from None
     if not isinstance(data, list):
         raise DatasetError(f"{path}: a ShareGPT file is a JSON list of conversations, not {type(data).__name__}")
+    return data
+
+
+def _turn_texts(path: str, i: int, entry, count: int) -> list[str] | None:
+    """The first `count` messages' texts of entry i (None: it has fewer); DatasetError naming a bad one."""
+    turns = entry.get("conversations") if isinstance(entry, dict) else None
+    if not isinstance(turns, list):
+        raise DatasetError(f"{path}: entry {i}: field 'conversations' is missing or not a list")
+    if len(turns) < count:
+        return None
+    texts = []
+    for t, turn in enumerate(turns[:count]):
+        value = turn.get("value") if isinstance(turn, dict) else None
+        if not isinstance(value, str):
+            raise DatasetError(f"{path}: entry {i}: conversations[{t}]: field 'value' is missing or not a string")
+        texts.append(value)
+    return texts
+
+
+def read_sharegpt(path: str) -> tuple[list[tuple[int, str, str]], int]:
+    """ShareGPT JSON (a list of `{"conversations": [{"from": ..., "value": ...}, ...]}`): (entry,
+    first turn, second turn) of each conversation of two turns or more, as `vllm bench serve` takes
+    them, and how many shorter ones were passed over."""
     out, short = [], 0
-    for i, entry in enumerate(data):
-        turns = entry.get("conversations") if isinstance(entry, dict) else None
-        if not isinstance(turns, list):
-            raise DatasetError(f"{path}: entry {i}: field 'conversations' is missing or not a list")
-        if len(turns) < 2:
+    for i, entry in enumerate(_sharegpt_list(path)):
+        texts = _turn_texts(path, i, entry, 2)
+        if texts is None:
             short += 1
             continue
-        texts = []
-        for t, turn in enumerate(turns[:2]):
-            value = turn.get("value") if isinstance(turn, dict) else None
-            if not isinstance(value, str):
-                raise DatasetError(f"{path}: entry {i}: conversations[{t}]: field 'value' is missing or not a string")
-            texts.append(value)
         out.append((i, texts[0], texts[1]))
     if not out:
         raise DatasetError(f"{path}: no conversation has two turns (a prompt and an answer)")
+    return out, short
+
+
+def read_sharegpt_exchanges(path: str, exchanges: int) -> tuple[list[tuple[int, list[str]]], int]:
+    """(entry, [user, answer, user, answer, ...]) of each conversation's first `exchanges` exchanges
+    (2 x exchanges messages, in file order: a user's message, then the answer), and how many
+    conversations were too short and passed over."""
+    out, short = [], 0
+    for i, entry in enumerate(_sharegpt_list(path)):
+        texts = _turn_texts(path, i, entry, 2 * exchanges)
+        if texts is None:
+            short += 1
+            continue
+        out.append((i, texts))
+    if not out:
+        raise DatasetError(
+            f"{path}: no conversation has {exchanges} exchanges ({2 * exchanges} messages): "
+            f"use fewer turns (multiturn:T:PATH)"
+        )
     return out, short

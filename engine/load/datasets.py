@@ -10,6 +10,11 @@
   shuffled with the run's seed.
 - `prefix:P[:G]`: groups of G requests (default 4) share a prefix of P random tokens, each then
   has its own suffix up to the cell's ISL (prefix-cache studies).
+- `multiturn:T`: conversations of T turns, each user turn the cell's ISL in random tokens, each
+  answer its OSL; turn k's prompt is made when it is sent, from the turns before it and their
+  actual answers (engine/load/conversations.py), so its items carry only the user turn.
+  `multiturn:T:PATH`: the same with a ShareGPT file's first T exchanges (user messages tokenised,
+  each answer's length its reply's token count).
 - a trace (engine/load/trace.py): its rows, prompts built from shared blocks, sent on its timestamps.
 
 Every request is sent with `max_tokens = min_tokens = ` its own output length, and its record holds
@@ -17,7 +22,6 @@ its own lengths, which the cell's checks compare with what the server reports. R
 than the server's `max_model_len` are skipped, each skip counted and named in a note (the run goes
 on with the rest; a cell left with none has no requests). Where the dataset has fewer entries than
 the cell has requests, it is cycled and a note says so (a prefix cache sees the repeats).
-Multi-turn conversations are not built yet.
 
 Warm-up requests have the lengths of the cell's first requests but random tokens of their own, so
 they warm the server without caching any measured prompt.
@@ -28,7 +32,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from engine.load.datafiles import DatasetError, read_jsonl_prompts, read_sharegpt
+from engine.load.datafiles import DatasetError, read_jsonl_prompts, read_sharegpt, read_sharegpt_exchanges
 from engine.load.prompts import Prompt, PromptFactory
 from engine.load.trace import BlockPrompts, offsets, read_trace
 from engine.plan import Cell
@@ -48,6 +52,8 @@ class Item:
     output_len: int
     where: str = ""  # its source (file:line, entry), for notes
     planned_s: float | None = None  # a trace's send time, seconds from the cell's start
+    conversation: int | None = None  # multiturn: the prompt is this turn's user tokens only
+    turn: int | None = None
 
 
 def check_files(grid: Grid) -> None:
@@ -59,6 +65,8 @@ def check_files(grid: Grid) -> None:
         read_jsonl_prompts(grid.dataset.split(":", 1)[1])
     elif kind == "sharegpt":
         read_sharegpt(grid.dataset.split(":", 1)[1])
+    elif grid.multiturn_file():
+        read_sharegpt_exchanges(grid.multiturn_file(), grid.turns())
 
 
 def _prompt(factory: PromptFactory, prompt_kind: str, ids: list[int] | None = None, text: str | None = None) -> Prompt:
@@ -95,6 +103,12 @@ def build_items(
         items = _random(grid, cell, factory, prompt_kind, n, seed, salt)
     elif kind == "prefix":
         items = _prefix(grid, cell, factory, prompt_kind, n, seed, salt)
+    elif kind == "multiturn":
+        if grid.multiturn_file():
+            items, notes = _multiturn_file(grid, cell, factory, n, seed, fits)
+        else:
+            items = _multiturn(cell, factory, n, salt)
+        items = items[:n] if warmup_output_len is not None else items  # warm-up: n plain requests
     elif kind in ("jsonl", "sharegpt"):
         return _from_file(grid, cell, factory, prompt_kind, n, seed, salt, fits, warmup_output_len)
     else:
@@ -131,6 +145,68 @@ def _random(grid: Grid, cell: Cell, factory, prompt_kind: str, n: int, seed: int
         osl = rng.randint(*out_range) if out_range else cell.output_len
         items.append(Item(make(isl, cell.index, salt + i), isl, osl, f"request {i}"))
     return items
+
+
+def _multiturn(cell: Cell, factory: PromptFactory, n: int, salt: int) -> list[Item]:
+    """Whole conversations, turn by turn: each item the user turn's own tokens, with the full
+    length the turn's prompt will have once the earlier turns and their answers precede it."""
+    items = []
+    for i in range(-(-n // cell.turns) * cell.turns):
+        conv, turn = divmod(i, cell.turns)
+        turn += 1
+        user = factory.token_ids(cell.turn_len, cell.index, salt + i)
+        input_len = turn * cell.turn_len + (turn - 1) * cell.output_len
+        items.append(Item(user, input_len, cell.output_len, f"conversation {conv} turn {turn}", None, conv, turn))
+    return items
+
+
+def _multiturn_file(grid: Grid, cell: Cell, factory: PromptFactory, n: int, seed: int, fits):
+    """Conversations of a ShareGPT file, shuffled with the run's seed: each turn's user tokens (the
+    human message, tokenised) and its answer's length (the reply's token count; the server's own
+    answer of that length is what the next turn carries). A conversation whose last turn would not
+    fit the server's max_model_len is passed over, said in a note; too few are cycled, said too."""
+    path, turns = grid.multiturn_file(), cell.turns
+    convs, short = read_sharegpt_exchanges(path, turns)
+    random.Random(seed).shuffle(convs)
+    tok, wanted = factory.tokenizer, -(-n // turns)
+    chosen, too_long, empty, notes = [], 0, 0, []
+    for entry, texts in convs:  # tokenised lazily: a large file needs only its first usable conversations
+        if len(chosen) >= wanted:
+            break
+        user = [tok.encode(t, add_special_tokens=False) for t in texts[0::2]]
+        answers = [len(tok.encode(t, add_special_tokens=False)) for t in texts[1::2]]
+        if not all(user) or not all(answers):
+            empty += 1
+            continue
+        if not fits(sum(map(len, user)) + sum(answers[:-1]), answers[-1]):
+            too_long += 1
+            continue
+        chosen.append((entry, user, answers))
+    label = f"cell {cell.label}"
+    if too_long:
+        notes.append(
+            f"{label}: {too_long} conversations skipped, their last turn longer than the server's max_model_len"
+        )
+    if empty or short:
+        notes.append(
+            f"{label}: {empty} conversations with an empty message and {short} with under {turns} exchanges passed over"
+        )
+    if not chosen:
+        return [], notes
+    if len(chosen) < wanted:
+        notes.append(
+            f"{label}: {wanted} conversations from {len(chosen)} usable ones: each used up to "
+            f"{-(-wanted // len(chosen))} times (a prefix cache sees the repeats)"
+        )
+    items = []
+    for conv in range(wanted):
+        entry, user, answers = chosen[conv % len(chosen)]
+        input_len = 0
+        for k in range(turns):
+            input_len += len(user[k]) + (answers[k - 1] if k else 0)
+            prompt = Prompt(user[k], None, len(user[k]))
+            items.append(Item(prompt, input_len, answers[k], f"{path} entry {entry} turn {k + 1}", None, conv, k + 1))
+    return items, notes
 
 
 def _prefix(grid: Grid, cell: Cell, factory, prompt_kind: str, n: int, seed: int, salt: int) -> list[Item]:

@@ -46,13 +46,14 @@ class EngineTarget:
         self.make_params = make_params
         self._params: dict[int, Any] = {}  # one SamplingParams per output length, made ahead
 
-    def prepare(self, prompt: Prompt, output_len: int) -> PreparedRequest:
+    def prepare(self, prompt: Prompt, output_len: int, answer_ids: bool = False) -> PreparedRequest:
         if prompt.token_ids is None:
             raise ValueError("the in-process engine takes token-id prompts only")
         params = self._params.get(output_len)
         if params is None:
             params = self._params[output_len] = self.make_params(output_len)
-        return PreparedRequest(({"prompt_token_ids": prompt.token_ids}, params), prompt.expected_len)
+        request = ({"prompt_token_ids": prompt.token_ids}, params)
+        return PreparedRequest(request, prompt.expected_len, answer_ids=answer_ids)
 
     async def send(
         self,
@@ -67,6 +68,7 @@ class EngineTarget:
         record.start_time = time.time()
         start = last = time.perf_counter()
         counted = 0
+        ids: list[int] | None = [] if request.answer_ids else None  # a multi-turn answer, for the next turn
 
         async def consume() -> None:
             nonlocal last, counted
@@ -77,6 +79,8 @@ class EngineTarget:
                 new = sum(len(o.token_ids) for o in out.outputs)
                 if new <= 0:
                     continue
+                if ids is not None:
+                    ids.extend(out.outputs[0].token_ids)
                 if counted == 0:
                     record.ttft = now - start
                 else:
@@ -95,6 +99,7 @@ class EngineTarget:
                 ) from None
             record.e2el = last - start
             record.output_tokens = counted
+            record.output_ids = ids
             if counted == 0:
                 raise RuntimeError("the engine finished the request without a single token")
             record.ok = True

@@ -74,3 +74,16 @@ def achieved_rate(records: list[RequestRecord]) -> float | None:
     if len(sent) < 2 or sent[-1] <= sent[0]:
         return None
     return (len(sent) - 1) / (sent[-1] - sent[0])
+
+
+def peak_in_flight(records: list[RequestRecord]) -> int:
+    """The most requests in flight at once: each from its send to its last byte (or its failure)."""
+    edges = []
+    for r in records:
+        if r.start_time:
+            edges += [(r.start_time, 1), (r.start_time + (r.e2el or 0.0), -1)]
+    peak = now = 0
+    for _, step in sorted(edges, key=lambda e: (e[0], e[1])):  # an end before a start at the same instant
+        now += step
+        peak = max(peak, now)
+    return peak

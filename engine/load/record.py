@@ -34,6 +34,11 @@ class RequestRecord:
     planned_s: float | None = None
     sent_s: float | None = None
     text: str | None = None  # kept only when the server reports no usage and we count tokens
+    # A multi-turn request: its conversation and turn (1, 2, ...), and while it runs the answer's
+    # token ids, which the next turn's prompt carries (never saved: the lengths say what was sent).
+    conversation: int | None = None
+    turn: int | None = None
+    output_ids: list[int] | None = None
 
     @classmethod
     def for_cell(
@@ -67,7 +72,8 @@ class RequestRecord:
     def to_json(self) -> str:
         d = asdict(self)
         d["chunk_gaps"] = [round(g, 7) for g in self.chunk_gaps]
-        for key in ("text", "planned_s", "sent_s"):  # only where they apply: the file stays lean
+        del d["output_ids"]
+        for key in ("text", "planned_s", "sent_s", "conversation", "turn"):  # only where they apply: lean lines
             if d[key] is None:
                 del d[key]
         return json.dumps(d, separators=(",", ":"))

@@ -26,6 +26,7 @@ from engine.report.model import (
     CellResult,
     DatasetLengths,
     Flag,
+    TurnFigures,
 )
 
 PERCENTILES = (50, 90, 99)
@@ -155,6 +156,8 @@ def summarize_cell(
     )
     if cell.dataset:
         result.dataset = dataset_lengths(cell, records)
+    if cell.turns:
+        result.turns = turn_figures(records)
     if client is not None:
         client_health(result, client, records)
     result.flags = _flags(result) + result.flags
@@ -198,6 +201,28 @@ def dataset_lengths(cell: Cell, records: list[RequestRecord]) -> DatasetLengths 
         output_len_min=min(outs),
         output_len_max=max(outs),
     )
+
+
+def turn_figures(records: list[RequestRecord]) -> list[TurnFigures]:
+    """A multi-turn cell's latency per turn, over the turns that completed."""
+    out = []
+    for turn in sorted({r.turn for r in records if r.turn is not None}):
+        of_turn = [r for r in records if r.turn == turn]
+        ok = [r for r in of_turn if r.ok]
+        ttft, e2el = _stats("ttft", (r.ttft for r in ok if r.ttft is not None)), [r.e2el for r in ok]
+        out.append(
+            TurnFigures(
+                turn=turn,
+                completed=len(ok),
+                failed=len(of_turn) - len(ok),
+                input_len=round(sum(r.input_len for r in of_turn) / len(of_turn)),
+                mean_ttft_ms=ttft["mean_ttft_ms"],
+                median_ttft_ms=ttft["median_ttft_ms"],
+                p99_ttft_ms=ttft["p99_ttft_ms"],
+                mean_e2el_ms=1000 * sum(e2el) / len(e2el) if e2el else None,
+            )
+        )
+    return out
 
 
 def client_health(result: CellResult, client: ClientFigures, records: list[RequestRecord]) -> None:

@@ -48,7 +48,8 @@ class OpenLoop(Reading):
     burstiness: float
     seed: int
     achieved_rate: float | None = None  # req/s actually sent, over the span of the sends
-    max_in_flight: int | None = None
+    max_in_flight: int | None = None  # the cap (--max-concurrency); None: no cap
+    peak_in_flight: int | None = None  # the most requests seen in flight at once
 
 
 class DatasetLengths(Reading):
@@ -63,6 +64,19 @@ class DatasetLengths(Reading):
     output_len_mean: float
     output_len_min: int
     output_len_max: int
+
+
+class TurnFigures(Reading):
+    """One turn of a multi-turn cell, over its conversations: how latency grows with the context."""
+
+    turn: int
+    completed: int
+    failed: int
+    input_len: int  # the turn's prompt: k user turns and the k - 1 answers before it (from a file: the mean)
+    mean_ttft_ms: float | None = None
+    median_ttft_ms: float | None = None
+    p99_ttft_ms: float | None = None
+    mean_e2el_ms: float | None = None
 
 
 class Goodput(Reading):
@@ -183,6 +197,8 @@ class CellResult(Reading):
     goodput: Goodput | None = None
     # A dataset or trace cell (input_len / output_len 0: per request): its realised lengths.
     dataset: DatasetLengths | None = None
+    # A multi-turn cell: figures per turn (TTFT grows with the history each turn carries).
+    turns: list[TurnFigures] | None = None
     # The client's own health while the cell ran (engine.report.metrics.client_health).
     client_cpu_s: float | None = None
     client_cpu_ms_per_1k_tokens: float | None = None
@@ -243,6 +259,10 @@ class CellResult(Reading):
     @property
     def achieved_rate(self) -> float | None:
         return self.open_loop.achieved_rate if self.open_loop else None
+
+    @property
+    def peak_in_flight(self) -> int | None:
+        return self.open_loop.peak_in_flight if self.open_loop else None
 
     @property
     def request_goodput(self) -> float | None:
@@ -324,6 +344,8 @@ class Metric:
 
     def text(self, cell: CellResult) -> str:
         value = self.value(cell)
+        if self.key == "max_concurrency" and cell.open_loop and not value:
+            return "-"  # an open loop without a cap: no concurrency was set (peak_in_flight says what was seen)
         return "n/a" if value is None else self.fmt.format(value)
 
 
@@ -347,6 +369,7 @@ METRICS: dict[str, Metric] = {
         Metric("interactivity", "tok/s/user", "tok/s", "{:.1f}"),
         Metric("request_rate", "rate", "req/s", "{:g}"),
         Metric("achieved_rate", "sent/s", "req/s", "{:.2f}"),
+        Metric("peak_in_flight", "peak", "requests", "{:d}"),
         Metric("request_goodput", "goodput", "req/s", "{:.2f}"),
         Metric("client_loop_lag_p99_ms", "lag p99", "ms", "{:.1f}"),
         Metric("client_run_queue_share", "CPU wait", "%", "{:.0%}"),

@@ -35,7 +35,7 @@ def flag_notes(cells: list[CellResult]) -> list[str]:
 
 def with_workload(cells: list[CellResult], columns: list[Metric]) -> list[Metric]:
     """The columns, plus the target and achieved rate of rate cells and goodput, where any cell has them."""
-    extra = [m for m in ("request_rate", "achieved_rate") if any(c.open_loop for c in cells)]
+    extra = [m for m in ("request_rate", "achieved_rate", "peak_in_flight") if any(c.open_loop for c in cells)]
     extra += ["request_goodput"] if any(c.goodput for c in cells) else []
     return columns[:2] + [METRICS[k] for k in extra] + columns[2:] if extra else columns
 
@@ -49,4 +49,7 @@ def summary_table(cells: list[CellResult], columns: list[Metric] = CONSOLE_COLUM
     lines = ["  ".join(v.rjust(w) if i < len(columns) else v for i, (v, w) in enumerate(zip(r, widths))) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     notes = flag_notes(cells)
-    return "\n".join([*lines, "(latencies in ms; E2E is the mean; n/a: cannot be measured, see the flags)", *notes])
+    legend = "(latencies in ms; E2E is the mean; n/a: cannot be measured, see the flags"
+    if any(c.open_loop for c in cells):
+        legend += "; rate cells: conc is the cap on requests in flight, - for none; peak the most seen in flight"
+    return "\n".join([*lines, legend + ")", *notes])

@@ -3,18 +3,21 @@ and what to do. Called by the headless command line and by the TUI before a run.
 
 from __future__ import annotations
 
+import math
 import os
 import resource
 import tempfile
 from pathlib import Path
 
 from engine.load.datasets import DatasetError, check_files
-from engine.plan import build_plan
+from engine.plan import Cell, build_plan
 from engine.profiles import ResolvedProfile
 from engine.server.launcher import NotSupportedError, check_mode
 
 # Besides one socket per request in flight: the server's log, results files, the control plane.
 SPARE_FILES = 64
+# Poisson arrivals bunch: over a deadline's window, allow this much above rate x deadline.
+BURST_MARGIN = 1.25
 
 
 class PreflightError(Exception):
@@ -33,7 +36,30 @@ def preflight(profile: ResolvedProfile, results_root: Path) -> list[str]:
         check_files(profile.grid)
     except DatasetError as exc:
         raise PreflightError(str(exc)) from None
-    return _open_file_limit(max(c.concurrency for c in build_plan(profile.grid)))
+    plan = build_plan(profile.grid)
+    if not plan:  # a search makes its cells as it goes: bound its first probe's kind of cell
+        return []
+    return _open_file_limit(max(plan, key=lambda c: worst_in_flight(c, profile)[0]), profile)
+
+
+def worst_in_flight(cell: Cell, profile: ResolvedProfile) -> tuple[int, str]:
+    """The most requests a cell can have in flight (one socket each), and how that was bounded.
+
+    A closed loop: its concurrency. An open loop with a cap (--max-concurrency): the cap. Uncapped,
+    a server that stalls lets every scheduled request pile up until the request deadline gives the
+    oldest up: at most the cell's requests, and at most about rate x deadline (with a margin for
+    Poisson bursts). A trace has no single rate: its rows."""
+    if not cell.open_loop:
+        return cell.concurrency, f"concurrency {cell.concurrency}"
+    if cell.concurrency:
+        return cell.concurrency, f"cell {cell.label}'s cap of {cell.concurrency} in flight (--max-concurrency)"
+    why = f"cell {cell.label} (no cap on requests in flight: up to all its {cell.num_prompts} requests"
+    if cell.rate:
+        deadline = profile.load.deadline_s(cell.output_len or profile.grid.warmup_output_len)
+        by_deadline = math.ceil(cell.rate * deadline * BURST_MARGIN)
+        if by_deadline < cell.num_prompts:
+            return by_deadline, f"{why}, about rate x request deadline {deadline:.0f} s = {by_deadline})"
+    return cell.num_prompts, why + ")"
 
 
 def _check_results_root(root: Path) -> None:
@@ -57,15 +83,22 @@ def _check_tokenizer(profile: ResolvedProfile) -> None:
         )
 
 
-def _open_file_limit(concurrency: int) -> list[str]:
-    needed = concurrency + SPARE_FILES
+def _open_file_limit(cell: Cell, profile: ResolvedProfile) -> list[str]:
+    in_flight, why = worst_in_flight(cell, profile)
+    needed = in_flight + SPARE_FILES
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY or soft >= needed:
         return []
     if hard != resource.RLIM_INFINITY and hard < needed:
+        if cell.open_loop and not cell.concurrency:
+            what = f"cap the requests in flight with --max-concurrency {max(1, hard - SPARE_FILES)} or lower"
+        elif cell.open_loop:
+            what = "lower --max-concurrency"
+        else:
+            what = "lower --concurrency"
         raise PreflightError(
-            f"concurrency {concurrency} needs about {needed} open files, and this shell allows at most {hard} "
-            f"(ulimit -Hn): raise the hard limit, or lower --concurrency"
+            f"{why} needs about {needed} open files, and this shell allows at most {hard} (ulimit -Hn): "
+            f"raise the hard limit, or {what}"
         )
     resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
-    return [f"raised the open-file limit from {soft} to {needed} for concurrency {concurrency}"]
+    return [f"raised the open-file limit from {soft} to {needed} for {why}"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
+import re
 import socket
 import time
 import traceback
@@ -29,9 +30,10 @@ from engine.events import (
 from engine.load import autoworkers, schedstat
 from engine.load.arrivals import schedule
 from engine.load.client import CellLoad, HttpTarget, PreparedRequest, Target, new_session, run_closed_loop
+from engine.load.conversations import run_conversations
 from engine.load.datasets import build_items
 from engine.load.monitor import LoopLagMonitor
-from engine.load.openloop import achieved_rate, run_open_loop
+from engine.load.openloop import run_open_loop
 from engine.load.prompts import PromptFactory, api_path
 from engine.load.record import RequestRecord
 from engine.load.worker import WorkerConfig
@@ -39,12 +41,12 @@ from engine.load.workers import WorkerPool
 from engine.plan import Cell, build_plan
 from engine.profiles import ResolvedProfile, parse_cpus
 from engine.redact import Redactor, secret_values
-from engine.report.goodput import goodput
 from engine.report.metrics import EXTERNAL_ADVICE, LAUNCHED_ADVICE, ClientFigures, merge_workers, summarize_cell
-from engine.report.model import CellResult, Goodput, OpenLoop, RunSummary
+from engine.report.model import CellResult, RunSummary
 from engine.report.results import ResultsWriter, mark_superseded, new_run_dir, read_summary
 from engine.run.search import Search
 from engine.run.telemetry import RunTelemetry
+from engine.run.workloads import probe_cell, workload_figures
 from engine.server import isolation
 from engine.server.discovery import DiscoveryError, ServerInfo, discover
 from engine.server.inprocess import InProcessLauncher
@@ -148,9 +150,13 @@ class Runner:
 
     def _resumed_summary(self, run_dir: Path) -> RunSummary:
         summary = read_summary(run_dir / "summary.json")
-        done = {_key(c.load_level, c.input_len, c.output_len) for c in summary.cells}
-        todo = [c for c in self.plan if _key(c.rate or c.concurrency, c.input_len, c.output_len) not in done]
-        marked = mark_superseded(run_dir / "requests.jsonl", {c.index for c in todo})
+        done = {_key(c.load_level, c.seq) for c in summary.cells}
+        todo = [c for c in self.plan if _cell_key(c) not in done]
+        unfinished = {c.index for c in todo}
+        if self.profile.grid.search:  # probes are made as the search goes: the one cut short is the unfinished one
+            finished = {c.cell for c in summary.cells}
+            unfinished = {i for i in _request_cells(run_dir / "requests.jsonl") if i not in finished}
+        marked = mark_superseded(run_dir / "requests.jsonl", unfinished)
         summary.resumed.append(
             {
                 "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -160,12 +166,18 @@ class Runner:
             }
         )
         summary.skipped, summary.finished_at, summary.interrupted_cell = [], None, None
+        if self.profile.grid.search:
+            progress = (
+                f"{len(summary.cells)} probes done, {len(summary.search)} of {len(self.profile.grid.seq)} "
+                "searches finished; the search goes on from its finished probes"
+            )
+        else:
+            progress = f"{len(summary.cells)} of {len(self.plan)} cells done, {len(todo)} to run"
         self.observer(
             Notice(
                 "info",
-                f"resuming {run_dir.name} ({summary.status}): {len(summary.cells)} of {len(self.plan)} cells done, "
-                f"{len(todo)} to run; {marked} earlier requests of unfinished cells kept in requests.jsonl, "
-                "marked superseded",
+                f"resuming {run_dir.name} ({summary.status}): {progress}; {marked} earlier requests of "
+                "unfinished cells kept in requests.jsonl, marked superseded",
             )
         )
         return summary
@@ -243,6 +255,11 @@ class Runner:
             else:
                 info, factory = await discover(client, session, launcher.base_url, profile, launcher.model_arg)
                 target = HttpTarget(session, launcher.base_url, info.api, info.model, keep_text=not info.usage_reported)
+            if self.profile.grid.turns() and info.prompt_kind != "token_ids":
+                raise DiscoveryError(
+                    f"dataset {self.profile.grid.dataset}: the server at {launcher.base_url} takes text prompts only; "
+                    "multi-turn prompts are token ids (the answers' own tokens, exact lengths): use vLLM"
+                )
             writer.summary.server = info.to_dict()
             writer.summary.lengths = _lengths_note(info)
             writer.write_summary()
@@ -308,12 +325,13 @@ class Runner:
             await self._search(target, launcher, info, factory, writer)
             return
         emit = self.observer
-        done = {_key(c.load_level, c.input_len, c.output_len) for c in writer.summary.cells}
+        done = {_key(c.load_level, c.seq) for c in writer.summary.cells}
         for cell in self.plan:
-            if _key(cell.rate or cell.concurrency, cell.input_len, cell.output_len) in done:
+            if _cell_key(cell) in done:
                 continue  # finished before a resume
-            if info.max_model_len and cell.input_len + cell.output_len > info.max_model_len:
-                why = f"cell {cell.label} skipped: ISL+OSL exceeds the server's max_model_len {info.max_model_len}"
+            if info.max_model_len and cell.longest_request > info.max_model_len:
+                longest = f"a conversation's last turn ({cell.turns} x (ISL+OSL))" if cell.turns else "ISL+OSL"
+                why = f"cell {cell.label} skipped: {longest} exceeds the server's max_model_len {info.max_model_len}"
                 writer.summary.skipped.append(why)
                 emit(Notice("warning", why))
                 continue
@@ -339,11 +357,21 @@ class Runner:
         """Per ISL/OSL, probe loads until the highest one meeting the SLOs is found (engine/run/search.py)."""
         grid, load = self.profile.grid, self.profile.load
         for seq in grid.seq:
+            if any(found["seq"] == seq for found in writer.summary.search):
+                continue  # searched to the end before a resume
             search = Search(grid.search, load.slo, grid.search_percentile, grid.search_start, grid.search_max_probes)
             search.max_failed_share = load.max_failed_share
+            # After a resume: this search's finished probes, replayed in order, put it back where it stopped.
+            label = probe_cell(grid, seq, grid.search_start, 0)
+            label = label.seq or f"{label.input_len}/{label.output_len}"
+            for probe in [c for c in writer.summary.cells if c.seq == label]:
+                search.record(probe.load_level, probe)
+            if search.probes:
+                kept = ", ".join(f"{p.level:g}" for p in search.probes)
+                self.observer(Notice("info", f"search {seq}: {len(search.probes)} probes kept ({kept}), going on"))
             while (level := search.next_level()) is not None:
                 cell = probe_cell(grid, seq, level, index=len(writer.summary.cells))
-                if info.max_model_len and cell.input_len + cell.output_len > info.max_model_len:
+                if info.max_model_len and cell.longest_request > info.max_model_len:
                     search.stopped = f"ISL+OSL exceeds the server's max_model_len {info.max_model_len}"
                     break
                 search.record(level, await self._measure(target, launcher, cell, info, factory, writer))
@@ -416,10 +444,17 @@ class Runner:
                 if cell.dataset == "trace" and not warmup:  # the trace's own send times
                     offsets = [r.planned_s or 0.0 for r in requests]
                 elif cell.rate and not warmup:
-                    offsets = schedule(n, cell.rate, grid.arrival, grid.burstiness, self.profile.load.seed + cell.index)
+                    # Multi-turn: the rate is of conversation starts (engine/load/conversations.py).
+                    sends = len(requests) // cell.turns if cell.turns else n
+                    seed = self.profile.load.seed + cell.index
+                    offsets = schedule(sends, cell.rate, grid.arrival, grid.burstiness, seed)
                 else:
                     offsets = None
-                if offsets is not None:
+                if cell.turns and not warmup:
+                    duration = await run_conversations(
+                        target, cell, requests, starts=offsets, max_in_flight=cell.concurrency or None, **common
+                    )
+                elif offsets is not None:
                     max_in_flight = cell.concurrency or None
                     if self.pool is not None:
                         duration, workers = await self.pool.run_phase(
@@ -489,52 +524,30 @@ class Runner:
             self._skipped_notes.extend(notes)
         out = []
         for it in items:
-            request = target.prepare(it.prompt, it.output_len)
+            if it.conversation is not None:  # a turn: made into a request once the turns before it are answered
+                request = PreparedRequest(it.prompt.token_ids, it.input_len, conversation=it.conversation, turn=it.turn)
+            else:
+                request = target.prepare(it.prompt, it.output_len)
             out.append(replace(request, input_len=it.input_len, output_len=it.output_len, planned_s=it.planned_s))
         return out
 
 
-def probe_cell(grid, seq: str, level: float, index: int) -> Cell:
-    """A search probe: the grid's cell for one ISL/OSL at one concurrency or rate."""
-    axis = {"concurrency": [int(level)], "rates": []} if grid.search == "concurrency" else {"rates": [level]}
-    (cell,) = build_plan(grid.model_copy(update={**axis, "seq": [seq], "search": None}))
-    return replace(cell, index=index)
+def _request_cells(path: Path) -> set[int]:
+    """The cell indices that have requests in requests.jsonl."""
+    if not path.exists():
+        return set()
+    return {int(m) for m in re.findall(r'"cell":(\d+)', path.read_text())}
 
 
-def workload_figures(result: CellResult, cell: Cell, records: list[RequestRecord], profile: ResolvedProfile) -> None:
-    """A rate cell's target and achieved rate, and goodput where SLOs were given."""
-    grid, slo = profile.grid, profile.load.slo
-    if result.dataset is not None:  # the file it came from
-        from_file = cell.dataset in ("jsonl", "sharegpt")
-        result.dataset.source = grid.trace or (grid.dataset.split(":", 1)[1] if from_file else None)
-    if cell.dataset == "trace":
-        planned = [r.planned_s for r in records if r.planned_s is not None]
-        span = max(planned, default=0.0) - min(planned, default=0.0)
-        result.open_loop = OpenLoop(
-            request_rate=float(f"{(len(planned) - 1) / span:.3g}") if span > 0 else 0.0,  # the trace's mean
-            arrival=f"trace x{grid.speedup or 1:g}",
-            burstiness=1.0,
-            seed=profile.load.seed,
-            achieved_rate=achieved_rate(records),
-            max_in_flight=cell.concurrency or None,
-        )
-    if cell.rate:
-        result.open_loop = OpenLoop(
-            request_rate=cell.rate,
-            arrival=grid.arrival,
-            burstiness=grid.burstiness,
-            seed=profile.load.seed + cell.index,
-            achieved_rate=achieved_rate(records),
-            max_in_flight=cell.concurrency or None,
-        )
-    if slo:
-        rate, good = goodput(records, result.duration, slo)
-        result.goodput = Goodput(slo_ms=slo, good=good, request_goodput=rate)
+def _key(level: float, seq: str) -> tuple[float, str]:
+    """A cell's place in the grid: its request rate or concurrency, and its lengths or dataset label
+    (lengths alone would not tell two multi-turn or random cells with per-request lengths apart)."""
+    return float(level), seq
 
 
-def _key(level: float, input_len: int, output_len: int) -> tuple[float, int, int]:
-    """A cell's place in the grid: its request rate or concurrency, and its lengths."""
-    return float(level), input_len, output_len
+def _cell_key(cell: Cell) -> tuple[float, str]:
+    """The same place for a planned cell, as its result will name it (CellResult.seq)."""
+    return _key(cell.rate or cell.concurrency, cell.seq or f"{cell.input_len}/{cell.output_len}")
 
 
 def recipe_api_key(args: list[str]) -> str | None:

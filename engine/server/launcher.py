@@ -311,6 +311,8 @@ def check_mode(profile: ResolvedProfile) -> None:
         raise NotSupportedError("external mode needs an endpoint: --endpoint http://HOST:PORT")
     if profile.grid.search and not profile.load.slo:
         raise NotSupportedError("a search needs service levels to meet: --slo ttft:500,tpot:50 (ms)")
+    if profile.grid.turns():
+        _check_multiturn(profile)
     if profile.mode == "inprocess":
         if profile.docker:
             raise NotSupportedError(
@@ -376,3 +378,19 @@ def launch_preview(profile: ResolvedProfile, resolve_engine_args: bool = False) 
     env = {**isolation.server_env(iso, profile.hardware.vendor), **profile_env(profile)}
     redact = Redactor(secret_values(spec.command, env))
     return LaunchPreview({k: redact(v) for k, v in env.items()}, redact(spec.shell()), iso)
+
+
+def _check_multiturn(profile: ResolvedProfile) -> None:
+    """What a multi-turn dataset cannot run with (engine/load/conversations.py says why)."""
+    spec = profile.grid.dataset
+    if profile.load.workers != "auto" and profile.load.workers > 1:
+        raise NotSupportedError(
+            f"dataset {spec} with load.workers = {profile.load.workers}: a conversation's next turn is built "
+            "from the answer the previous one got, which the coordinator never sees; use --workers 1"
+        )
+    if profile.load.api == "chat" or profile.load.prompt == "text":
+        raise NotSupportedError(
+            f"dataset {spec}: each turn's prompt is the earlier turns' token ids and the answers' token ids "
+            "(exact lengths); text prompts (load.api = 'chat', load.prompt = 'text') would re-tokenise the "
+            "answers and drift; use --api completions with a server that takes token ids (vLLM, SGLang)"
+        )
