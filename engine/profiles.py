@@ -169,6 +169,11 @@ class Grid(Strict):
                 raise ValueError("give either a trace or a dataset: a trace brings its own prompts and lengths")
             if self.rates:
                 raise ValueError("a trace brings its own send times: leave out the request rates")
+            if self.search:
+                raise ValueError(
+                    "a trace brings its own send times, so a search (--search) would replay the same trace "
+                    "at every probe: leave out one of them"
+                )
         return self
 
     def turns(self) -> int:

@@ -75,6 +75,7 @@ def test_a_trace_is_one_open_loop_cell_of_its_rows(tmp_path):
         ({"input_len_range": "1:4"}, 'apply to dataset = "random" only'),
         ({"trace": "t.jsonl", "dataset": "random", "input_len_range": "1:4"}, "either a trace or a dataset"),
         ({"trace": "t.jsonl", "rates": [2.0]}, "brings its own send times"),
+        ({"trace": "t.jsonl", "search": "concurrency"}, "would replay the same trace at every probe"),
         ({"speedup": 2.0}, "speedup applies to a trace"),
         ({"trace": "t.jsonl", "speedup": 0}, "greater than 0"),
     ],
@@ -420,3 +421,25 @@ def test_a_saved_profile_replays_the_workload(tmp_path):
     save_profile(load_profile("cpu-tiny"), tmp_path / "profile.toml")
     text = (tmp_path / "profile.toml").read_text()
     assert not any(k in text for k in ("dataset", "trace", "speedup", "len_range"))
+
+
+def test_a_finished_trace_cell_is_known_again_on_resume(tmp_path):
+    """Its result carries the trace's mean rate; its planned cell has none: both key by the cap."""
+    from engine.report.model import CellResult, DatasetLengths, OpenLoop
+    from engine.run.runner import _cell_key, _result_key
+
+    trace = write_lines(
+        tmp_path / "t.jsonl", [{"timestamp": i, "input_length": 8, "output_length": 2} for i in range(5)]
+    )
+    for cap in (None, 3):
+        (cell,) = build_plan(Grid(concurrency=[1], seq=["64/8"], trace=str(trace), max_concurrency=cap))
+        lengths = dict(input_len_mean=8, input_len_min=8, input_len_max=8, output_len_mean=2, output_len_min=2)
+        done = CellResult(
+            **dict(duration=4, completed=5, failed=0, num_prompts=5, max_concurrency=cap or 0, total_input_tokens=40),
+            **dict(total_output_tokens=10, request_throughput=1, output_throughput=2, total_token_throughput=12),
+            input_len=0,
+            output_len=0,
+            dataset=DatasetLengths(name=cell.seq, output_len_max=2, **lengths),
+            open_loop=OpenLoop(request_rate=1.0, arrival="trace x1", burstiness=1, seed=0, max_in_flight=cap),
+        )
+        assert _result_key(done) == _cell_key(cell)

@@ -274,7 +274,7 @@ async def test_multiturn_on_vllm_has_exact_lengths_per_turn(vllm_server, tmp_pat
 
 def test_a_resume_tells_multiturn_cells_of_the_same_answer_length_apart():
     from engine.report.model import CellResult, DatasetLengths
-    from engine.run.runner import _cell_key, _key
+    from engine.run.runner import _cell_key, _result_key
 
     first, second = build_plan(grid(seq=["16/4", "32/4"]))
     assert _cell_key(first) != _cell_key(second)  # both have input_len 0 and output_len 4
@@ -286,4 +286,4 @@ def test_a_resume_tells_multiturn_cells_of_the_same_answer_length_apart():
         output_len=4,
         dataset=DatasetLengths(name=first.seq, output_len_max=4, **lengths),
     )
-    assert _key(done.load_level, done.seq) == _cell_key(first)
+    assert _result_key(done) == _cell_key(first)

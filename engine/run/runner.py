@@ -150,7 +150,7 @@ class Runner:
 
     def _resumed_summary(self, run_dir: Path) -> RunSummary:
         summary = read_summary(run_dir / "summary.json")
-        done = {_key(c.load_level, c.seq) for c in summary.cells}
+        done = {_result_key(c) for c in summary.cells}
         todo = [c for c in self.plan if _cell_key(c) not in done]
         unfinished = {c.index for c in todo}
         if self.profile.grid.search:  # probes are made as the search goes: the one cut short is the unfinished one
@@ -325,7 +325,7 @@ class Runner:
             await self._search(target, launcher, info, factory, writer)
             return
         emit = self.observer
-        done = {_key(c.load_level, c.seq) for c in writer.summary.cells}
+        done = {_result_key(c) for c in writer.summary.cells}
         for cell in self.plan:
             if _cell_key(cell) in done:
                 continue  # finished before a resume
@@ -543,6 +543,14 @@ def _key(level: float, seq: str) -> tuple[float, str]:
     """A cell's place in the grid: its request rate or concurrency, and its lengths or dataset label
     (lengths alone would not tell two multi-turn or random cells with per-request lengths apart)."""
     return float(level), seq
+
+
+def _result_key(result: CellResult) -> tuple[float, str]:
+    """A finished cell's place: a trace cell's result carries the trace's mean rate, but its plan
+    cell has none (the trace sets the pace): key it by its cap on requests in flight, as planned."""
+    if result.open_loop and result.open_loop.arrival.startswith("trace"):
+        return _key(result.open_loop.max_in_flight or 0, result.seq)
+    return _key(result.load_level, result.seq)
 
 
 def _cell_key(cell: Cell) -> tuple[float, str]:
