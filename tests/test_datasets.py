@@ -331,6 +331,14 @@ def test_a_trace_builds_exact_prompts_and_send_times(factory, tmp_path):
     check_files(g)  # a good file passes the check before the run
 
 
+def test_as_text_trace_and_prefix_prompts_record_the_length_they_re_encode_to(factory, tmp_path):
+    """Random ids decoded to text re-encode to another length: the record holds what was sent."""
+    path = write_lines(tmp_path / "t.jsonl", [{"timestamp": 0, "input_length": 600, "output_length": 3}])
+    for g in (Grid(concurrency=[1], seq=["64/8"], trace=str(path)), grid(dataset="prefix:16:3")):
+        items, _ = build_items(g, cell_of(g), factory, "text", 3)
+        assert items and all(it.input_len == factory.count(it.prompt.text) for it in items)
+
+
 # --- end to end on the real tiny vLLM server ------------------------------------------------------
 
 

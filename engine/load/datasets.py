@@ -1,4 +1,6 @@
-"""Datasets: the requests of a dataset or trace cell, each with its own exact lengths.
+"""Datasets: the requests of a dataset or trace cell, each with its own exact lengths (with token-id
+prompts; as text, a prompt's length is what our tokenizer counts in the text sent, checked per
+request against the server's count).
 
 - `random`: lengths drawn per request from `input_len_range` / `output_len_range` (both ends
   included; a side without a range keeps the cell's length), seeded per run and cell.
@@ -218,7 +220,8 @@ def _prefix(grid: Grid, cell: Cell, factory, prompt_kind: str, n: int, seed: int
             prefix = random.Random(f"{seed}:prefix:{cell.index}:{salt}:{i // group}").choices(factory.vocab, k=plen)
         suffix = factory.token_ids(cell.input_len - plen, cell.index, salt + i).token_ids
         prompt = _prompt(factory, prompt_kind, ids=prefix + suffix)
-        items.append(Item(prompt, cell.input_len, cell.output_len, f"request {i} (group {i // group})"))
+        # Text re-encodes to its own length, not the ids': record what was sent (exact with token ids).
+        items.append(Item(prompt, prompt.expected_len, cell.output_len, f"request {i} (group {i // group})"))
     return items
 
 
@@ -229,7 +232,9 @@ def _trace(grid: Grid, factory, prompt_kind: str, n: int, seed: int, fits) -> tu
     for row, at in zip(rows, offsets(rows, grid.speedup or 1.0)):
         prompt = _prompt(factory, prompt_kind, ids=blocks.token_ids(row)) if fits(row.input_length, 0) else None
         where = f"{grid.trace}:{row.line}"
-        items.append(Item(prompt or Prompt([], None, 0), row.input_length, row.output_length, where, at))
+        # As text, the blocks re-encode to their own length, not the row's: record (and fit) what is sent.
+        length = prompt.expected_len if prompt is not None else row.input_length
+        items.append(Item(prompt or Prompt([], None, 0), length, row.output_length, where, at))
     return items, []
 
 

@@ -156,7 +156,7 @@ def datasets(cells: list[CellResult]) -> str:
         )
     note = (
         "Lengths each request was given, over the cell's requests; each was checked against the server's "
-        "usage report: a mismatch flags the cell length_mismatch."
+        "usage report: input mismatches are counted, an output mismatch flags the cell length_mismatch."
     )
     return (
         "<h4>Datasets and traces</h4>"
