@@ -154,6 +154,8 @@ class WorkerPool:
         self._phase: _Phase | None = None
         self._phases = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.start_margin_s = START_MARGIN_S  # the shared start: this long after the jobs are sent
+        self.start_timeout_s = START_TIMEOUT_S
 
     # -- processes ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -167,9 +169,9 @@ class WorkerPool:
         if starting:
             waits = [w.ready for w in starting]
             try:
-                await asyncio.wait_for(asyncio.gather(*waits), START_TIMEOUT_S)
+                await asyncio.wait_for(asyncio.gather(*waits), self.start_timeout_s)
             except TimeoutError:
-                raise RuntimeError(f"load workers not ready within {START_TIMEOUT_S:.0f} s") from None
+                raise RuntimeError(f"load workers not ready within {self.start_timeout_s:.0f} s") from None
 
     def _spawn(self, i: int) -> _Worker:
         """A fresh interpreter running engine.load.worker from this engine's root (engine.spawn, as the
@@ -205,6 +207,9 @@ class WorkerPool:
         except RuntimeError:
             pass  # the loop is closed: the run is over
 
+    def _prepare(self, requests: list[PreparedRequest]) -> None:
+        """Before a closed loop's shared start: whatever the transport does ahead with its bodies."""
+
     def close(self) -> None:
         """Stop every worker (a phase cut short loses its requests in flight, as one process would)."""
         for w in self.workers:
@@ -238,7 +243,9 @@ class WorkerPool:
         phase = _Phase(self._phases, cell, requests, offsets, output_len, warmup, on_record, load)
         n = len(requests)
         jobs: dict[int, Job] = {}
-        start_epoch = time.time() + START_MARGIN_S
+        if offsets is None:
+            self._prepare(requests)
+        start_epoch = time.time() + self.start_margin_s
         base = dict(cell=cell, output_len=output_len, warmup=warmup, deadline_s=deadline_s, start_epoch=start_epoch)
         if offsets is None:
             shares = split(min(cell.concurrency, n), self.n)
