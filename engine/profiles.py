@@ -188,6 +188,9 @@ class Load(Strict):
     # Load worker processes (HTTP targets only): 1 is the one in-process client; N > 1 spreads the
     # load over N processes, each with its own event loop and connections (engine.load.workers).
     workers: int = Field(default=1, ge=1, le=512)
+    # Run the load workers as Ray actors on this cluster (engine.load.rayworkers): its head's
+    # HOST:PORT, ray://HOST:PORT, or "auto" for the cluster running on this host. Unset: local processes.
+    ray_address: str | None = None
     # Service levels in ms (ttft, tpot, e2el): goodput counts the requests meeting every one.
     slo: dict[str, float] = {}
 

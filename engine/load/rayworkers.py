@@ -111,6 +111,19 @@ def check_address(address: str) -> str:
     return resolved
 
 
+def reachable_ip(address: str) -> str:
+    """This host's address as the cluster's nodes reach it: the one it uses toward the head node."""
+    where = _host_port(check_address(address) if address == "auto" else address)
+    if where is None:
+        return "127.0.0.1"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect((socket.gethostbyname(where[0]), where[1]))  # UDP: nothing is sent
+            return s.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"
+
+
 def estimate_offset(samples: list[tuple[float, float, float]]) -> tuple[float, float]:
     """(offset, uncertainty) in seconds from (sent, remote reading, answered) triples, the first and
     last read from our clock: the remote clock was read somewhere within the round trip, so the

@@ -217,6 +217,9 @@ def client_health(result: CellResult, client: ClientFigures, records: list[Reque
                 "cpu_s": h.cpu_s,
                 "run_queue_share": h.sched.run_queue_share if h.sched is not None else None,
                 "start_late_ms": 1000 * h.start_late_s,
+                "host": h.host,
+                "clock_offset_ms": 1000 * h.clock_offset_s,
+                "clock_uncertainty_ms": 1000 * h.clock_uncertainty_s,
             }
             for h in client.workers
         ]

@@ -33,6 +33,7 @@ from engine.load.datasets import build_items
 from engine.load.monitor import LoopLagMonitor
 from engine.load.openloop import achieved_rate, run_open_loop
 from engine.load.prompts import PromptFactory, api_path
+from engine.load.rayworkers import RayPool, RayUnavailable
 from engine.load.record import RequestRecord
 from engine.load.worker import WorkerConfig
 from engine.load.workers import WorkerPool
@@ -251,7 +252,7 @@ class Runner:
             self.telemetry = RunTelemetry.open(profile, launcher, writer.dir, self.headers, emit, engine_state)
             writer.summary.telemetry = self.telemetry.summary()
             try:
-                if profile.load.workers > 1 and isinstance(target, HttpTarget):
+                if (profile.load.workers > 1 or profile.load.ray_address) and isinstance(target, HttpTarget):
                     await self._start_workers(target, max_c)
                 await self._cells(target, launcher, info, factory, writer)
             finally:
@@ -275,8 +276,7 @@ class Runner:
         return RunOutcome("completed", EXIT_OK, writer.dir, cells)
 
     async def _start_workers(self, target: HttpTarget, max_c: int) -> None:
-        n = self.profile.load.workers
-        self.observer(PhaseChanged("discovering", f"starting {n} load worker processes"))
+        n, address = self.profile.load.workers, self.profile.load.ray_address
         config = WorkerConfig(
             target.url.removesuffix(api_path(target.api)),
             target.api,
@@ -286,6 +286,20 @@ class Runner:
             self.profile.load.read_timeout_s,
             max_c + 4,
         )
+        if address:  # Ray actors over the cluster's nodes (engine.load.rayworkers)
+            self.pool = RayPool(n, config, address)
+            self.observer(PhaseChanged("discovering", f"connecting to the Ray cluster at {address}"))
+            try:
+                about = await asyncio.get_running_loop().run_in_executor(None, self.pool.connect)
+            except RayUnavailable as exc:
+                raise LaunchError(str(exc), exit_code=EXIT_BAD_INPUT) from None
+            self.observer(Notice("info", about))
+            self.observer(PhaseChanged("discovering", f"starting {n} load workers as Ray actors"))
+            await self.pool.start()
+            for w in self.pool.workers:
+                self.observer(Notice("info", f"Ray {w.describe()}"))
+            return
+        self.observer(PhaseChanged("discovering", f"starting {n} load worker processes"))
         self.pool = WorkerPool(n, config)
         await self.pool.start()
         pids = ", ".join(str(w.pid) for w in self.pool.workers if w is not None)
