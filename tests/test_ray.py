@@ -23,7 +23,16 @@ import pytest
 from engine.events import LoadProgress
 from engine.headless.cli import main
 from engine.load import rayworkers
-from engine.load.rayworkers import RayUnavailable, _Relay, check_address, estimate_offset, ray_death
+from engine.load.rayworkers import (
+    RayPool,
+    RayUnavailable,
+    _RayWorker,
+    _Relay,
+    check_address,
+    estimate_offset,
+    ray_death,
+)
+from engine.load.worker import WorkerConfig
 from engine.profiles import apply_overrides, load_profile
 from engine.run.runner import Runner
 
@@ -98,6 +107,21 @@ def test_an_unreachable_ray_address_is_bad_input_with_advice(monkeypatch, capsys
     assert f"--ray 127.0.0.1:{port}: nothing answers at 127.0.0.1:{port}" in err and "ray start --head" in err
     with pytest.raises(RayUnavailable, match="not an address"):
         check_address("my-cluster")
+
+
+def test_workers_on_other_nodes_refuse_a_loopback_server_address():
+    pool = RayPool(2, WorkerConfig("http://127.0.0.1:8000", "completions", "m", False, {}, 60.0, 8), "10.0.0.1:6379")
+    pool.workers = [
+        _RayWorker(0, None, None, host="here", same_kernel=True),
+        _RayWorker(1, None, None, host="gpu-node-7", same_kernel=False),
+    ]
+    with pytest.raises(RayUnavailable, match=r"other nodes \(gpu-node-7\) that cannot reach it"):
+        pool._check_reach()
+    pool.config = WorkerConfig("http://10.0.0.2:8000", "completions", "m", False, {}, 60.0, 8)
+    pool._check_reach()  # an address the other nodes may reach
+    pool.workers[1].same_kernel = True
+    pool.config = WorkerConfig("http://localhost:8000", "completions", "m", False, {}, 60.0, 8)
+    pool._check_reach()  # every worker on this host
 
 
 def test_inprocess_mode_refuses_ray(capsys, tmp_path):

@@ -43,6 +43,7 @@ import traceback
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from engine.load.worker import Serving, WorkerConfig
 from engine.load.workers import WorkerPool, _Worker
@@ -247,6 +248,7 @@ class _RayWorker(_Worker):
     seq: int = 0
     died: str | None = None
     measured: tuple[float, float] | None = None  # the clock offset as estimated, (offset, uncertainty)
+    same_kernel: bool = False  # on the coordinator's own host (same boot id): one clock, and its loopback
 
     def name(self) -> str:
         return f"Ray worker {self.index} (pid {self.pid}) on host {self.host or '?'}"
@@ -262,7 +264,8 @@ class _RayWorker(_Worker):
                 remote = ray.get(self.actor.clock.remote())
                 samples.append((t0, remote, time.time()))
             self.measured = estimate_offset(samples)
-            if info["boot_id"] and info["boot_id"] == self.pool.boot_id:
+            self.same_kernel = bool(info["boot_id"]) and info["boot_id"] == self.pool.boot_id
+            if self.same_kernel:
                 self.clock_offset_s, self.clock_uncertainty_s = 0.0, 0.0  # the same kernel clock
             else:
                 self.clock_offset_s, self.clock_uncertainty_s = self.measured
@@ -360,7 +363,26 @@ class RayPool(WorkerPool):
     async def start(self) -> None:
         if self.ray is None:
             await asyncio.get_running_loop().run_in_executor(None, self.connect)
-        await super().start()
+        try:
+            await super().start()
+        except RuntimeError as exc:
+            raise RuntimeError(
+                f"{exc} (Ray: `ray status` shows whether the cluster has the CPUs; a node without this "
+                "tool's dependencies fails the actor: see its logs under the Ray temp dir, session_latest/logs)"
+            ) from None
+        self._check_reach()
+
+    def _check_reach(self) -> None:
+        """A loopback URL reaches the server only from its own host: refuse it for workers elsewhere."""
+        host = urlsplit(self.config.base_url).hostname or ""
+        away = [w for w in self.workers if isinstance(w, _RayWorker) and not w.same_kernel]
+        if away and (host in ("localhost", "0.0.0.0", "::") or host.startswith("127.") or host == "::1"):
+            where = ", ".join(sorted({w.host for w in away}))
+            raise RayUnavailable(
+                f"--ray {self.address}: the server's address {self.config.base_url} is this host's own, and "
+                f"{len(away)} load workers run on other nodes ({where}) that cannot reach it; give an address "
+                'they reach: --endpoint http://IP:PORT, or for a launched server `host = "IP"` in the profile'
+            )
 
     def _spawn(self, i: int) -> _Worker:
         actor = self._actor_class.remote()

@@ -295,7 +295,12 @@ class Runner:
                 raise LaunchError(str(exc), exit_code=EXIT_BAD_INPUT) from None
             self.observer(Notice("info", about))
             self.observer(PhaseChanged("discovering", f"starting {n} load workers as Ray actors"))
-            await self.pool.start()
+            try:
+                await self.pool.start()
+            except RayUnavailable as exc:
+                raise LaunchError(str(exc), exit_code=EXIT_BAD_INPUT) from None
+            except RuntimeError as exc:  # not ready in time, or died while starting
+                raise LaunchError(str(exc)) from None
             for w in self.pool.workers:
                 self.observer(Notice("info", f"Ray {w.describe()}"))
             return
