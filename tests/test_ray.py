@@ -82,9 +82,13 @@ async def test_a_relay_hands_messages_to_its_loop_in_the_order_sent():
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port outside Ray's default range for its worker processes (10002-19999)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if not 10000 <= port <= 20000:
+            return port
 
 
 def test_without_ray_installed_ray_is_bad_input_naming_the_extra(monkeypatch, capsys, tmp_path):
@@ -192,6 +196,8 @@ def ray_cluster():
         "--temp-dir",
         temp,
         "--ray-client-server-port",
+        str(_free_port()),
+        "--dashboard-port",
         str(_free_port()),
         "--dashboard-agent-listen-port",
         str(_free_port()),
