@@ -12,7 +12,7 @@ import tomllib
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import tomli_w
@@ -186,8 +186,9 @@ class Load(Strict):
     max_failed_share: float = Field(default=0.05, ge=0, le=1)
     seed: int = 0
     # Load worker processes (HTTP targets only): 1 is the one in-process client; N > 1 spreads the
-    # load over N processes, each with its own event loop and connections (engine.load.workers).
-    workers: int = Field(default=1, ge=1, le=512)
+    # load over N processes, each with its own event loop and connections (engine.load.workers);
+    # "auto": chosen from the plan's load and the client's CPUs (engine.load.autoworkers).
+    workers: Annotated[int, Field(ge=1, le=512)] | Literal["auto"] = "auto"
     # Run the load workers as Ray actors on this cluster (engine.load.rayworkers): its head's
     # HOST:PORT, ray://HOST:PORT, or "auto" for the cluster running on this host. Unset: local processes.
     ray_address: str | None = None

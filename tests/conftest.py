@@ -53,3 +53,13 @@ def stable_paths(monkeypatch):
 
 def cli_env() -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+async def read_until(stream, marker: bytes, timeout_s: float = 120.0) -> bytes:
+    """A subprocess's lines up to the one holding `marker` (the bound only turns a hang into a failure)."""
+    seen = b""
+    while marker not in seen:
+        line = await asyncio.wait_for(stream.readline(), timeout_s)
+        assert line, f"ended before {marker!r}:\n{seen.decode()[-3000:]}"
+        seen += line
+    return seen

@@ -24,7 +24,7 @@ from engine.load.prompts import Prompt
 from engine.plan import Cell
 from engine.server.proctree import descendants
 from engine.server.watchdog import living, start_time
-from tests.conftest import ROOT, cli_env
+from tests.conftest import ROOT, cli_env, read_until
 
 CLI = str(Path(sys.executable).parent / "llmbench-tui")
 RUN_FILES = {
@@ -274,22 +274,13 @@ async def _start(*argv: str) -> asyncio.subprocess.Process:
     )
 
 
-async def _read_until(stream, marker: bytes, timeout_s: float = 600) -> bytes:
-    seen = b""
-    while marker not in seen:
-        line = await asyncio.wait_for(stream.readline(), timeout_s)
-        assert line, f"ended before {marker!r}:\n{seen.decode()[-3000:]}"
-        seen += line
-    return seen
-
-
 LONG = ("--concurrency", "4", "--seq", "64/1024", "--prompts-per-concurrency", "50", "--warmup", "0")
 
 
 async def _running_engine(tmp_path) -> tuple[asyncio.subprocess.Process, Path, dict[int, int | None], int]:
     """A long in-process run with requests in flight: the CLI, its folder, the engine's processes."""
     proc = await _start(*cli(tmp_path, *LONG))
-    await _read_until(proc.stderr, b" in flight")
+    await read_until(proc.stderr, b" in flight", 600)
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     run_pid = json.loads((run_dir / "summary.json").read_text())["pid"]
     engine = snapshot(run_pid)

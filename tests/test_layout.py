@@ -18,6 +18,8 @@ LAYERS = {
     "load": {"profiles", "plan"},
     "report": {"profiles", "plan", "load"},
     "compare": {"profiles", "plan", "load", "report"},
+    # The workload as a front end's form fields and the plan in words (the TUI's setup, the dry run).
+    "workload": {"profiles", "plan", "report"},
     # What leaves the terminal for people (HTML reports, images for slides): runs and their comparisons.
     "share": {"profiles", "plan", "load", "report", "compare"},
     "events": {"profiles", "plan", "report"},
@@ -38,6 +40,7 @@ LAYERS = {
         "telemetry",
         "run",
         "bench",
+        "workload",
     },
 }
 

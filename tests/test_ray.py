@@ -265,7 +265,7 @@ async def test_two_ray_workers_on_vllm_give_exact_counts(vllm_server, ray_cluste
     assert [w["worker"] for w in workers] == [0, 1] and len({w["pid"] for w in workers}) == 2
     assert all(w["host"] == socket.gethostname() for w in workers)
     # The same kernel as the coordinator: one clock, offset 0 exactly (the estimate is in the notes).
-    assert all(w["clock_offset_ms"] == 0.0 and w["clock_uncertainty_ms"] == 0.0 for w in workers)
+    assert all(w["clock_offset_s"] == 0.0 and w["clock_uncertainty_s"] == 0.0 for w in workers)
     assert any("Ray cluster at" in n for n in notes) and sum("Ray worker" in n for n in notes) == 2
     measured = _measured(outcome.results_dir)
     assert sorted(r["index"] for r in measured) == list(range(12))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from engine.run.eventlog import read_events
-from tests.conftest import cli_env
+from tests.conftest import cli_env, read_until
 from tests.fake_openai import FakeConfig, FakeServer
 
 CLI = str(Path(sys.executable).parent / "llmbench-tui")
@@ -40,15 +40,6 @@ async def until(condition, what: str, timeout_s: float = 120.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"still waiting for: {what}"
         await asyncio.sleep(0.1)
-
-
-async def read_until(stream, marker: bytes, timeout_s: float = 120.0) -> bytes:
-    seen = b""
-    while marker not in seen:
-        line = await asyncio.wait_for(stream.readline(), timeout_s)
-        assert line, f"ended before {marker!r}:\n{seen.decode()[-2000:]}"
-        seen += line
-    return seen
 
 
 def summary(run_dir: Path) -> dict:

@@ -68,11 +68,11 @@ async def test_setup_edits_grid_shows_errors_and_saves(tmp_path, stable_paths):
         assert "6 cells" in str(screen.query_one("#preview").render())
         seq.value = "64x64"
         await pilot.pause()
-        assert "grid.seq" in str(screen.query_one("#error").render())
+        assert "ISL/OSL (--seq): '64x64' is not ISL/OSL" in str(screen.query_one("#seq-error").render())
         assert screen.profile.grid.seq == ["64/64", "256/32"]  # the bad value did not land
         seq.value = "64/64"
         await pilot.pause()
-        assert not str(screen.query_one("#error").render()).strip()
+        assert not screen.query_one("#seq-error").display
         # Concurrency levels are text: what is chosen reads the same without colour.
         concurrency = screen.query_one("#concurrency")
         assert concurrency.value == "1, 4, 16"
@@ -81,7 +81,7 @@ async def test_setup_edits_grid_shows_errors_and_saves(tmp_path, stable_paths):
         assert screen.profile.grid.concurrency == [2, 8, 32] and "3 cells" in str(screen.query_one("#preview").render())
         concurrency.value = "2, eight"
         await pilot.pause()
-        assert "concurrency" in str(screen.query_one("#error").render())
+        assert "Concurrency (--concurrency)" in str(screen.query_one("#concurrency-error").render())
         assert screen.profile.grid.concurrency == [2, 8, 32]
         concurrency.value = "1, 4, 16"
         await pilot.pause()

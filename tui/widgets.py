@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.text import Text
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
 from engine.report import curves
 from engine.report.catalog import RunEntry
 from engine.report.model import CellResult
 from engine.report.table import COMPACT_COLUMNS, FLAG_HEADER, flag_mark
+from engine.report.worker_health import workers_line
 
 
 class CellTable(DataTable):
@@ -28,6 +29,16 @@ class CellTable(DataTable):
         self.clear()
         for c in cells:
             self.add_cell(c)
+
+
+class WorkerHealthLine(Static):
+    """One cell's load workers (engine.report.worker_health): the worst, then each one's lag, CPU,
+    run-queue wait and host. Hidden for a cell the one in-process client ran."""
+
+    def show_cell(self, cell: CellResult | None) -> None:
+        line = workers_line(cell) if cell is not None else None
+        self.display = line is not None
+        self.update(f"{cell.label}  {line}" if line else "")
 
 
 class CurvePlot(PlotextPlot):

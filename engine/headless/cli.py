@@ -13,7 +13,6 @@ from pathlib import Path
 from engine.events import RunFinished
 from engine.headless.console import ConsoleObserver, curve, summary_table
 from engine.load.datasets import DatasetError, check_files
-from engine.plan import build_plan, per_request
 from engine.profiles import ProfileError, ResolvedProfile, apply_overrides, bundled_names, load_profile
 from engine.redact import MASK
 from engine.report.catalog import find_run
@@ -23,35 +22,28 @@ from engine.run.process import RunProcess
 from engine.run.runner import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 from engine.server.launcher import LaunchError, NotSupportedError, check_mode, launch_preview
 from engine.server.recipe_check import check_args, installed_vllm_version
+from engine.workload import cell_lines, parse_int_list, parse_rates, parse_workers, plan_summary, workload_notes
 
 DEFAULT_PROFILE = "cpu-tiny"
 
 
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers (e.g. 4,8,16)") from None
-    if not values:
-        raise argparse.ArgumentTypeError("give at least one concurrency")
-    return values
+def _flag_value(parse):
+    """An argparse type from one of the engine's parsers (the TUI's form uses the same ones)."""
+
+    def convert(text: str):
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = parse.__name__  # argparse names the type in its error message
+    return convert
 
 
-def _float_list(text: str) -> list[float]:
-    try:
-        values = [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers (e.g. 2,5,10)") from None
-    if not values or any(v <= 0 for v in values):
-        raise argparse.ArgumentTypeError("give request rates above 0, e.g. 2,5,10")
-    return values
-
-
-def _slo(text: str) -> dict[str, float]:
-    try:
-        return parse_slo(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+_int_list = _flag_value(parse_int_list)
+_float_list = _flag_value(parse_rates)
+_slo = _flag_value(parse_slo)
+_workers = _flag_value(parse_workers)
 
 
 def _seq_list(text: str) -> list[str]:
@@ -149,9 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--client-cpus", help="CPUs of the load's thread, e.g. 0-1 (default: any)")
     p.add_argument(
         "--workers",
-        type=int,
-        metavar="N",
-        help="load worker processes, each with its own event loop and connections (default 1; HTTP targets only)",
+        type=_workers,
+        metavar="N|auto",
+        help="load worker processes, each with its own event loop and connections (default auto: from the "
+        "load and the client's CPUs; HTTP targets only)",
     )
     p.add_argument(
         "--ray",
@@ -248,7 +241,6 @@ def check_recipe(profile: ResolvedProfile, out=sys.stderr) -> bool:
 
 def dry_run(profile: ResolvedProfile) -> int:
     out = sys.stdout
-    plan = build_plan(profile.grid)
     print(f"profile: {profile.name} — {profile.description}", file=out)
     print(
         f"model: {profile.model.id}   hardware: {profile.hardware.name} ({profile.hardware.accelerator})   "
@@ -257,29 +249,11 @@ def dry_run(profile: ResolvedProfile) -> int:
     )
     for note in profile.recipe.corrections:
         print(f"  correction: {note}", file=out)
-    if profile.grid.search:
-        g = profile.grid
-        print(
-            f"plan: a search over {g.search} per ISL/OSL ({', '.join(g.seq)}) for the highest load whose "
-            f"p{g.search_percentile} meets {profile.load.slo or '(no --slo given)'}, from {g.search_start:g}, "
-            f"at most {g.search_max_probes} probes each",
-            file=out,
-        )
-    else:
-        print(f"plan: {len(plan)} cells", file=out)
-    for cell in [] if profile.grid.search else plan:
-        cap = f", at most {cell.concurrency} in flight" if cell.concurrency else ""
-        if cell.dataset == "trace":
-            pace = f"trace {profile.grid.trace} on its timestamps / {profile.grid.speedup or 1:g}{cap}"
-        elif cell.rate:
-            pace = f"rate {cell.rate:g} req/s ({profile.grid.arrival}{cap})"
-        else:
-            pace = f"concurrency {cell.concurrency:4d}"
-        lengths = f"{cell.seq}{per_request(cell)}" if cell.dataset else f"ISL/OSL {cell.input_len}/{cell.output_len}"
-        print(
-            f"  {cell.index + 1:3d}. {pace}  {lengths}  {cell.num_prompts} requests (+{cell.warmup_requests} warm-up)",
-            file=out,
-        )
+    print(f"plan: {plan_summary(profile)}", file=out)
+    for line in cell_lines(profile):
+        print(f"  {line}", file=out)
+    for note in workload_notes(profile):
+        print(note, file=out)
     try:  # a dataset or trace file that a real run would refuse
         check_files(profile.grid)
     except DatasetError as exc:

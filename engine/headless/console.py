@@ -20,6 +20,7 @@ from engine.plan import per_request
 from engine.report import curves
 from engine.report.model import METRICS, CellResult
 from engine.report.table import summary_table
+from engine.report.worker_health import workers_line
 
 DONE_LINE = [METRICS[k] for k in ("output_throughput", "median_ttft_ms", "mean_tpot_ms", "mean_e2el_ms")]
 __all__ = ["ConsoleObserver", "curve", "summary_table"]
@@ -97,6 +98,8 @@ class ConsoleObserver:
                     f"output {d.output_len_min}-{d.output_len_max} (mean {d.output_len_mean:.1f}); "
                     f"{r.input_len_mismatches} input and {r.output_len_mismatches} output mismatches"
                 )
+            if line := workers_line(r):  # several load workers: the worst one, then each one
+                self._print(f"  {line}")
         elif isinstance(event, RunFinished):
             self._print(f"run {event.status}" + (f": {event.error}" if event.error else ""))
 

@@ -290,15 +290,7 @@ async def run_closed_loop(
                 next_index += 1
             elif (i := await take()) is None:
                 break
-            record = RequestRecord(
-                cell=cell.index,
-                index=i,
-                concurrency=cell.concurrency,
-                input_len=cell.input_len,
-                output_len=output_len,
-                warmup=warmup,
-                expected_prompt_tokens=requests[i].expected_prompt_tokens,
-            )
+            record = RequestRecord.for_cell(cell, i, output_len, warmup, requests[i].expected_prompt_tokens)
             load.in_flight += 1
             record.send_delay = time.perf_counter() - freed
             try:

@@ -56,15 +56,9 @@ async def run_open_loop(
             await asyncio.sleep(delay)
         if slots is not None:
             await slots.acquire()
-        record = RequestRecord(
-            cell=cell.index,
-            index=i if indices is None else indices[i],
-            concurrency=cell.concurrency,
-            input_len=cell.input_len,
-            output_len=output_len,
-            warmup=warmup,
-            expected_prompt_tokens=request.expected_prompt_tokens,
-            planned_s=planned,
+        index = i if indices is None else indices[i]
+        record = RequestRecord.for_cell(
+            cell, index, output_len, warmup, request.expected_prompt_tokens, planned_s=planned
         )
         record.sent_s = time.perf_counter() - start
         record.send_delay = max(0.0, record.sent_s - planned)

@@ -35,6 +35,22 @@ class RequestRecord:
     sent_s: float | None = None
     text: str | None = None  # kept only when the server reports no usage and we count tokens
 
+    @classmethod
+    def for_cell(
+        cls, cell, index: int, output_len: int, warmup: bool, expected_prompt_tokens: int | None, **timing
+    ) -> RequestRecord:
+        """A request of `cell` (an engine.plan.Cell) about to be sent: the fields every loop fills alike."""
+        return cls(
+            cell=cell.index,
+            index=index,
+            concurrency=cell.concurrency,
+            input_len=cell.input_len,
+            output_len=output_len,
+            warmup=warmup,
+            expected_prompt_tokens=expected_prompt_tokens,
+            **timing,
+        )
+
     @property
     def one_read(self) -> bool:
         """Every token arrived in one read: no time passed between the first and the last."""

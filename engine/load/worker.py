@@ -83,11 +83,12 @@ class WorkerHealth:
     sched: schedstat.CpuFigures | None  # its loop thread's time on a CPU and waiting for one
     start_late_s: float  # how long after the shared start its load began (the clock offset estimate)
     end_epoch: float  # when its last answer arrived, time.time() (the coordinator's clock once it is back)
-    # Where it ran, and its clock's offset from the coordinator's (its time.time() minus ours): 0 on
-    # the coordinator's own host (one kernel clock); estimated for a Ray worker on another node.
-    host: str = ""
-    clock_offset_s: float = 0.0
-    clock_uncertainty_s: float = 0.0  # half the round trip of the estimate; 0 for the same clock
+    # Set by the coordinator for workers that may run elsewhere (Ray actors), None for local processes:
+    # where it ran, and its clock's offset from the coordinator's (its time.time() minus ours): 0 on
+    # the coordinator's own host (one kernel clock), estimated on another node.
+    host: str | None = None
+    clock_offset_s: float | None = None
+    clock_uncertainty_s: float | None = None  # half the round trip of the estimate; 0 for the same clock
 
 
 class _Dealer:

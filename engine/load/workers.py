@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -81,7 +80,7 @@ class _Worker:
     alive: bool = True
     ready: asyncio.Future | None = None
     error: str | None = None  # what the worker said before it went
-    host: str = ""
+    host: str | None = None  # where it runs, for workers that may run elsewhere (Ray); None: this host
     clock_offset_s: float = 0.0  # its time.time() minus the coordinator's (0: one clock)
     clock_uncertainty_s: float = 0.0
 
@@ -184,7 +183,7 @@ class WorkerPool:
         )
         theirs.close()  # only the worker holds its end now: its death reads here as the end of the pipe
         ours.send(("config", self.config))
-        w = _Worker(i, process, ours, pid=process.pid, host=socket.gethostname(), ready=self._loop.create_future())
+        w = _Worker(i, process, ours, pid=process.pid, ready=self._loop.create_future())
         self._watch(w)
         return w
 
@@ -326,11 +325,12 @@ class WorkerPool:
         elif kind == "done":
             health: WorkerHealth = msg[2]
             health.end_epoch -= w.clock_offset_s
-            health.host, health.clock_offset_s, health.clock_uncertainty_s = (
-                w.host,
-                w.clock_offset_s,
-                w.clock_uncertainty_s,
-            )
+            if w.host is not None:  # a worker that may run elsewhere: where, and how its clock relates
+                health.host, health.clock_offset_s, health.clock_uncertainty_s = (
+                    w.host,
+                    w.clock_offset_s,
+                    w.clock_uncertainty_s,
+                )
             phase.health[w.index] = health
             phase.counters[w.index] = (0, phase.counters.get(w.index, (0, 0))[1])
             self._counters(phase)
@@ -370,15 +370,8 @@ class WorkerPool:
 
     def _fail(self, phase: _Phase, indices, reason: str) -> None:
         for i in indices:
-            record = RequestRecord(
-                cell=phase.cell.index,
-                index=i,
-                concurrency=phase.cell.concurrency,
-                input_len=phase.cell.input_len,
-                output_len=phase.output_len,
-                warmup=phase.warmup,
-                expected_prompt_tokens=phase.requests[i].expected_prompt_tokens,
-                planned_s=phase.offsets[i] if phase.offsets is not None else None,
-            )
+            planned = phase.offsets[i] if phase.offsets is not None else None
+            expected = phase.requests[i].expected_prompt_tokens
+            record = RequestRecord.for_cell(phase.cell, i, phase.output_len, phase.warmup, expected, planned_s=planned)
             record.error = reason
             self._record(phase, record)

@@ -217,9 +217,13 @@ def client_health(result: CellResult, client: ClientFigures, records: list[Reque
                 "cpu_s": h.cpu_s,
                 "run_queue_share": h.sched.run_queue_share if h.sched is not None else None,
                 "start_late_ms": 1000 * h.start_late_s,
-                "host": h.host,
-                "clock_offset_ms": 1000 * h.clock_offset_s,
-                "clock_uncertainty_ms": 1000 * h.clock_uncertainty_s,
+                # Workers that say where they ran (Ray actors) give their host and clock offset (their
+                # clock minus the coordinator's, and its uncertainty); local processes have neither.
+                **{
+                    key: value
+                    for key in ("host", "clock_offset_s", "clock_uncertainty_s")
+                    if (value := getattr(h, key, None)) is not None
+                },
             }
             for h in client.workers
         ]

@@ -26,7 +26,7 @@ from engine.events import (
     PhaseChanged,
     RunFinished,
 )
-from engine.load import schedstat
+from engine.load import autoworkers, schedstat
 from engine.load.arrivals import schedule
 from engine.load.client import CellLoad, HttpTarget, PreparedRequest, Target, new_session, run_closed_loop
 from engine.load.datasets import build_items
@@ -38,7 +38,7 @@ from engine.load.record import RequestRecord
 from engine.load.worker import WorkerConfig
 from engine.load.workers import WorkerPool
 from engine.plan import Cell, build_plan
-from engine.profiles import ResolvedProfile
+from engine.profiles import ResolvedProfile, parse_cpus
 from engine.redact import Redactor, secret_values
 from engine.report.goodput import goodput
 from engine.report.metrics import EXTERNAL_ADVICE, LAUNCHED_ADVICE, ClientFigures, merge_workers, summarize_cell
@@ -178,6 +178,8 @@ class Runner:
         summary.status, summary.error, summary.pid = "running", None, os.getpid()
         iso = run_isolation(profile)
         summary.isolation = iso.to_dict()
+        self.workers, self.workers_why = self._workers(iso)
+        summary.workers = {"count": self.workers, "auto": profile.load.workers == "auto", "why": self.workers_why}
         writer = ResultsWriter(run_dir, None if self.resume else self.redact(profile.to_toml()), summary)
         writer.write_summary()
         launcher = None
@@ -252,7 +254,7 @@ class Runner:
             self.telemetry = RunTelemetry.open(profile, launcher, writer.dir, self.headers, emit, engine_state)
             writer.summary.telemetry = self.telemetry.summary()
             try:
-                if (profile.load.workers > 1 or profile.load.ray_address) and isinstance(target, HttpTarget):
+                if (self.workers > 1 or profile.load.ray_address) and isinstance(target, HttpTarget):
                     await self._start_workers(target, max_c)
                 await self._cells(target, launcher, info, factory, writer)
             finally:
@@ -275,8 +277,18 @@ class Runner:
             return RunOutcome("failed", EXIT_FAILED, writer.dir, cells, message)
         return RunOutcome("completed", EXIT_OK, writer.dir, cells)
 
+    def _workers(self, iso: isolation.Isolation) -> tuple[int, str]:
+        """How many load workers, and why: the profile's number, or the automatic rule's."""
+        if self.profile.load.workers != "auto":
+            return self.profile.load.workers, "set by the profile (load.workers) or --workers"
+        if self.profile.load.ray_address:  # Ray actors: the cluster's CPUs, not this host's, are the cap
+            need, why = autoworkers.demand(self.plan)
+            return need, f"{why} (Ray actors, one CPU each: the cluster must have them free)"
+        pinned = parse_cpus(iso.client_cpus) if iso.client_cpus else None
+        return autoworkers.choose(self.plan, self.profile.mode, pinned)
+
     async def _start_workers(self, target: HttpTarget, max_c: int) -> None:
-        n, address = self.profile.load.workers, self.profile.load.ray_address
+        n, address = self.workers, self.profile.load.ray_address
         config = WorkerConfig(
             target.url.removesuffix(api_path(target.api)),
             target.api,
@@ -308,7 +320,8 @@ class Runner:
         self.pool = WorkerPool(n, config)
         await self.pool.start()
         pids = ", ".join(str(w.pid) for w in self.pool.workers if w is not None)
-        self.observer(Notice("info", f"{n} load workers ready (pids {pids})"))
+        chosen = f" (auto: {self.workers_why})" if self.profile.load.workers == "auto" else ""
+        self.observer(Notice("info", f"{n} load workers ready (pids {pids}){chosen}"))
 
     async def _cells(
         self, target: Target, launcher, info: ServerInfo, factory: PromptFactory, writer: ResultsWriter

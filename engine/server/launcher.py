@@ -317,7 +317,7 @@ def check_mode(profile: ResolvedProfile) -> None:
                 "in-process mode runs vLLM inside this tool's run process: it cannot run in docker; "
                 "use --no-docker, or --mode server for the recipe's image"
             )
-        if profile.load.workers > 1:
+        if profile.load.workers != "auto" and profile.load.workers > 1:
             raise NotSupportedError(
                 f"load.workers = {profile.load.workers}: in-process mode sends to the engine inside the run "
                 "process, which one worker only can reach; use --workers 1, or --mode server for several"

@@ -18,7 +18,7 @@ from engine.run.process import RunProcess
 from engine.run.progress import RunProgress
 from tui.messages import EngineEvent, ShowResults
 from tui.screens.prompts import Choice
-from tui.widgets import CellTable, CurvePlot, RatePlot
+from tui.widgets import CellTable, CurvePlot, RatePlot, WorkerHealthLine
 
 
 def _clock(seconds: float | None) -> str:
@@ -53,6 +53,7 @@ class LiveScreen(Screen):
             yield RatePlot(id="rate")
             yield CurvePlot(id="curve")
         yield CellTable(id="cells")
+        yield WorkerHealthLine(id="worker-health", markup=False)
         yield RichLog(id="log", max_lines=200, wrap=False)
         yield Footer()
 
@@ -91,6 +92,7 @@ class LiveScreen(Screen):
             self.query_one("#rate", RatePlot).show(list(self.progress.tps_history))
         elif isinstance(event, CellFinished):
             self.query_one("#cells", CellTable).add_cell(event.result)
+            self.query_one(WorkerHealthLine).show_cell(event.result)  # the latest cell's workers
             self.query_one("#curve", CurvePlot).show(self.progress.cells)
         elif isinstance(event, RunFinished):
             title = f"{self.profile.name}: {event.status}" + (f" ({event.error})" if event.error else "")

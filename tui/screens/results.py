@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Label, Static
+from textual.widgets import DataTable, Footer, Label, Static
 
 from engine.report.curves import VIEWS
 from engine.report.model import CellResult
 from engine.report.table import flag_notes
-from tui.widgets import CellTable, CurvePlot
+from tui.widgets import CellTable, CurvePlot, WorkerHealthLine
 
 
 class ResultsScreen(Screen):
@@ -33,12 +34,20 @@ class ResultsScreen(Screen):
         yield Label("", id="results-title")
         yield CurvePlot(id="curve")
         yield CellTable(id="cells")
+        yield WorkerHealthLine(id="worker-health", markup=False)
         yield Static("\n".join(flag_notes(self.cells)), id="flags", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one("#cells", CellTable).show(self.cells)
+        self.query_one(WorkerHealthLine).show_cell(self.cells[0] if self.cells else None)
         self.show_view()
+
+    @on(DataTable.RowHighlighted, "#cells")
+    def _cell_selected(self, event: DataTable.RowHighlighted) -> None:
+        """The selected cell's load workers, under the table."""
+        if 0 <= event.cursor_row < len(self.cells):
+            self.query_one(WorkerHealthLine).show_cell(self.cells[event.cursor_row])
 
     def show_view(self) -> None:
         view = VIEWS[self.view_index]

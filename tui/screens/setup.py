@@ -1,4 +1,4 @@
-"""Setup: choose model, hardware, recipe, mode and grid; preview the exact launch; save/open."""
+"""Setup: choose model, hardware, recipe, mode and workload; preview the exact launch; save/open."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Select, Static
 
-from engine.plan import build_plan
 from engine.profiles import ProfileError, ResolvedProfile, apply_overrides, bundled_names, load_part, load_profile
 from engine.run.preflight import PreflightError, preflight
 from engine.server.launcher import launch_preview
+from engine.workload import apply_form, form_from_profile, plan_summary, workload_notes
 from tui.messages import StartRun
 from tui.screens.prompts import PathPrompt
+from tui.workload import WorkloadSection
 
 
 def _options(kind: str) -> list[tuple[str, str]]:
@@ -72,18 +73,7 @@ class SetupScreen(Screen):
                     compact=True,
                 )
                 yield Input(p.endpoint or "", placeholder="endpoint URL (external)", id="endpoint", compact=True)
-            with Horizontal(classes="row"):
-                yield Label("Concurrency", classes="field")
-                # Plain text: the chosen levels read the same with or without colour, at any width.
-                yield Input(
-                    ", ".join(map(str, p.grid.concurrency)), placeholder="1, 4, 16, 64", id="concurrency", compact=True
-                )
-            with Horizontal(classes="row"):
-                yield Label("ISL/OSL", classes="field")
-                yield Input(", ".join(p.grid.seq), placeholder="1024/1024, 8192/1024", id="seq", compact=True)
-            with Horizontal(classes="row"):
-                yield Label("Prompts x conc", classes="field")
-                yield Input(str(p.grid.prompts_per_concurrency), id="prompts", type="integer", compact=True)
+            yield WorkloadSection(form_from_profile(p), id="workload")
             yield Label("", id="error")
             yield Static("", id="preview")
         yield Footer()
@@ -100,8 +90,9 @@ class SetupScreen(Screen):
     # -- attributes down: re-render from self.profile -------------------------------------
     def refresh_preview(self) -> None:
         p = self.profile
-        plan = build_plan(p.grid)
-        lines = [f"{p.name}: {len(plan)} cells ({len(p.grid.concurrency)} concurrency x {len(p.grid.seq)} ISL/OSL)"]
+        lines = [f"{p.name}: {plan_summary(p)}", *workload_notes(p)]
+        if self.query_one(WorkloadSection).has_errors:  # the preview is of the last workload that was valid
+            lines.insert(0, "(not applied yet: the workload fields in red; below, the last valid workload)")
         try:
             preview = launch_preview(p)
             lines += [f"{k}={v}" for k, v in preview.env.items()] + [preview.command, preview.isolation.describe()]
@@ -153,28 +144,14 @@ class SetupScreen(Screen):
     def _endpoint(self, event: Input.Changed) -> None:
         self._override(endpoint=event.value.strip() or None)
 
-    @on(Input.Changed, "#concurrency")
-    def _concurrency(self, event: Input.Changed) -> None:
-        try:
-            levels = [int(x) for x in event.value.replace(" ", ",").split(",") if x.strip()]
-        except ValueError:
-            self.show_error("concurrency: whole numbers separated by commas, e.g. 1, 4, 16, 64")
-            return
-        if levels != self.profile.grid.concurrency:
-            self._override(**{"grid.concurrency": levels})
-
-    @on(Input.Changed, "#seq")
-    def _seq(self, event: Input.Changed) -> None:
-        pairs = [s.strip() for s in event.value.split(",") if s.strip()]
-        self._override(**{"grid.seq": pairs})
-
-    @on(Input.Changed, "#prompts")
-    def _prompts(self, event: Input.Changed) -> None:
-        if event.value.strip():
-            try:
-                self._override(**{"grid.prompts_per_concurrency": int(event.value)})
-            except ValueError:
-                self.show_error("prompts per concurrency: a whole number")
+    @on(WorkloadSection.Changed)
+    def _workload(self, event: WorkloadSection.Changed) -> None:
+        profile, errors = apply_form(self.profile, event.form)
+        self.query_one(WorkloadSection).show_errors(errors)
+        if profile is not None:
+            self.set_profile(profile)
+        else:
+            self.refresh_preview()
 
     # -- actions --------------------------------------------------------------------------
     def load(self, profile: ResolvedProfile) -> None:
@@ -182,7 +159,7 @@ class SetupScreen(Screen):
         self.app.switch_screen(SetupScreen(profile))
 
     def action_run(self) -> None:
-        if self.query_one("#error", Label).render().plain:
+        if self.query_one("#error", Label).render().plain or self.query_one(WorkloadSection).has_errors:
             self.notify("fix the error first", severity="error")
             return
         try:

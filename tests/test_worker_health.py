@@ -1,0 +1,79 @@
+"""Per-worker client health in words (engine.report.worker_health) and on the console: the worst
+worker named, each worker's lag, CPU and run-queue wait, the host where a worker reports one."""
+
+from __future__ import annotations
+
+import io
+
+from engine.events import CellFinished
+from engine.headless.console import ConsoleObserver
+from engine.load.worker import WorkerHealth
+from engine.plan import Cell
+from engine.report.metrics import ClientFigures, client_health
+from engine.report.model import CellResult
+from engine.report.worker_health import worker_figures, workers_line
+from tests.test_tui import CELLS
+
+
+def worker(i: int, lag: float, cpu_s: float, rq: float | None, **extra) -> dict:
+    return {"worker": i, "pid": 100 + i, "lag_p99_ms": lag, "cpu_s": cpu_s, "run_queue_share": rq,
+            "start_late_ms": 0.4, **extra}  # fmt: skip
+
+
+def with_workers(cell: CellResult, workers: list[dict]) -> CellResult:
+    return CellResult.model_validate({**cell.model_dump(), "client_workers": workers})
+
+
+TWO = [worker(0, 1.2, 1.64, 0.02), worker(1, 3.1, 1.6, 0.05)]  # duration 4 s: 41% and 40% of a core
+
+
+def test_the_worst_worker_is_named_then_each_one():
+    line = workers_line(with_workers(CELLS[1], TWO))
+    assert line == ("workers: 2, worst w1 · w0 lag p99 1.2 ms cpu 41% rq 2% · w1 lag p99 3.1 ms cpu 40% rq 5%")
+    assert workers_line(CELLS[1]) is None  # the one in-process client: nothing to compare
+    assert workers_line(with_workers(CELLS[1], TWO[:1])) is None
+
+
+def test_hosts_and_clock_offsets_show_where_workers_report_them():
+    remote = [worker(0, 1.0, 1.0, None, host="gpu-a"), worker(1, 1.0, 1.0, 0.3, host="gpu-b", clock_offset_s=-0.0004)]
+    line = workers_line(with_workers(CELLS[1], remote))
+    assert line.startswith("workers: 2 on 2 hosts, worst w1")  # equal lag: the longer run-queue wait
+    assert "w0 lag p99 1.0 ms cpu 25% rq n/a on gpu-a" in line and "on gpu-b (clock -0.4 ms)" in line
+    # A summary.json written before hosts existed, or with host null, reads as before.
+    assert worker_figures(with_workers(CELLS[1], [worker(0, 1, 1, 0, host=None)]))[0].host is None
+
+
+def test_many_workers_name_the_worst_ones_and_count_the_rest():
+    many = [worker(i, float(i % 5), 1.0, 0.0) for i in range(12)]
+    line = workers_line(with_workers(CELLS[1], many))
+    assert line.count(" lag p99 ") == 8 and line.endswith("4 more in summary.json")
+    assert "worst w4" in line and "w0 lag" not in line  # w4 and w9 lag most; w0 and w5 least
+
+
+def test_client_health_keeps_a_workers_host_only_when_it_has_one():
+    def health(i: int) -> WorkerHealth:
+        return WorkerHealth(
+            worker=i, pid=10 + i, cpu_s=0.5, lags_s=[0.001], sched=None, start_late_s=0.0, end_epoch=0.0
+        )
+
+    local, remote = health(0), health(1)
+    remote.host, remote.clock_offset_s = "gpu-b", 0.002  # the fields Ray workers will carry
+    result = CELLS[0].model_copy(deep=True)
+    client_health(result, ClientFigures(1.0, [0.001], workers=[local, remote]), [])
+    assert "host" not in result.client_workers[0] and result.client_workers[1]["host"] == "gpu-b"
+    again = CellResult.model_validate_json(result.model_dump_json())  # summary.json keeps it, typed
+    assert again.client_workers[1]["host"] == "gpu-b" and again.client_workers[1]["clock_offset_s"] == 0.002
+    assert "w1 lag p99 1.0 ms cpu 12% rq n/a on gpu-b (clock +2.0 ms)" in workers_line(again)
+
+
+def test_the_console_prints_a_workers_line_after_each_cell_with_several():
+    out = io.StringIO()
+    observe = ConsoleObserver(out)
+    cell = Cell(index=0, concurrency=4, input_len=128, output_len=128, num_prompts=8, warmup_requests=0,
+                warmup_output_len=16)  # fmt: skip
+    observe(CellFinished(cell, with_workers(CELLS[1], TWO)))
+    observe(CellFinished(cell, CELLS[1]))
+    lines = out.getvalue().splitlines()
+    assert sum("workers:" in line for line in lines) == 1
+    expected = "  workers: 2, worst w1 · w0 lag p99 1.2 ms cpu 41% rq 2% · w1 lag p99 3.1 ms cpu 40% rq 5%"
+    assert lines[1].endswith(expected)
