@@ -328,6 +328,7 @@ class RayPool(WorkerPool):
         self.boot_id = boot_id()
         self.start_margin_s = 0.25  # the jobs go out as Ray calls: a few ms each, more on a busy host
         self._actor_class: Any = None
+        self._joined = False
         self._shared: tuple[list, Any] | None = None
 
     def connect(self) -> str:
@@ -337,7 +338,8 @@ class RayPool(WorkerPool):
         import ray
 
         self.ray = ray
-        if not ray.is_initialized():
+        self._joined = not ray.is_initialized()  # leave only a connection this pool made
+        if self._joined:
             ray.init(
                 address=self.address,
                 runtime_env={"py_modules": [ENGINE_DIR]},  # the engine, on every node that runs a worker
@@ -402,6 +404,6 @@ class RayPool(WorkerPool):
     def close(self) -> None:
         super().close()
         self._shared = None
-        if self.ray is not None and self.ray.is_initialized():
+        if self.ray is not None and self._joined and self.ray.is_initialized():
             with contextlib.suppress(Exception):
                 self.ray.shutdown()
