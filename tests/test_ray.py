@@ -128,6 +128,11 @@ def test_workers_on_other_nodes_refuse_a_loopback_server_address():
     pool._check_reach()  # every worker on this host
 
 
+def test_the_dry_run_says_the_workers_are_ray_actors(capsys):
+    assert main(["--no-ui", "--profile", "cpu-tiny", "--ray", "auto", "--workers", "2", "--dry-run"]) == 0
+    assert "load: 2 workers as Ray actors on the cluster at auto (one CPU each)" in capsys.readouterr().out
+
+
 def test_inprocess_mode_refuses_ray(capsys, tmp_path):
     assert main(["--no-ui", "--mode", "inprocess", "--ray", "auto", "--results", str(tmp_path / "runs")]) == 2
     assert "load.ray_address = 'auto' (--ray): in-process mode" in capsys.readouterr().err
