@@ -35,6 +35,7 @@ from engine.load.rayworkers import (
 from engine.load.worker import WorkerConfig
 from engine.profiles import apply_overrides, load_profile
 from engine.run.runner import Runner
+from engine.workload import workload_notes
 
 SAFETY_S = 300  # only a hang reaches this: every wait below is on state
 
@@ -128,9 +129,9 @@ def test_workers_on_other_nodes_refuse_a_loopback_server_address():
     pool._check_reach()  # every worker on this host
 
 
-def test_the_dry_run_says_the_workers_are_ray_actors(capsys):
-    assert main(["--no-ui", "--profile", "cpu-tiny", "--ray", "auto", "--workers", "2", "--dry-run"]) == 0
-    assert "load: 2 workers as Ray actors on the cluster at auto (one CPU each)" in capsys.readouterr().out
+def test_the_dry_runs_notes_say_the_workers_are_ray_actors():
+    profile = apply_overrides(load_profile("cpu-tiny"), **{"load.workers": 2, "load.ray_address": "auto"})
+    assert "load: 2 workers as Ray actors on the cluster at auto (one CPU each)" in workload_notes(profile)
 
 
 def test_inprocess_mode_refuses_ray(capsys, tmp_path):
