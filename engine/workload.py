@@ -399,6 +399,9 @@ def workload_notes(profile: ResolvedProfile) -> list[str]:
         notes.append(f"arrivals: gamma, burstiness {g.burstiness:g}")
     if load.slo and not g.search:
         notes.append(f"SLO: {_limits(load.slo)} (goodput per cell)")
-    if load.workers != "auto" and load.workers > 1:
+    if load.ray_address:
+        count = "workers" if load.workers == "auto" else f"{load.workers} workers"
+        notes.append(f"load: {count} as Ray actors on the cluster at {load.ray_address} (one CPU each)")
+    elif load.workers != "auto" and load.workers > 1:
         notes.append(f"load: {load.workers} worker processes")
     return notes

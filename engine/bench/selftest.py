@@ -6,7 +6,9 @@ installed, drive it at rising concurrency; for every token the client's error on
 inter-token gap is (gap it measured) - (gap the server actually produced). The capacity is the
 highest token rate ingested with p99 |ITL error| under the threshold (0.1 ms by default). With
 `--workers 1,2,4` our client is measured with each number of load worker processes
-(engine.load.workers), so an operator sees how many workers a target load needs.
+(engine.load.workers), so an operator sees how many workers a target load needs; with `--ray
+ADDRESS` those workers are Ray actors on that cluster (engine.load.rayworkers), one worker count at
+a time, the schedule server on this host (reachable from the cluster's nodes).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import httpx
 from engine import loop
 from engine.load.client import CellLoad, HttpTarget, PreparedRequest, new_session, run_closed_loop
 from engine.load.prompts import Prompt, request_body
+from engine.load.rayworkers import RayPool, reachable_ip
 from engine.load.record import RequestRecord
 from engine.load.worker import WorkerConfig
 from engine.load.workers import WorkerPool
@@ -54,13 +57,17 @@ def itl_errors(receive_gaps: list[float], sent: list[float]) -> list[float]:
 
 
 class ScheduleServer:
-    def __init__(self, ttft_ms: float, itl_ms: float):
+    def __init__(self, ttft_ms: float, itl_ms: float, host: str = "127.0.0.1"):
+        """`host`: the address to listen on and to give the clients (another node's Ray workers need
+        one they can reach)."""
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{host}:{self.port}"
         cmd = [
             sys.executable,
             "-m",
             "engine.bench.schedule_server",
+            "--host",
+            host,
             "--port",
             str(self.port),
             "--ttft-ms",
@@ -102,14 +109,15 @@ def _requests(n: int, osl: int) -> list[PreparedRequest]:
 
 
 async def _drive_ours(
-    url: str, conc: int, n: int, osl: int, workers: int = 1
+    url: str, conc: int, n: int, osl: int, workers: int = 1, ray_address: str | None = None
 ) -> tuple[list[RequestRecord], float, float]:
     cell = Cell(
         index=0, concurrency=conc, input_len=16, output_len=osl, num_prompts=n, warmup_requests=0, warmup_output_len=1
     )
     records: list[RequestRecord] = []
-    if workers > 1:  # the same pool a run with --workers uses; its start is not measured
-        pool = WorkerPool(workers, WorkerConfig(url, "completions", "selftest", False, {}, 1800.0, conc + 4))
+    if workers > 1 or ray_address:  # the same pool a run with --workers (--ray) uses; its start is not measured
+        config = WorkerConfig(url, "completions", "selftest", False, {}, 1800.0, conc + 4)
+        pool = RayPool(workers, config, ray_address) if ray_address else WorkerPool(workers, config)
         try:
             await pool.start()
             duration, health = await pool.run_phase(
@@ -148,9 +156,11 @@ def _result(client, conc, target, errors, tokens, duration, failed, cpu_s) -> Le
     )
 
 
-def measure_ours(server: ScheduleServer, conc: int, n: int, osl: int, target: float, workers: int = 1) -> LevelResult:
+def measure_ours(
+    server: ScheduleServer, conc: int, n: int, osl: int, target: float, workers: int = 1, ray_address: str | None = None
+) -> LevelResult:
     server.reset()
-    records, duration, cpu = loop.run(_drive_ours(server.url, conc, n, osl, workers))
+    records, duration, cpu = loop.run(_drive_ours(server.url, conc, n, osl, workers, ray_address))
     stats = server.stats()
     errors: list[float] = []
     tokens = 0
@@ -159,6 +169,8 @@ def measure_ours(server: ScheduleServer, conc: int, n: int, osl: int, target: fl
             errors += itl_errors(r.chunk_gaps, stats[r.response_id]["sent"])
             tokens += r.output_tokens
     client = "llmbench-tui" if workers == 1 else f"llmbench-tui x{workers}"
+    if ray_address:
+        client = f"llmbench-tui ray x{workers}"
     return _result(client, conc, target, errors, tokens, duration, sum(not r.ok for r in records), cpu)
 
 
@@ -233,14 +245,23 @@ class Contenders:
 
 
 def _measure_level(
-    server, conc, osl, itl_ms, compare, tokenizer, contend: int, isolated: bool, workers: list[int]
+    server,
+    conc,
+    osl,
+    itl_ms,
+    compare,
+    tokenizer,
+    contend: int,
+    isolated: bool,
+    workers: list[int],
+    ray_address: str | None = None,
 ) -> list[LevelResult]:
     n = max(2 * conc, 8)
     target = conc * 1000.0 / itl_ms
     contenders = Contenders(contend, isolated) if contend else None
     suffix = "" if not contend else f" +{contend} busy" + (" idle" if isolated else "")
     try:
-        runs = [measure_ours(server, conc, n, osl, target, w) for w in workers]
+        runs = [measure_ours(server, conc, n, osl, target, w, ray_address) for w in workers]
         if compare and tokenizer:
             theirs = measure_vllm(server, conc, n, osl, target, tokenizer)
             if theirs:
@@ -264,11 +285,13 @@ def run_selftest(
     out=sys.stdout,
     contend: int = 0,
     workers: list[int] | None = None,
+    ray_address: str | None = None,
 ) -> int:
     """With `contend` > 0, every level runs beside that many CPU-burning processes, first as equals
     (no isolation), then under SCHED_IDLE (isolated, as a launched server is by default). Our
-    client runs with each number of load worker processes in `workers` (default: one)."""
-    server = ScheduleServer(ttft_ms, itl_ms)
+    client runs with each number of load worker processes in `workers` (default: one), as Ray actors
+    on the cluster at `ray_address` when given."""
+    server = ScheduleServer(ttft_ms, itl_ms, reachable_ip(ray_address) if ray_address else "127.0.0.1")
     results: list[LevelResult] = []
     print(f"schedule: TTFT {ttft_ms} ms, one token every {itl_ms} ms, {osl} tokens per request", file=out)
     print(
@@ -281,7 +304,9 @@ def run_selftest(
         for conc in levels:
             runs = []
             for isolated in (False, True) if contend else (False,):
-                runs += _measure_level(server, conc, osl, itl_ms, compare, tokenizer, contend, isolated, workers or [1])
+                runs += _measure_level(
+                    server, conc, osl, itl_ms, compare, tokenizer, contend, isolated, workers or [1], ray_address
+                )
             for r in runs:
                 results.append(r)
                 cpu = f"{r.cpu_ms_per_1k:13.0f}" if r.cpu_ms_per_1k is not None else f"{'-':>13s}"

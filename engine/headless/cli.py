@@ -148,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="load worker processes, each with its own event loop and connections (default auto: from the "
         "load and the client's CPUs; HTTP targets only)",
     )
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run the load workers as Ray actors spread over this cluster's nodes: the head's HOST:PORT, "
+        "or auto for the cluster running on this host (needs pip install 'llmbench-tui[ray]')",
+    )
     return p
 
 
@@ -185,6 +191,7 @@ OVERRIDES = {
     "server_cpus": "isolation.server_cpus",
     "client_cpus": "isolation.client_cpus",
     "workers": "load.workers",
+    "ray": "load.ray_address",
 }
 
 
@@ -416,7 +423,20 @@ def selftest_main(argv: list[str]) -> int:
         metavar="N[,N...]",
         help="measure our client with each number of load worker processes, e.g. 1,2,4",
     )
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run those workers as Ray actors on this cluster (HOST:PORT, or auto for one on this host)",
+    )
     args = p.parse_args(argv)
+    if args.ray:
+        from engine.load.rayworkers import RayUnavailable, check_address
+
+        try:
+            check_address(args.ray)
+        except RayUnavailable as exc:
+            print(f"llmbench-tui selftest: error: {exc}", file=sys.stderr)
+            return 2
     tokenizer = args.tokenizer
     if args.compare and not tokenizer:
         from engine.server.tinymodel import ensure_tiny_model
@@ -432,6 +452,7 @@ def selftest_main(argv: list[str]) -> int:
         tokenizer,
         contend=args.contend,
         workers=args.workers,
+        ray_address=args.ray,
     )
 
 

@@ -2,6 +2,9 @@
 HTTP session and its own health figures, driving the share of a cell that the coordinator
 (engine.load.workers) hands it and streaming finished request records back.
 
+The protocol (class Serving) is the same whatever carries it: a pipe to a local process here, or a
+Ray actor on any node of a cluster (engine.load.rayworkers), which relays the same messages.
+
 Started with engine.spawn (`main`, argv: the pipe's fd and the worker's index): a fresh interpreter
 that imports the engine from the coordinator's root, inherits no threads or event loop, and holds
 only its end of one duplex pipe (a multiprocessing Connection: pickled messages, whole). Messages,
@@ -79,7 +82,13 @@ class WorkerHealth:
     lags_s: list[float]  # its event loop's lag samples
     sched: schedstat.CpuFigures | None  # its loop thread's time on a CPU and waiting for one
     start_late_s: float  # how long after the shared start its load began (the clock offset estimate)
-    end_epoch: float  # when its last answer arrived, time.time()
+    end_epoch: float  # when its last answer arrived, time.time() (the coordinator's clock once it is back)
+    # Set by the coordinator for workers that may run elsewhere (Ray actors), None for local processes:
+    # where it ran, and its clock's offset from the coordinator's (its time.time() minus ours): 0 on
+    # the coordinator's own host (one kernel clock), estimated on another node.
+    host: str | None = None
+    clock_offset_s: float | None = None
+    clock_uncertainty_s: float | None = None  # half the round trip of the estimate; 0 for the same clock
 
 
 class _Dealer:
@@ -144,63 +153,89 @@ def main(argv: list[str] | None = None) -> None:
     except (EOFError, ConnectionError):
         return  # the coordinator went before we started
     assert kind == "config", kind
-    run(_serve(conn, index, config))
+    run(_serve_pipe(conn, index, config))
 
 
-async def _serve(conn, index: int, config: WorkerConfig) -> None:
+class PipeOut:
+    """The worker's way back to the coordinator over its pipe: messages, and a last word before it goes."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def send(self, msg: tuple) -> None:
+        self.conn.send(msg)
+
+    def last_word(self, text: str, phase: int = 0) -> None:
+        """Tell the coordinator what went wrong, then exit: it fails the requests this worker held."""
+        try:
+            self.conn.send(("error", phase, text))
+        finally:
+            os._exit(1)
+
+
+class Serving:
+    """One worker's side of the protocol, whatever carries it (a pipe here, a Ray actor in
+    engine.load.rayworkers): `dispatch` takes each message from the coordinator, on the worker's
+    loop; `serve` runs the jobs and sends records back through `out` (send, last_word)."""
+
+    def __init__(self, out, index: int, config: WorkerConfig):
+        self.out, self.index, self.config = out, index, config
+        self.inbox: asyncio.Queue[Job | None] = asyncio.Queue()
+        self.dealer: _Dealer | None = None
+
+    def dispatch(self, msg: tuple) -> None:
+        if msg[0] == "job":
+            self.inbox.put_nowait(msg[1])
+        elif msg[0] == "deal":
+            if self.dealer is not None and self.dealer.phase == msg[1]:
+                self.dealer.feed(msg[2], msg[3])
+        elif msg[0] == "stop":
+            self.inbox.put_nowait(None)
+
+    async def serve(self) -> None:
+        out, config = self.out, self.config
+        out.send(("ready", os.getpid()))
+        async with new_session(config.session_limit, config.read_timeout_s, config.headers) as session:
+            target = HttpTarget(session, config.base_url, config.api, config.model, keep_text=config.keep_text)
+            while (job := await self.inbox.get()) is not None:
+                try:
+                    if job.offsets is None:
+                        self.dealer = _Dealer(out, job)
+                    health = await _run_job(out, self.index, target, job, self.dealer)
+                    out.send(("done", job.phase, health))
+                except Exception:  # a bug here: say so, and go (the coordinator fails what this worker held)
+                    out.last_word(traceback.format_exc(limit=8), job.phase)
+                finally:
+                    self.dealer = None
+
+
+async def _serve_pipe(conn, index: int, config: WorkerConfig) -> None:
     loop = asyncio.get_running_loop()
-    inbox: asyncio.Queue[Job | None] = asyncio.Queue()
-    dealer: list[_Dealer | None] = [None]
+    out = PipeOut(conn)
+    serving = Serving(out, index, config)
 
     def readable() -> None:
         try:
             while conn.poll():
-                msg = conn.recv()
-                if msg[0] == "job":
-                    inbox.put_nowait(msg[1])
-                elif msg[0] == "deal":
-                    if dealer[0] is not None and dealer[0].phase == msg[1]:
-                        dealer[0].feed(msg[2], msg[3])
-                elif msg[0] == "stop":
-                    inbox.put_nowait(None)
+                serving.dispatch(conn.recv())
         except (EOFError, ConnectionError):
             os._exit(0)  # the coordinator is gone: so is its run
         except Exception:
-            _last_word(conn, traceback.format_exc(limit=8))
+            out.last_word(traceback.format_exc(limit=8))
 
     loop.add_reader(conn.fileno(), readable)
     # uvloop (libuv) makes a watched fd non-blocking; the pipe's messages are read and written whole
     # (a job of many request bodies is larger than the pipe's buffer), so it stays blocking.
     os.set_blocking(conn.fileno(), True)
-    conn.send(("ready", os.getpid()))
-    async with new_session(config.session_limit, config.read_timeout_s, config.headers) as session:
-        target = HttpTarget(session, config.base_url, config.api, config.model, keep_text=config.keep_text)
-        while (job := await inbox.get()) is not None:
-            try:
-                if job.offsets is None:
-                    dealer[0] = _Dealer(conn, job)
-                health = await _run_job(conn, index, target, job, dealer[0])
-                conn.send(("done", job.phase, health))
-            except Exception:  # a bug here: say so, and go (the coordinator fails what this worker held)
-                _last_word(conn, traceback.format_exc(limit=8), job.phase)
-            finally:
-                dealer[0] = None
+    await serving.serve()
 
 
-def _last_word(conn, text: str, phase: int = 0) -> None:
-    """Tell the coordinator what went wrong, then exit: it fails the requests this worker held."""
-    try:
-        conn.send(("error", phase, text))
-    finally:
-        os._exit(1)
-
-
-async def _run_job(conn, index: int, target: HttpTarget, job: Job, dealer: _Dealer | None) -> WorkerHealth:
+async def _run_job(out, index: int, target: HttpTarget, job: Job, dealer: _Dealer | None) -> WorkerHealth:
     load = CellLoad(total=len(job.requests))
     pending: list[RequestRecord] = []
 
     def flush() -> None:
-        conn.send(("records", job.phase, pending[:], load.in_flight, load.output_tokens))
+        out.send(("records", job.phase, pending[:], load.in_flight, load.output_tokens))
         pending.clear()
 
     def on_record(record: RequestRecord) -> None:

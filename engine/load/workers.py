@@ -69,13 +69,61 @@ def _death(exitcode: int | None) -> str:
 
 @dataclass
 class _Worker:
+    """The coordinator's handle on one worker: here a local process and its pipe. A transport
+    (engine.load.rayworkers: a Ray actor) overrides how messages go and come, how it is named, how
+    its death is told and how it is stopped; the protocol and the pool's logic stay the same."""
+
     index: int
-    process: subprocess.Popen
-    conn: multiprocessing.connection.Connection
+    process: subprocess.Popen | None
+    conn: multiprocessing.connection.Connection | None
     pid: int = 0
     alive: bool = True
     ready: asyncio.Future | None = None
     error: str | None = None  # what the worker said before it went
+    host: str | None = None  # where it runs, for workers that may run elsewhere (Ray); None: this host
+    clock_offset_s: float = 0.0  # its time.time() minus the coordinator's (0: one clock)
+    clock_uncertainty_s: float = 0.0
+
+    def name(self) -> str:
+        return f"load worker {self.index} (pid {self.pid})"
+
+    def open(self) -> None:
+        """In the worker's reader thread, before its first message: whatever the transport needs."""
+
+    def send(self, msg: tuple) -> None:
+        """One message to the worker; OSError when it is gone (its reader thread says so)."""
+        self.conn.send(msg)
+
+    def receive(self) -> list[tuple]:
+        """The next messages from the worker, in order; EOFError or OSError once it is gone."""
+        return [self.conn.recv()]
+
+    def death(self) -> str:
+        """How it died (blocking: it may wait for the exit status)."""
+        try:
+            self.process.wait(5.0)
+        except subprocess.TimeoutExpired:
+            pass
+        return _death(self.process.returncode)
+
+    def stop(self) -> None:
+        """Ask it to stop (a phase cut short loses its requests in flight, as one process would)."""
+        try:
+            self.conn.send(("stop",))
+        except OSError:
+            pass
+
+    def reap(self, deadline: float) -> None:
+        """Make sure it is gone: wait until `deadline` (time.monotonic()), then terminate, then kill."""
+        for stop in (None, self.process.terminate, self.process.kill):
+            if stop is not None:
+                stop()
+            try:
+                self.process.wait(max(0.0, deadline - time.monotonic()) if stop is None else 2.0)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        self.conn.close()
 
 
 @dataclass
@@ -105,6 +153,8 @@ class WorkerPool:
         self._phase: _Phase | None = None
         self._phases = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.start_margin_s = START_MARGIN_S  # the shared start: this long after the jobs are sent
+        self.start_timeout_s = START_TIMEOUT_S
 
     # -- processes ---------------------------------------------------------------------
     async def start(self) -> None:
@@ -118,9 +168,9 @@ class WorkerPool:
         if starting:
             waits = [w.ready for w in starting]
             try:
-                await asyncio.wait_for(asyncio.gather(*waits), START_TIMEOUT_S)
+                await asyncio.wait_for(asyncio.gather(*waits), self.start_timeout_s)
             except TimeoutError:
-                raise RuntimeError(f"load workers not ready within {START_TIMEOUT_S:.0f} s") from None
+                raise RuntimeError(f"load workers not ready within {self.start_timeout_s:.0f} s") from None
 
     def _spawn(self, i: int) -> _Worker:
         """A fresh interpreter running engine.load.worker from this engine's root (engine.spawn, as the
@@ -134,17 +184,21 @@ class WorkerPool:
         theirs.close()  # only the worker holds its end now: its death reads here as the end of the pipe
         ours.send(("config", self.config))
         w = _Worker(i, process, ours, pid=process.pid, ready=self._loop.create_future())
-        self.workers[i] = w
-        threading.Thread(target=self._read, args=(w,), name=f"load-worker-{i}-reader", daemon=True).start()
+        self._watch(w)
         return w
+
+    def _watch(self, w: _Worker) -> None:
+        self.workers[w.index] = w
+        threading.Thread(target=self._read, args=(w,), name=f"load-worker-{w.index}-reader", daemon=True).start()
 
     def _read(self, w: _Worker) -> None:
         """A thread per worker: every message to the loop in order of arrival, then its death."""
         loop = self._loop
         try:
+            w.open()
             while True:
-                msg = w.conn.recv()
-                loop.call_soon_threadsafe(self._on_message, w, msg)
+                for msg in w.receive():
+                    loop.call_soon_threadsafe(self._on_message, w, msg)
         except (EOFError, OSError):
             pass
         try:
@@ -152,29 +206,19 @@ class WorkerPool:
         except RuntimeError:
             pass  # the loop is closed: the run is over
 
+    def _prepare(self, requests: list[PreparedRequest]) -> None:
+        """Before a closed loop's shared start: whatever the transport does ahead with its bodies."""
+
     def close(self) -> None:
         """Stop every worker (a phase cut short loses its requests in flight, as one process would)."""
         for w in self.workers:
-            if w is None:
-                continue
-            try:
-                w.conn.send(("stop",))
-            except OSError:
-                pass
+            if w is not None:
+                w.stop()
         deadline = time.monotonic() + 2.0
         for w in self.workers:
-            if w is None:
-                continue
-            for stop in (None, w.process.terminate, w.process.kill):
-                if stop is not None:
-                    stop()
-                try:
-                    w.process.wait(max(0.0, deadline - time.monotonic()) if stop is None else 2.0)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-            w.conn.close()
-            w.alive = False
+            if w is not None:
+                w.reap(deadline)
+                w.alive = False
 
     # -- one phase ---------------------------------------------------------------------
     async def run_phase(
@@ -198,7 +242,9 @@ class WorkerPool:
         phase = _Phase(self._phases, cell, requests, offsets, output_len, warmup, on_record, load)
         n = len(requests)
         jobs: dict[int, Job] = {}
-        start_epoch = time.time() + START_MARGIN_S
+        if offsets is None:
+            self._prepare(requests)
+        start_epoch = time.time() + self.start_margin_s
         base = dict(cell=cell, output_len=output_len, warmup=warmup, deadline_s=deadline_s, start_epoch=start_epoch)
         if offsets is None:
             shares = split(min(cell.concurrency, n), self.n)
@@ -229,8 +275,9 @@ class WorkerPool:
         try:
             for i, job in jobs.items():
                 phase.done[i] = self._loop.create_future()
+                job.start_epoch = start_epoch + self.workers[i].clock_offset_s  # in the worker's own clock
                 try:
-                    self.workers[i].conn.send(("job", job))
+                    self.workers[i].send(("job", job))
                 except OSError:
                     pass  # it died already: its end of the pipe tells the reader thread
             await asyncio.gather(*phase.done.values())
@@ -264,18 +311,27 @@ class WorkerPool:
             phase.next += k
             phase.held.setdefault(w.index, set()).update(dealt)
             try:
-                w.conn.send(("deal", phase.id, dealt, phase.next >= n))
+                w.send(("deal", phase.id, dealt, phase.next >= n))
             except OSError:
                 pass  # it is dying: the reader thread will say so
         elif kind == "records":
             held = phase.held.get(w.index, set())
             for record in msg[2]:
                 held.discard(record.index)
+                record.start_time -= w.clock_offset_s  # its send time in the coordinator's clock
                 self._record(phase, record)
             phase.counters[w.index] = (msg[3], msg[4])
             self._counters(phase)
         elif kind == "done":
-            phase.health[w.index] = msg[2]
+            health: WorkerHealth = msg[2]
+            health.end_epoch -= w.clock_offset_s
+            if w.host is not None:  # a worker that may run elsewhere: where, and how its clock relates
+                health.host, health.clock_offset_s, health.clock_uncertainty_s = (
+                    w.host,
+                    w.clock_offset_s,
+                    w.clock_uncertainty_s,
+                )
+            phase.health[w.index] = health
             phase.counters[w.index] = (0, phase.counters.get(w.index, (0, 0))[1])
             self._counters(phase)
             if not phase.done[w.index].done():
@@ -295,19 +351,17 @@ class WorkerPool:
     def _on_eof(self, w: _Worker) -> None:
         w.alive = False
         if w.ready is not None and not w.ready.done():
-            w.ready.set_exception(RuntimeError(f"load worker {w.index} (pid {w.pid}) died while starting"))
+            why = f": {w.error}" if w.error else ""
+            w.ready.set_exception(RuntimeError(f"{w.name()} died while starting{why}"))
         self._loop.create_task(self._buried(w, self._phase))
 
     async def _buried(self, w: _Worker, phase: _Phase | None) -> None:
         """A worker's pipe ended: wait for its exit status, then fail what it held."""
-        try:
-            await asyncio.get_running_loop().run_in_executor(None, w.process.wait, 5.0)
-        except subprocess.TimeoutExpired:
-            pass
-        how = w.error or _death(w.process.returncode)
+        death = await asyncio.get_running_loop().run_in_executor(None, w.death)
+        how = w.error or death
         if phase is None or phase is not self._phase or w.index not in phase.done or phase.done[w.index].done():
             return
-        reason = f"load worker {w.index} (pid {w.pid}) died ({how}) with the request in flight or waiting to be sent"
+        reason = f"{w.name()} died ({how}) with the request in flight or waiting to be sent"
         held = sorted(phase.held.pop(w.index, set()))
         self._fail(phase, held, reason)
         phase.counters[w.index] = (0, phase.counters.get(w.index, (0, 0))[1])

@@ -242,9 +242,13 @@ def client_health(result: CellResult, client: ClientFigures, records: list[Reque
                 "cpu_s": h.cpu_s,
                 "run_queue_share": h.sched.run_queue_share if h.sched is not None else None,
                 "start_late_ms": 1000 * h.start_late_s,
-                # Workers on other hosts (Ray actors) say where they ran and how their clock differs;
-                # local workers have neither, and their entries stay as they were.
-                **{key: value for key in ("host", "clock_offset_s") if (value := getattr(h, key, None)) is not None},
+                # Workers that say where they ran (Ray actors) give their host and clock offset (their
+                # clock minus the coordinator's, and its uncertainty); local processes have neither.
+                **{
+                    key: value
+                    for key in ("host", "clock_offset_s", "clock_uncertainty_s")
+                    if (value := getattr(h, key, None)) is not None
+                },
             }
             for h in client.workers
         ]

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from engine.load.datasets import DatasetError, check_files
+from engine.load.rayworkers import RayUnavailable, check_address
 from engine.plan import Cell, build_plan
 from engine.profiles import ResolvedProfile
 from engine.server.launcher import NotSupportedError, check_mode
@@ -30,6 +31,11 @@ def preflight(profile: ResolvedProfile, results_root: Path) -> list[str]:
         check_mode(profile)
     except NotSupportedError as exc:
         raise PreflightError(str(exc)) from None
+    if profile.load.ray_address:
+        try:  # ray.init waits minutes for a cluster that is not there: find out now
+            check_address(profile.load.ray_address)
+        except RayUnavailable as exc:
+            raise PreflightError(str(exc)) from None
     _check_results_root(results_root)
     _check_tokenizer(profile)
     try:  # a dataset or trace file: read now, so a bad line is exit 2 before anything is launched

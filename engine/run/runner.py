@@ -35,6 +35,7 @@ from engine.load.datasets import build_items
 from engine.load.monitor import LoopLagMonitor
 from engine.load.openloop import run_open_loop
 from engine.load.prompts import PromptFactory, api_path
+from engine.load.rayworkers import RayPool, RayUnavailable
 from engine.load.record import RequestRecord
 from engine.load.worker import WorkerConfig
 from engine.load.workers import WorkerPool
@@ -270,7 +271,7 @@ class Runner:
             self.telemetry = RunTelemetry.open(profile, launcher, writer.dir, self.headers, emit, engine_state)
             writer.summary.telemetry = self.telemetry.summary()
             try:
-                if self.workers > 1 and isinstance(target, HttpTarget):
+                if (self.workers > 1 or profile.load.ray_address) and isinstance(target, HttpTarget):
                     await self._start_workers(target, max_c)
                 await self._cells(target, launcher, info, factory, writer)
             finally:
@@ -297,12 +298,14 @@ class Runner:
         """How many load workers, and why: the profile's number, or the automatic rule's."""
         if self.profile.load.workers != "auto":
             return self.profile.load.workers, "set by the profile (load.workers) or --workers"
+        if self.profile.load.ray_address:  # Ray actors: the cluster's CPUs, not this host's, are the cap
+            need, why = autoworkers.demand(self.plan)
+            return need, f"{why} (Ray actors, one CPU each: the cluster must have them free)"
         pinned = parse_cpus(iso.client_cpus) if iso.client_cpus else None
         return autoworkers.choose(self.plan, self.profile.mode, pinned)
 
     async def _start_workers(self, target: HttpTarget, max_c: int) -> None:
-        n = self.workers
-        self.observer(PhaseChanged("discovering", f"starting {n} load worker processes"))
+        n, address = self.workers, self.profile.load.ray_address
         config = WorkerConfig(
             target.url.removesuffix(api_path(target.api)),
             target.api,
@@ -312,6 +315,25 @@ class Runner:
             self.profile.load.read_timeout_s,
             max_c + 4,
         )
+        if address:  # Ray actors over the cluster's nodes (engine.load.rayworkers)
+            self.pool = RayPool(n, config, address)
+            self.observer(PhaseChanged("discovering", f"connecting to the Ray cluster at {address}"))
+            try:
+                about = await asyncio.get_running_loop().run_in_executor(None, self.pool.connect)
+            except RayUnavailable as exc:
+                raise LaunchError(str(exc), exit_code=EXIT_BAD_INPUT) from None
+            self.observer(Notice("info", about))
+            self.observer(PhaseChanged("discovering", f"starting {n} load workers as Ray actors"))
+            try:
+                await self.pool.start()
+            except RayUnavailable as exc:
+                raise LaunchError(str(exc), exit_code=EXIT_BAD_INPUT) from None
+            except RuntimeError as exc:  # not ready in time, or died while starting
+                raise LaunchError(str(exc)) from None
+            for w in self.pool.workers:
+                self.observer(Notice("info", f"Ray {w.describe()}"))
+            return
+        self.observer(PhaseChanged("discovering", f"starting {n} load worker processes"))
         self.pool = WorkerPool(n, config)
         await self.pool.start()
         pids = ", ".join(str(w.pid) for w in self.pool.workers if w is not None)

@@ -324,6 +324,11 @@ def check_mode(profile: ResolvedProfile) -> None:
                 f"load.workers = {profile.load.workers}: in-process mode sends to the engine inside the run "
                 "process, which one worker only can reach; use --workers 1, or --mode server for several"
             )
+        if profile.load.ray_address:
+            raise NotSupportedError(
+                f"load.ray_address = {profile.load.ray_address!r} (--ray): in-process mode sends to the engine "
+                "inside the run process, which no Ray worker can reach; leave out --ray, or use --mode server"
+            )
         if profile.load.api == "chat" or profile.load.prompt == "text":
             raise NotSupportedError(
                 "in-process mode sends token-id prompts to the engine (exact lengths, no API): "

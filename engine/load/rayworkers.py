@@ -1,0 +1,409 @@
+"""Load workers as Ray actors (`--ray ADDRESS`): the same workers, spread over a Ray cluster's nodes.
+
+The coordinator (engine.load.workers.WorkerPool, in the run process) and the worker's protocol
+(engine.load.worker.Serving) are the ones `--workers N` uses; only the transport differs. Each
+worker is a threaded Ray actor (`_Relay`) that runs Serving on its own event loop (uvloop) in a
+thread of its own, and relays the protocol's messages:
+
+- coordinator -> worker: `deliver(seq, msg)` calls, fire and forget. A threaded actor does not
+  keep the order of calls, so each carries a sequence number and the actor hands them to the loop
+  in order. A job's request bodies go through Ray's object store (`ray.put` once per phase, shared
+  by every worker of a closed loop) instead of inside the call.
+- worker -> coordinator: one `recv()` call at a time per worker (a long poll in a reader thread of
+  the coordinator, as the pipe's reader): it returns every message the worker queued, in order.
+- a worker (or its node) that dies: `recv()` raises Ray's RayActorError; the requests it held
+  become failed records naming it, its host and Ray's reason, as for a local process.
+
+Clocks: latencies are measured inside each worker with its own perf_counter and never mix clocks.
+What crosses machines is absolute time: the shared start of a phase (open loops send at offsets
+from it) and each record's send time. Each worker's clock offset (its time.time() minus the
+coordinator's) is estimated when it starts, from round trips of a clock reading (the one with the
+shortest round trip; the offset is the reading minus the round trip's midpoint, uncertain by half
+the round trip). A worker on the coordinator's own kernel (same /proc boot_id, hence the same
+CLOCK_REALTIME) uses 0, exactly. The offset converts the shared start into the worker's clock and
+the worker's send times back into the coordinator's; WorkerHealth records host and offset.
+
+Actors belong to the run's Ray job: `close` kills them, and Ray kills them itself if the run
+process dies (they are not detached). Ray is an optional extra: `pip install 'llmbench-tui[ray]'`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import logging
+import os
+import queue
+import re
+import socket
+import threading
+import time
+import traceback
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from engine.load.worker import Serving, WorkerConfig
+from engine.load.workers import WorkerPool, _Worker
+
+INSTALL = "pip install 'llmbench-tui[ray]'"
+CLOCK_SAMPLES = 8
+CONNECT_CHECK_S = 3.0
+ENGINE_DIR = str(Path(__file__).resolve().parents[1])  # shipped to the cluster's nodes (runtime_env py_modules)
+
+
+class RayUnavailable(Exception):
+    """`--ray` cannot work: Ray is not installed, or the cluster cannot be reached (bad input, exit 2)."""
+
+
+def ray_installed() -> bool:
+    return importlib.util.find_spec("ray") is not None
+
+
+def boot_id() -> str:
+    """This kernel's boot id: two processes that read the same one share CLOCK_REALTIME."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    rest = address.removeprefix("ray://")
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
+
+
+def check_address(address: str) -> str:
+    """The address to connect to, checked now (a Ray that cannot be reached makes ray.init wait for
+    minutes): `auto` is the cluster running on this host (RAY_ADDRESS, or Ray's own lookup)."""
+    if not ray_installed():
+        raise RayUnavailable(f"--ray {address}: Ray is not installed here; {INSTALL}")
+    resolved = address
+    if address == "auto":
+        try:
+            from ray._private.services import canonicalize_bootstrap_address_or_die
+
+            resolved = canonicalize_bootstrap_address_or_die("auto")
+        except (ConnectionError, ValueError) as exc:
+            raise RayUnavailable(
+                f"--ray auto: no Ray cluster found on this host ({exc}); start one with "
+                "`ray start --head`, or give the head's address: --ray HOST:6379"
+            ) from None
+        except ImportError:  # Ray's own lookup moved: let ray.init find the cluster
+            return address
+    where = _host_port(resolved)
+    if where is None:
+        raise RayUnavailable(
+            f"--ray {address}: not an address; give the head node's HOST:PORT (as `ray start --head` "
+            "prints it, port 6379 by default), ray://HOST:10001, or auto for a cluster on this host"
+        )
+    try:
+        socket.create_connection(where, timeout=CONNECT_CHECK_S).close()
+    except OSError as exc:
+        raise RayUnavailable(
+            f"--ray {address}: nothing answers at {where[0]}:{where[1]} ({exc.strerror or exc}); start the "
+            "cluster's head there (`ray start --head --port PORT`), or give its address as `ray start` printed it"
+        ) from None
+    return resolved
+
+
+def reachable_ip(address: str) -> str:
+    """This host's address as the cluster's nodes reach it: the one it uses toward the head node."""
+    where = _host_port(check_address(address) if address == "auto" else address)
+    if where is None:
+        return "127.0.0.1"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect((socket.gethostbyname(where[0]), where[1]))  # UDP: nothing is sent
+            return s.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"
+
+
+def estimate_offset(samples: list[tuple[float, float, float]]) -> tuple[float, float]:
+    """(offset, uncertainty) in seconds from (sent, remote reading, answered) triples, the first and
+    last read from our clock: the remote clock was read somewhere within the round trip, so the
+    sample with the shortest round trip bounds it best; its midpoint is the estimate, half its
+    round trip the bound on the error."""
+    if not samples:
+        raise ValueError("no clock samples")
+    t0, remote, t1 = min(samples, key=lambda s: s[2] - s[0])
+    return remote - (t0 + t1) / 2, (t1 - t0) / 2
+
+
+def ray_death(text: str) -> str:
+    """Ray's long account of an actor's death, in one line: why the actor died, and the exit detail."""
+    why = re.search(r"The actor is dead because ([^.]*)", text)
+    detail = re.search(r"exit detail: ([^.]*)", text)
+    parts = [m.group(1).strip() for m in (why, detail) if m]
+    if parts:
+        return ": ".join(parts)
+    return text.strip().splitlines()[0] if text.strip() else "its actor ended"
+
+
+# -- the actor (runs on a node of the cluster) -------------------------------------------
+
+
+class _QueueOut:
+    """Serving's way back from an actor: messages queue here until the coordinator's recv() takes them."""
+
+    def __init__(self) -> None:
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.said = threading.Event()  # a last word was taken by the coordinator
+
+    def send(self, msg: tuple) -> None:
+        self.queue.put(msg)
+
+    def last_word(self, text: str, phase: int = 0) -> None:
+        """As a process's last word: say what went wrong, then go (once the coordinator has it, or 10 s)."""
+        self.queue.put(("error", phase, text))
+        self.said.wait(10.0)
+        os._exit(1)
+
+
+class _Relay:
+    """One load worker as a Ray actor (made remote by RayPool): Serving on a uvloop of its own,
+    in a thread of its own; the actor's methods relay the protocol's messages."""
+
+    def __init__(self) -> None:
+        self.out = _QueueOut()
+        self.lock = threading.Lock()
+        self.next_seq = 0
+        self.early: dict[int, tuple] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.serving: Serving | None = None
+        self.started = threading.Event()
+
+    def info(self) -> dict[str, Any]:
+        import ray
+
+        return {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "ip": ray.util.get_node_ip_address(),
+            "boot_id": boot_id(),
+        }
+
+    def clock(self) -> float:
+        return time.time()
+
+    def start(self, index: int, config: WorkerConfig) -> None:
+        threading.Thread(target=self._run, args=(index, config), name=f"load-worker-{index}", daemon=True).start()
+        self.started.wait()
+
+    def _run(self, index: int, config: WorkerConfig) -> None:
+        from engine.loop import run
+
+        async def main() -> None:
+            self.loop = asyncio.get_running_loop()
+            self.serving = Serving(self.out, index, config)
+            self.started.set()
+            await self.serving.serve()
+
+        try:
+            run(main())
+        except Exception:
+            self.started.set()
+            self.out.last_word(traceback.format_exc(limit=8))
+
+    def deliver(self, seq: int, msg: tuple, requests: list | None = None) -> None:
+        if requests is not None:  # a job's bodies, resolved from the object store by Ray
+            msg = (msg[0], replace(msg[1], requests=requests))
+        if self.loop is None:
+            return  # not started: nothing to relay to
+        with self.lock:
+            self.early[seq] = msg
+            while self.next_seq in self.early:
+                ready = self.early.pop(self.next_seq)
+                self.next_seq += 1
+                self.loop.call_soon_threadsafe(self.serving.dispatch, ready)
+
+    def recv(self, wait_s: float = 5.0) -> list[tuple]:
+        """Every message queued for the coordinator, in order; waits up to `wait_s` for a first one."""
+        out: list[tuple] = []
+        try:
+            out.append(self.out.queue.get(timeout=wait_s))
+            while True:
+                out.append(self.out.queue.get_nowait())
+        except queue.Empty:
+            pass
+        if any(m[0] == "error" for m in out):
+            self.out.said.set()
+        return out
+
+
+# -- the coordinator's side ---------------------------------------------------------------
+
+
+@dataclass
+class _RayWorker(_Worker):
+    actor: Any = None
+    pool: RayPool | None = None
+    ip: str = ""
+    seq: int = 0
+    died: str | None = None
+    measured: tuple[float, float] | None = None  # the clock offset as estimated, (offset, uncertainty)
+    same_kernel: bool = False  # on the coordinator's own host (same boot id): one clock, and its loopback
+
+    def name(self) -> str:
+        return f"Ray worker {self.index} (pid {self.pid}) on host {self.host or '?'}"
+
+    def open(self) -> None:
+        ray = self.pool.ray
+        try:
+            info = ray.get(self.actor.info.remote())
+            self.pid, self.host, self.ip = info["pid"], info["host"], info["ip"]
+            samples = []
+            for _ in range(CLOCK_SAMPLES):
+                t0 = time.time()
+                remote = ray.get(self.actor.clock.remote())
+                samples.append((t0, remote, time.time()))
+            self.measured = estimate_offset(samples)
+            self.same_kernel = bool(info["boot_id"]) and info["boot_id"] == self.pool.boot_id
+            if self.same_kernel:
+                self.clock_offset_s, self.clock_uncertainty_s = 0.0, 0.0  # the same kernel clock
+            else:
+                self.clock_offset_s, self.clock_uncertainty_s = self.measured
+            ray.get(self.actor.start.remote(self.index, self.pool.config))
+        except Exception as exc:
+            self._gone(exc)
+
+    def send(self, msg: tuple) -> None:
+        if not self.alive:
+            raise OSError("the actor is gone")
+        if msg[0] == "job":
+            job = msg[1]
+            ref = self.pool.shared(job.requests)
+            self.actor.deliver.remote(self.seq, (msg[0], replace(job, requests=[])), ref)
+        else:
+            self.actor.deliver.remote(self.seq, msg)
+        self.seq += 1
+
+    def receive(self) -> list[tuple]:
+        try:
+            return self.pool.ray.get(self.actor.recv.remote())
+        except Exception as exc:
+            self._gone(exc)
+
+    def _gone(self, exc: Exception) -> None:
+        from ray.exceptions import RayActorError
+
+        self.died = ray_death(str(exc)) if isinstance(exc, RayActorError) else f"{type(exc).__name__}: {exc}"
+        raise EOFError(self.died)
+
+    def death(self) -> str:
+        return self.died or "its actor ended"
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.send(("stop",))
+
+    def reap(self, deadline: float) -> None:
+        with contextlib.suppress(Exception):
+            self.pool.ray.kill(self.actor, no_restart=True)
+
+    def describe(self) -> str:
+        """One line for the operator: where it runs and how its clock relates to ours."""
+        where = f"pid {self.pid} on {self.host}" + (f" ({self.ip})" if self.ip else "")
+        offset, err = self.measured or (0.0, 0.0)
+        measured = f"measured {offset * 1000:+.3f} ms ± {err * 1000:.3f} ms"
+        if self.clock_offset_s == 0.0 and self.clock_uncertainty_s == 0.0:
+            return f"worker {self.index}: {where}; clock: the coordinator's own (same kernel), {measured}"
+        return f"worker {self.index}: {where}; clock offset {measured}, applied to its send times"
+
+
+class RayPool(WorkerPool):
+    """WorkerPool over Ray actors: `connect` (blocking) joins the cluster, then the pool works as
+    with processes. `close` kills the actors and leaves the cluster."""
+
+    def __init__(self, n: int, config: WorkerConfig, address: str):
+        super().__init__(n, config)
+        self.address = address
+        self.ray: Any = None
+        self.boot_id = boot_id()
+        self.start_margin_s = 0.25  # the jobs go out as Ray calls: a few ms each, more on a busy host
+        self._actor_class: Any = None
+        self._joined = False
+        self._shared: tuple[list, Any] | None = None
+
+    def connect(self) -> str:
+        """Join the cluster (blocking: call it off the event loop); say what it holds."""
+        if not ray_installed():
+            raise RayUnavailable(f"--ray {self.address}: Ray is not installed here; {INSTALL}")
+        import ray
+
+        self.ray = ray
+        self._joined = not ray.is_initialized()  # leave only a connection this pool made
+        if self._joined:
+            ray.init(
+                address=self.address,
+                runtime_env={"py_modules": [ENGINE_DIR]},  # the engine, on every node that runs a worker
+                log_to_driver=False,
+                logging_level=logging.ERROR,
+            )
+        self._actor_class = ray.remote(_Relay).options(
+            num_cpus=1,  # a worker's event loop wants a core of its own
+            max_concurrency=8,  # recv() waits while deliver() and clock() come in
+            scheduling_strategy="SPREAD",
+        )
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        free = ray.available_resources().get("CPU", 0.0)
+        total = ray.cluster_resources().get("CPU", 0.0)
+        if free < self.n:
+            raise RayUnavailable(
+                f"--ray {self.address}: the cluster has {free:g} of its {total:g} CPUs free and each of the "
+                f"{self.n} load workers takes one; use fewer --workers, or add nodes (ray start --address ...)"
+            )
+        hosts = ", ".join(sorted({n.get("NodeManagerHostname") or n.get("NodeManagerAddress", "?") for n in nodes}))
+        return f"Ray cluster at {self.address}: {len(nodes)} nodes ({hosts}), {free:g} of {total:g} CPUs free"
+
+    async def start(self) -> None:
+        if self.ray is None:
+            await asyncio.get_running_loop().run_in_executor(None, self.connect)
+        try:
+            await super().start()
+        except RuntimeError as exc:
+            raise RuntimeError(
+                f"{exc} (Ray: `ray status` shows whether the cluster has the CPUs; a node without this "
+                "tool's dependencies fails the actor: see its logs under the Ray temp dir, session_latest/logs)"
+            ) from None
+        self._check_reach()
+
+    def _check_reach(self) -> None:
+        """A loopback URL reaches the server only from its own host: refuse it for workers elsewhere."""
+        host = urlsplit(self.config.base_url).hostname or ""
+        away = [w for w in self.workers if isinstance(w, _RayWorker) and not w.same_kernel]
+        if away and (host in ("localhost", "0.0.0.0", "::") or host.startswith("127.") or host == "::1"):
+            where = ", ".join(sorted({w.host for w in away}))
+            raise RayUnavailable(
+                f"--ray {self.address}: the server's address {self.config.base_url} is this host's own, and "
+                f"{len(away)} load workers run on other nodes ({where}) that cannot reach it; give an address "
+                'they reach: --endpoint http://IP:PORT, or for a launched server `host = "IP"` in the profile'
+            )
+
+    def _spawn(self, i: int) -> _Worker:
+        actor = self._actor_class.remote()
+        w = _RayWorker(i, None, None, actor=actor, pool=self, ready=self._loop.create_future())
+        self._watch(w)
+        return w
+
+    def _prepare(self, requests: list) -> None:
+        self.shared(requests)
+
+    def shared(self, requests: list) -> Any:
+        """The object-store copy of a phase's request bodies: put once, shared by every worker."""
+        if self._shared is None or self._shared[0] is not requests:
+            self._shared = (requests, self.ray.put(requests))
+        return self._shared[1]
+
+    def close(self) -> None:
+        super().close()
+        self._shared = None
+        if self.ray is not None and self._joined and self.ray.is_initialized():
+            with contextlib.suppress(Exception):
+                self.ray.shutdown()
