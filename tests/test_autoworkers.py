@@ -66,3 +66,11 @@ def test_multi_turn_conversations_get_one():
 
     n, why = choose([replace(closed(100 * STREAMS_PER_WORKER), turns=4)], "server", None, usable=64)
     assert n == 1 and "multi-turn" in why
+
+
+def test_an_open_loop_of_per_request_lengths_says_its_load_is_not_known_ahead():
+    trace = Cell(0, 0, 0, 0, 500, 0, 0, dataset="trace", seq="trace x1000")
+    n, why = choose([trace], "external", None, usable=64)
+    assert n == 1 and "trace x1000: its output tok/s are known only per request" in why
+    ranged = Cell(0, 0, 128, 0, 500, 0, 0, rate=200.0, dataset="random", seq="random 100:400/500:1500")
+    assert "known only per request" in choose([ranged], "external", None, usable=64)[1]

@@ -73,3 +73,13 @@ def test_two_workers_match_every_token_to_its_send_time():
         server.stop()
     assert result.client == "llmbench-tui x2"
     assert result.failed == 0 and result.tokens == 80 and result.p99_itl_error_ms < 50
+
+
+@pytest.mark.parametrize("bad", ["0", "1,-2", "513"])
+def test_selftest_refuses_a_worker_count_out_of_range(bad, capsys):
+    from engine.headless.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["selftest", "--workers", bad])
+    assert exit_.value.code == 2
+    assert "each number of load workers must be from 1 to 512" in capsys.readouterr().err

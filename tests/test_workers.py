@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import signal
+import time
 
 import pytest
 
@@ -150,6 +151,70 @@ async def test_an_open_loop_schedule_dealt_over_workers_keeps_its_plan():
     assert all(h.start_late_s >= 0 for h in health)
 
 
+async def test_a_late_start_shows_as_late_sends_not_as_a_shifted_schedule():
+    """A worker's share of the schedule is timed from the cell's shared start (`origin`): starting
+    late, its first sends are late by that much, where a start of its own would hide it."""
+    from engine.load.openloop import run_open_loop
+
+    class Instant:
+        async def send(self, request, record, on_tokens, deadline_s):
+            record.ok = True
+
+    offsets = [0.0, 0.05, 0.1]
+    records: list[RequestRecord] = []
+    origin = time.perf_counter() - 0.3  # the shared start was 0.3 s ago
+    await run_open_loop(
+        Instant(), Cell(0, 0, 8, 4, 3, 0, 0, rate=20.0), prepared(3, 4), offsets,
+        output_len=4, warmup=False, on_record=records.append, load=CellLoad(3), origin=origin,
+    )  # fmt: skip
+    assert [r.planned_s for r in records] == offsets
+    assert all(r.sent_s >= 0.3 and r.send_delay >= 0.3 - r.planned_s for r in records)
+
+
+async def test_an_interrupt_stops_the_workers_at_once_and_keeps_what_they_finished():
+    """An open loop's workers hold their whole schedule: cut short, they must stop sending at once."""
+    n, osl = 60, 10
+    cell = Cell(0, 0, 8, osl, n, 0, 0, rate=20.0)
+    async with FakeServer(FakeConfig(token_delay_s=0.02)) as server:
+        pool = WorkerPool(2, config(server))
+        records: list[RequestRecord] = []
+        some_done = asyncio.Event()
+
+        def on_record(record: RequestRecord) -> None:
+            records.append(record)
+            if len(records) >= 3:
+                some_done.set()
+
+        load = CellLoad(n)
+        try:
+            phase = asyncio.create_task(
+                pool.run_phase(
+                    cell,
+                    prepared(n, osl),
+                    schedule(n, 20.0, "constant"),
+                    output_len=osl,
+                    warmup=False,
+                    on_record=on_record,
+                    load=load,
+                )
+            )
+            await asyncio.wait_for(some_done.wait(), SAFETY_S)
+            phase.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await phase
+            # Stopped, not left sending until close(): the server's streams end with the workers'.
+            deadline = time.monotonic() + SAFETY_S
+            while server.config.streams:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.02)
+            sent = len(server.config.requests)
+        finally:
+            pool.close()
+    assert sent < n  # the rest of the cell was never sent
+    assert all(r.ok for r in records)  # requests cut short are lost, as in one process, not failed
+    assert len({r.index for r in records}) == len(records) >= 3
+
+
 async def test_a_worker_killed_mid_cell_fails_what_it_held_and_the_cell_ends():
     c, n, osl = 6, 30, 40
     cell = Cell(0, c, 8, osl, n, 0, 0)
@@ -279,3 +344,23 @@ async def test_a_worker_asks_ahead_once_then_for_its_waiting_slots():
     await asyncio.sleep(0)
     dealer.feed([], True)
     assert await last is None and await dealer.take() is None
+
+
+def test_a_worker_that_started_late_flags_the_cell():
+    from engine.load.worker import WorkerHealth
+
+    records = []
+    for i in range(4):
+        r = RequestRecord(0, i, 2, 8, 4, ok=True, ttft=0.05, e2el=0.2, prompt_tokens=8, output_tokens=4)
+        r.chunk_gaps, r.chunk_tokens = [0.05, 0.05, 0.05], [1, 1, 1]
+        records.append(r)
+
+    def health(late_s: float, worker: int) -> WorkerHealth:
+        return WorkerHealth(worker, 100 + worker, 0.01, [0.0001] * 10, None, late_s, 0.0)
+
+    cell = Cell(0, 2, 8, 4, 4, 0, 0)
+    on_time = summarize_cell(cell, records, 1.0, 1, merge_workers([health(0.001, 0), health(0.002, 1)]))
+    assert "client_limit" not in on_time.flag_codes()
+    late = summarize_cell(cell, records, 1.0, 1, merge_workers([health(0.001, 0), health(0.5, 1)]))
+    (flag,) = [f for f in late.flags if f.code == "client_limit"]
+    assert "load worker 1 started 500.0 ms after the others' start" in flag.reason

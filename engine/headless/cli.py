@@ -46,6 +46,14 @@ _slo = _flag_value(parse_slo)
 _workers = _flag_value(parse_workers)
 
 
+def _worker_counts(text: str) -> list[int]:
+    """selftest --workers 1,2,4: each a number of load workers from 1 to 512."""
+    counts = _int_list(text)
+    if any(not 1 <= n <= 512 for n in counts):
+        raise argparse.ArgumentTypeError(f"{text!r}: each number of load workers must be from 1 to 512, e.g. 1,2,4")
+    return counts
+
+
 def _seq_list(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
@@ -418,7 +426,7 @@ def selftest_main(argv: list[str]) -> int:
     )
     p.add_argument(
         "--workers",
-        type=_int_list,
+        type=_worker_counts,
         default=[1],
         metavar="N[,N...]",
         help="measure our client with each number of load worker processes, e.g. 1,2,4",

@@ -39,7 +39,16 @@ def client_cpu_budget(client_cpus: set[int] | None, usable: int | None = None) -
 
 def demand(cells: Iterable[Cell]) -> tuple[int, str]:
     """Workers the heaviest cell asks for, and which cell and figure asked."""
+    cells = list(cells)
+    if any(c.turns for c in cells):
+        return 1, "multi-turn conversations: each next turn is built from an answer one process saw"
     best, why = 1, "every cell fits one event loop"
+    unknown = [c for c in cells if c.open_loop and not (c.rate and c.output_len)]
+    if unknown:  # a trace's or a dataset's output lengths are per request: no planned tok/s to judge by
+        why = (
+            f"{unknown[0].label}: its output tok/s are known only per request, so only its cap on requests in "
+            f"flight counts here; give --workers N if it plans more than {TOKENS_PER_WORKER:,.0f} tok/s per worker"
+        )
     for cell in cells:
         if cell.open_loop:
             tokens = (cell.rate or 0.0) * cell.output_len
@@ -60,8 +69,6 @@ def choose(
     cells = list(cells)
     if mode == "inprocess":
         return 1, "in-process mode: the engine is reachable from the run process only"
-    if any(c.turns for c in cells):
-        return 1, "multi-turn conversations: each next turn is built from an answer one process saw"
     need, why = demand(cells)
     budget = client_cpu_budget(client_cpus, usable)
     if need > budget:

@@ -29,10 +29,12 @@ async def run_open_loop(
     deadline_s: float | None = None,
     max_in_flight: int | None = None,
     indices: list[int] | None = None,
+    origin: float | None = None,
 ) -> float:
     """Send request i at `offsets[i]` seconds after the start (or as soon after as a slot frees,
     with `max_in_flight`); return the wall duration until the last answer, in seconds. A worker
-    process sending part of a cell's schedule gives its requests' indices in the cell (`indices`)."""
+    process sending part of a cell's schedule gives its requests' indices in the cell (`indices`)
+    and the cell's shared start on its perf_counter (`origin`; default: now)."""
     slots = asyncio.Semaphore(max_in_flight) if max_in_flight else None
 
     async def one(record: RequestRecord, request: PreparedRequest) -> None:
@@ -48,7 +50,7 @@ async def run_open_loop(
             load.failed += 1
         on_record(record)
 
-    start = time.perf_counter()
+    start = time.perf_counter() if origin is None else origin
     tasks = []
     for i, (request, planned) in enumerate(zip(requests, offsets)):
         # A while, not an if: uvloop rounds timers to the millisecond and may wake a little early.

@@ -10,10 +10,14 @@ that imports the engine from the coordinator's root, inherits no threads or even
 only its end of one duplex pipe (a multiprocessing Connection: pickled messages, whole). Messages,
 both ways, are tuples whose first item names them:
 
-  coordinator -> worker: ("config", WorkerConfig) first, then ("job", Job), ("deal", phase,
-      [indices], none_left), ("stop",)
-  worker -> coordinator: ("ready", pid), ("ask", phase, k, slots waiting), ("records", phase, [records], in_flight,
-      output_tokens), ("done", phase, WorkerHealth), ("error", phase, text)
+  coordinator -> worker: ("config", WorkerConfig) first, then ("job", Job), ("go", phase,
+      start_epoch), ("deal", phase, [indices], none_left), ("stop",)
+  worker -> coordinator: ("ready", pid), ("staged", phase), ("ask", phase, k, slots waiting), ("records", phase,
+      [records], in_flight, output_tokens), ("done", phase, WorkerHealth), ("error", phase, text),
+      ("stopped",) last, after a "stop"
+
+A job is staged first, and starts at the "go"'s shared start: the start is fixed once every worker
+holds its job, however long the jobs took to arrive.
 
 The worker exits when the coordinator's end closes (the run process died): nothing is left behind.
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import os
 import signal
 import sys
@@ -63,7 +68,7 @@ class Job:
     output_len: int
     warmup: bool
     deadline_s: float | None
-    start_epoch: float  # the shared start, time.time() (CLOCK_REALTIME, the same for every process of a host)
+    start_epoch: float  # the shared start, time.time() in this worker's clock (set by the "go")
     slots: int = 0  # closed loop: how many of the cell's slots this worker runs
     first: list[int] = field(default_factory=list)  # closed loop: the indices dealt with the job
     batch: int = 1  # closed loop: ask for more indices when fewer than this are left
@@ -182,15 +187,25 @@ class Serving:
         self.out, self.index, self.config = out, index, config
         self.inbox: asyncio.Queue[Job | None] = asyncio.Queue()
         self.dealer: _Dealer | None = None
+        self.go: tuple[int, asyncio.Future] | None = None  # the staged job's phase, and its start to come
+        self.running: asyncio.Task | None = None
 
     def dispatch(self, msg: tuple) -> None:
         if msg[0] == "job":
             self.inbox.put_nowait(msg[1])
+        elif msg[0] == "go":
+            if self.go is not None and self.go[0] == msg[1] and not self.go[1].done():
+                self.go[1].set_result(msg[2])
         elif msg[0] == "deal":
             if self.dealer is not None and self.dealer.phase == msg[1]:
                 self.dealer.feed(msg[2], msg[3])
         elif msg[0] == "stop":
+            # The run is ending (an interrupt): stop sending now, records already finished go back.
             self.inbox.put_nowait(None)
+            if self.go is not None and not self.go[1].done():
+                self.go[1].set_result(None)
+            if self.running is not None:
+                self.running.cancel()
 
     async def serve(self) -> None:
         out, config = self.out, self.config
@@ -198,15 +213,25 @@ class Serving:
         async with new_session(config.session_limit, config.read_timeout_s, config.headers) as session:
             target = HttpTarget(session, config.base_url, config.api, config.model, keep_text=config.keep_text)
             while (job := await self.inbox.get()) is not None:
+                self.go = (job.phase, asyncio.get_running_loop().create_future())
+                out.send(("staged", job.phase))
+                if (start := await self.go[1]) is None:
+                    break  # stopped before it began
+                job.start_epoch = start
                 try:
                     if job.offsets is None:
                         self.dealer = _Dealer(out, job)
-                    health = await _run_job(out, self.index, target, job, self.dealer)
+                    self.running = asyncio.create_task(_run_job(out, self.index, target, job, self.dealer))
+                    health = await self.running
                     out.send(("done", job.phase, health))
+                except asyncio.CancelledError:
+                    break  # stopped mid-job: its finished records went back (_run_job's last flush)
                 except Exception:  # a bug here: say so, and go (the coordinator fails what this worker held)
                     out.last_word(traceback.format_exc(limit=8), job.phase)
                 finally:
-                    self.dealer = None
+                    self.dealer, self.running = None, None
+            with contextlib.suppress(OSError):  # the coordinator may be gone already
+                out.send(("stopped",))  # after every record it finished
 
 
 async def _serve_pipe(conn, index: int, config: WorkerConfig) -> None:
@@ -252,6 +277,10 @@ async def _run_job(out, index: int, target: HttpTarget, job: Job, dealer: _Deale
     while (wait := job.start_epoch - time.time()) > 0:  # uvloop may wake a little early
         await asyncio.sleep(wait)
     start_late = time.time() - job.start_epoch
+    # The shared start on this process's monotonic clock: planned and sent times are measured from
+    # it, so every worker's share of the schedule sits on one timeline and a late start shows as
+    # late sends (send_delay), not as a schedule shifted by this worker's own lateness.
+    origin = time.perf_counter() - start_late
     cpu_start, sched_start = time.process_time(), schedstat.sample()
     lag = LoopLagMonitor()
     ticker = asyncio.create_task(flusher())
@@ -266,6 +295,7 @@ async def _run_job(out, index: int, target: HttpTarget, job: Job, dealer: _Deale
                     deadline_s=job.deadline_s,
                     max_in_flight=job.max_in_flight,
                     indices=job.indices,
+                    origin=origin,
                     **common,
                 )
             else:
@@ -281,8 +311,8 @@ async def _run_job(out, index: int, target: HttpTarget, job: Job, dealer: _Deale
                 )
     finally:
         ticker.cancel()
+        flush()  # also when stopped mid-job: what finished goes back
     end_epoch = time.time()
-    flush()
     return WorkerHealth(
         worker=index,
         pid=os.getpid(),

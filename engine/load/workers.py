@@ -45,7 +45,7 @@ from engine.plan import Cell
 from engine.spawn import python_argv
 
 START_TIMEOUT_S = 120.0  # a worker imports the engine (and uvloop) before it says it is ready
-START_MARGIN_S = 0.05  # the shared start: this long after the jobs are sent
+START_MARGIN_S = 0.05  # the shared start: this long after every worker has its job
 
 
 def split(total: int, n: int) -> list[int]:
@@ -83,6 +83,7 @@ class _Worker:
     host: str | None = None  # where it runs, for workers that may run elsewhere (Ray); None: this host
     clock_offset_s: float = 0.0  # its time.time() minus the coordinator's (0: one clock)
     clock_uncertainty_s: float = 0.0
+    stopped: bool = False  # it said it stopped (after a "stop"), its finished records sent before
 
     def name(self) -> str:
         return f"load worker {self.index} (pid {self.pid})"
@@ -140,6 +141,8 @@ class _Phase:
     slots: int = 0  # closed loop: the cell's slots over all workers
     held: dict[int, set[int]] = field(default_factory=dict)  # worker -> indices dealt, not yet recorded
     done: dict[int, asyncio.Future] = field(default_factory=dict)
+    stopping: bool = False  # the run is being interrupted: requests cut short are not failures
+    staged: dict[int, asyncio.Future] = field(default_factory=dict)  # worker -> its job received, waiting to go
     counters: dict[int, tuple[int, int]] = field(default_factory=dict)  # worker -> (in flight, output tokens)
     health: dict[int, WorkerHealth] = field(default_factory=dict)
 
@@ -153,7 +156,7 @@ class WorkerPool:
         self._phase: _Phase | None = None
         self._phases = 0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.start_margin_s = START_MARGIN_S  # the shared start: this long after the jobs are sent
+        self.start_margin_s = START_MARGIN_S  # the shared start: this long after every worker has its job
         self.start_timeout_s = START_TIMEOUT_S
 
     # -- processes ---------------------------------------------------------------------
@@ -244,8 +247,7 @@ class WorkerPool:
         jobs: dict[int, Job] = {}
         if offsets is None:
             self._prepare(requests)
-        start_epoch = time.time() + self.start_margin_s
-        base = dict(cell=cell, output_len=output_len, warmup=warmup, deadline_s=deadline_s, start_epoch=start_epoch)
+        base = dict(cell=cell, output_len=output_len, warmup=warmup, deadline_s=deadline_s, start_epoch=0.0)
         if offsets is None:
             shares = split(min(cell.concurrency, n), self.n)
             phase.slots = sum(shares)
@@ -275,12 +277,27 @@ class WorkerPool:
         try:
             for i, job in jobs.items():
                 phase.done[i] = self._loop.create_future()
-                job.start_epoch = start_epoch + self.workers[i].clock_offset_s  # in the worker's own clock
+                phase.staged[i] = self._loop.create_future()
                 try:
                     self.workers[i].send(("job", job))
                 except OSError:
                     pass  # it died already: its end of the pipe tells the reader thread
+            # The shared start is fixed only once every worker holds its job: a closed loop's job
+            # carries every request body, and sending them one worker after another takes time (0.6
+            # to 1.8 s for 4 jobs of 66 MB): a start fixed before would find the later workers late.
+            for i in jobs:
+                await asyncio.wait((phase.staged[i], phase.done[i]), return_when=asyncio.FIRST_COMPLETED)
+            start_epoch = time.time() + self.start_margin_s
+            for i in jobs:
+                if not phase.done[i].done():
+                    try:  # in the worker's own clock
+                        self.workers[i].send(("go", phase.id, start_epoch + self.workers[i].clock_offset_s))
+                    except OSError:
+                        pass
             await asyncio.gather(*phase.done.values())
+        except asyncio.CancelledError:
+            await self._stop_phase(phase, list(jobs))
+            raise
         finally:
             self._phase = None
         if phase.next < n and offsets is None:  # every worker died before the cell was dealt out
@@ -289,8 +306,25 @@ class WorkerPool:
         duration = (max(ends) if ends else time.time()) - start_epoch
         return max(duration, 1e-9), sorted(phase.health.values(), key=lambda h: h.worker)
 
+    async def _stop_phase(self, phase: _Phase, busy: list[int], wait_s: float = 2.0) -> None:
+        """An interrupt mid-phase: stop every worker's sending now, and take the records it had
+        finished but not yet sent (up to FLUSH_S of them), as one process would have kept them; the
+        requests cut short are lost, not failed, as in one process. Bounded: a wedged worker is
+        left to close()."""
+        phase.stopping = True
+        for i in busy:
+            self.workers[i].stop()
+        deadline = time.monotonic() + wait_s
+        while any(self.workers[i].alive and not self.workers[i].stopped for i in busy):
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.02)  # the reader threads hand the last records to this loop meanwhile
+
     def _on_message(self, w: _Worker, msg: tuple) -> None:
         kind = msg[0]
+        if kind == "stopped":
+            w.stopped = True
+            return
         if kind == "ready":
             w.pid = msg[1]
             if not w.ready.done():
@@ -302,7 +336,10 @@ class WorkerPool:
             return
         if phase is None or msg[1] != phase.id:
             return  # a late message of a phase that is over
-        if kind == "ask":
+        if kind == "staged":
+            if w.index in phase.staged and not phase.staged[w.index].done():
+                phase.staged[w.index].set_result(None)
+        elif kind == "ask":
             n = len(phase.requests)
             left = n - phase.next
             # Ahead of need only out of what exceeds the cell's slots; the last C only to waiting slots.
@@ -361,6 +398,8 @@ class WorkerPool:
         how = w.error or death
         if phase is None or phase is not self._phase or w.index not in phase.done or phase.done[w.index].done():
             return
+        if phase.stopping:
+            return  # stopped by an interrupt: what it held was cut short, not failed
         reason = f"{w.name()} died ({how}) with the request in flight or waiting to be sent"
         held = sorted(phase.held.pop(w.index, set()))
         self._fail(phase, held, reason)

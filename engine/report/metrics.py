@@ -280,6 +280,9 @@ def client_health(result: CellResult, client: ClientFigures, records: list[Reque
         )
     if result.client_send_delay_p99_ms > limit:
         reasons.append(f"requests sent {result.client_send_delay_p99_ms:.1f} ms late (p99)")
+    if client.workers and (late := max(client.workers, key=lambda h: h.start_late_s)).start_late_s * 1000 > limit:
+        # A closed loop's first sends count from their own slot, not from the shared start: say it here.
+        reasons.append(f"load worker {late.worker} started {1000 * late.start_late_s:.1f} ms after the others' start")
     if result.client_cpu_util > CPU_WARN:
         reasons.append(f"client at {100 * result.client_cpu_util:.0f}% of a CPU core")
     if reasons:
