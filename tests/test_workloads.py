@@ -182,27 +182,33 @@ def test_a_rate_search_narrows_to_ten_percent():
     assert 9.0 <= search.good <= 10.0 and (search.bad - search.good) / search.good <= 0.10
 
 
-async def test_the_search_finds_the_knee_of_a_server_whose_latency_grows_with_load(tiny_model, tmp_path):
+def search_profile(server: FakeServer, tiny_model):
+    """A concurrency search with SLO tpot 150 ms against the fake server, no warm-up."""
     from engine.profiles import apply_overrides, load_profile
+
+    return apply_overrides(
+        load_profile("cpu-tiny"),
+        **{
+            "mode": "external",
+            "endpoint": server.url,
+            "model.tokenizer": str(tiny_model),
+            "grid.seq": ["16/12"],
+            "grid.prompts_per_concurrency": 3,
+            "grid.min_prompts": 0,
+            "grid.warmup_requests": 0,
+            "grid.search": "concurrency",
+            "load.slo": {"tpot": 150.0},
+        },
+    )
+
+
+async def test_the_search_finds_the_knee_of_a_server_whose_latency_grows_with_load(tiny_model, tmp_path):
     from engine.run.runner import Runner
 
     # Each token waits 40 ms + 20 ms per stream in flight: TPOT about 40 + 20 x concurrency ms, so
     # 150 ms holds up to concurrency 5 (140 ms; 6 gives 160), and throughput still rises with load.
     async with FakeServer(FakeConfig(token_delay_s=0.04, delay_per_stream_s=0.02)) as server:
-        profile = apply_overrides(
-            load_profile("cpu-tiny"),
-            **{
-                "mode": "external",
-                "endpoint": server.url,
-                "model.tokenizer": str(tiny_model),
-                "grid.seq": ["16/12"],
-                "grid.prompts_per_concurrency": 3,
-                "grid.min_prompts": 0,
-                "grid.warmup_requests": 0,
-                "grid.search": "concurrency",
-                "load.slo": {"tpot": 150.0},
-            },
-        )
+        profile = search_profile(server, tiny_model)
         outcome = await Runner(profile, lambda e: None, tmp_path).run()
     assert outcome.exit_code == 0, outcome.error
     (found,) = json.loads((outcome.results_dir / "summary.json").read_text())["search"]
@@ -215,24 +221,10 @@ async def test_a_resumed_search_keeps_its_probes_and_goes_on_where_it_stopped(ti
     import asyncio
 
     from engine.events import LoadProgress, Notice
-    from engine.profiles import apply_overrides, load_profile
     from engine.run.runner import Runner
 
     async with FakeServer(FakeConfig(token_delay_s=0.04, delay_per_stream_s=0.02)) as server:
-        profile = apply_overrides(
-            load_profile("cpu-tiny"),
-            **{
-                "mode": "external",
-                "endpoint": server.url,
-                "model.tokenizer": str(tiny_model),
-                "grid.seq": ["16/12"],
-                "grid.prompts_per_concurrency": 3,
-                "grid.min_prompts": 0,
-                "grid.warmup_requests": 0,
-                "grid.search": "concurrency",
-                "load.slo": {"tpot": 150.0},
-            },
-        )
+        profile = search_profile(server, tiny_model)
         task = None
 
         def stop_in_the_fourth_probe(event) -> None:  # concurrency 8, once some of its requests are done
