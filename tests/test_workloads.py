@@ -308,3 +308,24 @@ def test_the_open_file_check_bounds_an_uncapped_rate_cell(monkeypatch):
         _open_file_limit(cell, profile)
     capped = apply_overrides(profile, **{"grid.max_concurrency": 256})
     assert worst_in_flight(build_plan(capped.grid)[0], capped)[0] == 256
+    # Per-request lengths: the deadline of the range's longest answer (1000 tokens: 1300 s), not the warm-up's.
+    ranged = apply_overrides(
+        slow, **{"grid.dataset": "random", "grid.input_len_range": "100:200", "grid.output_len_range": "10:1000"}
+    )
+    assert worst_in_flight(build_plan(ranged.grid)[0], ranged)[0] == 3250  # 2 x 1300 x 1.25
+    # Multi-turn: a conversation started per 1/rate holds a request through its 4 turns.
+    turns = apply_overrides(slow, **{"grid.dataset": "multiturn:4"})
+    assert worst_in_flight(build_plan(turns.grid)[0], turns)[0] == min(3320, build_plan(turns.grid)[0].num_prompts)
+
+
+async def test_a_search_stops_at_the_clients_open_file_limit_not_blaming_the_server(tiny_model, tmp_path, monkeypatch):
+    from engine.run import runner as runner_module
+    from engine.run.runner import Runner
+
+    monkeypatch.setattr(runner_module, "open_files_left", lambda: 5)  # sockets for 5 requests in flight
+    async with FakeServer(FakeConfig(token_delay_s=0.01)) as server:
+        outcome = await Runner(search_profile(server, tiny_model), lambda e: None, tmp_path).run()
+    assert outcome.exit_code == 0, outcome.error
+    (found,) = json.loads((outcome.results_dir / "summary.json").read_text())["search"]
+    assert [p["level"] for p in found["probes"]] == [1, 2, 4]  # 8 would need more sockets than allowed
+    assert found["stopped"] == "the client's open-file limit allows about 5 in flight (ulimit -n)"

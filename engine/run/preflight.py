@@ -12,7 +12,7 @@ from pathlib import Path
 from engine.load.datasets import DatasetError, check_files
 from engine.load.rayworkers import RayUnavailable, check_address
 from engine.plan import Cell, build_plan
-from engine.profiles import ResolvedProfile
+from engine.profiles import ResolvedProfile, parse_range
 from engine.server.launcher import NotSupportedError, check_mode
 
 # Besides one socket per request in flight: the server's log, results files, the control plane.
@@ -43,9 +43,29 @@ def preflight(profile: ResolvedProfile, results_root: Path) -> list[str]:
     except DatasetError as exc:
         raise PreflightError(str(exc)) from None
     plan = build_plan(profile.grid)
-    if not plan:  # a search makes its cells as it goes: bound its first probe's kind of cell
-        return []
+    if not plan:  # a search makes its cells as it goes, doubling: give it every socket allowed
+        return _search_file_limit()
     return _open_file_limit(max(plan, key=lambda c: worst_in_flight(c, profile)[0]), profile)
+
+
+def _search_file_limit() -> list[str]:
+    """A search's probes can double far: raise the soft open-file limit to the hard one; the search
+    stops, naming the client's limit, before a probe that would need more (open_files_left)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = 1 << 20 if hard == resource.RLIM_INFINITY else hard  # Linux caps it at fs.nr_open anyway
+    if soft == resource.RLIM_INFINITY or soft >= target:
+        return []
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError):
+        return []  # kept as it was: the search stops at it, saying so
+    return [f"raised the open-file limit from {soft} to {target} (ulimit -Hn) for the search's probes"]
+
+
+def open_files_left() -> int | None:
+    """Requests in flight the open-file limit allows (one socket each, beside SPARE_FILES); None: no limit."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return None if soft == resource.RLIM_INFINITY else max(0, soft - SPARE_FILES)
 
 
 def worst_in_flight(cell: Cell, profile: ResolvedProfile) -> tuple[int, str]:
@@ -60,9 +80,14 @@ def worst_in_flight(cell: Cell, profile: ResolvedProfile) -> tuple[int, str]:
     if cell.concurrency:
         return cell.concurrency, f"cell {cell.label}'s cap of {cell.concurrency} in flight (--max-concurrency)"
     why = f"cell {cell.label} (no cap on requests in flight: up to all its {cell.num_prompts} requests"
-    if cell.rate:
-        deadline = profile.load.deadline_s(cell.output_len or profile.grid.warmup_output_len)
-        by_deadline = math.ceil(cell.rate * deadline * BURST_MARGIN)
+    g = profile.grid
+    # The longest answer sets the request deadline; a dataset's lengths are per request: its range's
+    # top, else unknown (then only the cell's request count bounds it).
+    longest = cell.output_len or (parse_range(g.output_len_range)[1] if g.output_len_range else 0)
+    if cell.rate and longest:
+        deadline = profile.load.deadline_s(longest)
+        # Multi-turn: the rate is of conversations, each holding a request for up to T turns.
+        by_deadline = math.ceil(cell.rate * max(1, cell.turns) * deadline * BURST_MARGIN)
         if by_deadline < cell.num_prompts:
             return by_deadline, f"{why}, about rate x request deadline {deadline:.0f} s = {by_deadline})"
     return cell.num_prompts, why + ")"

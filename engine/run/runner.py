@@ -45,6 +45,7 @@ from engine.redact import Redactor, secret_values
 from engine.report.metrics import EXTERNAL_ADVICE, LAUNCHED_ADVICE, ClientFigures, merge_workers, summarize_cell
 from engine.report.model import CellResult, RunSummary
 from engine.report.results import ResultsWriter, mark_superseded, new_run_dir, read_summary
+from engine.run.preflight import open_files_left, worst_in_flight
 from engine.run.search import Search
 from engine.run.telemetry import RunTelemetry
 from engine.run.workloads import probe_cell, workload_figures
@@ -378,6 +379,7 @@ class Runner:
     ) -> None:
         """Per ISL/OSL, probe loads until the highest one meeting the SLOs is found (engine/run/search.py)."""
         grid, load = self.profile.grid, self.profile.load
+        labels: set[str] = set()
         for seq in grid.seq:
             if any(found["seq"] == seq for found in writer.summary.search):
                 continue  # searched to the end before a resume
@@ -386,6 +388,9 @@ class Runner:
             # After a resume: this search's finished probes, replayed in order, put it back where it stopped.
             label = probe_cell(grid, seq, grid.search_start, 0)
             label = label.seq or f"{label.input_len}/{label.output_len}"
+            if label in labels:  # a dataset's lengths are per request: two seqs can be one workload
+                continue
+            labels.add(label)
             for probe in [c for c in writer.summary.cells if c.seq == label]:
                 search.record(probe.load_level, probe)
             if search.probes:
@@ -393,6 +398,11 @@ class Runner:
                 self.observer(Notice("info", f"search {seq}: {len(search.probes)} probes kept ({kept}), going on"))
             while (level := search.next_level()) is not None:
                 cell = probe_cell(grid, seq, level, index=len(writer.summary.cells))
+                if (sockets := open_files_left()) is not None and worst_in_flight(cell, self.profile)[0] > sockets:
+                    # Past the open-file limit its requests would fail for want of sockets, which
+                    # the search would read as the server failing: the client's limit, said as such.
+                    search.stopped = f"the client's open-file limit allows about {sockets} in flight (ulimit -n)"
+                    break
                 if info.max_model_len and cell.longest_request > info.max_model_len:
                     search.stopped = f"ISL+OSL exceeds the server's max_model_len {info.max_model_len}"
                     break
