@@ -83,3 +83,10 @@ def test_selftest_refuses_a_worker_count_out_of_range(bad, capsys):
         main(["selftest", "--workers", bad])
     assert exit_.value.code == 2
     assert "each number of load workers must be from 1 to 512" in capsys.readouterr().err
+
+
+def test_selftest_on_a_ray_address_nothing_answers_at_exits_2(capsys):
+    from engine.headless.cli import main
+
+    assert main(["selftest", "--ray", "127.0.0.1:1", "--no-compare", "--levels", "1"]) == 2
+    assert "--ray 127.0.0.1:1: nothing answers at 127.0.0.1:1" in capsys.readouterr().err

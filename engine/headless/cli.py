@@ -450,18 +450,24 @@ def selftest_main(argv: list[str]) -> int:
         from engine.server.tinymodel import ensure_tiny_model
 
         tokenizer = str(ensure_tiny_model(lambda m: print(m, file=sys.stderr)))
-    return run_selftest(
-        args.levels,
-        args.itl_ms,
-        args.ttft_ms,
-        args.output_len,
-        args.threshold_ms,
-        args.compare,
-        tokenizer,
-        contend=args.contend,
-        workers=args.workers,
-        ray_address=args.ray,
-    )
+    from engine.load.rayworkers import RayUnavailable
+
+    try:
+        return run_selftest(
+            args.levels,
+            args.itl_ms,
+            args.ttft_ms,
+            args.output_len,
+            args.threshold_ms,
+            args.compare,
+            tokenizer,
+            contend=args.contend,
+            workers=args.workers,
+            ray_address=args.ray,
+        )
+    except RayUnavailable as exc:  # no Ray, no cluster at the address, too few CPUs: bad input
+        print(f"llmbench-tui selftest: {exc}", file=sys.stderr)
+        return 2
 
 
 def compare_entry(argv: list[str]) -> int:

@@ -294,6 +294,11 @@ class _RayWorker(_Worker):
         from ray.exceptions import RayActorError
 
         self.died = ray_death(str(exc)) if isinstance(exc, RayActorError) else f"{type(exc).__name__}: {exc}"
+        self.error = self.died  # what "died while starting" and the failed records say
+        # Taken for dead: make it so, or an actor we only lost touch with would go on sending load
+        # that nobody records.
+        with contextlib.suppress(Exception):
+            self.pool.ray.kill(self.actor, no_restart=True)
         raise EOFError(self.died)
 
     def death(self) -> str:

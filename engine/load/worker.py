@@ -189,6 +189,7 @@ class Serving:
         self.dealer: _Dealer | None = None
         self.go: tuple[int, asyncio.Future] | None = None  # the staged job's phase, and its start to come
         self.running: asyncio.Task | None = None
+        self.stopping = False  # a "stop" came: a job still in the inbox is not begun
 
     def dispatch(self, msg: tuple) -> None:
         if msg[0] == "job":
@@ -201,6 +202,7 @@ class Serving:
                 self.dealer.feed(msg[2], msg[3])
         elif msg[0] == "stop":
             # The run is ending (an interrupt): stop sending now, records already finished go back.
+            self.stopping = True
             self.inbox.put_nowait(None)
             if self.go is not None and not self.go[1].done():
                 self.go[1].set_result(None)
@@ -212,7 +214,7 @@ class Serving:
         out.send(("ready", os.getpid()))
         async with new_session(config.session_limit, config.read_timeout_s, config.headers) as session:
             target = HttpTarget(session, config.base_url, config.api, config.model, keep_text=config.keep_text)
-            while (job := await self.inbox.get()) is not None:
+            while (job := await self.inbox.get()) is not None and not self.stopping:
                 self.go = (job.phase, asyncio.get_running_loop().create_future())
                 out.send(("staged", job.phase))
                 if (start := await self.go[1]) is None:
