@@ -345,3 +345,20 @@ def test_a_vllm_bench_rate_file_matches_our_rate_cell(tmp_path):
     theirs = load_run(tmp_path / "r4.json")
     (row,) = compare(run("ours", [rate_cell(4), rate_cell(8)]), theirs).cells
     assert row.key == ("128/32", "rate", 4.0)
+
+
+def test_rate_cells_sent_at_another_pace_are_left_out_with_the_reason():
+    from engine.report.model import OpenLoop
+
+    capped = OpenLoop(request_rate=4, arrival="poisson", burstiness=1.0, seed=0, max_in_flight=4)
+    bursty = OpenLoop(request_rate=4, arrival="gamma", burstiness=0.2, seed=0)
+    a = run("A", [cell(0, seq=(128, 32), open_loop=capped)])
+    b = run("B", [cell(0, seq=(128, 32), open_loop=bursty, tput=50.0)])
+    c = compare(a, b)
+    assert c.cells == []
+    assert c.excluded == [
+        (
+            ("128/32", "rate", 4.0),
+            "not the same load: A sent poisson, at most 4 in flight, B gamma, burstiness 0.2, no cap",
+        )
+    ]

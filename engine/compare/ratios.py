@@ -28,6 +28,7 @@ FIGURES: dict[str, tuple[str, bool]] = {
     "median_ttft_ms": ("TTFT p50", False),
     "mean_tpot_ms": ("TPOT", False),
 }
+NOT_SAME_LOAD = "not the same load"  # an excluded cell's reason when the two sides' arrivals differ
 LEAD = "output_throughput"  # the figure the summary, the lead and the crossovers speak of
 
 
@@ -47,6 +48,16 @@ def key(cell: CellResult) -> Key:
     if loop is not None:
         return Key(cell.seq, "rate", float(loop.request_rate))
     return Key(cell.seq, "concurrency", float(cell.max_concurrency))
+
+
+def pace(cell: CellResult) -> str:
+    """How an open-loop cell's requests were sent beyond its rate: the arrival process and the cap on
+    requests in flight ('' for a closed loop). Two cells at one rate but another pace are not one load."""
+    loop = cell.open_loop
+    if loop is None:
+        return ""
+    shape = f"gamma, burstiness {loop.burstiness:g}" if loop.arrival == "gamma" else loop.arrival
+    return f"{shape}, " + (f"at most {loop.max_in_flight} in flight" if loop.max_in_flight else "no cap")
 
 
 def level_text(k: Key) -> str:
@@ -130,6 +141,9 @@ def compare(a: Run, b: Run, count_flagged: frozenset[str] = frozenset()) -> Comp
     rows, excluded, counted = [], [], []
     for k in sorted(cells_a.keys() & cells_b.keys(), key=order):
         ca, cb = cells_a[k], cells_b[k]
+        if pace(ca) != pace(cb):
+            excluded.append((k, f"{NOT_SAME_LOAD}: {a.name} sent {pace(ca)}, {b.name} {pace(cb)}"))
+            continue
         why = [f"{side}: {f.reason}" for side, c in ((a.name, ca), (b.name, cb)) for f in c.flags]
         if not (clean(ca, count_flagged) and clean(cb, count_flagged)):
             excluded.append((k, "; ".join(why)))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.compare.ratios import LEAD, Comparison, IsoPoint, describe, fmt_ratio, iso
+from engine.compare.ratios import LEAD, NOT_SAME_LOAD, Comparison, IsoPoint, describe, fmt_ratio, iso
 
 
 def heading(c: Comparison) -> str:
@@ -98,7 +98,9 @@ def counted_lines(c: Comparison) -> list[str]:
 
 def left_out_lines(c: Comparison) -> list[str]:
     """Every cell kept out of the statistics, with why, and what a source lacked."""
-    out = [f"left out, flagged: {describe(k)}: {why}" for k, why in c.excluded]
+    out = [
+        f"left out{'' if why.startswith(NOT_SAME_LOAD) else ', flagged'}: {describe(k)}: {why}" for k, why in c.excluded
+    ]
     out += [f"left out, only in {c.a.name}: {describe(k)}" for k in c.only_a]
     out += [f"left out, only in {c.b.name}: {describe(k)}" for k in c.only_b]
     out += [f"note on {run.name}: {note}" for run in (c.a, c.b) for note in run.notes]
