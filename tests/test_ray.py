@@ -212,6 +212,11 @@ def ray_cluster():
         "--runtime-env-agent-port",
         str(_free_port()),
     ]
+    # Ray 2.60 turns token authentication on for a new cluster when ~/.ray/auth_token exists (any
+    # earlier local ray.init may have written one), and the driver must then hold the same token:
+    # this test cluster and its drivers (the runs below, in this process) both say disabled.
+    auth = pytest.MonkeyPatch()
+    auth.setenv("RAY_AUTH_MODE", "disabled")
     started = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     pgid = started.pid
     try:
@@ -229,6 +234,7 @@ def ray_cluster():
             while _tree(pgid) and time.monotonic() < deadline:
                 time.sleep(0.2)
         left = _tree(pgid)
+        auth.undo()
         shutil.rmtree(temp, ignore_errors=True)
         assert not left, f"Ray processes left behind: {sorted(left)}"
 
@@ -294,17 +300,24 @@ async def test_a_ray_worker_killed_mid_cell_fails_what_it_held_and_the_run_goes_
     )
     runner: Runner
     killed: list[int] = []
+    relays_seen: list[set[int]] = []
 
     def observe(event) -> None:
-        # Once the first cell's measurement has records, kill worker 1's actor process.
+        # Once the first cell's measurement has records, kill worker 1's actor process, at a moment
+        # it holds requests (between a finished request and its next deal it may hold none).
         if isinstance(event, LoadProgress) and event.cell.index == 0 and event.done >= 1 and not killed:
+            phase = runner.pool._phase
+            if phase is None or not phase.held.get(1):
+                return  # the next progress event tries again
             victim = runner.pool.workers[1]
+            relays_seen.append(_relays(ray_cluster))  # the check below finds the actors it should
             os.kill(victim.pid, signal.SIGKILL)
             killed.append(victim.pid)
 
     runner = Runner(profile, observe, tmp_path)
     outcome = await asyncio.wait_for(runner.run(), SAFETY_S)
-    assert killed, "the first cell ended before any progress was reported"
+    assert killed, "the first cell ended before worker 1 was seen holding requests"
+    assert victim_seen(killed[0], relays_seen)
     assert outcome.exit_code == 0, outcome.error
     first, second = outcome.cells
     failed = [r for r in _measured(outcome.results_dir) if r["cell"] == 0 and not r["ok"]]
@@ -319,6 +332,11 @@ async def test_a_ray_worker_killed_mid_cell_fails_what_it_held_and_the_run_goes_
     assert second.total_output_tokens == 16 * 48 and second.output_len_mismatches == 0
     assert killed[0] not in {w["pid"] for w in second.client_workers}
     assert not _no_relays_left(ray_cluster)
+
+
+def victim_seen(pid: int, seen: list[set[int]]) -> bool:
+    """The process scan finds our actors (else the 'none left' checks would prove nothing)."""
+    return bool(seen) and pid in seen[0]
 
 
 def _relays(cluster: Cluster) -> set[int]:

@@ -345,12 +345,20 @@ class RayPool(WorkerPool):
         self.ray = ray
         self._joined = not ray.is_initialized()  # leave only a connection this pool made
         if self._joined:
-            ray.init(
-                address=self.address,
-                runtime_env={"py_modules": [ENGINE_DIR]},  # the engine, on every node that runs a worker
-                log_to_driver=False,
-                logging_level=logging.ERROR,
-            )
+            try:
+                ray.init(
+                    address=self.address,
+                    runtime_env={"py_modules": [ENGINE_DIR]},  # the engine, on every node that runs a worker
+                    log_to_driver=False,
+                    logging_level=logging.ERROR,
+                )
+            except ConnectionError as exc:  # e.g. a cluster with token authentication and no token here
+                cause = f": {exc.__cause__}" if exc.__cause__ else ""
+                raise RayUnavailable(
+                    f"--ray {self.address}: could not join the cluster ({exc}{cause}); a cluster started with "
+                    "token authentication needs its token here (RAY_AUTH_MODE=token and ~/.ray/auth_token or "
+                    "RAY_AUTH_TOKEN)"
+                ) from None
         self._actor_class = ray.remote(_Relay).options(
             num_cpus=1,  # a worker's event loop wants a core of its own
             max_concurrency=8,  # recv() waits while deliver() and clock() come in
