@@ -295,10 +295,12 @@ class _RayWorker(_Worker):
 
         self.died = ray_death(str(exc)) if isinstance(exc, RayActorError) else f"{type(exc).__name__}: {exc}"
         self.error = self.died  # what "died while starting" and the failed records say
-        # Taken for dead: make it so, or an actor we only lost touch with would go on sending load
-        # that nobody records.
-        with contextlib.suppress(Exception):
-            self.pool.ray.kill(self.actor, no_restart=True)
+        if not isinstance(exc, RayActorError):
+            # Only lost touch with: make it dead, or it would go on sending load nobody records. (An
+            # actor Ray reports dead is not killed again: ray.kill from this reader thread on a dead
+            # actor is suspected of taking the driver down with it, seen twice in the kill test.)
+            with contextlib.suppress(Exception):
+                self.pool.ray.kill(self.actor, no_restart=True)
         raise EOFError(self.died)
 
     def death(self) -> str:
