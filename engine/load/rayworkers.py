@@ -51,6 +51,7 @@ from engine.load.workers import WorkerPool, _Worker
 INSTALL = "pip install 'llmbench-tui[ray]'"
 CLOCK_SAMPLES = 8
 CONNECT_CHECK_S = 3.0
+READERS_GONE_S = 15.0  # after the actors are killed, how long their reader threads may take to end
 ENGINE_DIR = str(Path(__file__).resolve().parents[1])  # shipped to the cluster's nodes (runtime_env py_modules)
 
 
@@ -417,8 +418,17 @@ class RayPool(WorkerPool):
         return self._shared[1]
 
     def close(self) -> None:
-        super().close()
+        super().close()  # the actors killed: each reader thread's pending recv fails, and it ends
         self._shared = None
+        # Ray's connection goes only once no reader thread is inside a Ray call: shut down under a
+        # thread still in ray.get, the driver's core worker took the whole process down (exit 1,
+        # no traceback: seen in CI's Ray kill test).
+        deadline = time.monotonic() + READERS_GONE_S
+        for w in self.workers:
+            if w is not None and w.reader is not None:
+                w.reader.join(max(0.0, deadline - time.monotonic()))
+        if any(w is not None and w.reader is not None and w.reader.is_alive() for w in self.workers):
+            return  # left connected: the process's exit closes it
         if self.ray is not None and self._joined and self.ray.is_initialized():
             with contextlib.suppress(Exception):
                 self.ray.shutdown()

@@ -84,6 +84,7 @@ class _Worker:
     clock_offset_s: float = 0.0  # its time.time() minus the coordinator's (0: one clock)
     clock_uncertainty_s: float = 0.0
     stopped: bool = False  # it said it stopped (after a "stop"), its finished records sent before
+    reader: threading.Thread | None = None  # the thread that receives its messages
 
     def name(self) -> str:
         return f"load worker {self.index} (pid {self.pid})"
@@ -192,7 +193,8 @@ class WorkerPool:
 
     def _watch(self, w: _Worker) -> None:
         self.workers[w.index] = w
-        threading.Thread(target=self._read, args=(w,), name=f"load-worker-{w.index}-reader", daemon=True).start()
+        w.reader = threading.Thread(target=self._read, args=(w,), name=f"load-worker-{w.index}-reader", daemon=True)
+        w.reader.start()
 
     def _read(self, w: _Worker) -> None:
         """A thread per worker: every message to the loop in order of arrival, then its death."""
