@@ -32,6 +32,8 @@ async def test_real_cpu_tiny_run_through_the_tui(tiny_model, tmp_path):
         await pilot.pause()
         assert isinstance(app.screen, LiveScreen)
         await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen), 400)
+        # The screen is current before its on_mount has filled the table: wait for that, bounded.
+        await wait_for(pilot, lambda: app.screen.query_one("#cells").row_count > 0, 30)
         assert app.screen.query_one("#cells").row_count == 1
     (run_dir,) = list(tmp_path.iterdir())
     # The same shape as a headless run's folder.
