@@ -63,3 +63,12 @@ async def read_until(stream, marker: bytes, timeout_s: float = 120.0) -> bytes:
         assert line, f"ended before {marker!r}:\n{seen.decode()[-3000:]}"
         seen += line
     return seen
+
+
+async def open_results_folder(pilot, run_dir: Path) -> None:
+    """In the TUI: ctrl+l, type a results folder's path, enter (its results screen opens)."""
+    await pilot.press("ctrl+l")
+    await pilot.pause()
+    pilot.app.screen.query_one("#path").value = str(run_dir)
+    await pilot.press("enter")
+    await pilot.pause()

@@ -10,6 +10,7 @@ from engine.plan import build_plan
 from engine.profiles import apply_overrides, load_profile
 from engine.report.model import ONE_READ, CellResult, Flag
 from engine.run.progress import RunProgress
+from tests.conftest import open_results_folder
 from tui.app import LLMBenchApp
 from tui.messages import EngineEvent
 from tui.screens.live import LiveScreen
@@ -198,11 +199,7 @@ async def test_a_schema_1_results_folder_opens_with_its_warning_as_a_flag(tmp_pa
     (run_dir / "summary.json").write_text(json.dumps(old))
     app = LLMBenchApp(tiny_profile(), tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("ctrl+l")
-        await pilot.pause()
-        app.screen.query_one("#path").value = str(run_dir)
-        await pilot.press("enter")
-        await pilot.pause()
+        await open_results_folder(pilot, run_dir)
         screen = app.screen
         assert isinstance(screen, ResultsScreen) and screen.query_one("#cells").row_count == 1
         assert "client_limit" in str(screen.query_one("#cells").get_row_at(0))

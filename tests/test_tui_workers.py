@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.report.model import RunSummary
+from tests.conftest import open_results_folder
 from tests.test_tui import CELLS, feed, synthetic_events, tiny_profile
 from tests.test_worker_health import with_workers, worker
 from tui.app import LLMBenchApp
@@ -40,11 +41,7 @@ async def test_results_show_the_selected_cells_workers(tmp_path, stable_paths):
     run_dir = results_folder(tmp_path)
     app = LLMBenchApp(tiny_profile(), tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("ctrl+l")
-        await pilot.pause()
-        app.screen.query_one("#path").value = str(run_dir)
-        await pilot.press("enter")
-        await pilot.pause()
+        await open_results_folder(pilot, run_dir)
         screen = app.screen
         assert isinstance(screen, ResultsScreen)
         health = screen.query_one("#worker-health")
