@@ -124,6 +124,25 @@ def test_server_stats_absent_gauges_and_counters_are_none():
     )
 
 
+def test_a_window_without_a_sample_says_why_its_gauges_are_na():
+    s = server_cell_stats([(0.1, state(3, 0, 0.1, 0, 0))], 0.5, 0.9, None, None, None)
+    assert s.samples == 0 and s.running_max is None
+    assert s.gauges_note == "no /metrics sample fell inside the measured window (0.40 s)"
+
+
+def test_the_first_token_of_a_cell_calls_its_hook_once():
+    from engine.load.client import CellLoad
+
+    woken = []
+    load = CellLoad(total=2, on_first_token=lambda: woken.append(load.output_tokens))
+    load.add_tokens(0)
+    assert woken == []
+    load.add_tokens(3)
+    load.add_tokens(2)
+    load.set_tokens(9)  # the worker pool's way: totals from the workers' counters
+    assert woken == [3] and load.output_tokens == 9
+
+
 def test_token_check_match_mismatch_and_busy_server():
     s = server_cell_stats([], 0, 1, state(0, 0, 0, 0, 0), state(0, 0, 0, 10, 64), state(0, 0, 0, 74, 192))
     text, bad = token_check(s, input_tokens=128, output_tokens=64, warmup_output_tokens=10, settled=True)
@@ -474,6 +493,8 @@ async def test_generation_counter_delta_equals_our_tokens_plus_warmup(vllm_serve
         assert s.cell_generation_tokens == cell.total_output_tokens + warmup_tokens
         assert s.generation_tokens == cell.total_output_tokens == cell.completed * 32
         assert s.prompt_tokens == cell.total_input_tokens and s.preemptions == 0
+        # However short the cell, its first token wakes the sampler while the server is busy.
+        assert s.samples >= 1 and s.gauges_note is None, s
         assert s.running_max is not None and s.running_max <= cell.max_concurrency
         assert "server_mismatch" not in cell.flag_codes()
     summary = json.loads((outcome.results_dir / "summary.json").read_text())

@@ -212,9 +212,18 @@ class CellLoad:
     in_flight: int = 0
     output_tokens: int = 0
     started: float = field(default_factory=time.perf_counter)
+    # Called once, when the cell's first output token arrives: the server is then certainly busy
+    # with the cell (the telemetry samples its state there, so a short cell has one).
+    on_first_token: Callable[[], None] | None = None
 
     def add_tokens(self, n: int) -> None:
-        self.output_tokens += n
+        self.set_tokens(self.output_tokens + n)
+
+    def set_tokens(self, total: int) -> None:
+        self.output_tokens = total
+        if total and self.on_first_token is not None:
+            callback, self.on_first_token = self.on_first_token, None
+            callback()
 
 
 def new_session(concurrency: int, read_timeout_s: float = 1800.0, headers: dict[str, str] | None = None) -> Session:

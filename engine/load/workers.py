@@ -385,7 +385,7 @@ class WorkerPool:
 
     def _counters(self, phase: _Phase) -> None:
         phase.load.in_flight = sum(c[0] for c in phase.counters.values())
-        phase.load.output_tokens = sum(c[1] for c in phase.counters.values())
+        phase.load.set_tokens(sum(c[1] for c in phase.counters.values()))
 
     def _on_eof(self, w: _Worker) -> None:
         w.alive = False

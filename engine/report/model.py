@@ -92,6 +92,7 @@ class ServerCellStats(Reading):
     once a second). Gauges over the measured window; counters as deltas. None: not exported."""
 
     samples: int = 0  # scrapes inside the measured window
+    gauges_note: str | None = None  # why the gauges are n/a, when no scrape fell inside the window
     running_mean: float | None = None
     running_max: float | None = None
     waiting_mean: float | None = None

@@ -460,6 +460,8 @@ class Runner:
             writer.add_request(record)
 
         load = CellLoad(total=len(requests))
+        if self.telemetry and not warmup:
+            load.on_first_token = self.telemetry.recorder.wake
         reporter = None if warmup else asyncio.create_task(ProgressReporter(cell, load, self.observer).run())
         if not warmup:
             self._measuring = (cell, records)

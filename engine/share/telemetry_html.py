@@ -83,7 +83,7 @@ def server_table(cells: list[CellResult], summary: RunSummary | None) -> str:
         rows.append(
             [
                 c.label,
-                str(s.samples),
+                f"0 ({s.gauges_note})" if s.gauges_note else str(s.samples),
                 mean_max(s.running_mean, s.running_max),
                 mean_max(s.waiting_mean, s.waiting_max),
                 kv,

@@ -78,6 +78,8 @@ def server_cell_stats(
     warm-up, after it, after the cell: each read once the server had gone idle)."""
     inside = [(t, s) for t, s in samples if t0 <= t <= t1]
     stats = ServerCellStats(samples=len(inside))
+    if not inside:
+        stats.gauges_note = f"no /metrics sample fell inside the measured window ({t1 - t0:.2f} s)"
     for attr, name in (("running", "running"), ("waiting", "waiting"), ("kv_cache_usage", "kv_cache_usage")):
         values = [v for _, v in _series(inside, attr)]
         setattr(stats, f"{name}_mean", _mean(values))

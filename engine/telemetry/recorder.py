@@ -183,6 +183,10 @@ class TelemetryRecorder:
             self.server = [(ts, s) for ts, s in self.server if ts >= t]
             self.readings = [(ts, r) for ts, r in self.readings if ts >= t]
 
+    def wake(self) -> None:
+        """Take a sample as soon as the thread can, without waiting for it (safe from any thread)."""
+        self._wake.set()
+
     def sample_now(self, timeout_s: float = 10.0) -> bool:
         """Block until a sample that started after this call has been taken (False on timeout)."""
         if self._thread is None or not self._thread.is_alive():
