@@ -17,9 +17,9 @@ from engine.profiles import ProfileError, ResolvedProfile, apply_overrides, bund
 from engine.redact import MASK
 from engine.report.catalog import find_run
 from engine.report.goodput import parse_slo
+from engine.run.outcome import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 from engine.run.preflight import PreflightError, preflight
 from engine.run.process import RunProcess
-from engine.run.runner import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 from engine.server.launcher import LaunchError, NotSupportedError, check_mode, launch_preview
 from engine.server.recipe_check import check_args, installed_vllm_version
 from engine.workload import cell_lines, parse_int_list, parse_rates, parse_workers, plan_summary, workload_notes

@@ -34,6 +34,42 @@ def new_run_dir(root: Path, profile_name: str) -> Path:
     raise RuntimeError(f"cannot create a run folder under {root}")
 
 
+class SummaryFile:
+    """A run folder's summary.json: every write of it goes through here."""
+
+    def __init__(self, run_dir: Path):
+        self.dir = run_dir
+        self.path = run_dir / "summary.json"
+
+    def write(self, summary: RunSummary) -> None:
+        """Replace it whole: a temporary file, flushed to disk, renamed over the old one."""
+        tmp = self.dir / "summary.json.tmp"
+        with open(tmp, "w") as f:
+            f.write(summary.model_dump_json(indent=2))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        dir_fd = os.open(self.dir, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # the rename itself survives a power cut
+        finally:
+            os.close(dir_fd)
+
+    def create(self, summary: RunSummary) -> None:
+        """Write it only if absent: never over the run's own (os.link fails on an existing name)."""
+        tmp = self.dir / "summary.json.first"
+        tmp.write_text(summary.model_dump_json(indent=2))
+        try:
+            os.link(tmp, self.path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+
+    def read(self) -> RunSummary:
+        return read_summary(self.path)
+
+
 class ResultsWriter:
     """`profile_toml`: the resolved profile as written (secrets masked); None keeps the folder's own
     (a resumed run)."""
@@ -41,6 +77,7 @@ class ResultsWriter:
     def __init__(self, run_dir: Path, profile_toml: str | None, summary: RunSummary):
         self.dir = run_dir
         self.summary = summary
+        self.file = SummaryFile(run_dir)
         if profile_toml is not None:
             (run_dir / "profile.toml").write_text(profile_toml)
         self._requests = open(run_dir / "requests.jsonl", "a", buffering=1)  # noqa: SIM115 (open for the run)
@@ -49,25 +86,10 @@ class ResultsWriter:
         self._requests.write(record.to_json() + "\n")
 
     def write_summary(self) -> None:
-        write_summary_file(self.dir, self.summary)
+        self.file.write(self.summary)
 
     def close(self) -> None:
         self._requests.close()
-
-
-def write_summary_file(run_dir: Path, summary: RunSummary) -> None:
-    """Replace summary.json whole: a temporary file, flushed to disk, renamed over the old one."""
-    tmp = run_dir / "summary.json.tmp"
-    with open(tmp, "w") as f:
-        f.write(summary.model_dump_json(indent=2))
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, run_dir / "summary.json")
-    dir_fd = os.open(run_dir, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # the rename itself survives a power cut
-    finally:
-        os.close(dir_fd)
 
 
 def mark_superseded(requests_path: Path, cells: set[int]) -> int:

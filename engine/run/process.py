@@ -21,9 +21,9 @@ from engine.events import Event, RunFinished
 from engine.profiles import ResolvedProfile
 from engine.report.catalog import run_process_alive
 from engine.report.model import RunSummary
-from engine.report.results import new_run_dir, read_summary, write_summary_file
+from engine.report.results import SummaryFile, new_run_dir, read_summary
 from engine.run.eventlog import EVENTS_FILE, follow
-from engine.run.runner import EXIT_FAILED
+from engine.run.outcome import EXIT_FAILED
 from engine.spawn import python_argv
 
 RUN_LOG = "run.log"  # the run process's own stdout and stderr (a crash's traceback lands here)
@@ -111,7 +111,7 @@ class RunProcess:
             cells = summary.cells
             if summary.status == "running":
                 summary.status, summary.error, summary.pid = "failed", error, None
-                write_summary_file(self.run_dir, summary)
+                SummaryFile(self.run_dir).write(summary)
         except (OSError, ValueError):
             pass
         return RunFinished("failed", str(self.run_dir), cells, error, EXIT_FAILED)
@@ -131,8 +131,7 @@ class RunProcess:
 
 def _first_summary(run_dir: Path, profile: ResolvedProfile, pid: int) -> None:
     """A summary.json at once, so `ls` and `attach` see the run from its first second (the run
-    process writes the full one when it has started). Created only if absent: never over the
-    run's own (os.link fails on an existing name)."""
+    process writes the full one when it has started). Created only if absent."""
     summary = RunSummary(
         tool=f"llmbench-tui {__version__}",
         profile=profile.name,
@@ -141,14 +140,7 @@ def _first_summary(run_dir: Path, profile: ResolvedProfile, pid: int) -> None:
         hardware=profile.hardware.name,
         pid=pid,
     )
-    tmp = run_dir / "summary.json.first"
-    tmp.write_text(summary.model_dump_json(indent=2))
-    try:
-        os.link(tmp, run_dir / "summary.json")
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
+    SummaryFile(run_dir).create(summary)
 
 
 def _tail(path: Path, lines: int = 15) -> str:
