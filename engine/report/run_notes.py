@@ -1,6 +1,7 @@
 """The parts of summary.json that describe the run rather than a cell: the server found, the
 isolation applied, the load's workers, each resume, the cell an interrupt cut short, and what a
-search found. Their JSON keys are those older files carry, so every summary.json still opens."""
+search found. Their JSON keys are those older files carry, and every field has a default, so every summary.json
+still opens."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ class IsolationNote(Note):
 class WorkersNote(Note):
     """How many worker processes sent the load, whether the tool chose that number, and why."""
 
-    count: int
+    count: int | None = None  # None: a file that did not record it
     auto: bool = False
     why: str | None = None
 
@@ -46,31 +47,31 @@ class WorkersNote(Note):
 class InterruptedCell(Note):
     """The cell an interrupt cut short: its requests stay in requests.jsonl, unsummarised."""
 
-    cell: str
-    index: int
-    recorded: int
+    cell: str = ""
+    index: int = 0
+    recorded: int = 0
 
 
 class Resumed(Note):
     """One --resume: when, after which status, how many cells were left, which was cut short."""
 
-    at: str
-    after: str
-    cells_left: int
+    at: str = ""
+    after: str = ""
+    cells_left: int = 0
     cut_short: InterruptedCell | None = None
 
 
 class SearchProbe(Note):
-    level: float
-    cell: str
+    level: float = 0.0
+    cell: str = ""
     miss: str | None = None
 
 
 class SearchFound(Note):
     """Per ISL/OSL, what a --search found: the best level meeting the SLOs and why it stopped."""
 
-    seq: str
-    kind: str
+    seq: str = ""
+    kind: str = ""
     slo: dict[str, float] = {}
     percentile: int = 99
     best: float | None = None

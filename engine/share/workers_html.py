@@ -15,7 +15,7 @@ from engine.share.markup import caption, flag_codes, na, table
 
 def workers_meta(workers: WorkersNote | None) -> str | None:
     """'2 (chosen by the tool: ...)' for the run's metadata; None where the run did not record it."""
-    if workers is None:
+    if workers is None or workers.count is None:
         return None
     if workers.auto:
         return f"{workers.count} (chosen by the tool{': ' + workers.why if workers.why else ''})"
