@@ -44,6 +44,11 @@ def ls_main(argv: list[str]) -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+    why = [
+        f"{r.path.name}: {r.status}: {r.summary.error.splitlines()[0]}" for r in runs if r.summary and r.summary.error
+    ]
+    if why:  # why a run failed or stopped (a full disk, a dead server, an interrupt)
+        print("\n" + "\n".join(why))
     return EXIT_OK
 
 
