@@ -9,11 +9,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.headless.cli import follow_to_the_end, print_outcome, say
+from engine.exits import EXIT_BAD_INPUT, EXIT_OK
+from engine.headless.follow import follow_to_the_end, print_outcome, say
 from engine.report.catalog import RunEntry, find_run, scan_runs
 from engine.run.process import RunProcess
-
-EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
 
 def _root_arg(p: argparse.ArgumentParser) -> None:
