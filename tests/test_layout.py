@@ -7,12 +7,13 @@ import ast
 from tests.conftest import ROOT
 
 # Utilities with no engine imports of their own, usable from any layer.
-BASE = {"loop", "redact", "spawn"}
+BASE = {"loop", "redact", "spawn", "exits"}
 # Each layer, and the layers it may import (besides itself and BASE).
 LAYERS = {
     "loop": set(),
     "redact": set(),
     "spawn": set(),
+    "exits": set(),
     "profiles": set(),
     "plan": {"profiles"},
     "load": {"profiles", "plan"},

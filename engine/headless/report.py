@@ -9,11 +9,10 @@ import sys
 from pathlib import Path
 
 from engine.compare.sources import SourceError, load_run, load_runs
+from engine.exits import EXIT_BAD_INPUT, EXIT_OK
 from engine.headless.compare import add_comparison_options
 from engine.share.html import render
 from engine.share.images import PLOT_EXTRA, MissingExtra, pyplot, write_pngs, write_svgs
-
-EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
