@@ -17,17 +17,8 @@ from dataclasses import dataclass, field
 from engine.compare.cells import Key, describe, key, level_text, order, pace
 from engine.compare.sources import Run
 from engine.report.model import CellResult
+from engine.report.registry import COMPARED, metric
 
-# The figures compared, with whether higher is better.
-FIGURES: dict[str, tuple[str, bool]] = {
-    "total_token_throughput": ("total tok/s", True),
-    "output_throughput": ("output tok/s", True),
-    "total_token_throughput_per_gpu": ("total tok/s/GPU", True),
-    "mean_e2el_ms": ("mean E2E", False),
-    "p99_e2el_ms": ("p99 E2E", False),
-    "median_ttft_ms": ("TTFT p50", False),
-    "mean_tpot_ms": ("TPOT", False),
-}
 NOT_SAME_LOAD = "not the same load"  # an excluded cell's reason when the two sides' arrivals differ
 LEAD = "output_throughput"  # the figure the summary, the lead and the crossovers speak of
 
@@ -37,7 +28,7 @@ class CellRatio:
     key: Key
     a: CellResult
     b: CellResult
-    ratios: dict[str, float | None]  # figure -> A / B (None where either side has no value)
+    ratios: dict[str, float | None]  # compared metric's key -> A / B (None where either side has no value)
 
 
 @dataclass
@@ -103,14 +94,14 @@ def compare(a: Run, b: Run, count_flagged: frozenset[str] = frozenset()) -> Comp
             continue
         if why:
             counted.append((k, "; ".join(why)))
-        rows.append(CellRatio(k, ca, cb, {f: ratio(getattr(ca, f), getattr(cb, f)) for f in FIGURES}))
+        rows.append(CellRatio(k, ca, cb, {m.key: ratio(m.value(ca), m.value(cb)) for m in COMPARED}))
     only_a = sorted(cells_a.keys() - cells_b.keys(), key=order)
     result = Comparison(a, b, rows, excluded, only_a, sorted(cells_b.keys() - cells_a.keys(), key=order))
     result.counted, result.count_flagged = counted, frozenset(count_flagged)
-    result.overall = {f: stats(rows, f) for f in FIGURES}
+    result.overall = {m.key: stats(rows, m.key) for m in COMPARED}
     for seq in dict.fromkeys(k.seq for k in sorted(cells_a.keys() & cells_b.keys(), key=order)):
         in_seq = [r for r in rows if r.key.seq == seq]
-        result.by_seq[seq] = {f: stats(in_seq, f) for f in FIGURES}
+        result.by_seq[seq] = {m.key: stats(in_seq, m.key) for m in COMPARED}
         result.crossovers[seq] = crossovers(in_seq, a.name, b.name)
     return result
 
@@ -153,8 +144,8 @@ def fmt_ratio(value: float | None) -> str:
 
 def table_rows(c: Comparison) -> list[list[str]]:
     """The per-cell ratio table (header first), as `compare` prints it and the HTML report shows it."""
-    rows = [["cell", *(label for label, _ in FIGURES.values())]]
-    rows += [[describe(r.key), *(fmt_ratio(r.ratios[f]) for f in FIGURES)] for r in c.cells]
+    rows = [["cell", *(m.compared.label for m in COMPARED)]]
+    rows += [[describe(r.key), *(fmt_ratio(r.ratios[m.key]) for m in COMPARED)] for r in c.cells]
     return rows
 
 
@@ -162,13 +153,10 @@ def table_rows(c: Comparison) -> list[list[str]]:
 def curve(
     cells: list[CellResult], x: str, y: str, count_flagged: frozenset[str] = frozenset()
 ) -> list[tuple[float, float]]:
-    """Points (x, y) of one ISL/OSL, sorted by x, clean cells with both values only."""
-    points = sorted(
-        (getattr(c, x), getattr(c, y))
-        for c in cells
-        if clean(c, count_flagged) and getattr(c, x) is not None and getattr(c, y) is not None
-    )
-    return points
+    """Points (x, y) of one ISL/OSL, sorted by x, clean cells with both values only (x and y: metric keys)."""
+    mx, my = metric(x), metric(y)
+    pairs = ((mx.value(c), my.value(c)) for c in cells if clean(c, count_flagged))
+    return sorted((px, py) for px, py in pairs if px is not None and py is not None)
 
 
 def interpolate(points: list[tuple[float, float]], at: float) -> float | None:

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from engine.compare.cells import key, order
 from engine.report.model import FAILED_REQUESTS, CellResult, Flag, OpenLoop, RunSummary
+from engine.report.registry import COMPARED
 from engine.report.results import read_summary
 
 # vLLM bench's keys that our cells need, and what we put when one is missing.
@@ -161,9 +162,6 @@ def vllm_cell(data: dict, where: Path) -> tuple[CellResult, list[str]]:
     lacked = []
     if conc is None:
         lacked.append("max_concurrency (unbounded load: shown as 0)")
-    for name in ("median_ttft_ms", "mean_tpot_ms", "mean_e2el_ms", "p99_e2el_ms"):
-        if data.get(name) is None:
-            lacked.append(name)
     fields = {k: v for k, v in data.items() if k in CellResult.model_fields}
     fields.update(
         max_concurrency=int(conc or 0),
@@ -177,6 +175,8 @@ def vllm_cell(data: dict, where: Path) -> tuple[CellResult, list[str]]:
         ),
     )
     fields["flags"] = []
+    # The compared figures a vLLM bench file should hold and this one lacks (derived ones are not lacking).
+    lacked += [m.vllm_key for m in COMPARED if m.vllm_key and fields.get(m.key) is None]
     try:
         cell = CellResult.model_validate(fields)
     except ValidationError as exc:

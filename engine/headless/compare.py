@@ -13,11 +13,12 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from engine.compare.ratios import FIGURES, Comparison, against_last, iso, summary_sentence, table_rows
+from engine.compare.ratios import Comparison, against_last, iso, summary_sentence, table_rows
 from engine.compare.render import counted_lines, heading, iso_lines, left_out_lines, stats_lines
 from engine.compare.sources import Run, SourceError, load_runs
 from engine.report import curves
 from engine.report.model import FLAG_CODES
+from engine.report.registry import COMPARED
 
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
@@ -119,13 +120,15 @@ def to_json(comparisons: list[Comparison]) -> dict:
 def to_csv(comparisons: list[Comparison]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["a", "b", "workload", "axis", "level", *FIGURES])  # the cell's key: engine/compare/ratios.py
+    w.writerow(
+        ["a", "b", "workload", "axis", "level", *(m.key for m in COMPARED)]
+    )  # the cell's key: engine/compare/ratios.py
     for c in comparisons:
         for r in c.cells:
             w.writerow(
                 [
                     *(c.a.name, c.b.name, r.key.seq, r.key.axis, f"{r.key.level:g}"),
-                    *("" if r.ratios[f] is None else f"{r.ratios[f]:.4f}" for f in FIGURES),
+                    *("" if r.ratios[m.key] is None else f"{r.ratios[m.key]:.4f}" for m in COMPARED),
                 ]
             )
     return buf.getvalue()
