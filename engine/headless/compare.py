@@ -13,13 +13,12 @@ from pathlib import Path
 from engine.compare.ratios import Comparison, summary_sentence, table_rows
 from engine.compare.render import counted_lines, heading, iso_lines, left_out_lines, stats_lines
 from engine.compare.sources import Run, SourceError, load_runs
+from engine.exits import EXIT_BAD_INPUT, EXIT_OK
 from engine.report import curves
 from engine.report.model import FLAG_CODES
 from engine.share.exports import exports
 from engine.share.exports.base import Export, Subject
 from engine.share.exports.subjects import ComparisonSubject
-
-EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
 
 def build_parser() -> argparse.ArgumentParser:

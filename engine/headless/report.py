@@ -9,11 +9,10 @@ import sys
 from pathlib import Path
 
 from engine.compare.sources import SourceError, load_run, load_runs
+from engine.exits import EXIT_BAD_INPUT, EXIT_OK
 from engine.headless.compare import add_comparison_options, add_export_options, export_problem, requested, write_exports
 from engine.share.exports import exports
 from engine.share.exports.subjects import RunsSubject
-
-EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,6 +17,7 @@ from pathlib import Path
 from engine.events import Notice, Observer, ServerState
 from engine.plan import Cell
 from engine.profiles import ResolvedProfile
+from engine.report.diskspace import FaultLatch
 from engine.report.model import SERVER_MISMATCH, CellResult, Flag
 from engine.server.launcher import Launcher, ServerLauncher, profile_env
 from engine.telemetry.aggregate import server_cell_stats, telemetry_cell_stats, token_check
@@ -75,6 +76,7 @@ class RunTelemetry:
         headers: dict[str, str],
         emit: Observer,
         server_state: Callable[[], ServerState | None] | None = None,
+        faults: FaultLatch | None = None,
     ) -> RunTelemetry:
         """`server_state`: the hook for in-process mode, a callable returning the engine's state now
         (e.g. kept by a vLLM StatLoggerBase given to AsyncLLM's stat_loggers); without it an
@@ -95,6 +97,7 @@ class RunTelemetry:
         no_power = (
             None if gpus else (CPU_NO_POWER if profile.hardware.vendor == "cpu" else "not available: no GPU read")
         )
+        recorder.faults = faults
         recorder.start()
         return cls(recorder, found, emit, no_power)
 

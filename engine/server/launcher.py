@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 
 from engine.events import Notice, Observer, ServerWaiting
+from engine.exits import EXIT_FAILED
 from engine.profiles import BUILTIN_PREFIX, ResolvedProfile, format_cpus, parse_cpus
 from engine.redact import Redactor, secret_values
 from engine.server import isolation
@@ -36,7 +37,7 @@ class LaunchError(Exception):
     """The server could not be started or never became ready (exit code 1, or 2 when it
     rejected its arguments: bad input, found before any load was sent)."""
 
-    def __init__(self, message: str, exit_code: int = 1):
+    def __init__(self, message: str, exit_code: int = EXIT_FAILED):
         super().__init__(message)
         self.exit_code = exit_code
 
