@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 from tests.conftest import ROOT
@@ -156,3 +157,14 @@ def test_the_circle_test_sees_a_circle_inside_a_package():
         "engine.y": set(),
     }
     assert _circles(edges) == [frozenset({"engine.x.a", "engine.x.b", "engine.x.c"})]
+
+
+def test_every_package_ships_in_the_wheel():
+    """pyproject.toml lists the packages by name: a new folder left off would be missing from the wheel."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {
+        ".".join(p.parent.relative_to(ROOT).parts)
+        for top in ("engine", "tui")
+        for p in (ROOT / top).rglob("__init__.py")
+    }
+    assert folders - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"
