@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from engine.events import CellFinished
+from engine.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED
 from engine.headless.cli import main
 from engine.run import assemble as assemble_module
-from engine.run.outcome import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED
 from engine.run.session import RunSession
 from tests.conftest import cli_env
 from tests.fake_openai import FakeConfig, FakeServer

@@ -24,6 +24,7 @@ from engine.load.record import RequestRecord
 from engine.load.workers import WorkerPool
 from engine.plan import Cell
 from engine.profiles import ResolvedProfile
+from engine.report.diskspace import FaultLatch
 from engine.report.metrics import EXTERNAL_ADVICE, LAUNCHED_ADVICE, ClientFigures, merge_workers
 from engine.report.model import CellResult
 from engine.report.results import ResultsWriter
@@ -45,6 +46,7 @@ class CellContext:
     factory: PromptFactory
     writer: ResultsWriter
     observer: Observer
+    faults: FaultLatch  # a failed write into the results folder (a full disk) stops the load
     telemetry: RunTelemetry | None = None
     pool: WorkerPool | None = None  # the load's worker processes or Ray actors, with --workers N > 1
 
@@ -84,9 +86,17 @@ class CellExecutor:
     def __init__(self, ctx: CellContext, total_cells: int):
         self.ctx, self.total_cells = ctx, total_cells
         self.measuring: tuple[Cell, list[RequestRecord]] | None = None  # the cell being measured, its records
+        self.cell: Cell | None = None  # the cell started last
+        self._load_task: asyncio.Future | None = None  # the load phase running now
+
+    def stop_load(self) -> None:
+        """Cancel the load phase running now (a write fault: it raises the fault)."""
+        if self._load_task is not None and not self._load_task.done():
+            self._load_task.cancel()
 
     async def run_cell(self, cell: Cell) -> CellResult:
         ctx, emit = self.ctx, self.ctx.observer
+        self.cell = cell
         emit(CellStarted(cell, self.total_cells))
         telemetry, warmup_tokens = ctx.telemetry, 0
         if telemetry:
@@ -131,12 +141,20 @@ class CellExecutor:
         if not warmup:
             self.measuring = (cell, records)
         cpu_start, sched_start, lag = time.process_time(), schedstat.sample(), LoopLagMonitor()
+        # A task of its own, so a write fault (a full disk) can stop the load alone (stop_load).
+        self._load_task = asyncio.ensure_future(self._send(cell, requests, output_len, warmup, on_record, load))
         try:
             with lag:
-                duration, workers = await self._send(cell, requests, output_len, warmup, on_record, load)
+                duration, workers = await self._load_task
+        except asyncio.CancelledError:
+            if ctx.faults.fault is None or asyncio.current_task().cancelling():
+                raise  # the run itself was stopped (a signal)
+            raise ctx.faults.fault from None
         finally:
+            self._load_task = None
             if reporter is not None:
                 reporter.cancel()
+        ctx.faults.check()
         sched = schedstat.between(sched_start, schedstat.sample())
         self.measuring = None
         if not warmup:

@@ -6,9 +6,8 @@ import collections
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.exits import EXIT_FAILED, EXIT_OK
 from engine.report.model import CellResult
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 @dataclass

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from engine.events import Notice, Observer, PhaseChanged
+from engine.exits import EXIT_BAD_INPUT
 from engine.load import autoworkers
 from engine.load.client import HttpTarget
 from engine.load.prompts import api_path
@@ -15,7 +16,6 @@ from engine.load.workers import WorkerPool
 from engine.plan import Cell
 from engine.profiles import ResolvedProfile, parse_cpus
 from engine.report.run_notes import WorkersNote
-from engine.run.outcome import EXIT_BAD_INPUT
 from engine.server.isolation import Isolation
 from engine.server.launcher import LaunchError
 

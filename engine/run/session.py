@@ -18,25 +18,26 @@ import httpx
 
 from engine import __version__
 from engine.events import CellFinished, Notice, Observer, PhaseChanged, RunFinished
+from engine.exits import EXIT_FAILED, EXIT_INTERRUPTED
 from engine.load.client import HttpTarget, new_session
 from engine.load.prompts import api_path
 from engine.load.workers import WorkerPool
 from engine.plan import Cell, build_plan
 from engine.profiles import ResolvedProfile
 from engine.redact import Redactor, secret_values
+from engine.report.diskspace import FaultLatch, WriteFault
 from engine.report.model import CellResult, RunSummary
 from engine.report.results import ResultsWriter, new_run_dir
 from engine.report.run_notes import InterruptedCell, IsolationNote, ServerNote
 from engine.run.cell import CellContext, CellExecutor
-from engine.run.outcome import EXIT_FAILED, EXIT_INTERRUPTED, RunOutcome, judge
+from engine.run.outcome import RunOutcome, judge
 from engine.run.resume import cell_key, result_key, resumed_summary
 from engine.run.search_run import run_searches
 from engine.run.senders import choose_workers, start_pool
 from engine.run.telemetry import RunTelemetry
 from engine.server import isolation
-from engine.server.discovery import DiscoveryError, ServerInfo, discover
-from engine.server.inprocess import InProcessLauncher
-from engine.server.launcher import LaunchError, ServerLauncher, make_launcher, profile_env, run_isolation
+from engine.server.discovery import DiscoveryError, ServerInfo
+from engine.server.launcher import LaunchError, make_launcher, profile_env, run_isolation
 
 
 class RunSession:
@@ -63,6 +64,8 @@ class RunSession:
         self.stop_reason = "interrupted by the user"  # the run process says why when it knows
         self.executor: CellExecutor | None = None
         self.telemetry: RunTelemetry | None = None
+        # A failed write into the results folder (a full disk), from any writer: stops the load.
+        self.faults = FaultLatch()
         self.pool: WorkerPool | None = None  # the load's worker processes, with --workers N > 1
         key = recipe_api_key(profile.recipe.args) if profile.mode == "server" else None
         key = key or os.environ.get("OPENAI_API_KEY")
@@ -92,11 +95,13 @@ class RunSession:
         iso = run_isolation(profile)
         summary.isolation = IsolationNote.model_validate(iso.to_dict())
         summary.workers = choose_workers(profile, self.plan, iso)
-        writer = ResultsWriter(run_dir, None if self.resume else self.redact(profile.to_toml()), summary)
-        writer.write_summary()
+        loop = asyncio.get_running_loop()
+        self.faults.listener = lambda: loop.call_soon_threadsafe(self._stop_load)
+        writer = ResultsWriter(run_dir, None if self.resume else self.redact(profile.to_toml()), summary, self.faults)
         launcher = None
         outcome = RunOutcome("failed", EXIT_FAILED, run_dir)
         try:
+            writer.write_summary()
             launcher = self._launcher(summary, run_dir)
             await launcher.start(emit)
             summary.endpoint = launcher.base_url
@@ -104,11 +109,17 @@ class RunSession:
             outcome = await self._drive(launcher, writer)
         except asyncio.CancelledError:
             outcome = RunOutcome("interrupted", EXIT_INTERRUPTED, run_dir, summary.cells, self._interrupted(summary))
+        except WriteFault as exc:
+            self._cut_short(summary)
+            outcome = RunOutcome("failed", EXIT_FAILED, run_dir, summary.cells, self._fault_message(exc))
         except (LaunchError, DiscoveryError) as exc:
             code = exc.exit_code if isinstance(exc, LaunchError) else EXIT_FAILED
             outcome = RunOutcome("failed", code, run_dir, summary.cells, str(exc))
         except Exception as exc:  # a bug or an unforeseen fault: still a final status, a message, a trace
-            (run_dir / "error.log").write_text(traceback.format_exc())
+            try:
+                (run_dir / "error.log").write_text(traceback.format_exc())
+            except OSError:
+                traceback.print_exc()  # to run.log, if that can still be written
             message = f"unexpected {exc.__class__.__name__}: {exc} (traceback in {run_dir / 'error.log'})"
             outcome = RunOutcome("failed", EXIT_FAILED, run_dir, summary.cells, message)
         finally:
@@ -118,7 +129,7 @@ class RunSession:
             summary.status, summary.pid = outcome.status, None
             summary.finished_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             summary.error = outcome.error = self.redact(outcome.error) if outcome.error else None
-            writer.write_summary()
+            writer.write_final()
             writer.close()
         emit(PhaseChanged(outcome.status if outcome.status != "completed" else "done", outcome.error or ""))
         emit(RunFinished(outcome.status, str(run_dir), outcome.cells, outcome.error, outcome.exit_code))
@@ -130,20 +141,39 @@ class RunSession:
         emit(PhaseChanged("launching", f"{self.profile.mode} mode"))
         launcher = make_launcher(self.profile, run_dir, lambda m: emit(Notice("info", m)))
         launcher.headers = self.headers
-        if isinstance(launcher, ServerLauncher):
-            summary.launch_command = self.redact(launcher.spec.shell())
-            emit(PhaseChanged("waiting", f"waiting for {launcher.base_url}/health"))
-        elif isinstance(launcher, InProcessLauncher):
-            summary.launch_command = self.redact(launcher.describe())
-            emit(PhaseChanged("waiting", "building vLLM's AsyncLLM in this process"))
+        launch = launcher.describe()
+        if launch.command:
+            summary.launch_command = self.redact(launch.command)
+        if launch.waiting:
+            emit(PhaseChanged("waiting", launch.waiting))
         return launcher
+
+    def _cut_short(self, summary: RunSummary) -> tuple[Cell, list] | None:
+        """The cell being measured when the run stopped, noted in the summary (a resume runs it again)."""
+        if self.executor is None or self.executor.measuring is None:
+            return None
+        cell, records = self.executor.measuring
+        summary.interrupted_cell = InterruptedCell(cell=cell.label, index=cell.index, recorded=len(records))
+        return cell, records
+
+    def _stop_load(self) -> None:
+        """A write fault: stop the load phase running now (it raises the fault); between phases the
+        run raises it at its next check."""
+        if self.executor is not None:
+            self.executor.stop_load()
+
+    def _fault_message(self, fault: WriteFault) -> str:
+        cell = self.executor.cell if self.executor is not None else None
+        if cell is None:
+            return fault.describe("before the first request")
+        written = self.executor.ctx.writer.written[cell.index]
+        return fault.describe(f"after {written} requests of cell {cell.label}")
 
     def _interrupted(self, summary: RunSummary) -> str:
         """Why the run stopped, and how far the cell being measured got (recorded in the summary)."""
         message = self.stop_reason
-        if self.executor is not None and self.executor.measuring is not None:
-            cell, records = self.executor.measuring
-            summary.interrupted_cell = InterruptedCell(cell=cell.label, index=cell.index, recorded=len(records))
+        if (cut := self._cut_short(summary)) is not None:
+            cell, records = cut
             message += (
                 f", during cell {cell.label} after {len(records)} of its {cell.num_prompts} requests "
                 "(kept in requests.jsonl, not summarised: a part of a cell is not a measurement of it)"
@@ -159,11 +189,7 @@ class RunSession:
             new_session(max_c, profile.load.read_timeout_s, self.headers) as session,
         ):
             emit(PhaseChanged("discovering", "asking the server what it serves"))
-            if isinstance(launcher, InProcessLauncher):  # no HTTP: the engine in this process is the target
-                info, factory, target = await launcher.discover(profile)
-            else:
-                info, factory = await discover(client, session, launcher.base_url, profile, launcher.model_arg)
-                target = HttpTarget(session, launcher.base_url, info.api, info.model, keep_text=not info.usage_reported)
+            info, factory, target = await launcher.discover(client, session, profile)
             if profile.grid.turns() and info.prompt_kind != "token_ids":
                 raise DiscoveryError(
                     f"dataset {profile.grid.dataset}: the server at {launcher.base_url} takes text prompts only; "
@@ -173,16 +199,17 @@ class RunSession:
             writer.summary.lengths = _lengths_note(info)
             writer.write_summary()
             emit(Notice("info", f"model {info.model}; {writer.summary.lengths}"))
-            # Server metrics and hardware, about once a second, in a thread (engine/run/telemetry.py);
-            # in-process, the engine's stat logger stands in for /metrics.
-            engine_state = launcher.server_state if isinstance(launcher, InProcessLauncher) else None
-            self.telemetry = RunTelemetry.open(profile, launcher, writer.dir, self.headers, emit, engine_state)
+            # Server metrics and hardware, about once a second, in a thread (engine/run/telemetry.py),
+            # from where the launcher says the server's state is (/metrics, or an engine's stat logger).
+            self.telemetry = RunTelemetry.open(profile, launcher, writer.dir, self.headers, emit, faults=self.faults)
             writer.summary.telemetry = self.telemetry.summary()
             try:
                 workers = writer.summary.workers
                 if (workers.count > 1 or profile.load.ray_address) and isinstance(target, HttpTarget):
                     self.pool = await start_pool(profile, workers, target, self.headers, max_c, emit)
-                ctx = CellContext(profile, target, launcher, info, factory, writer, emit, self.telemetry, self.pool)
+                ctx = CellContext(
+                    profile, target, launcher, info, factory, writer, emit, self.faults, self.telemetry, self.pool
+                )
                 self.executor = CellExecutor(ctx, len(self.plan))
                 await self._cells(info, writer)
             finally:
