@@ -78,6 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-prompts", type=int, help="requests per rate cell (default: about 20 s of arrivals)")
     p.add_argument("--max-concurrency", type=int, help="cap on requests in flight in rate cells")
     p.add_argument(
+        "--ramp-up-strategy",
+        choices=["linear", "exponential"],
+        help="one open-loop cell per ISL/OSL whose request rate climbs from --ramp-up-start-rps to "
+        "--ramp-up-end-rps over its --num-prompts requests (as vllm bench serve); its table shows the rate "
+        "at which the --slo first failed",
+    )
+    p.add_argument("--ramp-up-start-rps", type=float, help="the ramp's first request rate (req/s)")
+    p.add_argument("--ramp-up-end-rps", type=float, help="the ramp's last request rate (req/s)")
+    p.add_argument(
         "--search",
         choices=["concurrency", "rate"],
         help="find the highest concurrency or rate whose --percentile meets every --slo (probes double, then bisect)",
@@ -171,6 +180,9 @@ OVERRIDES = {
     "burstiness": "grid.burstiness",
     "num_prompts": "grid.num_prompts",
     "max_concurrency": "grid.max_concurrency",
+    "ramp_up_strategy": "grid.ramp_up_strategy",
+    "ramp_up_start_rps": "grid.ramp_up_start_rps",
+    "ramp_up_end_rps": "grid.ramp_up_end_rps",
     "slo": "load.slo",
     "search": "grid.search",
     "percentile": "grid.search_percentile",

@@ -10,22 +10,36 @@ form, saved and loaded again, gives back the same fields.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, fields
 from typing import Any
 
 from pydantic import ValidationError
 
 from engine.plan import build_plan, conversations, per_request
-from engine.profiles import ResolvedProfile, dataset_kind, parse_range, parse_seq
+from engine.profiles import ResolvedProfile, dataset_kind, parse_range
 from engine.report.goodput import parse_slo
+from engine.workload.parsing import (
+    checked,
+    format_number,
+    format_slo,
+    optional,
+    parse_int_list,
+    parse_number,
+    parse_rates,
+    parse_seq_list,
+    parse_whole,
+    parse_workers,
+    required,
+)
 
 SHAPES: dict[str, str] = {
     "grid": "concurrency grid",
     "rates": "request rates",
     "search": "search (SLOs)",
     "trace": "trace replay",
+    "ramp": "ramp-up",
 }
+RAMPS = ("linear", "exponential")
 DATASETS: dict[str, str] = {
     "fixed": "fixed ISL/OSL",
     "random": "random lengths",
@@ -50,7 +64,7 @@ class FieldInfo:
 
 
 FIELDS: dict[str, FieldInfo] = {
-    "shape": FieldInfo("Load shape", "--rate/--search/--trace", "grid"),
+    "shape": FieldInfo("Load shape", "--rate/--search/--trace/--ramp-up-strategy", "grid"),
     "concurrency": FieldInfo("Concurrency", "--concurrency", "grid.concurrency", "1, 4, 16, 64"),
     "seq": FieldInfo("ISL/OSL", "--seq", "grid.seq", "1024/1024, 8192/1024"),
     "prompts": FieldInfo("Prompts x conc", "--prompts-per-concurrency", "grid.prompts_per_concurrency", "10"),
@@ -59,6 +73,9 @@ FIELDS: dict[str, FieldInfo] = {
     "burstiness": FieldInfo("burstiness", "--burstiness", "grid.burstiness", "0.5"),
     "num_prompts": FieldInfo("Requests", "--num-prompts", "grid.num_prompts", "200"),
     "max_concurrency": FieldInfo("max in flight", "--max-concurrency", "grid.max_concurrency", "64"),
+    "ramp": FieldInfo("Ramp", "--ramp-up-strategy", "grid.ramp_up_strategy"),
+    "ramp_start": FieldInfo("from req/s", "--ramp-up-start-rps", "grid.ramp_up_start_rps", "1"),
+    "ramp_end": FieldInfo("to req/s", "--ramp-up-end-rps", "grid.ramp_up_end_rps", "20"),
     "search": FieldInfo("Search", "--search", "grid.search"),
     "percentile": FieldInfo("percentile", "--percentile", "grid.search_percentile"),
     "search_start": FieldInfo("from", "--search-start", "grid.search_start", "1"),
@@ -90,6 +107,9 @@ class WorkloadForm:
     burstiness: str = ""
     num_prompts: str = ""
     max_concurrency: str = ""
+    ramp: str = "linear"
+    ramp_start: str = ""
+    ramp_end: str = ""
     search: str = "concurrency"
     percentile: str = "99"
     search_start: str = ""
@@ -106,104 +126,11 @@ class WorkloadForm:
 FORM_FIELDS = tuple(f.name for f in fields(WorkloadForm))
 
 
-# -- parsers shared with the command line (ValueError says what is wrong and what to write) ----
-def parse_workers(text: str) -> int | str:
-    """'auto' or a number of load worker processes from 1 to 512."""
-    if text == "auto":
-        return text
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if not 1 <= n <= 512:
-        raise ValueError(f"{text!r}: give a number of load workers from 1 to 512, or auto")
-    return n
-
-
-def parse_int_list(text: str) -> list[int]:
-    """'1, 4 16' -> [1, 4, 16] (commas or spaces between); the profile checks the values."""
-    parts = [p for p in re.split(r"[,\s]+", text) if p]
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        raise ValueError(f"{text!r} is not a list of whole numbers: write them with commas, e.g. 4, 8, 16") from None
-    if not values:
-        raise ValueError("give at least one, e.g. 4, 8, 16")
-    return values
-
-
-def parse_rates(text: str) -> list[float]:
-    """'2, 5, 10' -> [2.0, 5.0, 10.0] requests per second, each above 0."""
-    parts = [p for p in re.split(r"[,\s]+", text) if p]
-    try:
-        values = [float(p) for p in parts]
-    except ValueError:
-        raise ValueError(f"{text!r} is not a list of request rates: write req/s with commas, e.g. 2, 5, 10") from None
-    if not values or any(v <= 0 for v in values):
-        raise ValueError("give request rates above 0 req/s, e.g. 2, 5, 10")
-    return values
-
-
-def parse_seq_list(text: str) -> list[str]:
-    """'1024/1024, 8192/1024' -> ['1024/1024', '8192/1024'], each checked."""
-    pairs = [s.strip() for s in text.split(",") if s.strip()]
-    if not pairs:
-        raise ValueError("give at least one ISL/OSL pair, e.g. 1024/1024")
-    for pair in pairs:
-        parse_seq(pair)
-    return pairs
-
-
-def _whole(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a whole number") from None
-
-
-def _number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a number") from None
-
-
-def _optional(parse):
-    return lambda text: parse(text) if text else None
-
-
-def _checked(parse):
-    """The text itself (the profile keeps it as written), once `parse` accepts it."""
-
-    def check(text: str) -> str:
-        parse(text)
-        return text
-
-    return check
-
-
-def _required(parse, what: str):
-    def checked(text: str):
-        if not text:
-            raise ValueError(f"give {what}")
-        return parse(text)
-
-    return checked
-
-
-def format_number(x: float) -> str:
-    """Exactly, and as a person would write it: 2.0 -> '2', 0.25 -> '0.25'."""
-    return str(int(x)) if float(x).is_integer() else repr(float(x))
-
-
-def format_slo(slo: dict[str, float]) -> str:
-    return ",".join(f"{name}:{format_number(ms)}" for name, ms in slo.items())
-
-
 # -- the form <-> the profile ----------------------------------------------------------------------
 def form_from_profile(profile: ResolvedProfile) -> WorkloadForm:
     g, load = profile.grid, profile.load
     shape = "trace" if g.trace else "search" if g.search else "rates" if g.rates else "grid"
+    shape = "ramp" if g.ramp_up_strategy else shape
     kind, _, arg = (g.dataset or "fixed").partition(":")
     return WorkloadForm(
         shape=shape,
@@ -215,6 +142,9 @@ def form_from_profile(profile: ResolvedProfile) -> WorkloadForm:
         burstiness=format_number(g.burstiness),
         num_prompts=str(g.num_prompts or ""),
         max_concurrency=str(g.max_concurrency or ""),
+        ramp=g.ramp_up_strategy or "linear",
+        ramp_start=format_number(g.ramp_up_start_rps) if g.ramp_up_start_rps else "",
+        ramp_end=format_number(g.ramp_up_end_rps) if g.ramp_up_end_rps else "",
         search=g.search or "concurrency",
         percentile=str(g.search_percentile),
         search_start=format_number(g.search_start),
@@ -232,7 +162,7 @@ def form_from_profile(profile: ResolvedProfile) -> WorkloadForm:
 def visible_fields(form: WorkloadForm) -> set[str]:
     """The fields that mean something for the chosen shape, dataset, search axis and arrivals."""
     shown = {"shape", "slo", "workers"}
-    rate_cells = form.shape == "rates" or (form.shape == "search" and form.search == "rate")
+    rate_cells = form.shape in ("rates", "ramp") or (form.shape == "search" and form.search == "rate")
     if form.shape == "trace":
         return shown | {"trace", "speedup", "num_prompts", "max_concurrency"}
     shown |= {"seq", "dataset"}
@@ -240,6 +170,8 @@ def visible_fields(form: WorkloadForm) -> set[str]:
         shown |= {"concurrency"}
     if form.shape == "rates":
         shown |= {"rates"}
+    if form.shape == "ramp":
+        shown |= {"ramp", "ramp_start", "ramp_end"}
     if form.shape == "search":
         shown |= {"search", "percentile", "search_start"}
     if rate_cells:
@@ -271,19 +203,22 @@ def _dataset(form: WorkloadForm) -> str | None:
 _PARSERS = {
     "concurrency": parse_int_list,
     "seq": parse_seq_list,
-    "prompts": _required(_whole, "requests per concurrency level, e.g. 10"),
+    "prompts": required(parse_whole, "requests per concurrency level, e.g. 10"),
     "rates": parse_rates,
     "arrival": str,
-    "burstiness": _required(_number, "gamma's shape, e.g. 0.5 (burstier) or 2 (more even)"),
-    "num_prompts": _optional(_whole),
-    "max_concurrency": _optional(_whole),
+    "burstiness": required(parse_number, "gamma's shape, e.g. 0.5 (burstier) or 2 (more even)"),
+    "num_prompts": optional(parse_whole),
+    "max_concurrency": optional(parse_whole),
+    "ramp": str,
+    "ramp_start": required(parse_number, "the ramp's first rate in req/s, e.g. 1"),
+    "ramp_end": required(parse_number, "the ramp's last rate in req/s, e.g. 20"),
     "search": str,
     "percentile": int,
-    "search_start": _required(_number, "the first probe's load, e.g. 1"),
-    "input_len_range": _optional(_checked(parse_range)),
-    "output_len_range": _optional(_checked(parse_range)),
-    "trace": _required(str, "the trace file's path (Mooncake-style JSONL)"),
-    "speedup": _optional(_number),
+    "search_start": required(parse_number, "the first probe's load, e.g. 1"),
+    "input_len_range": optional(checked(parse_range)),
+    "output_len_range": optional(checked(parse_range)),
+    "trace": required(str, "the trace file's path (Mooncake-style JSONL)"),
+    "speedup": optional(parse_number),
     "slo": lambda text: parse_slo(text) if text else {},
     "workers": lambda text: parse_workers(text or "auto"),
 }
@@ -303,6 +238,7 @@ def form_overrides(form: WorkloadForm) -> tuple[dict[str, Any], dict[str, str]]:
     shown = visible_fields(form)
     overrides: dict[str, Any] = {
         **{"grid.rates": [], "grid.search": None, "grid.trace": None, "grid.speedup": None},
+        **{"grid.ramp_up_strategy": None, "grid.ramp_up_start_rps": None, "grid.ramp_up_end_rps": None},
         **{"grid.dataset": None, "grid.input_len_range": None, "grid.output_len_range": None},
     }
     errors: dict[str, str] = {}
@@ -359,6 +295,9 @@ def plan_summary(profile: ResolvedProfile) -> str:
     lengths = f"ISL/OSL {', '.join(g.seq)}"
     if g.trace:
         return f"{n} cells: trace {g.trace} on its timestamps / {g.speedup or 1:g}"
+    if g.ramp_up_strategy:
+        ramp = f"{g.ramp_up_strategy} ramp {g.ramp_up_start_rps:g} -> {g.ramp_up_end_rps:g} req/s ({g.arrival})"
+        return f"{n} cells: {ramp} x {lengths}"
     if g.rates:
         return f"{n} cells: rates {', '.join(map(format_number, g.rates))} req/s ({g.arrival}) x {lengths}"
     return f"{n} cells: concurrency {', '.join(map(str, g.concurrency))} x {lengths}"
@@ -369,17 +308,9 @@ def cell_lines(profile: ResolvedProfile) -> list[str]:
     g = profile.grid
     lines = []
     for cell in [] if g.search else build_plan(g):
-        cap = f", at most {cell.concurrency} in flight" if cell.concurrency else ""
-        if cell.dataset == "trace":
-            pace = f"trace {g.trace} on its timestamps / {g.speedup or 1:g}{cap}"
-        elif cell.rate:
-            unit = "conversations/s" if cell.turns else "req/s"
-            pace = f"rate {cell.rate:g} {unit} ({g.arrival}{cap})"
-        else:
-            pace = f"concurrency {cell.concurrency:4d}"
         lengths = f"{cell.seq}{per_request(cell)}" if cell.dataset else f"ISL/OSL {cell.input_len}/{cell.output_len}"
         lines.append(
-            f"{cell.index + 1:3d}. {pace}  {lengths}  {cell.num_prompts} requests{conversations(cell)} "
+            f"{cell.index + 1:3d}. {cell.pace}  {lengths}  {cell.num_prompts} requests{conversations(cell)} "
             f"(+{cell.warmup_requests} warm-up)"
         )
     return lines
