@@ -6,12 +6,11 @@ Exit codes: 0 success; 1 the run failed; 2 bad input, before anything is launche
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from pathlib import Path
 
-from engine.events import RunFinished
-from engine.headless.console import ConsoleObserver, curve, summary_table
+from engine.exits import EXIT_BAD_INPUT, EXIT_OK
+from engine.headless.follow import follow_to_the_end, print_outcome, say
 from engine.load.datasets import DatasetError, check_files
 from engine.profiles import ProfileError, ResolvedProfile, apply_overrides, bundled_names, load_profile
 from engine.redact import MASK
@@ -19,7 +18,6 @@ from engine.report.catalog import find_run
 from engine.report.goodput import parse_slo
 from engine.run.preflight import PreflightError, preflight
 from engine.run.process import RunProcess
-from engine.run.runner import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 from engine.server.backends import backend_for
 from engine.server.launcher import LaunchError, NotSupportedError, check_mode, launch_preview
 from engine.workload import cell_lines, parse_int_list, parse_rates, parse_workers, plan_summary, workload_notes
@@ -273,7 +271,7 @@ def dry_run(profile: ResolvedProfile) -> int:
             f"endpoint: {profile.endpoint or '(none: give --endpoint URL)'}; nothing is launched in external mode",
             file=out,
         )
-        return 0 if profile.endpoint else EXIT_BAD_INPUT
+        return EXIT_OK if profile.endpoint else EXIT_BAD_INPUT
     check_mode(profile)
     try:
         preview = launch_preview(profile, resolve_engine_args=profile.mode == "inprocess")
@@ -291,49 +289,7 @@ def dry_run(profile: ResolvedProfile) -> int:
     print(in_process if profile.mode == "inprocess" else "command:", file=out)
     print(f"  {preview.command}", file=out)
     out.flush()
-    return 0 if check_recipe(profile, out) else EXIT_BAD_INPUT
-
-
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-EXIT_BY_STATUS = {"completed": 0, "interrupted": EXIT_INTERRUPTED}
-
-
-def say(text: str, stream=None) -> None:
-    """Print, even when the terminal is gone (after SIGHUP a write fails: the run must not)."""
-    try:
-        print(text, file=stream or sys.stderr, flush=True)
-    except OSError:
-        pass
-
-
-def follow_to_the_end(handle: RunProcess, *, stops_run: bool) -> RunFinished | None:
-    """Follow a run process on the console. A stop signal (Ctrl-C, SIGTERM, SIGHUP: the terminal
-    or SSH session went away) stops the run when `stops_run`, else only the following."""
-
-    def on_signal(signum, frame) -> None:
-        name = signal.Signals(signum).name
-        if stops_run:
-            say(f"\n{name}: stopping the load, saving partial results, stopping the server...")
-            handle.stop()
-            for s in STOP_SIGNALS:  # a second signal must not cut the clean-up short
-                signal.signal(s, lambda *_: say("still stopping, please wait"))
-        else:
-            say(f"\n{name}: no longer following; the run goes on (pid {handle.pid})")
-            handle.release()
-
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, on_signal)
-    return handle.follow(ConsoleObserver())
-
-
-def print_outcome(final: RunFinished) -> int:
-    if final.cells:
-        say(summary_table(final.cells), sys.stdout)
-        say(curve(final.cells), sys.stdout)
-    if final.error:
-        say(f"llmbench-tui: error: {final.error}")
-    say(f"results: {final.results_dir}", sys.stdout)
-    return final.exit_code if final.exit_code is not None else EXIT_BY_STATUS.get(final.status, 1)
+    return EXIT_OK if check_recipe(profile, out) else EXIT_BAD_INPUT
 
 
 def resume_profile(args: argparse.Namespace) -> ResolvedProfile:
@@ -360,7 +316,7 @@ def run_headless(args: argparse.Namespace) -> int:
     if getattr(args, "list_profiles", False):
         for name in bundled_names("run"):
             print(name)
-        return 0
+        return EXIT_OK
     try:
         profile = resume_profile(args) if hasattr(args, "resume") else resolve_args(args)
     except ProfileError as exc:
@@ -390,7 +346,7 @@ def run_headless(args: argparse.Namespace) -> int:
     if detach:
         print(f"started in the background (pid {handle.pid}); follow it with: llmbench-tui attach {handle.run_dir}")
         print(f"results: {handle.run_dir}")
-        return 0
+        return EXIT_OK
     return print_outcome(follow_to_the_end(handle, stops_run=True))
 
 
@@ -443,7 +399,7 @@ def selftest_main(argv: list[str]) -> int:
             check_address(args.ray)
         except RayUnavailable as exc:
             print(f"llmbench-tui selftest: error: {exc}", file=sys.stderr)
-            return 2
+            return EXIT_BAD_INPUT
     tokenizer = args.tokenizer
     if args.compare and not tokenizer:
         from engine.server.tinymodel import ensure_tiny_model
@@ -466,7 +422,7 @@ def selftest_main(argv: list[str]) -> int:
         )
     except RayUnavailable as exc:  # no Ray, no cluster at the address, too few CPUs: bad input
         print(f"llmbench-tui selftest: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
 
 
 def compare_entry(argv: list[str]) -> int:

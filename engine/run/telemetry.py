@@ -16,6 +16,7 @@ from pathlib import Path
 from engine.events import Notice, Observer, ServerState
 from engine.plan import Cell
 from engine.profiles import ResolvedProfile
+from engine.report.diskspace import FaultLatch
 from engine.report.model import SERVER_MISMATCH, CellResult, Flag
 from engine.server.launcher import Launcher, profile_env
 from engine.telemetry.aggregate import server_cell_stats, telemetry_cell_stats, token_check
@@ -71,6 +72,7 @@ class RunTelemetry:
         run_dir: Path,
         headers: dict[str, str],
         emit: Observer,
+        faults: FaultLatch | None = None,
     ) -> RunTelemetry:
         """The server's state comes from where the launcher says (its StateSource): a /metrics page
         read with its backend's names, or an in-process engine's stat logger."""
@@ -92,6 +94,7 @@ class RunTelemetry:
         no_power = (
             None if gpus else (CPU_NO_POWER if profile.hardware.vendor == "cpu" else "not available: no GPU read")
         )
+        recorder.faults = faults
         recorder.start()
         return cls(recorder, found, emit, no_power)
 

@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 
 from engine.events import Notice, Observer, ServerState, ServerWaiting
+from engine.exits import EXIT_BAD_INPUT
 from engine.load.http import Session
 from engine.load.inprocess import EngineTarget
 from engine.load.prompts import PromptFactory, load_tokenizer
@@ -122,7 +123,7 @@ def resolve_engine_args(argv: list[str]) -> EngineArgsPlan:
         raise LaunchError(
             f"vLLM's engine arguments rejected the recipe's flags for in-process mode: {error}\n"
             f"  flags: {shlex.join(argv)}",
-            exit_code=2,
+            exit_code=EXIT_BAD_INPUT,
         )
     model = argv[argv.index("--model") + 1] if "--model" in argv else None
     base, _ = _parse(parser, ["--model", model] if model else [])

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import httpx
 
 from engine.events import Observer, ServerState
+from engine.exits import EXIT_FAILED
 from engine.load.client import Target
 from engine.load.http import Session
 from engine.load.prompts import PromptFactory
@@ -29,7 +30,7 @@ class LaunchError(Exception):
     """The server could not be started or never became ready (exit code 1, or 2 when it
     rejected its arguments: bad input, found before any load was sent)."""
 
-    def __init__(self, message: str, exit_code: int = 1):
+    def __init__(self, message: str, exit_code: int = EXIT_FAILED):
         super().__init__(message)
         self.exit_code = exit_code
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.events import DeviceReading, Event, ServerState, ServerStateChanged, TelemetrySampled
+from engine.report.diskspace import AppendFile, FaultLatch
 from engine.server.vllm_backend import VLLM_METRICS
 from engine.telemetry.devices import Unavailable
 
@@ -60,7 +61,8 @@ class TelemetryRecorder:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._file = None
+        self._file: AppendFile | None = None
+        self.faults: FaultLatch | None = None  # where a failed write of the file is reported (a full disk)
 
     # -- the thread -----------------------------------------------------------------------------
 
@@ -70,7 +72,7 @@ class TelemetryRecorder:
         except RuntimeError:
             self.loop = None
         if self.path is not None:
-            self._file = open(self.path, "a", buffering=1)  # noqa: SIM115 (open while the run samples)
+            self._file = AppendFile(self.path, self.faults)
         self._thread = threading.Thread(target=self._run, name="telemetry", daemon=True)
         self._thread.start()
 
