@@ -271,7 +271,9 @@ class Runner:
         cell = self._cell
         if cell is None:
             return fault.describe("before the first request")
-        return fault.describe(f"after {writer.written[cell.index]} requests of cell {cell.label}")
+        warm = writer.warmups_written[cell.index]
+        also = f" (and {warm} warm-up requests)" if warm else ""
+        return fault.describe(f"after {writer.written[cell.index]} requests of cell {cell.label}{also}")
 
     async def _drive(self, launcher, writer: ResultsWriter) -> RunOutcome:
         profile, emit = self.profile, self.observer
