@@ -430,17 +430,19 @@ def format_validation_error(exc: ValidationError, where: str, typed_as: Mapping[
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown field (check its spelling)"
-        flags = _flags_for(field, typed_as or {})
-        lines.append(f"{flags}: {msg} (profile field {field})" if flags else f"{where}: field {field}: {msg}")
+        flags, own = _flags_for(field, typed_as or {})
+        whose = f"profile field {field}" if own else f"a check across the profile's {field}"
+        lines.append(f"{flags}: {msg} ({whose})" if flags else f"{where}: field {field}: {msg}")
     return "\n".join(lines)
 
 
-def _flags_for(field: str, typed_as: Mapping[str, str]) -> str:
-    """The typed flags that set `field` (or, for a check across a section's fields, any of them)."""
+def _flags_for(field: str, typed_as: Mapping[str, str]) -> tuple[str, bool]:
+    """The typed flag that set `field` (True), or for a check across a section's fields the typed
+    flags of that section (False)."""
     for path, typed in typed_as.items():
         if field == path or field.startswith(path + "."):
-            return typed
-    return ", ".join(typed for path, typed in typed_as.items() if path.startswith(field + "."))
+            return typed, True
+    return ", ".join(typed for path, typed in typed_as.items() if path.startswith(field + ".")), False
 
 
 def load_part(ref: str, kind: str):
