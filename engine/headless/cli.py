@@ -20,8 +20,8 @@ from engine.redact import MASK
 from engine.report.catalog import find_run
 from engine.run.preflight import PreflightError, preflight
 from engine.run.process import RunProcess
+from engine.server.backends import backend_for
 from engine.server.launcher import LaunchError, NotSupportedError, check_mode, launch_preview
-from engine.server.recipe_check import check_args, installed_vllm_version
 from engine.workload import cell_lines, plan_summary, workload_notes
 
 _int_list = flag_value(parse_int_list)
@@ -59,19 +59,18 @@ def _err(message: str) -> None:
 
 
 def check_recipe(profile: ResolvedProfile, out=sys.stderr) -> bool:
-    """Check the recipe's flags with the installed vLLM. False when the run must not go ahead."""
-    recipe = profile.recipe
+    """Check the recipe's flags with its backend's installed parser. False when the run must not go ahead."""
+    recipe, backend = profile.recipe, backend_for(profile)
+    name = backend.label
     in_image = profile.docker and recipe.docker_image
-    print(
-        f"checking recipe {recipe.name} (written for vLLM {recipe.vllm_version}) with the installed vLLM's parser...",
-        file=out,
-    )
-    check = check_args(profile.model.id, recipe.args)
+    written = f"written for {name} {recipe.vllm_version}"
+    print(f"checking recipe {recipe.name} ({written}) with the installed {name}'s parser...", file=out)
+    check = backend.check_flags(profile.model.id, recipe.args)
     if check.unavailable:
         print(f"warning: flags not checked: {check.unavailable}", file=out)
         return True
     if check.ok:
-        print(f"recipe flags accepted by vLLM {check.vllm_version}", file=out)
+        print(f"recipe flags accepted by {name} {check.version}", file=out)
         return True
     for line in check.explain():
         level = "warning" if in_image else "error"
@@ -79,13 +78,13 @@ def check_recipe(profile: ResolvedProfile, out=sys.stderr) -> bool:
     if in_image:
         print(
             f"warning: these flags are fine in the recipe's own image {recipe.docker_image} "
-            f"(vLLM {recipe.vllm_version}), but not on the installed vLLM {check.vllm_version}",
+            f"({name} {recipe.vllm_version}), but not on the installed {name} {check.version}",
             file=out,
         )
         return True
-    variant = f"{recipe.name}-vllm{'.'.join(check.vllm_version.split('.')[:2])}"
+    variant = f"{recipe.name}-{backend.name}{'.'.join(check.version.split('.')[:2])}"
     print(
-        f"error: the recipe would run on the installed vLLM {check.vllm_version}, which rejects it: "
+        f"error: the recipe would run on the installed {name} {check.version}, which rejects it: "
         f"use --docker to run its image, or a profile whose recipe targets this vLLM (e.g. {variant})",
         file=out,
     )
@@ -178,7 +177,7 @@ def run_headless(args: argparse.Namespace) -> int:
         # vLLM release. One written for this release meets the server's own parser, whose
         # rejection ends the run with exit code 2 all the same.
         launched = profile.mode in ("server", "inprocess")
-        other_release = launched and profile.recipe.vllm_version != installed_vllm_version()
+        other_release = launched and profile.recipe.vllm_version != backend_for(profile).installed_version()
         if other_release and not check_recipe(profile):
             return EXIT_BAD_INPUT
         check_mode(profile)

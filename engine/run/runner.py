@@ -52,9 +52,8 @@ from engine.run.search import Search
 from engine.run.telemetry import RunTelemetry
 from engine.run.workloads import probe_cell, workload_figures
 from engine.server import isolation
-from engine.server.discovery import DiscoveryError, ServerInfo, discover
-from engine.server.inprocess import InProcessLauncher
-from engine.server.launcher import LaunchError, ServerLauncher, make_launcher, profile_env, run_isolation
+from engine.server.discovery import DiscoveryError, ServerInfo
+from engine.server.launcher import LaunchError, make_launcher, profile_env, run_isolation
 
 
 @dataclass
@@ -207,12 +206,11 @@ class Runner:
             emit(PhaseChanged("launching", f"{profile.mode} mode"))
             launcher = make_launcher(profile, run_dir, lambda m: emit(Notice("info", m)))
             launcher.headers = self.headers
-            if isinstance(launcher, ServerLauncher):
-                summary.launch_command = self.redact(launcher.spec.shell())
-                emit(PhaseChanged("waiting", f"waiting for {launcher.base_url}/health"))
-            elif isinstance(launcher, InProcessLauncher):
-                summary.launch_command = self.redact(launcher.describe())
-                emit(PhaseChanged("waiting", "building vLLM's AsyncLLM in this process"))
+            launch = launcher.describe()
+            if launch.command:
+                summary.launch_command = self.redact(launch.command)
+            if launch.waiting:
+                emit(PhaseChanged("waiting", launch.waiting))
             await launcher.start(emit)
             # Only now: a server launched from a pinned thread would inherit the client's CPUs.
             isolation.pin_client(iso)  # this thread runs the load
@@ -284,11 +282,7 @@ class Runner:
             new_session(max_c, profile.load.read_timeout_s, self.headers) as session,
         ):
             emit(PhaseChanged("discovering", "asking the server what it serves"))
-            if isinstance(launcher, InProcessLauncher):  # no HTTP: the engine in this process is the target
-                info, factory, target = await launcher.discover(profile)
-            else:
-                info, factory = await discover(client, session, launcher.base_url, profile, launcher.model_arg)
-                target = HttpTarget(session, launcher.base_url, info.api, info.model, keep_text=not info.usage_reported)
+            info, factory, target = await launcher.discover(client, session, profile)
             if self.profile.grid.turns() and info.prompt_kind != "token_ids":
                 raise DiscoveryError(
                     f"dataset {self.profile.grid.dataset}: the server at {launcher.base_url} takes text prompts only; "
@@ -298,12 +292,9 @@ class Runner:
             writer.summary.lengths = _lengths_note(info)
             writer.write_summary()
             emit(Notice("info", f"model {info.model}; {writer.summary.lengths}"))
-            # Server metrics and hardware, about once a second, in a thread (engine/run/telemetry.py);
-            # in-process, the engine's stat logger stands in for /metrics.
-            engine_state = launcher.server_state if isinstance(launcher, InProcessLauncher) else None
-            self.telemetry = RunTelemetry.open(
-                profile, launcher, writer.dir, self.headers, emit, engine_state, faults=self.faults
-            )
+            # Server metrics and hardware, about once a second, in a thread (engine/run/telemetry.py),
+            # from where the launcher says the server's state is (/metrics, or an engine's stat logger).
+            self.telemetry = RunTelemetry.open(profile, launcher, writer.dir, self.headers, emit, faults=self.faults)
             writer.summary.telemetry = self.telemetry.summary()
             try:
                 if (self.workers > 1 or profile.load.ray_address) and isinstance(target, HttpTarget):
