@@ -90,7 +90,9 @@ class ResultsWriter:
         self.summary = summary
         self.file = SummaryFile(run_dir)
         self.faults = faults or FaultLatch()
-        self.written: collections.Counter[int] = collections.Counter()  # requests written, by cell index
+        # Requests written, by cell index: measured ones, and warm-up ones apart.
+        self.written: collections.Counter[int] = collections.Counter()
+        self.warmups_written: collections.Counter[int] = collections.Counter()
         self.reserve = Reserve(run_dir)
         try:
             self.reserve.hold(RESERVE_MIN_BYTES)
@@ -102,7 +104,7 @@ class ResultsWriter:
 
     def add_request(self, record: RequestRecord) -> None:
         if self._requests.write(record.to_json() + "\n"):
-            self.written[record.cell] += 1
+            (self.warmups_written if record.warmup else self.written)[record.cell] += 1
 
     def write_summary(self) -> None:
         """Rewrite summary.json, then grow the reserve to hold the next one; raises WriteFault."""

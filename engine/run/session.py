@@ -166,8 +166,10 @@ class RunSession:
         cell = self.executor.cell if self.executor is not None else None
         if cell is None:
             return fault.describe("before the first request")
-        written = self.executor.ctx.writer.written[cell.index]
-        return fault.describe(f"after {written} requests of cell {cell.label}")
+        writer = self.executor.ctx.writer
+        warm = writer.warmups_written[cell.index]
+        also = f" (and {warm} warm-up requests)" if warm else ""
+        return fault.describe(f"after {writer.written[cell.index]} requests of cell {cell.label}{also}")
 
     def _interrupted(self, summary: RunSummary) -> str:
         """Why the run stopped, and how far the cell being measured got (recorded in the summary)."""

@@ -1,9 +1,12 @@
-"""Text from a form field or a flag, parsed into what the profile takes (ValueError says what is
-wrong and what to write), and numbers written back as a person would."""
+"""The parsers of options' text, shared by the command line and the TUI's form, so a value means
+the same wherever it is typed. Each raises ValueError saying what is wrong and what to write.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 from engine.profiles import parse_seq
 
@@ -55,25 +58,31 @@ def parse_seq_list(text: str) -> list[str]:
     return pairs
 
 
-def parse_whole(text: str) -> int:
+def split_list(text: str) -> list[str]:
+    """'a,b' -> ['a', 'b'] as typed (the profile checks each)."""
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def whole(text: str) -> int:
     try:
         return int(text)
     except ValueError:
         raise ValueError(f"{text!r} is not a whole number") from None
 
 
-def parse_number(text: str) -> float:
+def number(text: str) -> float:
     try:
         return float(text)
     except ValueError:
         raise ValueError(f"{text!r} is not a number") from None
 
 
-def optional(parse):
+def optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """A form field that may be left empty (None: the profile's default)."""
     return lambda text: parse(text) if text else None
 
 
-def checked(parse):
+def checked(parse: Callable[[str], Any]) -> Callable[[str], str]:
     """The text itself (the profile keeps it as written), once `parse` accepts it."""
 
     def check(text: str) -> str:
@@ -83,19 +92,12 @@ def checked(parse):
     return check
 
 
-def required(parse, what: str):
-    def checked(text: str):
+def required(parse: Callable[[str], Any], what: str) -> Callable[[str], Any]:
+    """A form field that must be filled: empty says what to give."""
+
+    def check(text: str):
         if not text:
             raise ValueError(f"give {what}")
         return parse(text)
 
-    return checked
-
-
-def format_number(x: float) -> str:
-    """Exactly, and as a person would write it: 2.0 -> '2', 0.25 -> '0.25'."""
-    return str(int(x)) if float(x).is_integer() else repr(float(x))
-
-
-def format_slo(slo: dict[str, float]) -> str:
-    return ",".join(f"{name}:{format_number(ms)}" for name, ms in slo.items())
+    return check

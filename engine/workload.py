@@ -1,11 +1,11 @@
 """The workload as a form: the fields a front end shows for a profile's load shape (concurrency
-grid, request rates, search, trace replay), its prompts (dataset), service levels and load workers,
+grid, request rates, a ramp, search, trace replay), its prompts (dataset), service levels and load workers,
 and the plan described in words.
 
 The TUI's setup screen shows these fields as text; the headless command line takes the same values
-as flags. Both parse them with the parsers here (and the profile's own), so a value means the same
-wherever it is typed. `form_from_profile` and `apply_form` are inverses: a profile made from the
-form, saved and loaded again, gives back the same fields.
+as flags. Each field is an entry of the option table (engine/options.py: label, flag, profile field,
+parser), so a value means the same wherever it is typed. `form_from_profile` and `apply_form` are
+inverses: a profile made from the form, saved and loaded again, gives back the same fields.
 """
 
 from __future__ import annotations
@@ -15,22 +15,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from engine.options.table import FORM
 from engine.plan import build_plan, conversations, per_request
-from engine.profiles import ResolvedProfile, dataset_kind, parse_range
-from engine.report.goodput import parse_slo
-from engine.workload.parsing import (
-    checked,
-    format_number,
-    format_slo,
-    optional,
-    parse_int_list,
-    parse_number,
-    parse_rates,
-    parse_seq_list,
-    parse_whole,
-    parse_workers,
-    required,
-)
+from engine.profiles import ResolvedProfile, dataset_kind
 
 SHAPES: dict[str, str] = {
     "grid": "concurrency grid",
@@ -53,44 +40,9 @@ SEARCH_AXES = ("concurrency", "rate")
 PERCENTILES = ("50", "90", "99")
 
 
-@dataclass(frozen=True)
-class FieldInfo:
-    """How a field is named on the form, on the command line and in the profile."""
-
-    label: str
-    flag: str
-    path: str  # the dotted profile field it sets
-    example: str = ""
-
-
-FIELDS: dict[str, FieldInfo] = {
-    "shape": FieldInfo("Load shape", "--rate/--search/--trace/--ramp-up-strategy", "grid"),
-    "concurrency": FieldInfo("Concurrency", "--concurrency", "grid.concurrency", "1, 4, 16, 64"),
-    "seq": FieldInfo("ISL/OSL", "--seq", "grid.seq", "1024/1024, 8192/1024"),
-    "prompts": FieldInfo("Prompts x conc", "--prompts-per-concurrency", "grid.prompts_per_concurrency", "10"),
-    "rates": FieldInfo("Rates (req/s)", "--rate", "grid.rates", "2, 5, 10"),
-    "arrival": FieldInfo("Arrival", "--arrival", "grid.arrival"),
-    "burstiness": FieldInfo("burstiness", "--burstiness", "grid.burstiness", "0.5"),
-    "num_prompts": FieldInfo("Requests", "--num-prompts", "grid.num_prompts", "200"),
-    "max_concurrency": FieldInfo("max in flight", "--max-concurrency", "grid.max_concurrency", "64"),
-    "ramp": FieldInfo("Ramp", "--ramp-up-strategy", "grid.ramp_up_strategy"),
-    "ramp_start": FieldInfo("from req/s", "--ramp-up-start-rps", "grid.ramp_up_start_rps", "1"),
-    "ramp_end": FieldInfo("to req/s", "--ramp-up-end-rps", "grid.ramp_up_end_rps", "20"),
-    "search": FieldInfo("Search", "--search", "grid.search"),
-    "percentile": FieldInfo("percentile", "--percentile", "grid.search_percentile"),
-    "search_start": FieldInfo("from", "--search-start", "grid.search_start", "1"),
-    "dataset": FieldInfo("Dataset", "--dataset", "grid.dataset"),
-    "dataset_arg": FieldInfo("Dataset", "--dataset", "grid.dataset", "PATH, P[:G] for prefix, T[:PATH] for multi-turn"),
-    "input_len_range": FieldInfo("input", "--input-len-range", "grid.input_len_range", "100:400"),
-    "output_len_range": FieldInfo("output", "--output-len-range", "grid.output_len_range", "50:200"),
-    "trace": FieldInfo("Trace", "--trace", "grid.trace", "mooncake_trace.jsonl"),
-    "speedup": FieldInfo("speedup", "--speedup", "grid.speedup", "2"),
-    "slo": FieldInfo("SLO (ms)", "--slo", "load.slo", "ttft:500,tpot:50,e2el:10000"),
-    "workers": FieldInfo("workers", "--workers", "load.workers", "4"),
-}
 # A profile field's errors are shown beside the form field that sets it. The grid's checks across
 # fields (a random dataset without ranges, a prefix longer than an ISL...) all concern the prompts.
-_FIELD_OF_PATH = {info.path: name for name, info in FIELDS.items() if name not in ("shape", "dataset_arg")}
+_FIELD_OF_PATH = {info.path: name for name, info in FORM.items() if name not in ("shape", "dataset_arg")}
 _FIELD_OF_PATH["grid"] = "dataset"
 
 
@@ -123,7 +75,16 @@ class WorkloadForm:
     workers: str = "auto"
 
 
-FORM_FIELDS = tuple(f.name for f in fields(WorkloadForm))
+FORM_FORM = tuple(f.name for f in fields(WorkloadForm))
+
+
+def format_number(x: float) -> str:
+    """Exactly, and as a person would write it: 2.0 -> '2', 0.25 -> '0.25'."""
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+def format_slo(slo: dict[str, float]) -> str:
+    return ",".join(f"{name}:{format_number(ms)}" for name, ms in slo.items())
 
 
 # -- the form <-> the profile ----------------------------------------------------------------------
@@ -200,32 +161,8 @@ def _dataset(form: WorkloadForm) -> str | None:
     return f"{form.dataset}:{arg}"
 
 
-_PARSERS = {
-    "concurrency": parse_int_list,
-    "seq": parse_seq_list,
-    "prompts": required(parse_whole, "requests per concurrency level, e.g. 10"),
-    "rates": parse_rates,
-    "arrival": str,
-    "burstiness": required(parse_number, "gamma's shape, e.g. 0.5 (burstier) or 2 (more even)"),
-    "num_prompts": optional(parse_whole),
-    "max_concurrency": optional(parse_whole),
-    "ramp": str,
-    "ramp_start": required(parse_number, "the ramp's first rate in req/s, e.g. 1"),
-    "ramp_end": required(parse_number, "the ramp's last rate in req/s, e.g. 20"),
-    "search": str,
-    "percentile": int,
-    "search_start": required(parse_number, "the first probe's load, e.g. 1"),
-    "input_len_range": optional(checked(parse_range)),
-    "output_len_range": optional(checked(parse_range)),
-    "trace": required(str, "the trace file's path (Mooncake-style JSONL)"),
-    "speedup": optional(parse_number),
-    "slo": lambda text: parse_slo(text) if text else {},
-    "workers": lambda text: parse_workers(text or "auto"),
-}
-
-
 def _message(name: str, text: str) -> str:
-    info = FIELDS[name]
+    info = FORM[name]
     return f"{info.label} ({info.flag}): {text}"
 
 
@@ -247,10 +184,10 @@ def form_overrides(form: WorkloadForm) -> tuple[dict[str, Any], dict[str, str]]:
             overrides["grid.dataset"] = _dataset(form)
         except ValueError as exc:
             errors["dataset"] = _message("dataset", str(exc))
-    for name, parse in _PARSERS.items():
-        if name in shown:
+    for name, info in FORM.items():
+        if name in shown and info.form_parse is not None:
             try:
-                overrides[FIELDS[name].path] = parse(getattr(form, name).strip())
+                overrides[info.path] = info.form_parse(getattr(form, name).strip())
             except ValueError as exc:
                 errors[name] = _message(name, str(exc))
     return overrides, errors
