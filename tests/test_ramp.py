@@ -156,3 +156,17 @@ def test_a_ramp_on_vllm_from_the_command_line_to_the_report_and_compare(vllm_ser
     assert compare_main([*map(str, runs), "--count-flagged", ",".join(FLAG_CODES), "--json", str(js)]) == 0
     (paired,) = json.loads(js.read_text())["comparisons"][0]["cells"]
     assert "ramp" in json.dumps(paired) and "24" in json.dumps(paired)
+
+
+def test_a_cells_shape_goes_through_the_event_log_and_older_lines_still_read():
+    from engine.events import CellStarted, from_record, to_record
+    from engine.plan.shapes import ClosedLoop, Rate, Trace
+
+    for shape in (ClosedLoop(), Rate(2.0, "gamma", 0.5), Ramp("exponential", 1.0, 8.0), Trace(2.0)):
+        cell = Cell(0, 4, 8, 8, 10, 0, 0, shape=shape)
+        assert from_record(to_record(CellStarted(cell, 3))).cell == cell
+    # A line written before cells carried shapes: a rate, or a trace's dataset, says which.
+    line = to_record(CellStarted(Cell(0, 0, 8, 8, 10, 0, 0), 1))
+    del line["cell"]["shape"]
+    assert from_record({**line, "cell": {**line["cell"], "rate": 5.0}}).cell.shape == Rate(5.0)
+    assert from_record({**line, "cell": {**line["cell"], "dataset": "trace"}}).cell.shape == Trace()
