@@ -39,6 +39,12 @@ class FakeConfig:
     # prompt's in the first chunk; False plays a server that ignores the field.
     return_token_ids: bool = True
     api_key: str | None = None  # when set, the API's routes answer 401 without `Authorization: Bearer <it>`
+    # (request body, how many completion requests came before it) -> after how many tokens its stream
+    # stops sending, its connection kept open while the server lives (a stalled server); None: no stall
+    stall_when: Callable[[dict, int], int | None] | None = None
+    metrics: bool = False  # serve a vLLM-like /metrics: streams open as running, tokens sent as counted
+    generated: int = 0  # tokens sent, over every stream
+    prompted: int = 0  # prompt tokens of the streams that sent a first token
     requests: list[dict] = field(default_factory=list)
     streams: int = 0  # completion streams open now
     max_streams: int = 0  # the most ever open at once (a closed loop's C must bound it)
@@ -50,6 +56,9 @@ class FakeServer:
         self.app = web.Application()
         self.app.router.add_get("/v1/models", self.models)
         self.app.router.add_get("/health", self.health)
+        if config.metrics:
+            self.app.router.add_get("/metrics", self.metrics)
+        self.closing = asyncio.Event()  # set on exit: stalled streams end then
         if not config.chat_only:
             self.app.router.add_post("/v1/completions", self.completions)
         self.app.router.add_post("/v1/chat/completions", self.chat)
@@ -66,10 +75,22 @@ class FakeServer:
         return self
 
     async def __aexit__(self, *exc) -> None:
+        self.closing.set()
         await self.runner.cleanup()
 
     async def health(self, request):
         return web.Response(text="")
+
+    async def metrics(self, request):
+        cfg, labels = self.config, f'{{engine="0",model_name="{self.config.model}"}}'
+        lines = [
+            f"vllm:num_requests_running{labels} {float(cfg.streams)}",
+            f"vllm:num_requests_waiting{labels} 0.0",
+            f"vllm:kv_cache_usage_perc{labels} 0.25",
+            f"vllm:generation_tokens_total{labels} {float(cfg.generated)}",
+            f"vllm:prompt_tokens_total{labels} {float(cfg.prompted)}",
+        ]
+        return web.Response(text="\n".join(lines) + "\n")
 
     def _drop_if_dead(self, request) -> None:
         if self.config.dead:
@@ -128,12 +149,16 @@ class FakeServer:
 
     async def _stream_tokens(self, request, body, prompt_len: int, chat: bool, open_: list[bool]):
         cfg = self.config
+        stall_at = cfg.stall_when(body, len(cfg.requests) - 1) if cfg.stall_when else None
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
         n = body.get("max_tokens") or body.get("max_completion_tokens") or 16
         sent = 0
         i = 0
         while sent < n:
+            if stall_at is not None and sent >= stall_at:
+                await self.closing.wait()  # alive, connection open, nothing more sent
+                return resp
             k = min(cfg.tokens_per_chunk, n - sent)
             text = "".join(cfg.pieces[(i + j) % len(cfg.pieces)] for j in range(k))
             i += k
@@ -151,6 +176,8 @@ class FakeServer:
                 if sent == k and isinstance(body.get("prompt"), list):
                     choice["prompt_token_ids"] = body["prompt"]
             chunk = {"id": "cmpl-fake", "choices": [choice]}
+            cfg.generated += k
+            cfg.prompted += prompt_len if sent == k else 0
             if cfg.usage == "continuous":
                 chunk["usage"] = {"prompt_tokens": prompt_len, "completion_tokens": sent}
             await self._send(resp, chunk)

@@ -122,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="give up a request after S seconds (default: 300 + 1 per output token)",
     )
     p.add_argument(
+        "--stall-timeout",
+        type=float,
+        metavar="S",
+        help="with requests in flight, S seconds without a token or any change in the server's /metrics "
+        "mean it stalled: the run ends (default 60)",
+    )
+    p.add_argument(
         "--max-failed-share",
         type=float,
         metavar="F",
@@ -193,6 +200,7 @@ OVERRIDES = {
     "api": "load.api",
     "prompt_format": "load.prompt",
     "request_timeout": "load.request_timeout_s",
+    "stall_timeout": "load.stall_timeout_s",
     "max_failed_share": "load.max_failed_share",
     "server_nice": "isolation.server_nice",
     "server_idle": "isolation.server_idle",

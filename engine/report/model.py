@@ -325,6 +325,7 @@ class RunSummary(Reading):
     resumed: list[dict[str, Any]] = []  # one entry per --resume: when, and which cell was re-run
     search: list[dict[str, Any]] = []  # per ISL/OSL, what a --search found and why it stopped
     interrupted_cell: dict[str, Any] | None = None  # the cell an interrupt cut short: its requests are unsummarised
+    stall_timeout_s: float | None = None  # load.stall_timeout_s: the stall bound this run held to (engine/run/watch.py)
     # What telemetry was found: per source ("nvidia", "amd", "process", "server_metrics"), what it
     # reads or "not available: why".
     telemetry: dict[str, str] | None = None

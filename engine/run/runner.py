@@ -48,6 +48,7 @@ from engine.report.results import ResultsWriter, mark_superseded, new_run_dir, r
 from engine.run.preflight import open_files_left, worst_in_flight
 from engine.run.search import Search
 from engine.run.telemetry import RunTelemetry
+from engine.run.watch import LoadFault, LoadWatch
 from engine.run.workloads import probe_cell, workload_figures
 from engine.server import isolation
 from engine.server.discovery import DiscoveryError, ServerInfo, discover
@@ -191,6 +192,7 @@ class Runner:
         summary.status, summary.error, summary.pid = "running", None, os.getpid()
         iso = run_isolation(profile)
         summary.isolation = iso.to_dict()
+        summary.stall_timeout_s = profile.load.stall_timeout_s
         self.workers, self.workers_why = self._workers(iso)
         summary.workers = {"count": self.workers, "auto": profile.load.workers == "auto", "why": self.workers_why}
         writer = ResultsWriter(run_dir, None if self.resume else self.redact(profile.to_toml()), summary)
@@ -213,15 +215,11 @@ class Runner:
             summary.endpoint = launcher.base_url
             outcome = await self._drive(launcher, writer)
         except asyncio.CancelledError:
-            message = self.stop_reason
-            if self._measuring is not None:
-                cell, records = self._measuring
-                summary.interrupted_cell = {"cell": cell.label, "index": cell.index, "recorded": len(records)}
-                message += (
-                    f", during cell {cell.label} after {len(records)} of its {cell.num_prompts} requests "
-                    "(kept in requests.jsonl, not summarised: a part of a cell is not a measurement of it)"
-                )
+            message = self._cut_short(summary, self.stop_reason)
             outcome = RunOutcome("interrupted", EXIT_INTERRUPTED, run_dir, summary.cells, message)
+        except LoadFault as exc:  # the server went away or stalled under load (engine/run/watch.py)
+            message = self._cut_short(summary, exc.what) + (f"; {exc.diagnosis}" if exc.diagnosis else "")
+            outcome = RunOutcome("failed", EXIT_FAILED, run_dir, summary.cells, message)
         except LaunchError as exc:
             outcome = RunOutcome("failed", exc.exit_code, run_dir, summary.cells, str(exc))
         except DiscoveryError as exc:
@@ -242,6 +240,17 @@ class Runner:
         emit(PhaseChanged(outcome.status if outcome.status != "completed" else "done", outcome.error or ""))
         emit(RunFinished(outcome.status, str(run_dir), outcome.cells, outcome.error, outcome.exit_code))
         return outcome
+
+    def _cut_short(self, summary: RunSummary, message: str) -> str:
+        """The run's last message, with the cell it cut short (noted in summary.json), if any."""
+        if self._measuring is None:
+            return message
+        cell, records = self._measuring
+        summary.interrupted_cell = {"cell": cell.label, "index": cell.index, "recorded": len(records)}
+        return message + (
+            f", during cell {cell.label} after {len(records)} of its {cell.num_prompts} requests "
+            "(kept in requests.jsonl, not summarised: a part of a cell is not a measurement of it)"
+        )
 
     async def _drive(self, launcher, writer: ResultsWriter) -> RunOutcome:
         profile, emit = self.profile, self.observer
@@ -463,6 +472,8 @@ class Runner:
         if self.telemetry and not warmup:
             load.on_first_token = self.telemetry.recorder.wake
         reporter = None if warmup else asyncio.create_task(ProgressReporter(cell, load, self.observer).run())
+        recorder = self.telemetry.recorder if self.telemetry else None
+        watch = LoadWatch(cell, load, launcher, recorder, self.profile.load.stall_timeout_s, warmup).start()
         if not warmup:
             self._measuring = (cell, records)
         cpu_start = time.process_time()
@@ -507,6 +518,7 @@ class Runner:
         finally:
             if reporter is not None:
                 reporter.cancel()
+            watch.close()  # raises LoadFault when the server went away or stalled (it cancelled the load)
         sched = schedstat.between(sched_start, schedstat.sample())
         self._measuring = None
         if not warmup:

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import json
 import os
 import shlex
-import signal
 import socket
 import subprocess
 import sys
@@ -26,10 +24,9 @@ import httpx
 from engine.events import Notice, Observer, ServerWaiting
 from engine.profiles import BUILTIN_PREFIX, ResolvedProfile, format_cpus, parse_cpus
 from engine.redact import Redactor, secret_values
-from engine.server import isolation
+from engine.server import isolation, keeper
 from engine.server.isolation import Isolation
 from engine.server.tinymodel import TINY_NAME, ensure_tiny_model, tiny_model_dir
-from engine.spawn import python_argv
 
 
 class LaunchError(Exception):
@@ -43,17 +40,6 @@ class LaunchError(Exception):
 
 class NotSupportedError(Exception):
     """A mode this build does not support yet (exit code 2)."""
-
-
-def _die_with_parent() -> None:
-    """In the keeper, before exec: get SIGTERM when the launching thread dies (Linux); a second
-    guard beside its lifeline pipe. The launching thread must live as long as the run does."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 STOP_GRACE_S = 20.0  # from SIGTERM to SIGKILL of what is left of the server's tree
@@ -161,6 +147,16 @@ class Launcher:
     def alive(self) -> bool:
         return True
 
+    def gone(self) -> str | None:
+        """Why the server is gone now, None while it runs: asked every half second under load
+        (engine/run/watch.py), so cheap and without a request; only a launcher holding the server's
+        processes can tell."""
+        return None
+
+    def process_note(self) -> str:
+        """What the server's processes say now, for a stalled server's diagnosis."""
+        return "its process: not ours to see (a server this run did not launch)"
+
     async def unreachable(self) -> str | None:
         """Why the server does not answer /v1/models now (None when it does): after a cell with
         failed requests, to tell a dead server from a few bad requests."""
@@ -203,7 +199,8 @@ class ServerLauncher(Launcher):
         self.base_url = spec.base_url
         self.log_path = log_path
         self.timeout_s = timeout_s
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen | None = None  # the keeper
+        self.server: tuple[int, int] | None = None  # the keeper's child, the server: pid, start time
         self._container = spec.command[spec.command.index("--name") + 1] if spec.command[0] == "docker" else None
         self.redact = Redactor(secret_values(spec.command, spec.env))
 
@@ -211,30 +208,16 @@ class ServerLauncher(Launcher):
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             log.write(f"# llmbench-tui: {self.redact(self.spec.shell())}\n".encode())
-        keeper = python_argv(
-            "engine.server.supervisor",
-            *["--log", str(self.log_path), "--grace", str(STOP_GRACE_S)],
-            *["--isolation", json.dumps(self.spec.isolation.to_dict())],
-            *(["--container", self._container] if self._container else []),
-            "--",
-            *self.spec.command,
-        )
-        try:
-            # The keeper (engine/server/supervisor.py) starts the server and stops its whole tree
-            # when told to, or when this process ends in any way (its stdin, our pipe, closes).
-            self.proc = subprocess.Popen(
-                keeper,
-                env={**os.environ, **self.spec.env},
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=open(self.log_path, "ab"),  # noqa: SIM115 (the keeper's own errors, if any)
-                start_new_session=True,  # a Ctrl-C in our terminal is ours to handle, not the server's
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        spec = self.spec
+        try:  # the keeper (engine/server/keeper.py) starts the server and stops its whole tree
+            self.proc = keeper.start_keeper(
+                spec.command, spec.env, self.log_path, STOP_GRACE_S, spec.isolation, self._container
             )
         except OSError as exc:
             raise LaunchError(f"cannot start {self.spec.command[0]}: {exc}") from None
         atexit.register(self.stop_sync)  # even on an unexpected exit, no orphaned server
         await self._wait_ready(observer)
+        self.server = keeper.server_of(self.proc)
 
     def log_tail(self, lines: int = 20) -> list[str]:
         return log_tail(self.log_path, lines)
@@ -274,7 +257,13 @@ class ServerLauncher(Launcher):
                 await asyncio.sleep(1.0)
 
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.proc is not None and keeper.keeper_exit(self.proc) is None
+
+    def gone(self) -> str | None:
+        return None if self.proc is None else keeper.gone(self.proc, self.server)
+
+    def process_note(self) -> str:
+        return keeper.process_note(self.server)
 
     async def stop(self) -> None:
         if self.proc is None:
@@ -282,16 +271,10 @@ class ServerLauncher(Launcher):
         await asyncio.get_running_loop().run_in_executor(None, self.stop_sync)
 
     def stop_sync(self) -> None:
-        """Ask the keeper to stop the server's tree and wait for it. Safe to call twice."""
+        """Stop the server's tree, through its keeper or, when that was killed, here. Safe to call twice."""
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        proc.stdin.close()  # the lifeline: the keeper stops the tree (SIGTERM, grace, SIGKILL)
-        try:
-            proc.wait(timeout=STOP_GRACE_S + 15)
-        except subprocess.TimeoutExpired:
-            proc.kill()  # a keeper that hangs: its server still gets SIGTERM from its death signal
-            proc.wait()
+        if proc is not None:
+            keeper.stop_keeper(proc, STOP_GRACE_S, self._container)
 
 
 def log_tail(path: Path, lines: int = 20) -> list[str]:
