@@ -76,8 +76,12 @@ async def test_a_server_that_dribbles_hits_the_request_deadline(tiny_model, tmp_
     assert any("request deadline" in e for e in cell["errors"])
 
 
-async def test_a_server_that_stalls_mid_stream_while_alive_ends_the_run_within_the_stall_bound(tiny_model, tmp_path):
-    # The cell's requests 3 and 4 stop after 20 of their 40 tokens; the server lives on, its /metrics frozen.
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_a_server_that_stalls_mid_stream_while_alive_ends_the_run_within_the_stall_bound(
+    workers, tiny_model, tmp_path
+):
+    # The cell's requests 3 and 4 stop after 20 of their 40 tokens; the server lives on, its /metrics
+    # frozen. With 2 workers the load runs in worker processes: the same watch, over their counters.
     measured: list[int] = []
 
     def stall_when(body: dict, n: int) -> int | None:
@@ -94,7 +98,12 @@ async def test_a_server_that_stalls_mid_stream_while_alive_ends_the_run_within_t
 
     cfg = FakeConfig(metrics=True, stall_when=stall_when)
     async with FakeServer(cfg) as server:
-        extra = {"grid.warmup_requests": 0, "grid.seq": ["16/40"], "load.stall_timeout_s": bound}
+        extra = {
+            "grid.warmup_requests": 0,
+            "grid.seq": ["16/40"],
+            "load.stall_timeout_s": bound,
+            "load.workers": workers,
+        }
         outcome = await Runner(profile_for(server.url, tiny_model, **extra), observer, tmp_path).run()
     summary = summary_of(outcome)
     assert outcome.exit_code == EXIT_FAILED and summary["status"] == "failed"
@@ -110,6 +119,7 @@ async def test_a_server_that_stalls_mid_stream_while_alive_ends_the_run_within_t
     assert f"{cfg.generated} generation and {cfg.prompted} prompt tokens counted" in error  # its last numbers
     assert "its process: not ours to see" in error and "a stalled server would stall every cell" in error
     assert summary["stall_timeout_s"] == bound and summary["cells"] == []
+    assert summary["workers"]["count"] == workers
     assert summary["interrupted_cell"] == {"cell": "c=2 16/40", "index": 0, "recorded": 2}
     records = [json.loads(x) for x in (outcome.results_dir / "requests.jsonl").read_text().splitlines()]
     assert [r["output_tokens"] for r in records] == [40, 40]
