@@ -96,7 +96,7 @@ async def test_a_server_that_stalls_mid_stream_while_alive_ends_the_run_within_t
         if isinstance(event, PhaseChanged | RunFinished):
             seen.setdefault(event.phase if isinstance(event, PhaseChanged) else "end", time.monotonic())
 
-    cfg = FakeConfig(metrics=True, stall_when=stall_when)
+    cfg = FakeConfig(vllm_metrics=True, stall_when=stall_when)
     async with FakeServer(cfg) as server:
         extra = {
             "grid.warmup_requests": 0,
@@ -116,7 +116,7 @@ async def test_a_server_that_stalls_mid_stream_while_alive_ends_the_run_within_t
         "(the stall bound: load.stall_timeout_s, --stall-timeout 2), during cell c=2 16/40 after 2 of its 4 requests"
     ), error
     assert "its /metrics, unchanged for" in error and "2 requests running, 0 waiting, KV cache 25% used" in error
-    assert f"{cfg.generated} generation and {cfg.prompted} prompt tokens counted" in error  # its last numbers
+    assert f"{cfg.tokens_out} generation and {cfg.tokens_in} prompt tokens counted" in error  # its last numbers
     assert "its process: not ours to see" in error and "a stalled server would stall every cell" in error
     assert summary["stall_timeout_s"] == bound and summary["cells"] == []
     assert summary["workers"]["count"] == workers

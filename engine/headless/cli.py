@@ -6,12 +6,11 @@ Exit codes: 0 success; 1 the run failed; 2 bad input, before anything is launche
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from pathlib import Path
 
-from engine.events import RunFinished
-from engine.headless.console import ConsoleObserver, curve, summary_table
+from engine.exits import EXIT_BAD_INPUT, EXIT_OK
+from engine.headless.follow import follow_to_the_end, print_outcome, say
 from engine.load.datasets import DatasetError, check_files
 from engine.profiles import ProfileError, ResolvedProfile, apply_overrides, bundled_names, load_profile
 from engine.redact import MASK
@@ -19,9 +18,8 @@ from engine.report.catalog import find_run
 from engine.report.goodput import parse_slo
 from engine.run.preflight import PreflightError, preflight
 from engine.run.process import RunProcess
-from engine.run.runner import EXIT_BAD_INPUT, EXIT_INTERRUPTED
+from engine.server.backends import backend_for
 from engine.server.launcher import LaunchError, NotSupportedError, check_mode, launch_preview
-from engine.server.recipe_check import check_args, installed_vllm_version
 from engine.workload import cell_lines, parse_int_list, parse_rates, parse_workers, plan_summary, workload_notes
 
 DEFAULT_PROFILE = "cpu-tiny"
@@ -224,19 +222,18 @@ def _err(message: str) -> None:
 
 
 def check_recipe(profile: ResolvedProfile, out=sys.stderr) -> bool:
-    """Check the recipe's flags with the installed vLLM. False when the run must not go ahead."""
-    recipe = profile.recipe
+    """Check the recipe's flags with its backend's installed parser. False when the run must not go ahead."""
+    recipe, backend = profile.recipe, backend_for(profile)
+    name = backend.label
     in_image = profile.docker and recipe.docker_image
-    print(
-        f"checking recipe {recipe.name} (written for vLLM {recipe.vllm_version}) with the installed vLLM's parser...",
-        file=out,
-    )
-    check = check_args(profile.model.id, recipe.args)
+    written = f"written for {name} {recipe.vllm_version}"
+    print(f"checking recipe {recipe.name} ({written}) with the installed {name}'s parser...", file=out)
+    check = backend.check_flags(profile.model.id, recipe.args)
     if check.unavailable:
         print(f"warning: flags not checked: {check.unavailable}", file=out)
         return True
     if check.ok:
-        print(f"recipe flags accepted by vLLM {check.vllm_version}", file=out)
+        print(f"recipe flags accepted by {name} {check.version}", file=out)
         return True
     for line in check.explain():
         level = "warning" if in_image else "error"
@@ -244,13 +241,13 @@ def check_recipe(profile: ResolvedProfile, out=sys.stderr) -> bool:
     if in_image:
         print(
             f"warning: these flags are fine in the recipe's own image {recipe.docker_image} "
-            f"(vLLM {recipe.vllm_version}), but not on the installed vLLM {check.vllm_version}",
+            f"({name} {recipe.vllm_version}), but not on the installed {name} {check.version}",
             file=out,
         )
         return True
-    variant = f"{recipe.name}-vllm{'.'.join(check.vllm_version.split('.')[:2])}"
+    variant = f"{recipe.name}-{backend.name}{'.'.join(check.version.split('.')[:2])}"
     print(
-        f"error: the recipe would run on the installed vLLM {check.vllm_version}, which rejects it: "
+        f"error: the recipe would run on the installed {name} {check.version}, which rejects it: "
         f"use --docker to run its image, or a profile whose recipe targets this vLLM (e.g. {variant})",
         file=out,
     )
@@ -282,7 +279,7 @@ def dry_run(profile: ResolvedProfile) -> int:
             f"endpoint: {profile.endpoint or '(none: give --endpoint URL)'}; nothing is launched in external mode",
             file=out,
         )
-        return 0 if profile.endpoint else EXIT_BAD_INPUT
+        return EXIT_OK if profile.endpoint else EXIT_BAD_INPUT
     check_mode(profile)
     try:
         preview = launch_preview(profile, resolve_engine_args=profile.mode == "inprocess")
@@ -300,49 +297,7 @@ def dry_run(profile: ResolvedProfile) -> int:
     print(in_process if profile.mode == "inprocess" else "command:", file=out)
     print(f"  {preview.command}", file=out)
     out.flush()
-    return 0 if check_recipe(profile, out) else EXIT_BAD_INPUT
-
-
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-EXIT_BY_STATUS = {"completed": 0, "interrupted": EXIT_INTERRUPTED}
-
-
-def say(text: str, stream=None) -> None:
-    """Print, even when the terminal is gone (after SIGHUP a write fails: the run must not)."""
-    try:
-        print(text, file=stream or sys.stderr, flush=True)
-    except OSError:
-        pass
-
-
-def follow_to_the_end(handle: RunProcess, *, stops_run: bool) -> RunFinished | None:
-    """Follow a run process on the console. A stop signal (Ctrl-C, SIGTERM, SIGHUP: the terminal
-    or SSH session went away) stops the run when `stops_run`, else only the following."""
-
-    def on_signal(signum, frame) -> None:
-        name = signal.Signals(signum).name
-        if stops_run:
-            say(f"\n{name}: stopping the load, saving partial results, stopping the server...")
-            handle.stop()
-            for s in STOP_SIGNALS:  # a second signal must not cut the clean-up short
-                signal.signal(s, lambda *_: say("still stopping, please wait"))
-        else:
-            say(f"\n{name}: no longer following; the run goes on (pid {handle.pid})")
-            handle.release()
-
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, on_signal)
-    return handle.follow(ConsoleObserver())
-
-
-def print_outcome(final: RunFinished) -> int:
-    if final.cells:
-        say(summary_table(final.cells), sys.stdout)
-        say(curve(final.cells), sys.stdout)
-    if final.error:
-        say(f"llmbench-tui: error: {final.error}")
-    say(f"results: {final.results_dir}", sys.stdout)
-    return final.exit_code if final.exit_code is not None else EXIT_BY_STATUS.get(final.status, 1)
+    return EXIT_OK if check_recipe(profile, out) else EXIT_BAD_INPUT
 
 
 def resume_profile(args: argparse.Namespace) -> ResolvedProfile:
@@ -369,7 +324,7 @@ def run_headless(args: argparse.Namespace) -> int:
     if getattr(args, "list_profiles", False):
         for name in bundled_names("run"):
             print(name)
-        return 0
+        return EXIT_OK
     try:
         profile = resume_profile(args) if hasattr(args, "resume") else resolve_args(args)
     except ProfileError as exc:
@@ -385,7 +340,7 @@ def run_headless(args: argparse.Namespace) -> int:
         # vLLM release. One written for this release meets the server's own parser, whose
         # rejection ends the run with exit code 2 all the same.
         launched = profile.mode in ("server", "inprocess")
-        other_release = launched and profile.recipe.vllm_version != installed_vllm_version()
+        other_release = launched and profile.recipe.vllm_version != backend_for(profile).installed_version()
         if other_release and not check_recipe(profile):
             return EXIT_BAD_INPUT
         check_mode(profile)
@@ -399,7 +354,7 @@ def run_headless(args: argparse.Namespace) -> int:
     if detach:
         print(f"started in the background (pid {handle.pid}); follow it with: llmbench-tui attach {handle.run_dir}")
         print(f"results: {handle.run_dir}")
-        return 0
+        return EXIT_OK
     return print_outcome(follow_to_the_end(handle, stops_run=True))
 
 
@@ -452,7 +407,7 @@ def selftest_main(argv: list[str]) -> int:
             check_address(args.ray)
         except RayUnavailable as exc:
             print(f"llmbench-tui selftest: error: {exc}", file=sys.stderr)
-            return 2
+            return EXIT_BAD_INPUT
     tokenizer = args.tokenizer
     if args.compare and not tokenizer:
         from engine.server.tinymodel import ensure_tiny_model
@@ -475,7 +430,7 @@ def selftest_main(argv: list[str]) -> int:
         )
     except RayUnavailable as exc:  # no Ray, no cluster at the address, too few CPUs: bad input
         print(f"llmbench-tui selftest: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
 
 
 def compare_entry(argv: list[str]) -> int:

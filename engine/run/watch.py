@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from engine.events import ServerState
 from engine.load.client import CellLoad
 from engine.plan import Cell
-from engine.server.launcher import Launcher
+from engine.server.launcher_base import Launcher
 from engine.telemetry.recorder import TelemetryRecorder
 
 CHECK_S = 0.5  # how often the watcher looks: a fault is known within about this
@@ -67,8 +67,8 @@ class StallClock:
 
 
 class LoadWatch:
-    """Beside one load phase, started and closed from the task that runs it: on a fault it cancels
-    that task, and `close()` (in the phase's `finally`) raises the LoadFault in its place."""
+    """Beside one load phase's task: on a fault it keeps the fault in `fault` and cancels that task;
+    the runner, seeing the task cancelled, raises the fault in its place. `close()` ends the watch."""
 
     def __init__(
         self,
@@ -82,19 +82,15 @@ class LoadWatch:
         self.cell, self.load, self.launcher, self.recorder = cell, load, launcher, recorder
         self.bound_s, self.warmup = stall_timeout_s, warmup
         self.fault: Exception | None = None
-        self.owner: asyncio.Task | None = None
+        self.load_task: asyncio.Future | None = None
         self.task: asyncio.Task | None = None
 
-    def start(self) -> LoadWatch:
-        self.owner = asyncio.current_task()
+    def start(self, load_task: asyncio.Future) -> None:
+        self.load_task = load_task
         self.task = asyncio.create_task(self._watch())
-        return self
 
     def close(self) -> None:
         self.task.cancel()
-        if self.fault is not None:
-            self.owner.uncancel()  # the cancellation was ours, to stop the load: the fault replaces it
-            raise self.fault
 
     async def _watch(self) -> None:
         clock = StallClock(time.monotonic())
@@ -119,7 +115,7 @@ class LoadWatch:
 
     def _fail(self, fault: Exception) -> None:
         self.fault = fault
-        self.owner.cancel()
+        self.load_task.cancel()
 
     def diagnosis(self, clock: StallClock, now: float) -> str:
         """What the server's /metrics and processes said, and what the run does next."""
