@@ -166,11 +166,11 @@ async def test_the_run_browser_shows_why_a_run_failed(tmp_path, stable_paths):
 def test_a_run_whose_last_events_were_lost_is_reported_from_its_summary(tmp_path):
     """The final summary.json was written but the last events were not: the follower says why."""
     from engine.report.model import RunSummary
-    from engine.report.results import write_summary_file
+    from engine.report.results import SummaryFile
     from engine.run.process import RunProcess
 
     why = "no space left on device in X after 3 requests of cell c=1 16/16 (writing events.jsonl)"
-    write_summary_file(tmp_path, RunSummary(profile="p", status="failed", error=why))
+    SummaryFile(tmp_path).write(RunSummary(profile="p", status="failed", error=why))
     (tmp_path / "events.jsonl").write_text("")
     seen = []
     final = RunProcess(tmp_path, None).follow(seen.append)
