@@ -2,7 +2,7 @@
 
 import json
 
-from engine.load.prompts import load_tokenizer
+from engine.load.tokenizer import load_tokenizer
 from engine.profiles import apply_overrides, load_profile
 from engine.run.runner import EXIT_FAILED, Runner
 from tests.fake_openai import FakeConfig, FakeServer

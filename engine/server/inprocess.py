@@ -33,7 +33,8 @@ from typing import Any
 
 from engine.events import Notice, Observer, ServerState, ServerWaiting
 from engine.load.inprocess import EngineTarget
-from engine.load.prompts import PromptFactory, load_tokenizer
+from engine.load.prompts import PromptFactory
+from engine.load.tokenizer import load_tokenizer
 from engine.profiles import ResolvedProfile
 from engine.server import isolation
 from engine.server.discovery import ServerInfo
