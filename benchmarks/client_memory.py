@@ -62,7 +62,7 @@ def measure(concurrency: int, per: int, isl: int, osl: int, workers: str) -> dic
     argv += ["--workers", workers]
     began = time.perf_counter()
     front = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    child, run_dir, baseline, peak = None, None, None, 0
+    child, run_dir, baseline, peak, series, last = None, None, None, 0, [], 0.0
     try:
         while front.poll() is None:
             if child is None:
@@ -75,6 +75,9 @@ def measure(concurrency: int, per: int, isl: int, osl: int, workers: str) -> dic
                     run_dir = dirs[0]
                 if baseline is None and status and _started(run_dir):
                     baseline = status["VmRSS"]
+                if status and time.perf_counter() - last >= 5.0:  # the RSS every 5 s: flat, or growing?
+                    last = time.perf_counter()
+                    series.append(round(status["VmRSS"] / 2**20))
             time.sleep(0.1)
     finally:
         server.terminate()
@@ -92,6 +95,7 @@ def measure(concurrency: int, per: int, isl: int, osl: int, workers: str) -> dic
         "peak_over_baseline": round(peak / baseline, 2) if baseline else None,
         "cell_duration_s": round(cell["duration"], 1),
         "wall_s": round(wall, 1),
+        "rss_every_5s_mb": series,
         "requests_jsonl_mb": round((run_dir / "requests.jsonl").stat().st_size / 2**20, 1),
         "results": str(run_dir),
     }

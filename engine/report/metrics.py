@@ -17,6 +17,7 @@ from engine.load.record import RequestRecord
 from engine.load.schedstat import CpuFigures
 from engine.load.worker import WorkerHealth
 from engine.plan import Cell
+from engine.report.itl import PERCENTILES, Itls, interpolate
 from engine.report.model import (
     CLIENT_LIMIT,
     CLIENT_STARVED,
@@ -29,7 +30,6 @@ from engine.report.model import (
     TurnFigures,
 )
 
-PERCENTILES = (50, 90, 99)
 # Client health: lag or send delay above this p99 (or a share of the ITL), CPU above this share.
 LAG_WARN_MS = 2.0
 CPU_WARN = 0.85
@@ -39,12 +39,7 @@ RUN_QUEUE_WARN = 0.10
 
 def percentile(sorted_values: list[float], p: float) -> float:
     """Linear interpolation between closest ranks (numpy's default), on sorted input."""
-    if not sorted_values:
-        return 0.0
-    k = (len(sorted_values) - 1) * p / 100.0
-    lo = math.floor(k)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
+    return interpolate(len(sorted_values), p, sorted_values.__getitem__) if sorted_values else 0.0
 
 
 def _stats(name: str, values_s: Iterable[float]) -> dict[str, float | None]:
@@ -111,8 +106,15 @@ def merge_workers(health: list[WorkerHealth], advice: str = LAUNCHED_ADVICE) -> 
 
 
 def summarize_cell(
-    cell: Cell, records: list[RequestRecord], duration: float, devices: int, client: ClientFigures | None = None
+    cell: Cell,
+    records: list[RequestRecord],
+    duration: float,
+    devices: int,
+    client: ClientFigures | None = None,
+    itls: Itls | None = None,
 ) -> CellResult:
+    """The cell's figures from its records; its ITLs from `itls` where the load handed them there
+    as it went (the records then hold no gaps), else from the records."""
     ok = [r for r in records if r.ok]
     failed = [r for r in records if not r.ok]
     in_tokens = sum(r.prompt_tokens if r.prompt_tokens is not None else (r.expected_prompt_tokens or 0) for r in ok)
@@ -133,7 +135,7 @@ def summarize_cell(
         "total_token_throughput": (in_tokens + out_tokens) / duration,
         **_stats("ttft", (r.ttft for r in ok if r.ttft is not None)),
         **_stats("tpot", (t for r in timed if (t := tpot(r)) is not None)),
-        **_stats("itl", (g for r in timed for g in r.itl())),
+        **_itl_stats(timed, itls),
         **_stats("e2el", (r.e2el for r in ok if r.e2el is not None)),
     }
     mean_tpot = figures["mean_tpot_ms"]
@@ -162,6 +164,15 @@ def summarize_cell(
         client_health(result, client, records)
     result.flags = _flags(result) + result.flags
     return result
+
+
+def _itl_stats(timed: list[RequestRecord], itls: Itls | None) -> dict[str, float | None]:
+    if itls is not None:
+        return itls.stats()
+    with Itls() as own:
+        for r in timed:
+            own.add(r)
+        return own.stats()
 
 
 def _flags(c: CellResult) -> list[Flag]:

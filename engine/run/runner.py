@@ -42,6 +42,7 @@ from engine.load.workers import WorkerPool
 from engine.plan import Cell, build_plan
 from engine.profiles import ResolvedProfile, parse_cpus
 from engine.redact import Redactor, secret_values
+from engine.report.itl import Itls
 from engine.report.metrics import EXTERNAL_ADVICE, LAUNCHED_ADVICE, ClientFigures, merge_workers, summarize_cell
 from engine.report.model import CellResult, RunSummary
 from engine.report.results import ResultsWriter, mark_superseded, new_run_dir, read_summary
@@ -428,9 +429,11 @@ class Runner:
                 await telemetry.warmup_done(cell)
         pace = f"{cell.rate:g} req/s ({self.profile.grid.arrival})" if cell.rate else f"concurrency {cell.concurrency}"
         emit(PhaseChanged("measuring", f"{cell.num_prompts} requests at {pace}", cell))
-        records, duration, client = await self._load_phase(target, launcher, cell, info, factory, writer, warmup=False)
-        ended = time.time()
-        result = summarize_cell(cell, records, duration, self.profile.recipe.tensor_devices(), client)
+        with Itls() as itls:  # the cell's ITLs, on disk as its requests finish (engine/report/itl.py)
+            load = await self._load_phase(target, launcher, cell, info, factory, writer, warmup=False, itls=itls)
+            records, duration, client = load
+            ended = time.time()
+            result = summarize_cell(cell, records, duration, self.profile.recipe.tensor_devices(), client, itls)
         workload_figures(result, cell, records, self.profile)
         writer.summary.skipped.extend(note for note in self._skipped_notes if "skipped" in note)
         self._skipped_notes.clear()
@@ -441,7 +444,16 @@ class Runner:
         return result
 
     async def _load_phase(
-        self, target: Target, launcher, cell: Cell, info: ServerInfo, factory: PromptFactory, writer, *, warmup: bool
+        self,
+        target: Target,
+        launcher,
+        cell: Cell,
+        info: ServerInfo,
+        factory: PromptFactory,
+        writer,
+        *,
+        warmup: bool,
+        itls: Itls | None = None,
     ) -> tuple[list[RequestRecord], float, ClientFigures]:
         """One closed-loop pass over prepared requests: the warm-up (unmeasured) or the measurement."""
         n, output_len = (
@@ -458,6 +470,8 @@ class Runner:
                 record.output_tokens = factory.count(record.text or "")
             records.append(record)
             writer.add_request(record)
+            if itls is not None:
+                itls.take(record)  # its gaps, written, now held only there: memory flat in tokens
 
         load = CellLoad(total=len(requests))
         if self.telemetry and not warmup:

@@ -1,0 +1,86 @@
+"""A cell's ITLs held on disk: the same figures as the list-based definition, in bounded memory."""
+
+from __future__ import annotations
+
+import random
+from array import array
+
+import pytest
+
+from engine.load.record import RequestRecord
+from engine.report.itl import Itls
+from engine.report.metrics import _stats, percentile
+
+
+def record(gaps: list[float], tokens: list[int], ok: bool = True) -> RequestRecord:
+    r = RequestRecord(0, 0, 1, 8, sum(tokens) + 1, ok=ok, ttft=0.01, output_tokens=sum(tokens) + 1)
+    r.e2el = 0.01 + sum(gaps)
+    r.chunk_gaps, r.chunk_tokens = array("d", gaps), array("I", tokens)
+    return r
+
+
+def records(n: int, seed: int) -> list[RequestRecord]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        chunks = rng.randint(1, 40)
+        gaps = [rng.choice((rng.uniform(0.001, 0.05), rng.expovariate(30), 0.02)) for _ in range(chunks)]
+        out.append(record(gaps, [rng.choice((1, 1, 1, 2, 5)) for _ in range(chunks)]))
+    return out
+
+
+@pytest.mark.parametrize("run", [7, 64, 1 << 17])
+def test_same_figures_as_the_list_definition(run):
+    """Many runs, one run, values repeated (a chunk of k tokens), ties: order statistics exact."""
+    rs = records(300, seed=run)
+    expected = _stats("itl", (g for r in rs for g in r.itl()))
+    with Itls(run=run) as itls:
+        for r in rs:
+            itls.add(r)
+        got = itls.stats()
+    assert got.keys() == expected.keys()
+    for name in ("median_itl_ms", "p90_itl_ms", "p99_itl_ms"):
+        assert got[name] == expected[name], name  # the same order statistics, the same interpolation
+    for name in ("mean_itl_ms", "std_itl_ms"):
+        assert got[name] == pytest.approx(expected[name], rel=1e-12), name  # summed in another order
+
+
+def test_percentiles_at_every_rank_of_a_small_cell():
+    values = [0.5, 0.1, 0.1, 0.3, 0.9, 0.2, 0.7]
+    with Itls(run=2) as itls:
+        itls.extend(values)
+        ranks = [itls.stats()[f"{p}_itl_ms"] for p in ("median", "p90", "p99")]
+    ordered = sorted(values)
+    assert ranks == [percentile(ordered, 50), percentile(ordered, 90), percentile(ordered, 99)]
+
+
+def test_take_leaves_the_record_without_gaps_and_skips_what_does_not_count():
+    timed, failed = record([0.01, 0.02], [1, 2]), record([0.01], [1], ok=False)
+    one_read = record([0.0], [1])
+    one_read.e2el = one_read.ttft
+    with Itls() as itls:
+        for r in (timed, failed, one_read):
+            itls.take(r)
+        assert itls.n == 3  # 1 + 2 of the timed request's tokens only
+        assert len(timed.chunk_gaps) == 0 and len(timed.chunk_tokens) == 0
+        assert itls.stats()["mean_itl_ms"] == pytest.approx((10 + 10 + 10) / 3)
+
+
+def test_an_empty_cell_has_no_itl_figures():
+    with Itls() as itls:
+        assert set(itls.stats().values()) == {None}
+
+
+def test_a_spool_that_cannot_be_written_keeps_the_values_in_memory():
+    class Full:
+        def write(self, data):
+            raise OSError(28, "No space left on device")
+
+        def close(self):
+            pass
+
+    with Itls(run=4) as itls:
+        itls._file.close()
+        itls._file = Full()
+        itls.extend([3.0, 1.0, 2.0, 5.0, 4.0, 6.0])
+        assert itls._file is None and itls.stats()["median_itl_ms"] == 3.5
