@@ -4,7 +4,8 @@ Starts benchmarks/fast_openai.py, runs `llmbench-tui --no-ui` against it (one ce
 and samples the run process (engine.run.child) from /proc ten times a second. Prints its RSS
 before the first cell (the baseline: everything imported, the tokenizer loaded, the server
 discovered), its peak RSS (VmHWM), the ratio of the two, the cell's duration and the run's wall
-time. The seed's largest cell is the default:
+time, and its CPU time (on a busy host a steadier figure than wall time). The seed's largest
+cell is the default:
 
     python benchmarks/client_memory.py                      # c=128, 10 prompts each, 16/8192
     python benchmarks/client_memory.py --osl 64 --per 2      # a quick one
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -43,6 +45,15 @@ def _status(pid: int) -> dict[str, int]:
     return {k: int(v.split()[0]) * 1024 for k, v in (ln.split(":", 1) for ln in lines) if k in ("VmRSS", "VmHWM")}
 
 
+def _cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of `pid` so far (None once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _started(run_dir: Path | None) -> bool:
     """Whether the run's first cell has started (its CellStarted event is written)."""
     if run_dir is None or not (run_dir / "events.jsonl").exists():
@@ -62,7 +73,7 @@ def measure(concurrency: int, per: int, isl: int, osl: int, workers: str) -> dic
     argv += ["--workers", workers]
     began = time.perf_counter()
     front = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    child, run_dir, baseline, peak, series, last = None, None, None, 0, [], 0.0
+    child, run_dir, baseline, peak, series, last, cpu = None, None, None, 0, [], 0.0, 0.0
     try:
         while front.poll() is None:
             if child is None:
@@ -70,6 +81,7 @@ def measure(concurrency: int, per: int, isl: int, osl: int, workers: str) -> dic
                 child = kids[0].pid if kids else None
             if child is not None:
                 status = _status(child)
+                cpu = _cpu_s(child) or cpu  # the last reading before it exits (busy host: CPU, not wall)
                 peak = max(peak, status.get("VmHWM", 0))
                 if run_dir is None and (dirs := [d for d in results.iterdir() if d.is_dir()]):
                     run_dir = dirs[0]
@@ -95,6 +107,7 @@ def measure(concurrency: int, per: int, isl: int, osl: int, workers: str) -> dic
         "peak_over_baseline": round(peak / baseline, 2) if baseline else None,
         "cell_duration_s": round(cell["duration"], 1),
         "wall_s": round(wall, 1),
+        "run_process_cpu_s": round(cpu, 1),
         "rss_every_5s_mb": series,
         "requests_jsonl_mb": round((run_dir / "requests.jsonl").stat().st_size / 2**20, 1),
         "results": str(run_dir),

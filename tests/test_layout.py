@@ -7,9 +7,10 @@ import ast
 from tests.conftest import ROOT
 
 # Utilities with no engine imports of their own, usable from any layer.
-BASE = {"loop", "redact", "spawn"}
+BASE = {"exitcodes", "loop", "redact", "spawn"}
 # Each layer, and the layers it may import (besides itself and BASE).
 LAYERS = {
+    "exitcodes": set(),
     "loop": set(),
     "redact": set(),
     "spawn": set(),

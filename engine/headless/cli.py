@@ -9,20 +9,20 @@ import argparse
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from engine.events import RunFinished
-from engine.headless.console import ConsoleObserver, curve, summary_table
-from engine.load.datasets import DatasetError, check_files
+from engine.exitcodes import EXIT_BAD_INPUT, EXIT_INTERRUPTED
 from engine.profiles import ProfileError, ResolvedProfile, apply_overrides, bundled_names, load_profile
 from engine.redact import MASK
-from engine.report.catalog import find_run
 from engine.report.goodput import parse_slo
-from engine.run.preflight import PreflightError, preflight
-from engine.run.process import RunProcess
-from engine.run.runner import EXIT_BAD_INPUT, EXIT_INTERRUPTED
-from engine.server.launcher import LaunchError, NotSupportedError, check_mode, launch_preview
-from engine.server.recipe_check import check_args, installed_vllm_version
 from engine.workload import cell_lines, parse_int_list, parse_rates, parse_workers, plan_summary, workload_notes
+
+if TYPE_CHECKING:
+    from engine.events import RunFinished
+    from engine.run.process import RunProcess
+
+# The run's machinery (the launcher, httpx, the run process) is imported by the functions that
+# use it: `--help`, the parser and the TUI's start load none of it.
 
 DEFAULT_PROFILE = "cpu-tiny"
 
@@ -217,6 +217,8 @@ def _err(message: str) -> None:
 
 def check_recipe(profile: ResolvedProfile, out=sys.stderr) -> bool:
     """Check the recipe's flags with the installed vLLM. False when the run must not go ahead."""
+    from engine.server.recipe_check import check_args
+
     recipe = profile.recipe
     in_image = profile.docker and recipe.docker_image
     print(
@@ -250,6 +252,9 @@ def check_recipe(profile: ResolvedProfile, out=sys.stderr) -> bool:
 
 
 def dry_run(profile: ResolvedProfile) -> int:
+    from engine.load.datasets import DatasetError, check_files
+    from engine.server.launcher import LaunchError, check_mode, launch_preview
+
     out = sys.stdout
     print(f"profile: {profile.name} — {profile.description}", file=out)
     print(
@@ -310,6 +315,7 @@ def say(text: str, stream=None) -> None:
 def follow_to_the_end(handle: RunProcess, *, stops_run: bool) -> RunFinished | None:
     """Follow a run process on the console. A stop signal (Ctrl-C, SIGTERM, SIGHUP: the terminal
     or SSH session went away) stops the run when `stops_run`, else only the following."""
+    from engine.headless.console import ConsoleObserver
 
     def on_signal(signum, frame) -> None:
         name = signal.Signals(signum).name
@@ -328,6 +334,8 @@ def follow_to_the_end(handle: RunProcess, *, stops_run: bool) -> RunFinished | N
 
 
 def print_outcome(final: RunFinished) -> int:
+    from engine.headless.console import curve, summary_table
+
     if final.cells:
         say(summary_table(final.cells), sys.stdout)
         say(curve(final.cells), sys.stdout)
@@ -339,6 +347,8 @@ def print_outcome(final: RunFinished) -> int:
 
 def resume_profile(args: argparse.Namespace) -> ResolvedProfile:
     """The profile of the run to resume; refuses what cannot be resumed (exit 2)."""
+    from engine.report.catalog import find_run
+
     run_dir = args.resume
     typed = sorted(f"--{k.replace('_', '-')}" for k in vars(args) if k in OVERRIDES or k == "profile")
     if typed:
@@ -358,6 +368,11 @@ def resume_profile(args: argparse.Namespace) -> ResolvedProfile:
 
 
 def run_headless(args: argparse.Namespace) -> int:
+    from engine.run.preflight import PreflightError, preflight
+    from engine.run.process import RunProcess
+    from engine.server.launcher import NotSupportedError, check_mode
+    from engine.server.recipe_check import installed_vllm_version
+
     if getattr(args, "list_profiles", False):
         for name in bundled_names("run"):
             print(name)

@@ -18,12 +18,12 @@ from pathlib import Path
 
 from engine import __version__
 from engine.events import Event, RunFinished
+from engine.exitcodes import EXIT_FAILED
 from engine.profiles import ResolvedProfile
 from engine.report.catalog import run_process_alive
 from engine.report.model import RunSummary
 from engine.report.results import new_run_dir, read_summary, write_summary_file
 from engine.run.eventlog import EVENTS_FILE, follow
-from engine.run.runner import EXIT_FAILED
 from engine.spawn import python_argv
 
 RUN_LOG = "run.log"  # the run process's own stdout and stderr (a crash's traceback lands here)

@@ -27,6 +27,7 @@ from engine.events import (
     PhaseChanged,
     RunFinished,
 )
+from engine.exitcodes import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from engine.load import autoworkers, schedstat
 from engine.load.arrivals import schedule
 from engine.load.client import CellLoad, HttpTarget, PreparedRequest, Target, new_session, run_closed_loop
@@ -54,8 +55,6 @@ from engine.server import isolation
 from engine.server.discovery import DiscoveryError, ServerInfo, discover
 from engine.server.inprocess import InProcessLauncher
 from engine.server.launcher import LaunchError, ServerLauncher, make_launcher, profile_env, run_isolation
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 @dataclass
