@@ -2,16 +2,18 @@
 
 A run process appends every event to events.jsonl (one JSON object per line, `to_record`); a
 front end, in another process, reads them back (`from_record`) and sees what an in-process
-observer would have seen, the time each event happened included.
+observer would have seen, the time each event happened included. Both go through one
+discriminated union of the event types, tagged by the "event" field.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Union
+
+from pydantic import Discriminator, Tag, TypeAdapter
 
 from engine.plan import Cell
 from engine.report.model import CellResult
@@ -123,42 +125,31 @@ class RunFinished(Event):
 
 Observer = Callable[[Event], None]
 
-EVENTS = {cls.__name__: cls for cls in Event.__subclasses__()}
+EVENTS: dict[str, type[Event]] = {cls.__name__: cls for cls in Event.__subclasses__()}
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, CellResult):
-        return value.model_dump(mode="json")
-    if dataclasses.is_dataclass(value):
-        return dataclasses.asdict(value)
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
+def _kind(value: Any) -> str | None:
+    """An event's tag: a record's "event" field, or the class name of an event object."""
+    return value.get("event") if isinstance(value, dict) else type(value).__name__
+
+
+# Every event in one discriminated union, tagged by its class name (a record's "event" field):
+# pydantic builds the nested types (Cell, CellResult, ServerState, DeviceReading) from their fields.
+AnyEvent = Annotated[
+    Union[tuple(Annotated[cls, Tag(name)] for name, cls in EVENTS.items())],  # noqa: UP007 (built from a tuple)
+    Discriminator(_kind),
+]
+_EVENTS = TypeAdapter(AnyEvent)
 
 
 def to_record(event: Event) -> dict[str, Any]:
-    """One line of events.jsonl."""
-    return {
-        "event": type(event).__name__,
-        **{f.name: _plain(getattr(event, f.name)) for f in dataclasses.fields(event)},
-    }
-
-
-# The fields whose values are typed objects, by name, with how to rebuild them.
-_TYPED = {
-    "cell": lambda d: Cell(**d),
-    "result": CellResult.model_validate,
-    "cells": lambda items: [CellResult.model_validate(d) for d in items],
-    "state": lambda d: ServerState(**d),
-    "readings": lambda items: [DeviceReading(**d) for d in items],
-}
+    """One line of events.jsonl: {"event": its kind, then its fields}."""
+    return {"event": type(event).__name__, **_EVENTS.dump_python(event, mode="json")}
 
 
 def from_record(record: dict[str, Any]) -> Event | None:
-    """The event a line of events.jsonl holds (None for a kind this version does not know)."""
-    cls = EVENTS.get(record.get("event", ""))
-    if cls is None:
+    """The event a line of events.jsonl holds (None for a kind this version does not know); a field
+    this version does not have is ignored, one it added since takes its default."""
+    if record.get("event") not in EVENTS:
         return None
-    names = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {k: (_TYPED[k](v) if k in _TYPED and v is not None else v) for k, v in record.items() if k in names}
-    return cls(**kwargs)
+    return _EVENTS.validate_python(record)

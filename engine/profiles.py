@@ -68,6 +68,8 @@ class Recipe(Strict):
     name: str
     description: str = ""
     source: str = ""
+    # The server backend that runs the recipe (engine/server/backends.py): "vllm", or a plugin's.
+    backend: str = "vllm"
     # The vLLM release the recipe was written for: flags are checked against the vLLM that runs it.
     vllm_version: str
     docker_image: str | None = None

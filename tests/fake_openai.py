@@ -2,10 +2,13 @@
 
 Never the only proof of anything: the integration tests run the real vLLM. This one plays the
 servers vLLM is not: text-only prompts, chat-only, no usage, errors, weird text, dying streams.
+Run as a script (`python tests/fake_openai.py --port N --model-path M ...`) it is a launched
+server of another engine, with its own health path, version route and /metrics names.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 from collections.abc import Callable
@@ -39,7 +42,13 @@ class FakeConfig:
     # prompt's in the first chunk; False plays a server that ignores the field.
     return_token_ids: bool = True
     api_key: str | None = None  # when set, the API's routes answer 401 without `Authorization: Bearer <it>`
+    health_path: str = "/health"
+    version: str | None = None  # served at /server_version as {"version": ...}
+    # /metrics in this engine's own names (`PREFIX:running_streams`, `PREFIX:tokens_out_total`, ...)
+    metrics_prefix: str | None = None
     requests: list[dict] = field(default_factory=list)
+    tokens_in: int = 0  # prompt tokens of every completion stream so far
+    tokens_out: int = 0  # tokens streamed so far
     streams: int = 0  # completion streams open now
     max_streams: int = 0  # the most ever open at once (a closed loop's C must bound it)
 
@@ -49,7 +58,11 @@ class FakeServer:
         self.config = config
         self.app = web.Application()
         self.app.router.add_get("/v1/models", self.models)
-        self.app.router.add_get("/health", self.health)
+        self.app.router.add_get(config.health_path, self.health)
+        if config.version:
+            self.app.router.add_get("/server_version", self.version)
+        if config.metrics_prefix:
+            self.app.router.add_get("/metrics", self.metrics)
         if not config.chat_only:
             self.app.router.add_post("/v1/completions", self.completions)
         self.app.router.add_post("/v1/chat/completions", self.chat)
@@ -70,6 +83,25 @@ class FakeServer:
 
     async def health(self, request):
         return web.Response(text="")
+
+    async def version(self, request):
+        return web.json_response({"version": self.config.version})
+
+    async def metrics(self, request):
+        cfg, p = self.config, self.config.metrics_prefix
+        lines = [
+            f"# TYPE {p}:running_streams gauge",
+            f'{p}:running_streams{{model="{cfg.model}"}} {float(cfg.streams)}',
+            f"# TYPE {p}:queued gauge",
+            f'{p}:queued{{model="{cfg.model}"}} 0.0',
+            f"# TYPE {p}:cache_fill gauge",
+            f'{p}:cache_fill{{model="{cfg.model}"}} 0.0',
+            f"# TYPE {p}:tokens_out counter",
+            f'{p}:tokens_out_total{{model="{cfg.model}"}} {float(cfg.tokens_out)}',
+            f"# TYPE {p}:tokens_in counter",
+            f'{p}:tokens_in_total{{model="{cfg.model}"}} {float(cfg.tokens_in)}',
+        ]
+        return web.Response(text="\n".join(lines) + "\n")
 
     def _drop_if_dead(self, request) -> None:
         if self.config.dead:
@@ -114,6 +146,7 @@ class FakeServer:
         # next request before then, so a closed loop of C never shows more than C here.
         cfg.streams += 1
         cfg.max_streams = max(cfg.max_streams, cfg.streams)
+        cfg.tokens_in += prompt_len
         open_ = [True]
         try:
             return await self._stream_tokens(request, body, prompt_len, chat, open_)
@@ -153,6 +186,7 @@ class FakeServer:
             chunk = {"id": "cmpl-fake", "choices": [choice]}
             if cfg.usage == "continuous":
                 chunk["usage"] = {"prompt_tokens": prompt_len, "completion_tokens": sent}
+            cfg.tokens_out += k
             await self._send(resp, chunk)
             delay = cfg.token_delay_s + cfg.delay_per_stream_s * cfg.streams
             if delay:
@@ -176,3 +210,24 @@ class FakeServer:
         for i in range(0, len(raw), 7):
             await resp.write(raw[i : i + 7])
             await asyncio.sleep(0)
+
+
+def main() -> None:
+    """Serve on --port until killed: a launched server of an engine that is not vLLM."""
+    p = argparse.ArgumentParser()
+    p.add_argument("--model-path", required=True)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--health-path", default="/health")
+    p.add_argument("--metrics-prefix")
+    p.add_argument("--version")
+    args = p.parse_args()
+    print(f"fake engine: {vars(args)}", flush=True)
+    cfg = FakeConfig(
+        model=args.model_path, health_path=args.health_path, metrics_prefix=args.metrics_prefix, version=args.version
+    )
+    web.run_app(FakeServer(cfg).app, host=args.host, port=args.port, print=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -10,6 +10,7 @@ import pytest
 from engine.load.record import RequestRecord
 from engine.report.itl import Itls
 from engine.report.metrics import _stats, percentile
+from engine.report.registry import ITL
 
 
 def record(gaps: list[float], tokens: list[int], ok: bool = True) -> RequestRecord:
@@ -33,7 +34,7 @@ def records(n: int, seed: int) -> list[RequestRecord]:
 def test_same_figures_as_the_list_definition(run):
     """Many runs, one run, values repeated (a chunk of k tokens), ties: order statistics exact."""
     rs = records(300, seed=run)
-    expected = _stats("itl", (g for r in rs for g in r.itl()))
+    expected = _stats(ITL, (g for r in rs for g in r.itl()))
     with Itls(run=run) as itls:
         for r in rs:
             itls.add(r)

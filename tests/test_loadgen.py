@@ -120,7 +120,7 @@ async def test_closed_loop_keeps_exactly_c_in_flight():
 
 
 def test_server_metrics_parse_only_what_is_shown():
-    from engine.server.metrics import parse_metrics
+    from engine.server.vllm_backend import VLLM_METRICS
 
     text = (
         "# HELP vllm:num_requests_running Number of requests running.\n"
@@ -133,6 +133,6 @@ def test_server_metrics_parse_only_what_is_shown():
         "# TYPE vllm:e2e_request_latency_seconds histogram\n"
         'vllm:e2e_request_latency_seconds_bucket{le="0.3",model_name="m"} 1.0\n'
     )
-    state = parse_metrics(text)
+    state = VLLM_METRICS.parse(text)
     assert state.running == 3.0 and state.kv_cache_usage == 0.25 and state.generation_tokens_total == 1234.0
     assert state.waiting is None

@@ -16,7 +16,7 @@ import pytest
 
 from engine.events import DeviceReading, ServerState, ServerStateChanged, TelemetrySampled, from_record, to_record
 from engine.report.model import CellResult, RunSummary
-from engine.server.metrics import parse_metrics
+from engine.server.vllm_backend import VLLM_METRICS
 from engine.telemetry.aggregate import integrate, server_cell_stats, telemetry_cell_stats, token_check
 from engine.telemetry.devices import AmdSmiReader, NvmlReader, ProcessTreeReader, Unavailable, visible_indices
 from engine.telemetry.recorder import TelemetryRecorder, open_readers
@@ -158,7 +158,7 @@ def test_parse_a_saved_vllm_032_metrics_page():
     output tokens. Its lookalikes (prompt_tokens_by_source_total, prompt_tokens_cached_total,
     *_created) must not be added in."""
     text = (DATA / "vllm-0.32-metrics.txt").read_text()
-    s = parse_metrics(text)
+    s = VLLM_METRICS.parse(text)
     assert (s.running, s.waiting, s.kv_cache_usage) == (0.0, 0.0, 0.0)
     assert (s.generation_tokens_total, s.prompt_tokens_total, s.preemptions_total) == (48.0, 30.0, 0.0)
 
@@ -172,7 +172,7 @@ def test_parse_sums_engines_and_leaves_absent_metrics_none():
         'vllm:num_requests_running{engine="0"} 2.0\n'
         'vllm:num_requests_running{engine="1"} 1.0\n'
     )
-    s = parse_metrics(text)
+    s = VLLM_METRICS.parse(text)
     assert s.generation_tokens_total == 15.0 and s.running == 3.0
     assert s.prompt_tokens_total is None and s.preemptions_total is None and s.kv_cache_usage is None
 
@@ -566,10 +566,10 @@ def test_keep_alive_get_reads_a_real_http_server_and_reconnects(tmp_path):
     get = KeepAliveGet({"Authorization": "Bearer k"})
     try:
         status, text = get(url + "/metrics")
-        assert status == 200 and parse_metrics(text).generation_tokens_total == 1
+        assert status == 200 and VLLM_METRICS.parse(text).generation_tokens_total == 1
         get.conn.sock.close()  # as if the server had dropped the kept-alive connection
         status, text = get(url + "/metrics")
-        assert status == 200 and parse_metrics(text).generation_tokens_total == 2
+        assert status == 200 and VLLM_METRICS.parse(text).generation_tokens_total == 2
         assert get(url + "/nothing")[0] == 404
         assert seen == [("/metrics", "Bearer k"), ("/metrics", "Bearer k"), ("/nothing", "Bearer k")]
     finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from engine.exits import EXIT_BAD_INPUT, EXIT_OK
 from engine.headless.cli import SUBCOMMANDS, build_parser, resolve_args, run_headless
 from engine.profiles import ProfileError, apply_overrides, load_part
 from engine.server.hardware import detect
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         profile = resolve_args(args)
     except ProfileError as exc:
         print(f"llmbench-tui: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     if not hasattr(args, "profile"):
         # No profile named: the CPU default, with this host's hardware preselected.
         detected = detect()
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     from tui.app import LLMBenchApp  # Textual is imported only for the TUI
 
     LLMBenchApp(profile, getattr(args, "results", Path("results"))).run()
-    return 0
+    return EXIT_OK
 
 
 def attach_in_tui(argv: list[str]) -> int:
@@ -43,16 +44,16 @@ def attach_in_tui(argv: list[str]) -> int:
 
     args, entry = pick_run("attach", argv)
     if entry is None:
-        return 2
+        return EXIT_BAD_INPUT
     try:
         profile, _ = load_results(entry.path)
     except (FileNotFoundError, ProfileError, ValueError) as exc:
         print(f"llmbench-tui: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     from tui.app import LLMBenchApp
 
     LLMBenchApp(profile, args.results, attach=entry.path).run()
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -13,70 +13,14 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
+from engine.compare.cells import Key, describe, key, level_text, order, pace
 from engine.compare.sources import Run
 from engine.report.model import CellResult
+from engine.report.registry import COMPARED, metric
 
-# The figures compared, with whether higher is better.
-FIGURES: dict[str, tuple[str, bool]] = {
-    "total_token_throughput": ("total tok/s", True),
-    "output_throughput": ("output tok/s", True),
-    "total_token_throughput_per_gpu": ("total tok/s/GPU", True),
-    "mean_e2el_ms": ("mean E2E", False),
-    "p99_e2el_ms": ("p99 E2E", False),
-    "median_ttft_ms": ("TTFT p50", False),
-    "mean_tpot_ms": ("TPOT", False),
-}
 NOT_SAME_LOAD = "not the same load"  # an excluded cell's reason when the two sides' arrivals differ
 LEAD = "output_throughput"  # the figure the summary, the lead and the crossovers speak of
-
-
-class Key(NamedTuple):
-    """Where a cell sits, for matching two runs' cells: the workload (ISL/OSL, or a dataset's or
-    trace's label) and the load on it (a concurrency, a request rate, or a trace's own pace)."""
-
-    seq: str  # "128/128", "sharegpt", "random 100:400/50:200", "multiturn4 256/64", "trace x2"
-    axis: str  # concurrency, rate, trace
-    level: float  # the concurrency or the rate (req/s; multi-turn: conversations/s); a trace's cap, 0 for none
-
-
-def key(cell: CellResult) -> Key:
-    loop = cell.open_loop
-    if loop is not None and loop.arrival.startswith("trace"):
-        return Key(cell.seq, "trace", float(loop.max_in_flight or 0))
-    if loop is not None:
-        return Key(cell.seq, "rate", float(loop.request_rate))
-    return Key(cell.seq, "concurrency", float(cell.max_concurrency))
-
-
-def pace(cell: CellResult) -> str:
-    """How an open-loop cell's requests were sent beyond its rate: the arrival process and the cap on
-    requests in flight ('' for a closed loop). Two cells at one rate but another pace are not one load."""
-    loop = cell.open_loop
-    if loop is None:
-        return ""
-    shape = f"gamma, burstiness {loop.burstiness:g}" if loop.arrival == "gamma" else loop.arrival
-    return f"{shape}, " + (f"at most {loop.max_in_flight} in flight" if loop.max_in_flight else "no cap")
-
-
-def level_text(k: Key) -> str:
-    if k.axis == "rate":
-        return f"rate {k.level:g} req/s"
-    if k.axis == "trace":
-        return f"at most {k.level:g} in flight" if k.level else "its own pace"
-    return f"concurrency {k.level:g}"
-
-
-def describe(k: Key) -> str:
-    return f"{k.seq}, {level_text(k)}" if k.axis == "trace" else f"{level_text(k)}, {k.seq}"
-
-
-def order(k: Key) -> tuple:
-    """Numeric ISL/OSL first (128/128 before 1024/1024), labels after, then the load rising."""
-    isl, _, osl = k.seq.partition("/")
-    numeric = (0, int(isl), int(osl), "") if isl.isdigit() and osl.isdigit() else (1, 0, 0, k.seq)
-    return (*numeric, k.axis, k.level)
 
 
 @dataclass
@@ -84,7 +28,7 @@ class CellRatio:
     key: Key
     a: CellResult
     b: CellResult
-    ratios: dict[str, float | None]  # figure -> A / B (None where either side has no value)
+    ratios: dict[str, float | None]  # compared metric's key -> A / B (None where either side has no value)
 
 
 @dataclass
@@ -150,14 +94,14 @@ def compare(a: Run, b: Run, count_flagged: frozenset[str] = frozenset()) -> Comp
             continue
         if why:
             counted.append((k, "; ".join(why)))
-        rows.append(CellRatio(k, ca, cb, {f: ratio(getattr(ca, f), getattr(cb, f)) for f in FIGURES}))
+        rows.append(CellRatio(k, ca, cb, {m.key: ratio(m.value(ca), m.value(cb)) for m in COMPARED}))
     only_a = sorted(cells_a.keys() - cells_b.keys(), key=order)
     result = Comparison(a, b, rows, excluded, only_a, sorted(cells_b.keys() - cells_a.keys(), key=order))
     result.counted, result.count_flagged = counted, frozenset(count_flagged)
-    result.overall = {f: stats(rows, f) for f in FIGURES}
+    result.overall = {m.key: stats(rows, m.key) for m in COMPARED}
     for seq in dict.fromkeys(k.seq for k in sorted(cells_a.keys() & cells_b.keys(), key=order)):
         in_seq = [r for r in rows if r.key.seq == seq]
-        result.by_seq[seq] = {f: stats(in_seq, f) for f in FIGURES}
+        result.by_seq[seq] = {m.key: stats(in_seq, m.key) for m in COMPARED}
         result.crossovers[seq] = crossovers(in_seq, a.name, b.name)
     return result
 
@@ -200,8 +144,8 @@ def fmt_ratio(value: float | None) -> str:
 
 def table_rows(c: Comparison) -> list[list[str]]:
     """The per-cell ratio table (header first), as `compare` prints it and the HTML report shows it."""
-    rows = [["cell", *(label for label, _ in FIGURES.values())]]
-    rows += [[describe(r.key), *(fmt_ratio(r.ratios[f]) for f in FIGURES)] for r in c.cells]
+    rows = [["cell", *(m.compared.label for m in COMPARED)]]
+    rows += [[describe(r.key), *(fmt_ratio(r.ratios[m.key]) for m in COMPARED)] for r in c.cells]
     return rows
 
 
@@ -209,13 +153,10 @@ def table_rows(c: Comparison) -> list[list[str]]:
 def curve(
     cells: list[CellResult], x: str, y: str, count_flagged: frozenset[str] = frozenset()
 ) -> list[tuple[float, float]]:
-    """Points (x, y) of one ISL/OSL, sorted by x, clean cells with both values only."""
-    points = sorted(
-        (getattr(c, x), getattr(c, y))
-        for c in cells
-        if clean(c, count_flagged) and getattr(c, x) is not None and getattr(c, y) is not None
-    )
-    return points
+    """Points (x, y) of one ISL/OSL, sorted by x, clean cells with both values only (x and y: metric keys)."""
+    mx, my = metric(x), metric(y)
+    pairs = ((mx.value(c), my.value(c)) for c in cells if clean(c, count_flagged))
+    return sorted((px, py) for px, py in pairs if px is not None and py is not None)
 
 
 def interpolate(points: list[tuple[float, float]], at: float) -> float | None:

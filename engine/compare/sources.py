@@ -10,7 +10,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from engine.compare.cells import key, order
 from engine.report.model import FAILED_REQUESTS, CellResult, Flag, OpenLoop, RunSummary
+from engine.report.registry import COMPARED
 from engine.report.results import read_summary
 
 # vLLM bench's keys that our cells need, and what we put when one is missing.
@@ -72,8 +74,6 @@ def load_runs(paths: list[Path], names: list[str] | None = None) -> list[Run]:
 def workloads(run: Run) -> dict[str, str]:
     """The run's workloads (ISL/OSL or a dataset's label) -> the loads it measured them at, in words:
     {"128/32": "rates 2, 4 req/s", "sharegpt": "concurrency 1, 4"}."""
-    from engine.compare.ratios import key, order  # ratios builds on Run: imported late
-
     levels: dict[str, dict[str, list[str]]] = {}
     for k in sorted({key(c) for c in run.cells}, key=order):
         levels.setdefault(k.seq, {}).setdefault(k.axis, []).append(f"{k.level:g}")
@@ -95,8 +95,6 @@ def _sources(run: Run) -> dict[str, str]:
 def check_comparable(a: Run, b: Run) -> None:
     """Refuse only a true mismatch (SourceError naming what differs): no cell measured under the
     same workload at the same load in both, or the same dataset label read from different files."""
-    from engine.compare.ratios import key
-
     src_a, src_b = _sources(a), _sources(b)
     for seq in src_a.keys() & src_b.keys():
         if Path(src_a[seq]).name != Path(src_b[seq]).name:
@@ -164,9 +162,6 @@ def vllm_cell(data: dict, where: Path) -> tuple[CellResult, list[str]]:
     lacked = []
     if conc is None:
         lacked.append("max_concurrency (unbounded load: shown as 0)")
-    for key in ("median_ttft_ms", "mean_tpot_ms", "mean_e2el_ms", "p99_e2el_ms"):
-        if data.get(key) is None:
-            lacked.append(key)
     fields = {k: v for k, v in data.items() if k in CellResult.model_fields}
     fields.update(
         max_concurrency=int(conc or 0),
@@ -180,6 +175,8 @@ def vllm_cell(data: dict, where: Path) -> tuple[CellResult, list[str]]:
         ),
     )
     fields["flags"] = []
+    # The compared figures a vLLM bench file should hold and this one lacks (derived ones are not lacking).
+    lacked += [m.vllm_key for m in COMPARED if m.vllm_key and fields.get(m.key) is None]
     try:
         cell = CellResult.model_validate(fields)
     except ValidationError as exc:
@@ -203,8 +200,8 @@ def vllm_cell(data: dict, where: Path) -> tuple[CellResult, list[str]]:
 
 def _length(data: dict, kind: str, completed: int) -> int:
     """The cell's ISL or OSL: the file's own setting where it has one, else the mean per request."""
-    for key in (f"random_{kind}_len", f"{kind}_len"):
-        if isinstance(data.get(key), int):
-            return data[key]
+    for name in (f"random_{kind}_len", f"{kind}_len"):
+        if isinstance(data.get(name), int):
+            return data[name]
     total = data[f"total_{kind}_tokens"]
     return round(total / completed) if completed else 0

@@ -6,23 +6,17 @@ Exit codes: 0 success; 1 the run failed; 2 bad input, before anything is launche
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from engine.exitcodes import EXIT_BAD_INPUT, EXIT_INTERRUPTED
+from engine.exits import EXIT_BAD_INPUT, EXIT_OK
 from engine.profiles import ProfileError, ResolvedProfile, apply_overrides, bundled_names, load_profile
 from engine.redact import MASK
 from engine.report.goodput import parse_slo
 from engine.workload import cell_lines, parse_int_list, parse_rates, parse_workers, plan_summary, workload_notes
 
-if TYPE_CHECKING:
-    from engine.events import RunFinished
-    from engine.run.process import RunProcess
-
-# The run's machinery (the launcher, httpx, the run process) is imported by the functions that
-# use it: `--help`, the parser and the TUI's start load none of it.
+# The run's machinery (backends, the launcher, httpx, the run process, the console) is imported by
+# the functions that use it: `--help`, the parser and the TUI's start load none of it.
 
 DEFAULT_PROFILE = "cpu-tiny"
 
@@ -216,21 +210,20 @@ def _err(message: str) -> None:
 
 
 def check_recipe(profile: ResolvedProfile, out=sys.stderr) -> bool:
-    """Check the recipe's flags with the installed vLLM. False when the run must not go ahead."""
-    from engine.server.recipe_check import check_args
+    """Check the recipe's flags with its backend's installed parser. False when the run must not go ahead."""
+    from engine.server.backends import backend_for
 
-    recipe = profile.recipe
+    recipe, backend = profile.recipe, backend_for(profile)
+    name = backend.label
     in_image = profile.docker and recipe.docker_image
-    print(
-        f"checking recipe {recipe.name} (written for vLLM {recipe.vllm_version}) with the installed vLLM's parser...",
-        file=out,
-    )
-    check = check_args(profile.model.id, recipe.args)
+    written = f"written for {name} {recipe.vllm_version}"
+    print(f"checking recipe {recipe.name} ({written}) with the installed {name}'s parser...", file=out)
+    check = backend.check_flags(profile.model.id, recipe.args)
     if check.unavailable:
         print(f"warning: flags not checked: {check.unavailable}", file=out)
         return True
     if check.ok:
-        print(f"recipe flags accepted by vLLM {check.vllm_version}", file=out)
+        print(f"recipe flags accepted by {name} {check.version}", file=out)
         return True
     for line in check.explain():
         level = "warning" if in_image else "error"
@@ -238,13 +231,13 @@ def check_recipe(profile: ResolvedProfile, out=sys.stderr) -> bool:
     if in_image:
         print(
             f"warning: these flags are fine in the recipe's own image {recipe.docker_image} "
-            f"(vLLM {recipe.vllm_version}), but not on the installed vLLM {check.vllm_version}",
+            f"({name} {recipe.vllm_version}), but not on the installed {name} {check.version}",
             file=out,
         )
         return True
-    variant = f"{recipe.name}-vllm{'.'.join(check.vllm_version.split('.')[:2])}"
+    variant = f"{recipe.name}-{backend.name}{'.'.join(check.version.split('.')[:2])}"
     print(
-        f"error: the recipe would run on the installed vLLM {check.vllm_version}, which rejects it: "
+        f"error: the recipe would run on the installed {name} {check.version}, which rejects it: "
         f"use --docker to run its image, or a profile whose recipe targets this vLLM (e.g. {variant})",
         file=out,
     )
@@ -279,7 +272,7 @@ def dry_run(profile: ResolvedProfile) -> int:
             f"endpoint: {profile.endpoint or '(none: give --endpoint URL)'}; nothing is launched in external mode",
             file=out,
         )
-        return 0 if profile.endpoint else EXIT_BAD_INPUT
+        return EXIT_OK if profile.endpoint else EXIT_BAD_INPUT
     check_mode(profile)
     try:
         preview = launch_preview(profile, resolve_engine_args=profile.mode == "inprocess")
@@ -297,56 +290,12 @@ def dry_run(profile: ResolvedProfile) -> int:
     print(in_process if profile.mode == "inprocess" else "command:", file=out)
     print(f"  {preview.command}", file=out)
     out.flush()
-    return 0 if check_recipe(profile, out) else EXIT_BAD_INPUT
-
-
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-EXIT_BY_STATUS = {"completed": 0, "interrupted": EXIT_INTERRUPTED}
-
-
-def say(text: str, stream=None) -> None:
-    """Print, even when the terminal is gone (after SIGHUP a write fails: the run must not)."""
-    try:
-        print(text, file=stream or sys.stderr, flush=True)
-    except OSError:
-        pass
-
-
-def follow_to_the_end(handle: RunProcess, *, stops_run: bool) -> RunFinished | None:
-    """Follow a run process on the console. A stop signal (Ctrl-C, SIGTERM, SIGHUP: the terminal
-    or SSH session went away) stops the run when `stops_run`, else only the following."""
-    from engine.headless.console import ConsoleObserver
-
-    def on_signal(signum, frame) -> None:
-        name = signal.Signals(signum).name
-        if stops_run:
-            say(f"\n{name}: stopping the load, saving partial results, stopping the server...")
-            handle.stop()
-            for s in STOP_SIGNALS:  # a second signal must not cut the clean-up short
-                signal.signal(s, lambda *_: say("still stopping, please wait"))
-        else:
-            say(f"\n{name}: no longer following; the run goes on (pid {handle.pid})")
-            handle.release()
-
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, on_signal)
-    return handle.follow(ConsoleObserver())
-
-
-def print_outcome(final: RunFinished) -> int:
-    from engine.headless.console import curve, summary_table
-
-    if final.cells:
-        say(summary_table(final.cells), sys.stdout)
-        say(curve(final.cells), sys.stdout)
-    if final.error:
-        say(f"llmbench-tui: error: {final.error}")
-    say(f"results: {final.results_dir}", sys.stdout)
-    return final.exit_code if final.exit_code is not None else EXIT_BY_STATUS.get(final.status, 1)
+    return EXIT_OK if check_recipe(profile, out) else EXIT_BAD_INPUT
 
 
 def resume_profile(args: argparse.Namespace) -> ResolvedProfile:
     """The profile of the run to resume; refuses what cannot be resumed (exit 2)."""
+    from engine.headless.follow import say
     from engine.report.catalog import find_run
 
     run_dir = args.resume
@@ -368,15 +317,16 @@ def resume_profile(args: argparse.Namespace) -> ResolvedProfile:
 
 
 def run_headless(args: argparse.Namespace) -> int:
+    from engine.headless.follow import follow_to_the_end, print_outcome
     from engine.run.preflight import PreflightError, preflight
     from engine.run.process import RunProcess
+    from engine.server.backends import backend_for
     from engine.server.launcher import NotSupportedError, check_mode
-    from engine.server.recipe_check import installed_vllm_version
 
     if getattr(args, "list_profiles", False):
         for name in bundled_names("run"):
             print(name)
-        return 0
+        return EXIT_OK
     try:
         profile = resume_profile(args) if hasattr(args, "resume") else resolve_args(args)
     except ProfileError as exc:
@@ -392,7 +342,7 @@ def run_headless(args: argparse.Namespace) -> int:
         # vLLM release. One written for this release meets the server's own parser, whose
         # rejection ends the run with exit code 2 all the same.
         launched = profile.mode in ("server", "inprocess")
-        other_release = launched and profile.recipe.vllm_version != installed_vllm_version()
+        other_release = launched and profile.recipe.vllm_version != backend_for(profile).installed_version()
         if other_release and not check_recipe(profile):
             return EXIT_BAD_INPUT
         check_mode(profile)
@@ -406,7 +356,7 @@ def run_headless(args: argparse.Namespace) -> int:
     if detach:
         print(f"started in the background (pid {handle.pid}); follow it with: llmbench-tui attach {handle.run_dir}")
         print(f"results: {handle.run_dir}")
-        return 0
+        return EXIT_OK
     return print_outcome(follow_to_the_end(handle, stops_run=True))
 
 
@@ -459,7 +409,7 @@ def selftest_main(argv: list[str]) -> int:
             check_address(args.ray)
         except RayUnavailable as exc:
             print(f"llmbench-tui selftest: error: {exc}", file=sys.stderr)
-            return 2
+            return EXIT_BAD_INPUT
     tokenizer = args.tokenizer
     if args.compare and not tokenizer:
         from engine.server.tinymodel import ensure_tiny_model
@@ -482,7 +432,7 @@ def selftest_main(argv: list[str]) -> int:
         )
     except RayUnavailable as exc:  # no Ray, no cluster at the address, too few CPUs: bad input
         print(f"llmbench-tui selftest: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
 
 
 def compare_entry(argv: list[str]) -> int:

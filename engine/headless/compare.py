@@ -1,25 +1,24 @@
 """`llmbench-tui compare RUN_A RUN_B [RUN_C ...]`: ratios per cell, geomean, "up to", crossovers,
-iso-latency, overlaid curves; CSV, Markdown and JSON exports. Each run is compared with the last
+iso-latency, overlaid curves; every export of engine/share/exports (CSV, Markdown and JSON of the
+ratios per pair, and the HTML report and images of the runs). Each run is compared with the last
 one named (the baseline)."""
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import re
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
-from engine.compare.ratios import FIGURES, Comparison, against_last, iso, summary_sentence, table_rows
+from engine.compare.ratios import Comparison, summary_sentence, table_rows
 from engine.compare.render import counted_lines, heading, iso_lines, left_out_lines, stats_lines
 from engine.compare.sources import Run, SourceError, load_runs
+from engine.exits import EXIT_BAD_INPUT, EXIT_OK
 from engine.report import curves
 from engine.report.model import FLAG_CODES
-
-EXIT_OK, EXIT_BAD_INPUT = 0, 2
+from engine.share.exports import exports
+from engine.share.exports.base import Export, Subject
+from engine.share.exports.subjects import ComparisonSubject
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,9 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", type=Path, help="results folders or vLLM bench JSON files (two or more)")
     add_comparison_options(p)
     p.add_argument("--plot", action="store_true", help="overlay the runs' throughput-latency curves")
-    p.add_argument("--csv", type=Path, help="write the per-cell table as CSV")
-    p.add_argument("--md", type=Path, help="write the per-cell table and the summary as Markdown")
-    p.add_argument("--json", type=Path, help="write everything computed as JSON")
+    add_export_options(p)
     return p
 
 
@@ -93,54 +90,26 @@ def overlay_plot(runs: list[Run], width: int = 100, height: int = 24) -> str:
     return curves.view("latency").title + "\n" + re.sub(r"\x1b\[[0-9;]*m", "", plt.build())
 
 
-def to_json(comparisons: list[Comparison]) -> dict:
-    def one(c: Comparison) -> dict:
-        return {
-            "a": c.a.name,
-            "b": c.b.name,
-            "summary": summary_sentence(c),
-            "cells": [{"cell": list(r.key), "ratios": r.ratios} for r in c.cells],
-            "overall": {f: asdict(s) for f, s in c.overall.items()},
-            "by_seq": {seq: {f: asdict(s) for f, s in figs.items()} for seq, figs in c.by_seq.items()},
-            "crossovers": c.crossovers,
-            "excluded": [{"cell": list(k), "why": why} for k, why in c.excluded],
-            "counted_flagged": [{"cell": list(k), "why": why} for k, why in c.counted],
-            "only_a": [list(k) for k in c.only_a],
-            "only_b": [list(k) for k in c.only_b],
-            "iso_latency": [
-                asdict(p) | {"ratio": p.ratio}
-                for p in iso(c.a, c.b, "mean_e2el_ms", "total_token_throughput", count_flagged=c.count_flagged)
-            ],
-        }
-
-    return {"comparisons": [one(c) for c in comparisons]}
+def add_export_options(p: argparse.ArgumentParser) -> None:
+    """One option per export format (engine/share/exports): `compare` and `report` offer them all."""
+    for x in exports():
+        p.add_argument(x.flag, dest=x.name, type=Path, metavar=x.metavar, help=x.help)
 
 
-def to_csv(comparisons: list[Comparison]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["a", "b", "workload", "axis", "level", *FIGURES])  # the cell's key: engine/compare/ratios.py
-    for c in comparisons:
-        for r in c.cells:
-            w.writerow(
-                [
-                    *(c.a.name, c.b.name, r.key.seq, r.key.axis, f"{r.key.level:g}"),
-                    *("" if r.ratios[f] is None else f"{r.ratios[f]:.4f}" for f in FIGURES),
-                ]
-            )
-    return buf.getvalue()
+def requested(args: argparse.Namespace) -> list[tuple[Export, Path]]:
+    """The formats asked for, each with its path."""
+    given = vars(args)
+    return [(x, given[x.name]) for x in exports() if given[x.name] is not None]
 
 
-def to_markdown(comparisons: list[Comparison]) -> str:
-    out = []
-    for c in comparisons:
-        rows = table_rows(c)
-        out.append(f"## {c.a.name} vs {c.b.name}\n")
-        out.append("| " + " | ".join(rows[0]) + " |")
-        out.append("|" + "|".join("---" for _ in rows[0]) + "|")
-        out += ["| " + " | ".join(r) + " |" for r in rows[1:]]
-        out.append(f"\n{summary_sentence(c)}\n")
-    return "\n".join(out)
+def export_problem(wanted: list[tuple[Export, Path]]) -> str | None:
+    """Why one of the exports cannot be written, found before anything is (None: all can)."""
+    return next((why for x, path in wanted if (why := x.problem(path))), None)
+
+
+def write_exports(subject: Subject, wanted: list[tuple[Export, Path]]) -> list[str]:
+    """Every export asked for, written; what was written, one line each (OSError: a path failed)."""
+    return [line for x, path in wanted for line in x.write(subject, path)]
 
 
 def compare_main(argv: list[str], out=None) -> int:
@@ -149,21 +118,26 @@ def compare_main(argv: list[str], out=None) -> int:
     if len(args.runs) < 2:
         print("llmbench-tui compare: error: give two or more runs", file=sys.stderr)
         return EXIT_BAD_INPUT
+    wanted = requested(args)
     try:
+        if problem := export_problem(wanted):
+            raise ValueError(problem)
         targets = [float(x) for x in args.latency.split(",")] if args.latency else None
         runs = load_runs(args.runs, args.name)
     except (SourceError, ValueError, OSError) as exc:
         print(f"llmbench-tui compare: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    comparisons = against_last(runs, args.count_flagged)
-    for c in comparisons:
+    subject = ComparisonSubject(runs, targets, args.count_flagged)
+    for c in subject.comparisons:
         print(report(c, targets), file=out)
         print(file=out)
     if args.plot:
         print(overlay_plot(runs), file=out)
-    writes = ((args.csv, to_csv), (args.md, to_markdown), (args.json, lambda cs: json.dumps(to_json(cs), indent=2)))
-    for path, render in writes:
-        if path:
-            path.write_text(render(comparisons))
-            print(f"wrote {path}", file=out)
+    try:
+        written = write_exports(subject, wanted)
+    except OSError as exc:
+        print(f"llmbench-tui compare: error: cannot write {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for line in written:
+        print(f"wrote {line}", file=out)
     return EXIT_OK

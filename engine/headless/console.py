@@ -18,7 +18,8 @@ from engine.events import (
 )
 from engine.plan import conversations, per_request
 from engine.report import curves
-from engine.report.model import METRICS, CellResult
+from engine.report.model import CellResult
+from engine.report.registry import METRICS
 from engine.report.table import summary_table
 from engine.report.worker_health import workers_line
 

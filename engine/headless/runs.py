@@ -9,11 +9,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.headless.cli import follow_to_the_end, print_outcome, say
+from engine.exits import EXIT_BAD_INPUT, EXIT_OK
+from engine.headless.follow import follow_to_the_end, print_outcome, say
 from engine.report.catalog import RunEntry, find_run, scan_runs
 from engine.run.process import RunProcess
-
-EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
 
 def _root_arg(p: argparse.ArgumentParser) -> None:
@@ -44,6 +43,11 @@ def ls_main(argv: list[str]) -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+    why = [
+        f"{r.path.name}: {r.status}: {r.summary.error.splitlines()[0]}" for r in runs if r.summary and r.summary.error
+    ]
+    if why:  # why a run failed or stopped (a full disk, a dead server, an interrupt)
+        print("\n" + "\n".join(why))
     return EXIT_OK
 
 

@@ -6,7 +6,7 @@ concurrent streams at a GPU server's 20-50 ms per token. Past that its timestamp
 load is spread over more processes, but never over more CPUs than the client may use: two loops on
 one core time no better than one.
 
-The rule (documented in README, "Load workers"):
+The rule (documented in docs/scaling.md):
 - a closed loop needs one worker per STREAMS_PER_WORKER streams of its largest concurrency;
 - an open loop one per TOKENS_PER_WORKER planned output tokens/s (rate x output length), or per
   STREAMS_PER_WORKER of its cap on requests in flight, whichever asks more;

@@ -268,14 +268,26 @@ class Target(Protocol):
 
 
 class HttpTarget:
-    """An OpenAI-compatible server: streaming requests over our own HTTP client."""
+    """An OpenAI-compatible server: streaming requests over our own HTTP client. `answer_ids_field`:
+    the request field that has the server stream each chunk's `token_ids` (its backend's: vLLM's
+    and SGLang's `return_token_ids`); None: the server has none."""
 
-    def __init__(self, session: Session, base_url: str, api: str, model: str, keep_text: bool = False):
+    def __init__(
+        self,
+        session: Session,
+        base_url: str,
+        api: str,
+        model: str,
+        keep_text: bool = False,
+        answer_ids_field: str | None = "return_token_ids",
+    ):
         self.session, self.api, self.model, self.keep_text = session, api, model, keep_text
         self.url = base_url + api_path(api)
+        self.answer_ids_field = answer_ids_field
 
     def prepare(self, prompt: Prompt, output_len: int, answer_ids: bool = False) -> PreparedRequest:
-        extra = {"return_token_ids": True} if answer_ids else None  # vLLM's: each chunk's token ids
+        field_name = self.answer_ids_field
+        extra = {field_name: True} if answer_ids and field_name else None
         body = request_body(self.api, self.model, prompt, output_len, usage=True, extra=extra)
         return PreparedRequest(
             json.dumps(body, separators=(",", ":")).encode(), prompt.expected_len, answer_ids=answer_ids

@@ -4,8 +4,10 @@ it (`request_goodput`: requests per second that completed within every SLO)."""
 from __future__ import annotations
 
 from engine.load.record import RequestRecord
+from engine.report.registry import LATENCIES
 
-SLO_METRICS = {"ttft": "time to first token", "tpot": "time per output token", "e2el": "end-to-end latency"}
+# The latencies a service level can be set on, by the name --slo gives them.
+SLO_METRICS = {f.name: f.meaning for f in LATENCIES.values() if f.slo}
 
 
 def parse_slo(text: str) -> dict[str, float]:

@@ -23,10 +23,10 @@ from collections.abc import Iterable, Sequence
 from itertools import chain, compress, repeat
 
 from engine.load.record import RequestRecord
+from engine.report.registry import ITL, PERCENTILES, STATS, Latency
 
 RUN = 1 << 17  # values per buffer and per sorted run: 1 MiB of doubles
 SIGN = 1 << 63
-PERCENTILES = (50, 90, 99)
 
 
 def _key(x: float) -> int:
@@ -110,10 +110,10 @@ class Itls:
         if self._buf:
             yield self._buf
 
-    def stats(self, name: str = "itl") -> dict[str, float | None]:
-        """The figures engine.report.metrics._stats gives for the same values, under the same names."""
+    def stats(self, family: Latency = ITL) -> dict[str, float | None]:
+        """The figures engine.report.metrics._stats gives for the same values, by CellResult field."""
         if not self.n:
-            return {f"{s}_{name}_ms": None for s in ("mean", "median", "std", "p90", "p99")}
+            return {family.key(s): None for s in STATS}
         with tempfile.TemporaryFile(prefix="llmbench-itl-sorted-") as out:
             sums, squares, bounds, offset, lowest, highest = [], [], [], 0, math.inf, -math.inf
             for run in self._runs():
@@ -131,11 +131,9 @@ class Itls:
             # for rounding of the order of 1e-16 * mean^2 / variance (1e-10 for a std of mean/1000).
             variance = max(0.0, (math.fsum(squares) - total * total / self.n) / self.n)
             rank = _Ranks([_OnDisk(out.fileno(), start, size) for start, size in bounds], lowest, highest)
-            out_stats = {f"mean_{name}_ms": mean, f"median_{name}_ms": interpolate(self.n, 50, rank.kth)}
-            out_stats[f"std_{name}_ms"] = math.sqrt(variance)
-            for p in PERCENTILES:
-                out_stats[f"p{p}_{name}_ms"] = interpolate(self.n, p, rank.kth)
-        return out_stats
+            by_stat = {"mean": mean, "median": interpolate(self.n, 50, rank.kth), "std": math.sqrt(variance)}
+            by_stat |= {stat: interpolate(self.n, p, rank.kth) for p, stat in PERCENTILES.items() if stat != "median"}
+        return {family.key(s): by_stat[s] for s in STATS}
 
     def close(self) -> None:
         if self._file is not None:

@@ -17,7 +17,7 @@ from engine.load.record import RequestRecord
 from engine.load.schedstat import CpuFigures
 from engine.load.worker import WorkerHealth
 from engine.plan import Cell
-from engine.report.itl import PERCENTILES, Itls, interpolate
+from engine.report.itl import Itls, interpolate
 from engine.report.model import (
     CLIENT_LIMIT,
     CLIENT_STARVED,
@@ -29,6 +29,7 @@ from engine.report.model import (
     Flag,
     TurnFigures,
 )
+from engine.report.registry import E2E, PERCENTILES, STATS, TPOT, TTFT, Latency
 
 # Client health: lag or send delay above this p99 (or a share of the ITL), CPU above this share.
 LAG_WARN_MS = 2.0
@@ -42,17 +43,17 @@ def percentile(sorted_values: list[float], p: float) -> float:
     return interpolate(len(sorted_values), p, sorted_values.__getitem__) if sorted_values else 0.0
 
 
-def _stats(name: str, values_s: Iterable[float]) -> dict[str, float | None]:
+def _stats(family: Latency, values_s: Iterable[float]) -> dict[str, float | None]:
+    """A latency's statistics over a cell, by CellResult field (None for all where no value)."""
     ms = sorted(v * 1000.0 for v in values_s)
     n = len(ms)
     if not n:
-        return {f"{s}_{name}_ms": None for s in ("mean", "median", "std", "p90", "p99")}
+        return {family.key(s): None for s in STATS}
     mean = sum(ms) / n
     std = math.sqrt(sum((v - mean) ** 2 for v in ms) / n)
-    out = {f"mean_{name}_ms": mean, f"median_{name}_ms": percentile(ms, 50), f"std_{name}_ms": std}
-    for p in PERCENTILES:
-        out[f"p{p}_{name}_ms"] = percentile(ms, p)
-    return out
+    by_stat = {"mean": mean, "median": percentile(ms, 50), "std": std}
+    by_stat |= {stat: percentile(ms, p) for p, stat in PERCENTILES.items() if stat != "median"}
+    return {family.key(s): by_stat[s] for s in STATS}
 
 
 def tpot(record: RequestRecord) -> float | None:
@@ -133,10 +134,10 @@ def summarize_cell(
         "request_throughput": len(ok) / duration,
         "output_throughput": out_tokens / duration,
         "total_token_throughput": (in_tokens + out_tokens) / duration,
-        **_stats("ttft", (r.ttft for r in ok if r.ttft is not None)),
-        **_stats("tpot", (t for r in timed if (t := tpot(r)) is not None)),
+        **_stats(TTFT, (r.ttft for r in ok if r.ttft is not None)),
+        **_stats(TPOT, (t for r in timed if (t := tpot(r)) is not None)),
         **_itl_stats(timed, itls),
-        **_stats("e2el", (r.e2el for r in ok if r.e2el is not None)),
+        **_stats(E2E, (r.e2el for r in ok if r.e2el is not None)),
     }
     mean_tpot = figures["mean_tpot_ms"]
     result = CellResult(
@@ -220,7 +221,7 @@ def turn_figures(records: list[RequestRecord]) -> list[TurnFigures]:
     for turn in sorted({r.turn for r in records if r.turn is not None}):
         of_turn = [r for r in records if r.turn == turn]
         ok = [r for r in of_turn if r.ok]
-        ttft, e2el = _stats("ttft", (r.ttft for r in ok if r.ttft is not None)), [r.e2el for r in ok]
+        ttft, e2el = _stats(TTFT, (r.ttft for r in ok if r.ttft is not None)), [r.e2el for r in ok]
         out.append(
             TurnFigures(
                 turn=turn,

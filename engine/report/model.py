@@ -1,4 +1,4 @@
-"""Typed results: a cell's figures, a run's summary, and the metrics every front end shows.
+"""Typed results: a cell's figures and a run's summary (how each figure is shown: engine.report.registry).
 
 summary.json keeps the names of `vllm bench serve --save-result` (`output_throughput`,
 `mean_ttft_ms`, ...), so files compare with vLLM's own. A figure that cannot be computed
@@ -9,7 +9,6 @@ schema 1 (before cells had flags) load: their client warning becomes a flag and 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -331,56 +330,3 @@ class RunSummary(Reading):
     # The load's worker processes: {"count": N, "auto": whether chosen by the tool, "why": the rule's reason}.
     workers: dict[str, Any] | None = None
     cells: list[CellResult] = Field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Metric:
-    """How one figure of a cell is named, measured and printed (one definition for every front end)."""
-
-    key: str  # the CellResult attribute (vLLM bench's name where it has one)
-    label: str  # short column header
-    unit: str
-    fmt: str
-
-    def value(self, cell: CellResult) -> Any:
-        return getattr(cell, self.key)
-
-    def text(self, cell: CellResult) -> str:
-        value = self.value(cell)
-        if self.key == "max_concurrency" and cell.open_loop and not value:
-            return "-"  # an open loop without a cap: no concurrency was set (peak_in_flight says what was seen)
-        return "n/a" if value is None else self.fmt.format(value)
-
-
-METRICS: dict[str, Metric] = {
-    m.key: m
-    for m in (
-        Metric("max_concurrency", "conc", "", "{:d}"),
-        Metric("seq", "ISL/OSL", "tokens", "{}"),
-        Metric("completed", "ok", "requests", "{:d}"),
-        Metric("failed", "fail", "requests", "{:d}"),
-        Metric("request_throughput", "req/s", "req/s", "{:.2f}"),
-        Metric("output_throughput", "out tok/s", "tok/s", "{:,.0f}"),
-        Metric("total_token_throughput", "tot tok/s", "tok/s", "{:,.0f}"),
-        Metric("total_token_throughput_per_gpu", "tok/s/GPU", "tok/s", "{:,.0f}"),
-        Metric("median_ttft_ms", "TTFT p50", "ms", "{:.1f}"),
-        Metric("p99_ttft_ms", "TTFT p99", "ms", "{:.1f}"),
-        Metric("mean_tpot_ms", "TPOT", "ms", "{:.2f}"),
-        Metric("p99_itl_ms", "ITL p99", "ms", "{:.2f}"),
-        Metric("mean_e2el_ms", "E2E", "ms", "{:,.0f}"),
-        Metric("p99_e2el_ms", "E2E p99", "ms", "{:,.0f}"),
-        Metric("interactivity", "tok/s/user", "tok/s", "{:.1f}"),
-        Metric("request_rate", "rate", "req/s", "{:g}"),
-        Metric("achieved_rate", "sent/s", "req/s", "{:.2f}"),
-        Metric("peak_in_flight", "peak", "requests", "{:d}"),
-        Metric("request_goodput", "goodput", "req/s", "{:.2f}"),
-        Metric("client_loop_lag_p99_ms", "lag p99", "ms", "{:.1f}"),
-        Metric("client_run_queue_share", "CPU wait", "%", "{:.0%}"),
-        Metric("energy_j", "energy", "J", "{:,.0f}"),
-        Metric("output_tokens_per_joule", "tok/J", "tok/J", "{:.2f}"),
-    )
-}
-
-
-def metric(key: str) -> Metric:
-    return METRICS[key]

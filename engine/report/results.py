@@ -2,11 +2,13 @@
 
 Written as the run goes: each request is appended as it finishes and the summary is rewritten
 after each cell (to a temporary file, flushed to disk, then renamed over the old one), so a crash
-or an interrupt loses at most what was in flight.
+or an interrupt loses at most what was in flight. A full disk is a fault the run reports and ends
+on, with space held in reserve for the final summary (engine/report/diskspace.py).
 """
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import re
@@ -17,6 +19,7 @@ from pydantic import ValidationError
 
 from engine.load.record import RequestRecord
 from engine.profiles import ResolvedProfile, load_profile
+from engine.report.diskspace import RESERVE_MIN_BYTES, AppendFile, FaultLatch, Reserve, WriteFault
 from engine.report.model import RunSummary
 
 
@@ -36,38 +39,72 @@ def new_run_dir(root: Path, profile_name: str) -> Path:
 
 class ResultsWriter:
     """`profile_toml`: the resolved profile as written (secrets masked); None keeps the folder's own
-    (a resumed run)."""
+    (a resumed run). A failed write (a full disk) goes to `faults`: add_request drops the line and
+    the run stops at its next check; write_summary raises WriteFault."""
 
-    def __init__(self, run_dir: Path, profile_toml: str | None, summary: RunSummary):
+    def __init__(self, run_dir: Path, profile_toml: str | None, summary: RunSummary, faults: FaultLatch | None = None):
         self.dir = run_dir
         self.summary = summary
-        if profile_toml is not None:
-            (run_dir / "profile.toml").write_text(profile_toml)
-        self._requests = open(run_dir / "requests.jsonl", "a", buffering=1)  # noqa: SIM115 (open for the run)
+        self.faults = faults or FaultLatch()
+        self.written: collections.Counter[int] = collections.Counter()  # requests written, by cell index
+        self.reserve = Reserve(run_dir)
+        try:
+            self.reserve.hold(RESERVE_MIN_BYTES)
+            if profile_toml is not None:
+                (run_dir / "profile.toml").write_text(profile_toml)
+        except OSError as exc:
+            self.faults.set(run_dir / "profile.toml", exc)
+        self._requests = AppendFile(run_dir / "requests.jsonl", self.faults)
 
     def add_request(self, record: RequestRecord) -> None:
-        self._requests.write(record.to_json() + "\n")
+        if self._requests.write(record.to_json() + "\n"):
+            self.written[record.cell] += 1
 
     def write_summary(self) -> None:
-        write_summary_file(self.dir, self.summary)
+        """Rewrite summary.json, then grow the reserve to hold the next one; raises WriteFault."""
+        path = self.dir / "summary.json"
+        try:
+            size = write_summary_file(self.dir, self.summary)
+            self.reserve.hold(max(RESERVE_MIN_BYTES, 2 * size + 64 * 1024))
+        except OSError as exc:
+            self.faults.set(path, exc)
+            raise WriteFault(path, exc) from None
+        self.faults.check()
+
+    def write_final(self) -> None:
+        """The last summary.json, into the space held in reserve (the load and the server have
+        stopped); the events that follow use what is left of it."""
+        self.reserve.release()
+        try:
+            write_summary_file(self.dir, self.summary)
+        except OSError as exc:
+            self.faults.set(self.dir / "summary.json", exc)
 
     def close(self) -> None:
         self._requests.close()
+        self.reserve.release()
 
 
-def write_summary_file(run_dir: Path, summary: RunSummary) -> None:
-    """Replace summary.json whole: a temporary file, flushed to disk, renamed over the old one."""
+def write_summary_file(run_dir: Path, summary: RunSummary) -> int:
+    """Replace summary.json whole: a temporary file, flushed to disk, renamed over the old one (a
+    failed write removes the temporary file and leaves the old summary). Returns its size."""
     tmp = run_dir / "summary.json.tmp"
-    with open(tmp, "w") as f:
-        f.write(summary.model_dump_json(indent=2))
-        f.flush()
-        os.fsync(f.fileno())
+    text = summary.model_dump_json(indent=2).encode()
+    try:
+        with open(tmp, "wb") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, run_dir / "summary.json")
     dir_fd = os.open(run_dir, os.O_RDONLY)
     try:
         os.fsync(dir_fd)  # the rename itself survives a power cut
     finally:
         os.close(dir_fd)
+    return len(text)
 
 
 def mark_superseded(requests_path: Path, cells: set[int]) -> int:

@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         profile = ResolvedProfile.model_validate_json(sys.stdin.buffer.readline())
     runner = Runner(profile, lambda e: None, args.run_dir.parent, run_dir=args.run_dir, resume=args.resume)
-    events = EventLog(args.run_dir / EVENTS_FILE, runner.redact)
+    events = EventLog(args.run_dir / EVENTS_FILE, runner.redact, runner.faults)
     runner.observer = events
     try:
         code = run_loop(_run(runner, args.tied))

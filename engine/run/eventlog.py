@@ -9,40 +9,34 @@ last line until its newline arrives.
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from engine.events import CellFinished, Event, Notice, PhaseChanged, RunFinished, from_record, to_record
 from engine.redact import Redactor
+from engine.report.diskspace import AppendFile, FaultLatch
 
 EVENTS_FILE = "events.jsonl"
 
 
 class EventLog:
-    """An observer that appends every event to events.jsonl, secrets masked."""
+    """An observer that appends every event to events.jsonl, secrets masked. A failed write (a full
+    disk) drops the event and goes to `faults`; the run then stops and writes its end into the
+    space it held in reserve."""
 
-    def __init__(self, path: Path, redact: Redactor | None = None):
+    def __init__(self, path: Path, redact: Redactor | None = None, faults: FaultLatch | None = None):
         self.redact = redact or Redactor()
-        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 (open for the run)
-        self._lock = threading.Lock()  # events come from the loop and from executor threads
+        self._file = AppendFile(path, faults)
 
     def __call__(self, event: Event) -> None:
         if self.redact:
             _mask(event, self.redact)
         line = json.dumps(to_record(event), separators=(",", ":")) + "\n"
-        with self._lock:
-            if self._file.closed:
-                return
-            self._file.write(line)
-            self._file.flush()
-            if isinstance(event, CellFinished | RunFinished):
-                os.fsync(self._file.fileno())
+        self._file.write(line, sync=isinstance(event, CellFinished | RunFinished))
 
     def close(self) -> None:
-        with self._lock:
-            self._file.close()
+        self._file.close()
 
 
 def _mask(event: Event, redact: Redactor) -> None:

@@ -13,12 +13,18 @@ from engine.load.datasets import DatasetError, check_files
 from engine.load.rayworkers import RayUnavailable, check_address
 from engine.plan import Cell, build_plan
 from engine.profiles import ResolvedProfile, parse_range
+from engine.report.diskspace import free_bytes, human, plan_bytes
 from engine.server.launcher import NotSupportedError, check_mode
 
 # Besides one socket per request in flight: the server's log, results files, the control plane.
 SPARE_FILES = 64
 # Poisson arrivals bunch: over a deadline's window, allow this much above rate x deadline.
 BURST_MARGIN = 1.25
+# A dataset whose answers' lengths are not known ahead (sharegpt, jsonl): tokens assumed per answer.
+DATASET_OUTPUT_GUESS = 1024
+# Free space below this many times the estimate: a warning (the estimate is of requests.jsonl and the
+# summary; a launched server's log and the telemetry add to it).
+SPACE_MARGIN = 2
 
 
 class PreflightError(Exception):
@@ -45,7 +51,28 @@ def preflight(profile: ResolvedProfile, results_root: Path) -> list[str]:
     plan = build_plan(profile.grid)
     if not plan:  # a search makes its cells as it goes, doubling: give it every socket allowed
         return _search_file_limit()
-    return _open_file_limit(max(plan, key=lambda c: worst_in_flight(c, profile)[0]), profile)
+    notes = _free_space(plan, profile, results_root)
+    return notes + _open_file_limit(max(plan, key=lambda c: worst_in_flight(c, profile)[0]), profile)
+
+
+def _free_space(plan: list[Cell], profile: ResolvedProfile, root: Path) -> list[str]:
+    """Refuse a run whose results cannot fit in the results folder's free space; warn when they
+    leave little margin. The estimate serialises a request record as the run writes it
+    (engine/report/diskspace.py: about 12 bytes per output token and 0.4 KB per request)."""
+    g = profile.grid
+    guess = parse_range(g.output_len_range)[1] if g.output_len_range else DATASET_OUTPUT_GUESS
+    need = plan_bytes(plan, guess)
+    free = free_bytes(root)
+    requests = sum(c.num_prompts + c.warmup_requests for c in plan)
+    what = f"this run writes about {human(need)} ({requests} requests in {len(plan)} cells)"
+    if free < need:
+        raise PreflightError(
+            f"the results folder {root} has {human(free)} free and {what}: free space there, choose another "
+            "folder with --results, or run fewer requests (--prompts-per-concurrency, fewer cells)"
+        )
+    if free < SPACE_MARGIN * need:
+        return [f"warning: the results folder {root} has {human(free)} free and {what}: little room to spare"]
+    return []
 
 
 def _search_file_limit() -> list[str]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from engine import __version__
 from engine.events import Event, RunFinished
-from engine.exitcodes import EXIT_FAILED
+from engine.exits import EXIT_FAILED, EXIT_INTERRUPTED
 from engine.profiles import ResolvedProfile
 from engine.report.catalog import run_process_alive
 from engine.report.model import RunSummary
@@ -105,16 +105,19 @@ class RunProcess:
         error = f"the run process (pid {self.pid}) ended without a final status ({how})" + (
             f"; last lines of {self.run_dir / RUN_LOG}:\n{tail}" if tail else ""
         )
-        cells = []
+        cells, status = [], "failed"
         try:
             summary = read_summary(self.run_dir / "summary.json")
             cells = summary.cells
             if summary.status == "running":
                 summary.status, summary.error, summary.pid = "failed", error, None
                 write_summary_file(self.run_dir, summary)
+            elif summary.status != "completed":  # its final status was written, its last events were not (a full disk)
+                status, error = summary.status, summary.error or error
         except (OSError, ValueError):
             pass
-        return RunFinished("failed", str(self.run_dir), cells, error, EXIT_FAILED)
+        code = EXIT_INTERRUPTED if status == "interrupted" else EXIT_FAILED
+        return RunFinished(status, str(self.run_dir), cells, error, code)
 
     def stop(self) -> None:
         """Ask the run to stop: partial results saved, server stopped, status 'interrupted'."""

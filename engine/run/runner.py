@@ -27,7 +27,7 @@ from engine.events import (
     PhaseChanged,
     RunFinished,
 )
-from engine.exitcodes import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from engine.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from engine.load import autoworkers, schedstat
 from engine.load.arrivals import schedule
 from engine.load.client import CellLoad, HttpTarget, PreparedRequest, Target, new_session, run_closed_loop
@@ -43,6 +43,7 @@ from engine.load.workers import WorkerPool
 from engine.plan import Cell, build_plan
 from engine.profiles import ResolvedProfile, parse_cpus
 from engine.redact import Redactor, secret_values
+from engine.report.diskspace import FaultLatch, WriteFault
 from engine.report.itl import Itls
 from engine.report.metrics import EXTERNAL_ADVICE, LAUNCHED_ADVICE, ClientFigures, merge_workers, summarize_cell
 from engine.report.model import CellResult, RunSummary
@@ -52,9 +53,8 @@ from engine.run.search import Search
 from engine.run.telemetry import RunTelemetry
 from engine.run.workloads import probe_cell, workload_figures
 from engine.server import isolation
-from engine.server.discovery import DiscoveryError, ServerInfo, discover
-from engine.server.inprocess import InProcessLauncher
-from engine.server.launcher import LaunchError, ServerLauncher, make_launcher, profile_env, run_isolation
+from engine.server.discovery import DiscoveryError, ServerInfo
+from engine.server.launcher import LaunchError, make_launcher, profile_env, run_isolation
 
 
 @dataclass
@@ -129,6 +129,10 @@ class Runner:
         self._measuring: tuple[Cell, list[RequestRecord]] | None = None  # the cell being measured, its records
         self._skipped_notes: list[str] = []  # dataset requests skipped or cycled (engine/load/datasets.py)
         self.telemetry: RunTelemetry | None = None
+        # A failed write into the results folder (a full disk), from any writer: stops the load.
+        self.faults = FaultLatch()
+        self._load_task: asyncio.Future | None = None  # the load phase running now
+        self._cell: Cell | None = None  # the cell started last
         self.pool: WorkerPool | None = None  # the load's worker processes, with --workers N > 1
         key = recipe_api_key(profile.recipe.args) if profile.mode == "server" else None
         key = key or os.environ.get("OPENAI_API_KEY")
@@ -193,20 +197,21 @@ class Runner:
         summary.isolation = iso.to_dict()
         self.workers, self.workers_why = self._workers(iso)
         summary.workers = {"count": self.workers, "auto": profile.load.workers == "auto", "why": self.workers_why}
-        writer = ResultsWriter(run_dir, None if self.resume else self.redact(profile.to_toml()), summary)
-        writer.write_summary()
+        loop = asyncio.get_running_loop()
+        self.faults.listener = lambda: loop.call_soon_threadsafe(self._stop_load)
+        writer = ResultsWriter(run_dir, None if self.resume else self.redact(profile.to_toml()), summary, self.faults)
         launcher = None
         outcome = RunOutcome("failed", EXIT_FAILED, run_dir)
         try:
+            writer.write_summary()
             emit(PhaseChanged("launching", f"{profile.mode} mode"))
             launcher = make_launcher(profile, run_dir, lambda m: emit(Notice("info", m)))
             launcher.headers = self.headers
-            if isinstance(launcher, ServerLauncher):
-                summary.launch_command = self.redact(launcher.spec.shell())
-                emit(PhaseChanged("waiting", f"waiting for {launcher.base_url}/health"))
-            elif isinstance(launcher, InProcessLauncher):
-                summary.launch_command = self.redact(launcher.describe())
-                emit(PhaseChanged("waiting", "building vLLM's AsyncLLM in this process"))
+            launch = launcher.describe()
+            if launch.command:
+                summary.launch_command = self.redact(launch.command)
+            if launch.waiting:
+                emit(PhaseChanged("waiting", launch.waiting))
             await launcher.start(emit)
             # Only now: a server launched from a pinned thread would inherit the client's CPUs.
             isolation.pin_client(iso)  # this thread runs the load
@@ -214,20 +219,25 @@ class Runner:
             outcome = await self._drive(launcher, writer)
         except asyncio.CancelledError:
             message = self.stop_reason
-            if self._measuring is not None:
-                cell, records = self._measuring
-                summary.interrupted_cell = {"cell": cell.label, "index": cell.index, "recorded": len(records)}
+            if (cut := self._cut_short(summary)) is not None:
+                cell, records = cut
                 message += (
                     f", during cell {cell.label} after {len(records)} of its {cell.num_prompts} requests "
                     "(kept in requests.jsonl, not summarised: a part of a cell is not a measurement of it)"
                 )
             outcome = RunOutcome("interrupted", EXIT_INTERRUPTED, run_dir, summary.cells, message)
+        except WriteFault as exc:
+            self._cut_short(summary)
+            outcome = RunOutcome("failed", EXIT_FAILED, run_dir, summary.cells, self._fault_message(exc, writer))
         except LaunchError as exc:
             outcome = RunOutcome("failed", exc.exit_code, run_dir, summary.cells, str(exc))
         except DiscoveryError as exc:
             outcome = RunOutcome("failed", EXIT_FAILED, run_dir, summary.cells, str(exc))
         except Exception as exc:  # a bug or an unforeseen fault: still a final status, a message, a trace
-            (run_dir / "error.log").write_text(traceback.format_exc())
+            try:
+                (run_dir / "error.log").write_text(traceback.format_exc())
+            except OSError:
+                traceback.print_exc()  # to run.log, if that can still be written
             message = f"unexpected {exc.__class__.__name__}: {exc} (traceback in {run_dir / 'error.log'})"
             outcome = RunOutcome("failed", EXIT_FAILED, run_dir, summary.cells, message)
         finally:
@@ -237,11 +247,30 @@ class Runner:
             summary.status, summary.pid = outcome.status, None
             summary.finished_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             summary.error = outcome.error = self.redact(outcome.error) if outcome.error else None
-            writer.write_summary()
+            writer.write_final()
             writer.close()
         emit(PhaseChanged(outcome.status if outcome.status != "completed" else "done", outcome.error or ""))
         emit(RunFinished(outcome.status, str(run_dir), outcome.cells, outcome.error, outcome.exit_code))
         return outcome
+
+    def _cut_short(self, summary: RunSummary) -> tuple[Cell, list[RequestRecord]] | None:
+        """The cell being measured when the run stopped, noted in the summary (a resume runs it again)."""
+        if self._measuring is not None:
+            cell, records = self._measuring
+            summary.interrupted_cell = {"cell": cell.label, "index": cell.index, "recorded": len(records)}
+        return self._measuring
+
+    def _stop_load(self) -> None:
+        """A write fault: cancel the load phase running now (it raises the fault); between phases
+        the run raises it at its next check."""
+        if self._load_task is not None and not self._load_task.done():
+            self._load_task.cancel()
+
+    def _fault_message(self, fault: WriteFault, writer: ResultsWriter) -> str:
+        cell = self._cell
+        if cell is None:
+            return fault.describe("before the first request")
+        return fault.describe(f"after {writer.written[cell.index]} requests of cell {cell.label}")
 
     async def _drive(self, launcher, writer: ResultsWriter) -> RunOutcome:
         profile, emit = self.profile, self.observer
@@ -252,11 +281,7 @@ class Runner:
             new_session(max_c, profile.load.read_timeout_s, self.headers) as session,
         ):
             emit(PhaseChanged("discovering", "asking the server what it serves"))
-            if isinstance(launcher, InProcessLauncher):  # no HTTP: the engine in this process is the target
-                info, factory, target = await launcher.discover(profile)
-            else:
-                info, factory = await discover(client, session, launcher.base_url, profile, launcher.model_arg)
-                target = HttpTarget(session, launcher.base_url, info.api, info.model, keep_text=not info.usage_reported)
+            info, factory, target = await launcher.discover(client, session, profile)
             if self.profile.grid.turns() and info.prompt_kind != "token_ids":
                 raise DiscoveryError(
                     f"dataset {self.profile.grid.dataset}: the server at {launcher.base_url} takes text prompts only; "
@@ -266,10 +291,9 @@ class Runner:
             writer.summary.lengths = _lengths_note(info)
             writer.write_summary()
             emit(Notice("info", f"model {info.model}; {writer.summary.lengths}"))
-            # Server metrics and hardware, about once a second, in a thread (engine/run/telemetry.py);
-            # in-process, the engine's stat logger stands in for /metrics.
-            engine_state = launcher.server_state if isinstance(launcher, InProcessLauncher) else None
-            self.telemetry = RunTelemetry.open(profile, launcher, writer.dir, self.headers, emit, engine_state)
+            # Server metrics and hardware, about once a second, in a thread (engine/run/telemetry.py),
+            # from where the launcher says the server's state is (/metrics, or an engine's stat logger).
+            self.telemetry = RunTelemetry.open(profile, launcher, writer.dir, self.headers, emit, faults=self.faults)
             writer.summary.telemetry = self.telemetry.summary()
             try:
                 if (self.workers > 1 or profile.load.ray_address) and isinstance(target, HttpTarget):
@@ -416,6 +440,7 @@ class Runner:
         self, target: Target, launcher, cell: Cell, info: ServerInfo, factory: PromptFactory, writer
     ) -> CellResult:
         emit = self.observer
+        self._cell = cell
         emit(CellStarted(cell, len(self.plan)))
         telemetry, warmup_tokens = self.telemetry, 0
         if telemetry:
@@ -481,45 +506,23 @@ class Runner:
         cpu_start = time.process_time()
         sched_start = schedstat.sample()
         lag = LoopLagMonitor()
-        grid = self.profile.grid
         common = dict(output_len=output_len, warmup=warmup, on_record=on_record, load=load)
         longest = max((r.output_len or output_len for r in requests), default=output_len)
         common["deadline_s"] = self.profile.load.deadline_s(longest)
-        workers = None
+        # A task of its own, so a write fault (a full disk) can stop the load alone (_stop_load).
+        self._load_task = asyncio.ensure_future(self._send(target, cell, requests, n, warmup, common))
         try:
             with lag:
-                if cell.dataset == "trace" and not warmup:  # the trace's own send times
-                    offsets = [r.planned_s or 0.0 for r in requests]
-                elif cell.rate and not warmup:
-                    # Multi-turn: the rate is of conversation starts (engine/load/conversations.py).
-                    sends = len(requests) // cell.turns if cell.turns else n
-                    seed = self.profile.load.seed + cell.index
-                    offsets = schedule(sends, cell.rate, grid.arrival, grid.burstiness, seed)
-                else:
-                    offsets = None
-                if cell.turns and not warmup:
-                    duration = await run_conversations(
-                        target, cell, requests, starts=offsets, max_in_flight=cell.concurrency or None, **common
-                    )
-                elif offsets is not None:
-                    max_in_flight = cell.concurrency or None
-                    if self.pool is not None:
-                        duration, workers = await self.pool.run_phase(
-                            cell, requests, offsets, max_in_flight=max_in_flight, **common
-                        )
-                    else:
-                        duration = await run_open_loop(
-                            target, cell, requests, offsets, max_in_flight=max_in_flight, **common
-                        )
-                else:  # a rate cell's warm-up goes closed-loop, all its requests at once
-                    slots = cell if not cell.open_loop else replace(cell, concurrency=max(1, len(requests)))
-                    if self.pool is not None:
-                        duration, workers = await self.pool.run_phase(slots, requests, None, **common)
-                    else:
-                        duration = await run_closed_loop(target, slots, requests, **common)
+                duration, workers = await self._load_task
+        except asyncio.CancelledError:
+            if self.faults.fault is None or asyncio.current_task().cancelling():
+                raise  # the run itself was stopped (a signal)
+            raise self.faults.fault from None
         finally:
+            self._load_task = None
             if reporter is not None:
                 reporter.cancel()
+        self.faults.check()
         sched = schedstat.between(sched_start, schedstat.sample())
         self._measuring = None
         if not warmup:
@@ -528,6 +531,41 @@ class Runner:
         if workers is not None:  # the load ran in the workers: theirs are the client's figures
             return records, duration, merge_workers(workers, advice)
         return records, duration, ClientFigures(time.process_time() - cpu_start, lag.lags, sched, advice)
+
+    async def _send(
+        self, target: Target, cell: Cell, requests: list[PreparedRequest], n: int, warmup: bool, common: dict
+    ) -> tuple[float, list | None]:
+        """Send a phase's requests in the cell's way; returns the duration, and the workers' figures
+        when the load ran in worker processes (else None)."""
+        grid, workers = self.profile.grid, None
+        if cell.dataset == "trace" and not warmup:  # the trace's own send times
+            offsets = [r.planned_s or 0.0 for r in requests]
+        elif cell.rate and not warmup:
+            # Multi-turn: the rate is of conversation starts (engine/load/conversations.py).
+            sends = len(requests) // cell.turns if cell.turns else n
+            seed = self.profile.load.seed + cell.index
+            offsets = schedule(sends, cell.rate, grid.arrival, grid.burstiness, seed)
+        else:
+            offsets = None
+        if cell.turns and not warmup:
+            duration = await run_conversations(
+                target, cell, requests, starts=offsets, max_in_flight=cell.concurrency or None, **common
+            )
+        elif offsets is not None:
+            max_in_flight = cell.concurrency or None
+            if self.pool is not None:
+                duration, workers = await self.pool.run_phase(
+                    cell, requests, offsets, max_in_flight=max_in_flight, **common
+                )
+            else:
+                duration = await run_open_loop(target, cell, requests, offsets, max_in_flight=max_in_flight, **common)
+        else:  # a rate cell's warm-up goes closed-loop, all its requests at once
+            slots = cell if not cell.open_loop else replace(cell, concurrency=max(1, len(requests)))
+            if self.pool is not None:
+                duration, workers = await self.pool.run_phase(slots, requests, None, **common)
+            else:
+                duration = await run_closed_loop(target, slots, requests, **common)
+        return duration, workers
 
     async def _prepare(
         self, target: Target, cell: Cell, info: ServerInfo, factory: PromptFactory, n: int, output_len: int, salt: int

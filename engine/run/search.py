@@ -12,14 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.report.model import CellResult
+from engine.report.registry import LATENCIES
 
 RATE_PRECISION = 0.10  # a rate bracket narrower than this (relative) is found
 SATURATION_GAIN = 1.05  # a probe must deliver this much more than the last good one, else saturated
-
-
-def percentile_field(name: str, percentile: int) -> str:
-    """The CellResult field holding an SLO metric at a percentile: p99_ttft_ms, median_tpot_ms..."""
-    return f"{'median' if percentile == 50 else f'p{percentile}'}_{name}_ms"
 
 
 def misses(result: CellResult, slo: dict[str, float], percentile: int, max_failed_share: float) -> str | None:
@@ -27,12 +23,12 @@ def misses(result: CellResult, slo: dict[str, float], percentile: int, max_faile
     if result.num_prompts and result.failed / result.num_prompts > max_failed_share:
         return f"{result.failed} of {result.num_prompts} requests failed"
     for name, limit in slo.items():
-        key = percentile_field(name, percentile)
-        value = getattr(result, key)
+        held = LATENCIES[name].at(percentile)
+        value = held.value(result)
         if value is None:
-            return f"{key} cannot be measured (n/a)"
+            return f"{held.key} cannot be measured (n/a)"
         if value > limit:
-            return f"{key} {value:,.1f} ms > {limit:g} ms"
+            return f"{held.key} {value:,.1f} ms > {limit:g} ms"
     return None
 
 
@@ -97,7 +93,7 @@ class Search:
         return f"concurrency {int(level)}" if self.kind == "concurrency" else f"{level:g} req/s"
 
     def summary(self, seq: str) -> dict:
-        slo = ", ".join(f"{percentile_field(k, self.percentile)} <= {v:g} ms" for k, v in self.slo.items())
+        slo = ", ".join(f"{LATENCIES[k].at(self.percentile).key} <= {v:g} ms" for k, v in self.slo.items())
         best = self._fmt(self.good) if self.good is not None else "none"
         return {
             "seq": seq,

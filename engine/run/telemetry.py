@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from engine.events import Notice, Observer, ServerState
 from engine.plan import Cell
 from engine.profiles import ResolvedProfile
+from engine.report.diskspace import FaultLatch
 from engine.report.model import SERVER_MISMATCH, CellResult, Flag
-from engine.server.launcher import Launcher, ServerLauncher, profile_env
+from engine.server.launcher import Launcher, profile_env
 from engine.telemetry.aggregate import server_cell_stats, telemetry_cell_stats, token_check
 from engine.telemetry.devices import AmdSmiReader, NvmlReader, ProcessTreeReader, visible_indices
 from engine.telemetry.recorder import TelemetryRecorder, open_readers
@@ -26,15 +26,13 @@ from engine.telemetry.recorder import TelemetryRecorder, open_readers
 CPU_NO_POWER = (
     "not available: no power sensor is read on CPU hosts (the server's CPU use and memory are recorded instead)"
 )
-INPROCESS_NO_METRICS = "not available: in-process mode has no /metrics; the engine's stat loggers are not read yet"
-INPROCESS_STAT_LOGGER = "the in-process engine's stat logger, about once a second"
 
 
 def candidate_readers(profile: ResolvedProfile, launcher: Launcher) -> tuple[list, dict[str, str]]:
     """The hardware readers to try for this run, and notes for those that do not apply."""
     vendor, notes = profile.hardware.vendor, {}
     env = {**os.environ, **profile_env(profile)}
-    launched = isinstance(launcher, ServerLauncher) and launcher.proc is not None
+    pid = launcher.server_pid()
     # The devices the server uses: those the environment makes visible, else the first N (as vLLM
     # picks them); an external server's are unknown: every device is read.
     indices = visible_indices(env.get("HIP_VISIBLE_DEVICES" if vendor == "amd" else "CUDA_VISIBLE_DEVICES"))
@@ -47,8 +45,8 @@ def candidate_readers(profile: ResolvedProfile, launcher: Launcher) -> tuple[lis
         readers.append(AmdSmiReader(indices))
     else:  # a GPU on a CPU profile's host is not the server's: its power is not this benchmark's
         notes["gpu"] = f"not read: the hardware profile {profile.hardware.name!r} is a CPU host"
-    if launched and not profile.docker:
-        readers.append(ProcessTreeReader(launcher.proc.pid))
+    if pid is not None:
+        readers.append(ProcessTreeReader(pid))
     elif profile.docker:
         notes["process"] = "not available: the server runs in a container (its processes are docker's)"
     elif profile.mode == "external":
@@ -74,27 +72,29 @@ class RunTelemetry:
         run_dir: Path,
         headers: dict[str, str],
         emit: Observer,
-        server_state: Callable[[], ServerState | None] | None = None,
+        faults: FaultLatch | None = None,
     ) -> RunTelemetry:
-        """`server_state`: the hook for in-process mode, a callable returning the engine's state now
-        (e.g. kept by a vLLM StatLoggerBase given to AsyncLLM's stat_loggers); without it an
-        in-process run records no server metrics (None, with why in summary.json)."""
+        """The server's state comes from where the launcher says (its StateSource): a /metrics page
+        read with its backend's names, or an in-process engine's stat logger."""
         candidates, notes = candidate_readers(profile, launcher)
         readers, found = open_readers(candidates)
         found.update(notes)
-        if profile.mode == "inprocess":
-            metrics_url = None
-            found["server_metrics"] = INPROCESS_STAT_LOGGER if server_state else INPROCESS_NO_METRICS
-        else:
-            metrics_url = f"{launcher.base_url}/metrics"
-            found["server_metrics"] = f"{metrics_url}, about once a second"
+        source = launcher.state_source()
+        found["server_metrics"] = source.description
         recorder = TelemetryRecorder(
-            run_dir / "timeseries.jsonl", metrics_url, readers, headers, emit=emit, server_state=server_state
+            run_dir / "timeseries.jsonl",
+            source.metrics_url,
+            readers,
+            headers,
+            emit=emit,
+            server_state=source.read,
+            parse=source.parse,
         )
         gpus = any(r.kind in ("nvidia", "amd") for r in readers)
         no_power = (
             None if gpus else (CPU_NO_POWER if profile.hardware.vendor == "cpu" else "not available: no GPU read")
         )
+        recorder.faults = faults
         recorder.start()
         return cls(recorder, found, emit, no_power)
 

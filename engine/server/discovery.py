@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import httpx
@@ -20,26 +19,13 @@ from engine.load.prompts import Prompt, PromptFactory, api_path, request_body
 from engine.load.record import RequestRecord
 from engine.load.tokenizer import load_tokenizer
 from engine.profiles import ResolvedProfile
-from engine.server.launcher import model_location
+from engine.server.backend import Backend
+from engine.server.launcher_base import ServerInfo as ServerInfo  # re-exported: defined with the launchers
+from engine.server.launcher_base import model_location
 
 
 class DiscoveryError(Exception):
     """The server cannot be benchmarked as asked (exit code 1), or the choice is ambiguous."""
-
-
-@dataclass
-class ServerInfo:
-    model: str  # the name to put in requests
-    root: str | None  # the model's path on the server, as /v1/models reports it
-    max_model_len: int | None
-    version: str | None
-    api: str  # completions | chat
-    prompt_kind: str  # token_ids | text
-    usage_reported: bool
-    tokenizer: str
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def choose_model(served: list[dict], wanted: list[str]) -> dict:
@@ -81,8 +67,10 @@ async def discover(
     base_url: str,
     profile: ResolvedProfile,
     model_arg: str | None,
+    backend: Backend,
 ) -> tuple[ServerInfo, PromptFactory]:
-    """`model_arg`: what this tool passed to the server as --model (None when attached)."""
+    """`model_arg`: what this tool passed to the server as --model (None when attached); `backend`:
+    what the profile says the server is (its version route; whether token-id prompts are worth a probe)."""
     try:
         r = await client.get(f"{base_url}/v1/models")
         r.raise_for_status()
@@ -93,7 +81,7 @@ async def discover(
     entry = choose_model(served, wanted)
     version = None
     try:
-        v = await client.get(f"{base_url}/version")
+        v = await client.get(f"{base_url}{backend.version_path}")
         if v.status_code == 200:
             version = v.json().get("version")
     except (httpx.HTTPError, ValueError):
@@ -106,6 +94,8 @@ async def discover(
     api = profile.load.api
     apis = ["completions", "chat"] if api == "auto" else [api]
     kinds = {"auto": ["token_ids", "text"], "token_ids": ["token_ids"], "text": ["text"]}[profile.load.prompt]
+    if profile.load.prompt == "auto" and not backend.capabilities.token_id_prompts:
+        kinds = ["text"]
     failures = []
     for api in apis:
         for kind in kinds:

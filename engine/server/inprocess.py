@@ -31,15 +31,26 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from engine.events import Notice, Observer, ServerState, ServerWaiting
+from engine.exits import EXIT_BAD_INPUT
+from engine.load.http import Session
 from engine.load.inprocess import EngineTarget
 from engine.load.prompts import PromptFactory
 from engine.load.tokenizer import load_tokenizer
 from engine.profiles import ResolvedProfile
 from engine.server import isolation
-from engine.server.discovery import ServerInfo
-from engine.server.isolation import Isolation
-from engine.server.launcher import Launcher, LaunchError, log_tail, profile_env, run_isolation
+from engine.server.launcher_base import (
+    LaunchDescription,
+    Launcher,
+    LaunchError,
+    ServerInfo,
+    StateSource,
+    log_tail,
+    run_isolation,
+    server_env,
+)
 from engine.server.recipe_check import drop_flags
 from engine.server.watchdog import children_of
 from engine.spawn import python_argv
@@ -113,18 +124,13 @@ def resolve_engine_args(argv: list[str]) -> EngineArgsPlan:
         raise LaunchError(
             f"vLLM's engine arguments rejected the recipe's flags for in-process mode: {error}\n"
             f"  flags: {shlex.join(argv)}",
-            exit_code=2,
+            exit_code=EXIT_BAD_INPUT,
         )
     model = argv[argv.index("--model") + 1] if "--model" in argv else None
     base, _ = _parse(parser, ["--model", model] if model else [])
     defaults = vars(base) if base is not None else {}
     non_default = {k: v for k, v in vars(ns).items() if k in defaults and defaults[k] != v}
     return EngineArgsPlan(argv, dropped, non_default, AsyncEngineArgs.from_cli_args(ns))
-
-
-def engine_env(profile: ResolvedProfile, iso: Isolation) -> dict[str, str]:
-    """The environment the engine runs with: the same as a launched server's."""
-    return {**isolation.server_env(iso, profile.hardware.vendor), **profile_env(profile)}
 
 
 class _LiveStats:
@@ -164,12 +170,11 @@ class InProcessLauncher(Launcher):
     """vLLM's AsyncLLM in this process: `start` builds it, `stop` shuts it down (and its processes)."""
 
     launched = True
-    in_process = True
 
     def __init__(self, profile: ResolvedProfile, model: str, log_path: Path, timeout_s: float):
         self.profile, self.model_arg, self.log_path, self.timeout_s = profile, model, log_path, timeout_s
         self.iso = run_isolation(profile)
-        self.env = engine_env(profile, self.iso)
+        self.env = server_env(profile, self.iso)  # the same as a launched server's
         self.argv = engine_argv(profile, model)
         self.base_url = "in-process"  # summary.json's endpoint: no URL
         self.engine = None
@@ -179,16 +184,19 @@ class InProcessLauncher(Launcher):
         self._build: concurrent.futures.Future | None = None
         self._saved_fds: tuple[int, int] | None = None
 
-    def describe(self) -> str:
+    def _command(self) -> str:
         """The engine's launch, as summary.json's launch_command."""
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in self.env.items())
         return (exports + " " if exports else "") + f"AsyncLLM.from_engine_args({shlex.join(self.argv)})"
+
+    def describe(self) -> LaunchDescription:
+        return LaunchDescription(self._command(), "building vLLM's AsyncLLM in this process")
 
     async def start(self, observer: Observer) -> None:
         loop = asyncio.get_running_loop()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
-            log.write(f"# llmbench-tui: in-process {self.describe()}\n".encode())
+            log.write(f"# llmbench-tui: in-process {self._command()}\n".encode())
         os.environ.update(self.env)  # before vLLM is imported: it reads some variables at import
         self._start_watchdog()
         self._log_to_server_log()
@@ -274,8 +282,11 @@ class InProcessLauncher(Launcher):
     def _last_log_line(self) -> str:
         return next((ln for ln in reversed(self.log_tail(5)) if ln.strip()), "")
 
-    async def discover(self, profile: ResolvedProfile) -> tuple[ServerInfo, PromptFactory, EngineTarget]:
-        """What server mode asks the server over HTTP, from the engine itself."""
+    async def discover(
+        self, client: httpx.AsyncClient, session: Session, profile: ResolvedProfile
+    ) -> tuple[ServerInfo, PromptFactory, EngineTarget]:
+        """What server mode asks the server over HTTP, from the engine itself (no HTTP: `client`
+        and `session` are unused)."""
         import vllm
 
         engine = self.engine
@@ -298,6 +309,9 @@ class InProcessLauncher(Launcher):
     def server_state(self) -> ServerState:
         """The engine's state now, from its stat logger: what server mode reads from /metrics."""
         return dataclasses.replace(self.stats.state)
+
+    def state_source(self) -> StateSource:
+        return StateSource("the in-process engine's stat logger, about once a second", read=self.server_state)
 
     def alive(self) -> bool:
         return self.engine is not None and not self.engine.errored

@@ -7,7 +7,7 @@ the client then waits on the run queue and timestamps tokens late (DESIGN.md, me
   it the moment the client wakes up, and it still gets every cycle nothing else wants;
 - a lower priority (`server_nice`): the same idea, weaker (a nice task keeps its time slice);
 - CPU affinity: the server on some cores (`server_cpus`), the load on others (`client_cpus`).
-The automatic default, chosen by measurement (benchmarks/isolation.py, README "Isolation"), is
+The automatic default, chosen by measurement (benchmarks/isolation.py, docs/measuring.md, "Isolation"), is
 SCHED_IDLE: the fewest flagged cells and the lowest client CPU wait of the priority settings on a
 2-core host, at no measurable cost to the server's throughput. A server on vLLM's CPU backend is
 CPU-bound for the whole run, and there SCHED_IDLE alone still left the client waiting in some
@@ -60,7 +60,7 @@ def resolve(settings: IsolationSettings, mode: str, docker: bool, vendor: str) -
         usable = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
         if vendor == "cpu" and len(usable) >= 2 and not (settings.server_cpus or settings.client_cpus):
             # A CPU-backend server is CPU-bound for the whole run: SCHED_IDLE alone still left the
-            # client waiting in some cells (README, "Isolation"); one core of its own ends that.
+            # client waiting in some cells (docs/measuring.md, "Isolation"); one core of its own ends that.
             iso.client_cpus, iso.server_cpus = str(usable[0]), format_cpus(set(usable[1:]))
             iso.notes.append(
                 f"CPU server (automatic): client on CPU {iso.client_cpus}, server on CPUs {iso.server_cpus}"

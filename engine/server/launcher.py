@@ -2,6 +2,7 @@
 
 Every launcher gives a base URL once the server is ready and stops what it started, its whole
 process group included (vLLM's engine core is a child process), so nothing is left orphaned.
+The server's command, health path and metric names are its backend's (engine/server/backend.py).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import json
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,25 +24,34 @@ from pathlib import Path
 import httpx
 
 from engine.events import Notice, Observer, ServerWaiting
-from engine.profiles import BUILTIN_PREFIX, ResolvedProfile, format_cpus, parse_cpus
+from engine.load.client import HttpTarget, Target
+from engine.load.http import Session
+from engine.load.prompts import PromptFactory
+from engine.profiles import ResolvedProfile, format_cpus, parse_cpus
 from engine.redact import Redactor, secret_values
 from engine.server import isolation
+from engine.server.backend import Backend
+from engine.server.backends import backend_for
+from engine.server.discovery import discover
 from engine.server.isolation import Isolation
-from engine.server.tinymodel import TINY_NAME, ensure_tiny_model, tiny_model_dir
+from engine.server.launcher_base import (
+    LaunchDescription,
+    Launcher,
+    LaunchError,
+    NotSupportedError,
+    ServerInfo,
+    StateSource,
+    log_tail,
+    model_location,
+    run_isolation,
+    server_env,
+)
+
+# Re-exported: their users import them from here.
+from engine.server.launcher_base import free_port as free_port
+from engine.server.launcher_base import profile_env as profile_env
+from engine.server.vllm_backend import VLLM
 from engine.spawn import python_argv
-
-
-class LaunchError(Exception):
-    """The server could not be started or never became ready (exit code 1, or 2 when it
-    rejected its arguments: bad input, found before any load was sent)."""
-
-    def __init__(self, message: str, exit_code: int = 1):
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-class NotSupportedError(Exception):
-    """A mode this build does not support yet (exit code 2)."""
 
 
 def _die_with_parent() -> None:
@@ -57,23 +66,6 @@ def _die_with_parent() -> None:
 
 
 STOP_GRACE_S = 20.0  # from SIGTERM to SIGKILL of what is left of the server's tree
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def model_location(profile: ResolvedProfile, build: bool = True, progress: Callable[[str], None] = print) -> str:
-    """What to pass to vLLM as the model: a HF id, a local path, or the built-in tiny model's path."""
-    model_id = profile.model.id
-    if model_id.startswith(BUILTIN_PREFIX):
-        name = model_id[len(BUILTIN_PREFIX) :]
-        if name != TINY_NAME:
-            raise LaunchError(f"unknown built-in model {name!r}: the only one is {BUILTIN_PREFIX}{TINY_NAME}")
-        return str(ensure_tiny_model(progress) if build else tiny_model_dir())
-    return model_id
 
 
 @dataclass
@@ -93,77 +85,55 @@ class LaunchSpec:
         return (exports + " " if exports else "") + shlex.join([*prefix, *self.command])
 
 
-def profile_env(profile: ResolvedProfile) -> dict[str, str]:
-    """The environment a profile sets for the server: the hardware's, then the recipe's on top."""
-    env = {**profile.hardware.env, **profile.recipe.env}
-    if profile.model.id.startswith(BUILTIN_PREFIX):
-        env.setdefault("HF_HUB_OFFLINE", "1")  # the built-in model is local: never ask a hub
-    return env
-
-
-def run_isolation(profile: ResolvedProfile) -> Isolation:
-    return isolation.resolve(profile.isolation, profile.mode, profile.docker, profile.hardware.vendor)
-
-
-def server_spec(profile: ResolvedProfile, model: str, port: int) -> LaunchSpec:
+def server_spec(profile: ResolvedProfile, model: str, port: int, backend: Backend | None = None) -> LaunchSpec:
+    """The server's launch: the backend's command (or its docker form) with the profile's environment."""
     recipe, hw, host = profile.recipe, profile.hardware, profile.host
+    backend = backend or backend_for(profile)
     iso = run_isolation(profile)
-    env = {**isolation.server_env(iso, hw.vendor), **profile_env(profile)}
-    # Our host/port go last so they win over any the recipe carries.
-    serve_args = [*recipe.args, "--host", host, "--port", str(port)]
-    if profile.docker:
-        if not recipe.docker_image:
-            raise LaunchError(f"recipe {recipe.name!r} names no docker_image, but the profile asks for docker")
-        name = f"llmbench-{uuid.uuid4().hex[:8]}"
-        # `-e NAME` without a value: docker takes it from its own environment, so no value
-        # (a token, say) is on a command line that `ps` shows to every user of the host.
-        env_flags = [x for k in env for x in ("-e", k)]
-        hf_cache = str(Path.home() / ".cache" / "huggingface")
-        command = [
-            "docker",
-            "run",
-            "--rm",
-            "--name",
-            name,
-            "--network",
-            "host",
-            "--ipc",
-            "host",
-            *hw.docker_args,
-            *([f"--cpuset-cpus={iso.server_cpus}"] if iso.server_cpus else []),
-            *env_flags,
-            "-e",
-            "HF_TOKEN",
-            "-v",
-            f"{hf_cache}:/root/.cache/huggingface",
-            "--entrypoint",
-            "vllm",
-            recipe.docker_image,
-            "serve",
-            model,
-            *serve_args,
-        ]
-        return LaunchSpec(command, env, f"http://{host}:{port}", iso)
-    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model, *serve_args]
-    return LaunchSpec(command, env, f"http://{host}:{port}", iso)
+    env = server_env(profile, iso)
+    url = f"http://{host}:{port}"
+    if not profile.docker:
+        return LaunchSpec(backend.serve_command(model, recipe.args, host, port), env, url, iso)
+    if not recipe.docker_image:
+        raise LaunchError(f"recipe {recipe.name!r} names no docker_image, but the profile asks for docker")
+    entry = backend.docker_entry(model, recipe.args, host, port)
+    # `-e NAME` without a value: docker takes it from its own environment, so no value
+    # (a token, say) is on a command line that `ps` shows to every user of the host.
+    env_flags = [x for k in env for x in ("-e", k)]
+    hf_cache = str(Path.home() / ".cache" / "huggingface")
+    command = [
+        *("docker", "run", "--rm", "--name", f"llmbench-{uuid.uuid4().hex[:8]}"),
+        *("--network", "host", "--ipc", "host"),
+        *hw.docker_args,
+        *([f"--cpuset-cpus={iso.server_cpus}"] if iso.server_cpus else []),
+        *env_flags,
+        *("-e", "HF_TOKEN", "-v", f"{hf_cache}:/root/.cache/huggingface"),
+        *("--entrypoint", entry.entrypoint, recipe.docker_image, *entry.args),
+    ]
+    return LaunchSpec(command, env, url, iso)
 
 
-class Launcher:
-    base_url: str = ""
-    launched = False  # whether this tool started the server (and writes server.log)
-    in_process = False  # the engine runs in this process (no HTTP): engine/server/inprocess.py
-    model_arg: str | None = None  # what this tool passed to vLLM as the model, when it launched it
-    headers: dict[str, str] = {}  # the client's credentials, for the API's routes
+class HttpLauncher(Launcher):
+    """A server reached over HTTP: discovered through its OpenAI API, its state from its /metrics."""
 
-    async def start(self, observer: Observer) -> None:
-        raise NotImplementedError
+    backend: Backend = VLLM
 
-    def alive(self) -> bool:
-        return True
+    async def discover(
+        self, client: httpx.AsyncClient, session: Session, profile: ResolvedProfile
+    ) -> tuple[ServerInfo, PromptFactory, Target]:
+        info, factory = await discover(client, session, self.base_url, profile, self.model_arg, self.backend)
+        ids_field = self.backend.capabilities.answer_ids_field
+        target = HttpTarget(
+            session, self.base_url, info.api, info.model, keep_text=not info.usage_reported, answer_ids_field=ids_field
+        )
+        return info, factory, target
+
+    def state_source(self) -> StateSource:
+        url = f"{self.base_url}/metrics"
+        return StateSource(f"{url}, about once a second", metrics_url=url, parse=self.backend.metrics.parse)
 
     async def unreachable(self) -> str | None:
-        """Why the server does not answer /v1/models now (None when it does): after a cell with
-        failed requests, to tell a dead server from a few bad requests."""
+        """Why the server does not answer /v1/models now (None when it does)."""
         async with httpx.AsyncClient(timeout=10, headers=self.headers) as client:
             try:
                 r = await client.get(f"{self.base_url}/v1/models")
@@ -171,13 +141,11 @@ class Launcher:
                 return f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
         return None if r.status_code == 200 else f"/v1/models answered HTTP {r.status_code}"
 
-    async def stop(self) -> None:
-        pass
 
-
-class ExternalLauncher(Launcher):
-    def __init__(self, endpoint: str):
+class ExternalLauncher(HttpLauncher):
+    def __init__(self, endpoint: str, backend: Backend = VLLM):
         self.base_url = endpoint.rstrip("/").removesuffix("/v1")
+        self.backend = backend
 
     async def start(self, observer: Observer) -> None:
         async with httpx.AsyncClient(timeout=10, headers=self.headers) as client:
@@ -194,11 +162,18 @@ class ExternalLauncher(Launcher):
             raise LaunchError(f"{self.base_url}/v1/models answered HTTP {r.status_code}: {r.text[:300]}")
 
 
-class ServerLauncher(Launcher):
+class ServerLauncher(HttpLauncher):
     launched = True
 
-    def __init__(self, spec: LaunchSpec, log_path: Path, timeout_s: float, model_arg: str | None = None):
-        self.spec = spec
+    def __init__(
+        self,
+        spec: LaunchSpec,
+        log_path: Path,
+        timeout_s: float,
+        model_arg: str | None = None,
+        backend: Backend = VLLM,
+    ):
+        self.spec, self.backend = spec, backend
         self.model_arg = model_arg
         self.base_url = spec.base_url
         self.log_path = log_path
@@ -206,6 +181,9 @@ class ServerLauncher(Launcher):
         self.proc: subprocess.Popen | None = None
         self._container = spec.command[spec.command.index("--name") + 1] if spec.command[0] == "docker" else None
         self.redact = Redactor(secret_values(spec.command, spec.env))
+
+    def describe(self) -> LaunchDescription:
+        return LaunchDescription(self.spec.shell(), f"waiting for {self.base_url}{self.backend.health_path}")
 
     async def start(self, observer: Observer) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -257,7 +235,7 @@ class ServerLauncher(Launcher):
                         f"the server {what}; last lines of {self.log_path}:\n{tail}", 2 if rejected else 1
                     )
                 try:
-                    r = await client.get(f"{self.base_url}/health")
+                    r = await client.get(f"{self.base_url}{self.backend.health_path}")
                     if r.status_code == 200:
                         observer(Notice("info", f"server ready at {self.base_url} after {elapsed:.0f} s"))
                         return
@@ -266,7 +244,7 @@ class ServerLauncher(Launcher):
                 if elapsed > self.timeout_s:
                     await self.stop()
                     raise LaunchError(
-                        f"the server did not answer /health within {self.timeout_s:.0f} s "
+                        f"the server did not answer {self.backend.health_path} within {self.timeout_s:.0f} s "
                         f"(recipe startup_timeout_s); see {self.log_path}"
                     )
                 last = next((ln for ln in reversed(self.log_tail(5)) if ln.strip()), "")
@@ -275,6 +253,10 @@ class ServerLauncher(Launcher):
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def server_pid(self) -> int | None:
+        # In docker the tree under the keeper is docker's client, not the server.
+        return self.proc.pid if self.proc is not None and self._container is None else None
 
     async def stop(self) -> None:
         if self.proc is None:
@@ -294,17 +276,6 @@ class ServerLauncher(Launcher):
             proc.wait()
 
 
-def log_tail(path: Path, lines: int = 20) -> list[str]:
-    """The last lines of a server's log (its last 16 KiB read), for progress lines and errors."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - 16384))
-            return f.read().decode(errors="replace").splitlines()[-lines:]
-    except OSError:
-        return []
-
-
 def check_mode(profile: ResolvedProfile) -> None:
     """Raise NotSupportedError for a mode this profile cannot run in (bad input: exit code 2)."""
     if profile.mode == "external" and not profile.endpoint:
@@ -313,7 +284,10 @@ def check_mode(profile: ResolvedProfile) -> None:
         raise NotSupportedError("a search needs service levels to meet: --slo ttft:500,tpot:50 (ms)")
     if profile.grid.turns():
         _check_multiturn(profile)
+    backend = backend_for(profile)  # a recipe.backend this build does not know: refused here
     if profile.mode == "inprocess":
+        if not backend.capabilities.in_process:
+            raise NotSupportedError(f"{backend.label} has no in-process engine here: use --mode server")
         if profile.docker:
             raise NotSupportedError(
                 "in-process mode runs vLLM inside this tool's run process: it cannot run in docker; "
@@ -346,15 +320,15 @@ def check_mode(profile: ResolvedProfile) -> None:
 
 def make_launcher(profile: ResolvedProfile, results_dir: Path, progress: Callable[[str], None]) -> Launcher:
     check_mode(profile)
+    backend = backend_for(profile)
     if profile.mode == "external":
-        return ExternalLauncher(profile.endpoint)
+        return ExternalLauncher(profile.endpoint, backend)
     model = model_location(profile, build=True, progress=progress)
+    log, timeout_s = results_dir / "server.log", profile.recipe.startup_timeout_s
     if profile.mode == "inprocess":
-        from engine.server.inprocess import InProcessLauncher  # it builds on this module
-
-        return InProcessLauncher(profile, model, results_dir / "server.log", profile.recipe.startup_timeout_s)
-    spec = server_spec(profile, model, profile.port or free_port(profile.host))
-    return ServerLauncher(spec, results_dir / "server.log", profile.recipe.startup_timeout_s, model)
+        return backend.in_process_launcher(profile, model, log, timeout_s)
+    spec = server_spec(profile, model, profile.port or free_port(profile.host), backend)
+    return ServerLauncher(spec, log, timeout_s, model, backend)
 
 
 @dataclass
@@ -366,21 +340,19 @@ class LaunchPreview:
 
 def launch_preview(profile: ResolvedProfile, resolve_engine_args: bool = False) -> LaunchPreview:
     """The environment, the exact command and the isolation a run would use (nothing is built or
-    launched). In-process: the engine arguments, through vLLM's own parser when `resolve_engine_args`
-    (slow: it imports vLLM; --dry-run does, the TUI's live preview does not)."""
+    launched). In-process: the engine arguments, through the engine's own parser when
+    `resolve_engine_args` (slow: it imports vLLM; --dry-run does, the TUI's live preview does not)."""
     iso = run_isolation(profile)
     if profile.mode == "external":
         target = profile.endpoint or "<endpoint>"
         return LaunchPreview({}, f"(external mode: nothing is launched; load goes to {target})", iso)
+    backend, model = backend_for(profile), model_location(profile, build=False)
+    env = server_env(profile, iso)
     if profile.mode == "inprocess":
-        from engine.server.inprocess import engine_env, preview_lines
-
-        env = engine_env(profile, iso)
         redact = Redactor(secret_values(profile.recipe.args, env))
-        lines = preview_lines(profile, model_location(profile, build=False), resolve_engine_args)
+        lines = backend.in_process_preview(profile, model, resolve_engine_args)
         return LaunchPreview({k: redact(v) for k, v in env.items()}, redact("\n  ".join(lines)), iso)
-    spec = server_spec(profile, model_location(profile, build=False), profile.port or free_port(profile.host))
-    env = {**isolation.server_env(iso, profile.hardware.vendor), **profile_env(profile)}
+    spec = server_spec(profile, model, profile.port or free_port(profile.host), backend)
     redact = Redactor(secret_values(spec.command, env))
     return LaunchPreview({k: redact(v) for k, v in env.items()}, redact(spec.shell()), iso)
 

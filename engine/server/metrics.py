@@ -1,50 +1,87 @@
-"""Server state from vLLM's Prometheus `/metrics`, polled during a run."""
+"""Server state from a backend's Prometheus `/metrics`, polled during a run.
+
+Each backend names the same few things differently (vLLM `vllm:num_requests_running`, SGLang
+`sglang:num_running_reqs`): MetricNames holds one backend's names and parses its page.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from engine.events import ServerState
 
-# vLLM 0.32's names (vllm/v1/metrics/loggers.py): gauges, then counters (exported with `_total`).
-WANTED = {
-    "vllm:num_requests_running": "running",
-    "vllm:num_requests_waiting": "waiting",
-    "vllm:kv_cache_usage_perc": "kv_cache_usage",
-    "vllm:generation_tokens": "generation_tokens_total",
-    "vllm:prompt_tokens": "prompt_tokens_total",
-    "vllm:num_preemptions": "preemptions_total",
-}
 
-_PREFIXES = tuple(WANTED)
-# The sample names to keep: exactly these (not `vllm:prompt_tokens_by_source_total`, not `*_created`).
-_SAMPLES = frozenset([*WANTED, *(f"{name}_total" for name in WANTED)])
-_COMMENTS = tuple(f"# {kind} {name} " for name in WANTED for kind in ("TYPE", "HELP"))
+@dataclass(frozen=True)
+class MetricNames:
+    """A backend's names for the server state the run reads: gauges, then counters (named
+    without their `_total` suffix, as Prometheus names the family). None: not exported."""
 
+    running: str
+    waiting: str
+    kv_cache_usage: str | None
+    generation_tokens: str | None
+    prompt_tokens: str | None
+    preemptions: str | None
 
-def wanted_lines(text: str) -> str:
-    """Only the lines of the wanted metrics: their samples and their TYPE/HELP comments."""
-    keep = []
-    for ln in text.splitlines():
-        if ln.startswith(_PREFIXES):
-            end = ln.find("{")
-            if (ln[:end] if end >= 0 else ln.split(" ", 1)[0]) in _SAMPLES:
+    @cached_property
+    def _names(self) -> tuple[str, ...]:
+        return tuple(
+            n
+            for n in (
+                self.running,
+                self.waiting,
+                self.kv_cache_usage,
+                self.generation_tokens,
+                self.prompt_tokens,
+                self.preemptions,
+            )
+            if n
+        )
+
+    @cached_property
+    def _samples(self) -> frozenset[str]:
+        # The sample names to keep: exactly these (not `vllm:prompt_tokens_by_source_total`, not `*_created`).
+        return frozenset([*self._names, *(f"{name}_total" for name in self._names)])
+
+    @cached_property
+    def _comments(self) -> tuple[str, ...]:
+        return tuple(f"# {kind} {name} " for name in self._names for kind in ("TYPE", "HELP"))
+
+    def wanted_lines(self, text: str) -> str:
+        """Only the lines of the wanted metrics: their samples and their TYPE/HELP comments."""
+        keep = []
+        for ln in text.splitlines():
+            if ln.startswith(self._names):
+                end = ln.find("{")
+                if (ln[:end] if end >= 0 else ln.split(" ", 1)[0]) in self._samples:
+                    keep.append(ln)
+            elif ln.startswith(self._comments):
                 keep.append(ln)
-        elif ln.startswith(_COMMENTS):
-            keep.append(ln)
-    return "\n".join(keep) + "\n"
+        return "\n".join(keep) + "\n"
 
+    def parse(self, text: str) -> ServerState:
+        """Sum each wanted metric over its label sets (engines, models).
 
-def parse_metrics(text: str) -> ServerState:
-    """Sum each wanted metric over its label sets (engines, models).
+        vLLM's page is ~60 KB of histograms; parsing all of it costs ~35 ms of the client's CPU
+        (taken from the server on a shared host), so only the wanted lines reach the parser (~1 ms)."""
+        sums: dict[str, float] = {}
+        for family in text_string_to_metric_families(self.wanted_lines(text)):
+            for sample in family.samples:
+                if sample.name in self._samples:
+                    name = sample.name.removesuffix("_total")
+                    sums[name] = sums.get(name, 0.0) + sample.value
 
-    vLLM's page is ~60 KB of histograms; parsing all of it costs ~35 ms of the client's CPU (taken
-    from the server on a shared host), so only the wanted lines reach the parser (~1 ms)."""
-    state = ServerState()
-    for family in text_string_to_metric_families(wanted_lines(text)):
-        for sample in family.samples:
-            name = sample.name.removesuffix("_total")
-            if name in WANTED and sample.name in _SAMPLES:
-                key = WANTED[name]
-                setattr(state, key, (getattr(state, key) or 0.0) + sample.value)
-    return state
+        def value(name: str | None) -> float | None:
+            return sums.get(name) if name else None
+
+        return ServerState(
+            running=value(self.running),
+            waiting=value(self.waiting),
+            kv_cache_usage=value(self.kv_cache_usage),
+            generation_tokens_total=value(self.generation_tokens),
+            prompt_tokens_total=value(self.prompt_tokens),
+            preemptions_total=value(self.preemptions),
+        )

@@ -32,7 +32,7 @@ RENAMED_KEYS = {"enable_fi_allreduce_fusion": "fuse_allreduce_rms", "enable_noop
 
 @dataclass
 class RecipeCheck:
-    vllm_version: str | None  # installed vLLM, None when it cannot be imported
+    version: str | None  # installed vLLM, None when it cannot be imported
     rejected: list[str] = field(default_factory=list)  # flags the parser does not know
     errors: list[str] = field(default_factory=list)  # known flags with bad values
     unavailable: str | None = None  # why the check could not run
@@ -45,11 +45,11 @@ class RecipeCheck:
         out = []
         for flag in self.rejected:
             hint = REPLACEMENTS.get(flag, "not a flag of this vLLM version; see `vllm serve --help`.")
-            out.append(f"{flag}: rejected by vLLM {self.vllm_version}: {hint}")
+            out.append(f"{flag}: rejected by vLLM {self.version}: {hint}")
         for error in self.errors:
             renames = [f"{old} is now {new}" for old, new in RENAMED_KEYS.items() if old in error]
             hint = f" (renamed: {', '.join(renames)})" if renames else ""
-            out.append(f"rejected by vLLM {self.vllm_version}: {error}{hint}")
+            out.append(f"rejected by vLLM {self.version}: {error}{hint}")
         return out
 
 

@@ -19,7 +19,8 @@ from engine.compare.render import counted_lines, iso_sets, left_out_lines, stats
 from engine.compare.sources import Run
 from engine.report.curves import VIEWS, Series, series, view
 from engine.report.model import CellResult
-from engine.report.table import CONSOLE_COLUMNS, FLAG_HEADER, with_workload
+from engine.report.registry import Table, columns
+from engine.report.table import FLAG_HEADER
 from engine.share.markup import e
 from engine.share.svg import chart
 from engine.share.telemetry_html import telemetry_section
@@ -74,11 +75,11 @@ def _table(rows: list[list[str]]) -> str:
 def cells_table(cells: list[CellResult]) -> str:
     """The run's summary table (the console's columns, with its rate and goodput columns where a cell
     has them); a flagged row ends with each flag and its reason."""
-    columns = with_workload(cells, CONSOLE_COLUMNS)
-    head = "".join(f"<th>{e(m.label)}</th>" for m in columns) + f"<th class=text>{FLAG_HEADER}</th>"
+    shown = columns(Table.CONSOLE, cells)
+    head = "".join(f"<th>{e(m.label)}</th>" for m in shown) + f"<th class=text>{FLAG_HEADER}</th>"
     rows = []
     for c in cells:
-        values = "".join(f"<td>{e(m.text(c))}</td>" for m in columns)
+        values = "".join(f"<td>{e(m.text(c))}</td>" for m in shown)
         reasons = "<br>".join(f"! <b>{e(f.code)}</b>: {e(f.reason)}" for f in c.flags)
         cls = " class=flagged" if c.flags else ""
         rows.append(f"<tr{cls}>{values}<td class=flag>{reasons}</td></tr>")

@@ -14,7 +14,8 @@ from itertools import pairwise
 from pathlib import Path
 
 from engine.report.curves import Series, View
-from engine.report.model import METRICS, SERVER_MISMATCH, CellResult, DeviceCellStats, RunSummary
+from engine.report.model import SERVER_MISMATCH, CellResult, DeviceCellStats, RunSummary
+from engine.report.registry import METRICS
 from engine.share.markup import NA, caption, e, flag_codes, mean_max, na, table
 from engine.share.svg import chart
 

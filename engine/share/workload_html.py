@@ -3,7 +3,7 @@
 Rate cells (how their requests were sent against the plan), goodput under the SLOs, what a
 search found and how, the realised lengths of dataset and trace cells, and a multi-turn cell's
 figures per turn. Each part appears only where a cell has it, so a plain concurrency grid's report
-has no Workload section at all. Labels are the ones of engine.report.model.METRICS, so the page,
+has no Workload section at all. Labels are the ones of engine.report.registry.METRICS, so the page,
 the console and the TUI name a figure alike.
 """
 
@@ -12,7 +12,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from engine.report.model import CLIENT_LIMIT, CLIENT_STARVED, LENGTH_MISMATCH, METRICS, CellResult
+from engine.report.model import CLIENT_LIMIT, CLIENT_STARVED, LENGTH_MISMATCH, CellResult
+from engine.report.registry import METRICS
 from engine.share.markup import NA, caption, e, flag_codes, na, table
 
 CLIENT_CODES = (CLIENT_LIMIT, CLIENT_STARVED)

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.events import DeviceReading, Event, ServerState, ServerStateChanged, TelemetrySampled
-from engine.server.metrics import parse_metrics
+from engine.report.diskspace import AppendFile, FaultLatch
+from engine.server.vllm_backend import VLLM_METRICS
 from engine.telemetry.devices import Unavailable
 
 IDLE_TIMEOUT_S = 10.0  # how long to wait for the server to go idle after a cell before reading its counters
@@ -40,10 +41,11 @@ class TelemetryRecorder:
         emit: Callable[[Event], None] | None = None,
         fetch: Callable[[str], tuple[int, str]] | None = None,  # GET url -> (status, body); tests fake it
         server_state: Callable[[], ServerState | None] | None = None,
+        parse: Callable[[str], ServerState] | None = None,  # /metrics in its backend's names (default vLLM's)
     ):
         self.path, self.metrics_url, self.readers = path, metrics_url, readers
         self.headers, self.interval_s, self.emit = headers or {}, interval_s, emit
-        self.fetch, self.server_state = fetch, server_state
+        self.fetch, self.server_state, self.parse = fetch, server_state, parse or VLLM_METRICS.parse
         self.loop: asyncio.AbstractEventLoop | None = None
         self.server: list[tuple[float, ServerState]] = []
         self.readings: list[tuple[float, DeviceReading]] = []
@@ -59,7 +61,8 @@ class TelemetryRecorder:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._file = None
+        self._file: AppendFile | None = None
+        self.faults: FaultLatch | None = None  # where a failed write of the file is reported (a full disk)
 
     # -- the thread -----------------------------------------------------------------------------
 
@@ -69,7 +72,7 @@ class TelemetryRecorder:
         except RuntimeError:
             self.loop = None
         if self.path is not None:
-            self._file = open(self.path, "a", buffering=1)  # noqa: SIM115 (open while the run samples)
+            self._file = AppendFile(self.path, self.faults)
         self._thread = threading.Thread(target=self._run, name="telemetry", daemon=True)
         self._thread.start()
 
@@ -158,7 +161,7 @@ class TelemetryRecorder:
             if status == 404:
                 self.metrics_url = None  # not a vLLM server, or metrics off: stop asking
             return None
-        return parse_metrics(text)
+        return self.parse(text)
 
     def _send(self, event: Event) -> None:
         if self.emit is None:

@@ -1,0 +1,188 @@
+"""The metric registry: every figure of a cell that a front end shows, compares or searches on,
+declared once (its label, unit, format, direction, vLLM bench key, and where it appears).
+
+The console's and TUI's tables, the HTML report, `compare` and the search read their metrics
+from here; a new metric is one entry below (and its computation in engine.report.metrics).
+Latencies come in families (TTFT, TPOT, ITL, E2E), each with vLLM bench's statistics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from engine.report.model import CellResult
+
+
+class Table(Enum):
+    """The cell tables a metric can be a column of."""
+
+    CONSOLE = "console"  # the console's summary, the HTML report, the CSV/Markdown/JSON cell tables
+    COMPACT = "compact"  # the TUI's narrower table beside the charts
+
+
+@dataclass(frozen=True)
+class Compared:
+    """A metric `compare` takes the ratio of: its column's place and header in the ratio table."""
+
+    order: int
+    label: str
+
+
+@dataclass(frozen=True)
+class Metric:
+    """How one figure of a cell is named, measured and printed (one definition for every front end)."""
+
+    key: str  # the CellResult attribute holding it
+    label: str  # short column header
+    unit: str
+    fmt: str
+    higher_is_better: bool | None = None  # None: not a figure of merit (a count, a setting)
+    vllm_key: str | None = None  # its key in `vllm bench serve --save-result` (None: ours only)
+    tables: frozenset[Table] = frozenset()
+    # A column only where some cell of the table has it (a rate cell's columns); None: always.
+    shown_if: Callable[[CellResult], bool] | None = None
+    compared: Compared | None = None
+    # The text that stands for the value in a cell where the figure does not apply (None: the value).
+    placeholder: Callable[[CellResult], str | None] | None = None
+
+    def value(self, cell: Any) -> Any:
+        """The figure of a cell (or of anything with the same attribute, such as a turn's figures)."""
+        return getattr(cell, self.key)
+
+    def text(self, cell: Any) -> str:
+        if self.placeholder is not None and (stand_in := self.placeholder(cell)) is not None:
+            return stand_in
+        value = self.value(cell)
+        return "n/a" if value is None else self.fmt.format(value)
+
+
+@dataclass(frozen=True)
+class Latency:
+    """A latency family: its statistics are CellResult's `<stat>_<name>_ms`, as vLLM bench names them."""
+
+    name: str  # ttft, tpot, itl, e2el: vLLM bench's infix, and the name an --slo gives it
+    label: str  # TTFT, TPOT, ITL, E2E
+    meaning: str
+    fmt: str
+    slo: bool  # whether a service level can be set on it (--slo), as vLLM's goodput allows
+
+    def key(self, stat: str) -> str:
+        return f"{stat}_{self.name}_ms"
+
+    def stat_label(self, stat: str) -> str:
+        return self.label if stat == "mean" else f"{self.label} {STAT_LABELS[stat]}"
+
+    def metric(self, stat: str, **shown: Any) -> Metric:
+        key = self.key(stat)
+        return Metric(key, self.stat_label(stat), "ms", self.fmt, higher_is_better=False, vllm_key=key, **shown)
+
+    def at(self, percentile: int) -> Metric:
+        """The metric of this latency at a percentile (50: the median)."""
+        return METRICS[self.key(PERCENTILES[percentile])]
+
+
+STATS = ("mean", "median", "std", "p90", "p99")  # vLLM bench's statistics of each latency
+STAT_LABELS = {"median": "p50", "std": "std", "p90": "p90", "p99": "p99"}
+PERCENTILES = {50: "median", 90: "p90", 99: "p99"}
+LATENCIES = {
+    family.name: family
+    for family in (
+        Latency("ttft", "TTFT", "time to first token", "{:.1f}", slo=True),
+        Latency("tpot", "TPOT", "time per output token", "{:.2f}", slo=True),
+        Latency("itl", "ITL", "inter-token latency", "{:.2f}", slo=False),
+        Latency("e2el", "E2E", "end-to-end latency", "{:,.0f}", slo=True),
+    )
+}
+TTFT, TPOT, ITL, E2E = (LATENCIES[n] for n in ("ttft", "tpot", "itl", "e2el"))
+
+BOTH = frozenset({Table.CONSOLE, Table.COMPACT})
+CONSOLE = frozenset({Table.CONSOLE})
+
+
+def _open_loop(cell: CellResult) -> bool:
+    return cell.open_loop is not None
+
+
+def _no_cap(cell: CellResult) -> str | None:
+    # An open loop without a cap: no concurrency was set (peak_in_flight says what was seen).
+    return "-" if cell.open_loop and not cell.max_concurrency else None
+
+
+_ENTRIES = (
+    Metric("max_concurrency", "conc", "", "{:d}", vllm_key="max_concurrency", tables=BOTH, placeholder=_no_cap),
+    Metric("seq", "ISL/OSL", "tokens", "{}", tables=BOTH),
+    Metric("request_rate", "rate", "req/s", "{:g}", tables=CONSOLE, shown_if=_open_loop),
+    Metric("achieved_rate", "sent/s", "req/s", "{:.2f}", tables=CONSOLE, shown_if=_open_loop),
+    Metric("peak_in_flight", "peak", "requests", "{:d}", tables=CONSOLE, shown_if=_open_loop),
+    Metric(
+        "request_goodput",
+        "goodput",
+        "req/s",
+        "{:.2f}",
+        higher_is_better=True,
+        vllm_key="request_goodput",
+        tables=CONSOLE,
+        shown_if=lambda c: c.goodput is not None,
+    ),
+    Metric("completed", "ok", "requests", "{:d}", vllm_key="completed", tables=CONSOLE),
+    Metric("failed", "fail", "requests", "{:d}", higher_is_better=False, vllm_key="failed", tables=BOTH),
+    Metric("request_throughput", "req/s", "req/s", "{:.2f}", True, "request_throughput", BOTH),
+    Metric(
+        "output_throughput",
+        "out tok/s",
+        "tok/s",
+        "{:,.0f}",
+        True,
+        "output_throughput",
+        BOTH,
+        compared=Compared(2, "output tok/s"),
+    ),
+    Metric(
+        "total_token_throughput",
+        "tot tok/s",
+        "tok/s",
+        "{:,.0f}",
+        True,
+        "total_token_throughput",
+        CONSOLE,
+        compared=Compared(1, "total tok/s"),
+    ),
+    Metric(
+        "total_token_throughput_per_gpu", "tok/s/GPU", "tok/s", "{:,.0f}", True, compared=Compared(3, "total tok/s/GPU")
+    ),
+    TTFT.metric("median", tables=BOTH, compared=Compared(6, "TTFT p50")),
+    TTFT.metric("p99", tables=BOTH),
+    TPOT.metric("mean", tables=BOTH, compared=Compared(7, "TPOT")),
+    ITL.metric("p99", tables=CONSOLE),
+    E2E.metric("mean", tables=BOTH, compared=Compared(4, "mean E2E")),
+    E2E.metric("p99", compared=Compared(5, "p99 E2E")),
+    Metric("interactivity", "tok/s/user", "tok/s", "{:.1f}", True, tables=CONSOLE),
+    Metric("client_loop_lag_p99_ms", "lag p99", "ms", "{:.1f}", tables=CONSOLE),
+    Metric("client_run_queue_share", "CPU wait", "%", "{:.0%}", tables=CONSOLE),
+    Metric("energy_j", "energy", "J", "{:,.0f}"),
+    Metric("output_tokens_per_joule", "tok/J", "tok/J", "{:.2f}", True),
+)
+
+# In the order of the tables' columns; every latency statistic is there, shown or not.
+METRICS: dict[str, Metric] = {m.key: m for m in _ENTRIES}
+METRICS |= {m.key: m for f in LATENCIES.values() for m in map(f.metric, STATS) if m.key not in METRICS}
+
+
+def metric(key: str) -> Metric:
+    return METRICS[key]
+
+
+def columns(table: Table, cells: list[CellResult] | None = None) -> list[Metric]:
+    """A table's columns: its metrics in order, a conditional one only where some of `cells` has it."""
+    return [
+        m
+        for m in METRICS.values()
+        if table in m.tables and (m.shown_if is None or any(m.shown_if(c) for c in cells or []))
+    ]
+
+
+# The figures `compare` takes ratios of, in the order of its table.
+COMPARED: list[Metric] = sorted((m for m in METRICS.values() if m.compared), key=lambda m: m.compared.order)

@@ -1,0 +1,56 @@
+"""events.jsonl through the one discriminated union of events: a file an earlier version wrote
+(tests/data/events-0.1.jsonl, a real run's lines, one or two of each kind) reads back into typed
+events and writes again unchanged; unknown kinds are skipped, unknown fields ignored."""
+
+from __future__ import annotations
+
+import json
+
+from engine.events import (
+    EVENTS,
+    CellFinished,
+    DeviceReading,
+    LoadProgress,
+    RunFinished,
+    ServerState,
+    ServerStateChanged,
+    TelemetrySampled,
+    from_record,
+    to_record,
+)
+from engine.plan import Cell
+from engine.report.model import CellResult
+from engine.run.eventlog import read_events
+from tests.conftest import ROOT
+
+OLD = ROOT / "tests" / "data" / "events-0.1.jsonl"
+
+
+def test_an_earlier_versions_events_read_back_typed_and_write_unchanged():
+    records = [json.loads(line) for line in OLD.read_text().splitlines()]
+    events = read_events(OLD)
+    assert [type(e).__name__ for e in events] == [r["event"] for r in records]
+    assert {type(e).__name__ for e in events} == set(EVENTS)  # the file holds every kind
+    for record, event in zip(records, events):
+        assert json.loads(json.dumps(to_record(event))) == record
+    finished = next(e for e in events if isinstance(e, CellFinished))
+    assert isinstance(finished.cell, Cell) and isinstance(finished.result, CellResult)
+    assert finished.result.completed > 0 and finished.result.cell == finished.cell.index
+    state = next(e for e in events if isinstance(e, ServerStateChanged)).state
+    assert isinstance(state, ServerState)
+    readings = next(e for e in events if isinstance(e, TelemetrySampled)).readings
+    assert readings and all(isinstance(r, DeviceReading) for r in readings)
+    end = events[-1]
+    assert isinstance(end, RunFinished) and all(isinstance(c, CellResult) for c in end.cells) and end.cells
+
+
+def test_unknown_kinds_are_skipped_and_unknown_or_missing_fields_tolerated():
+    assert from_record({"event": "SomethingNewer", "at": 1.0}) is None
+    assert from_record({"at": 1.0}) is None
+    line = next(json.loads(x) for x in OLD.read_text().splitlines() if '"LoadProgress"' in x)
+    line["added_later"] = 7
+    line["cell"]["added_later"] = "x"
+    del line["client_wait_share"]  # written only by later versions: its default
+    event = from_record(line)
+    assert isinstance(event, LoadProgress) and event.client_wait_share is None
+    assert event.at == line["at"] and event.done == line["done"]
