@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from array import array
 
@@ -85,3 +86,36 @@ def test_a_spool_that_cannot_be_written_keeps_the_values_in_memory():
         itls._file = Full()
         itls.extend([3.0, 1.0, 2.0, 5.0, 4.0, 6.0])
         assert itls._file is None and itls.stats()["median_itl_ms"] == 3.5
+
+
+async def test_a_run_keeps_its_itls_on_disk_and_reports_what_its_requests_say(tiny_model, tmp_path, monkeypatch):
+    """Through the runner: the summary's ITL figures are those of requests.jsonl's gaps (to their
+    0.1 us rounding), and each record measured gave its gaps up once written (held only by Itls)."""
+    from engine.report import itl as itl_module
+    from engine.run import runner as runner_module
+    from tests.fake_openai import FakeConfig, FakeServer
+    from tests.test_external_modes import profile_for, run
+
+    taken: list[RequestRecord] = []
+
+    class Watched(itl_module.Itls):
+        def take(self, record: RequestRecord) -> None:
+            super().take(record)
+            taken.append(record)
+
+    monkeypatch.setattr(runner_module, "Itls", Watched)
+    config = FakeConfig(tokens_per_chunk=2, token_delay_s=0.002)
+    async with FakeServer(config) as server:
+        profile = profile_for(server.url, tiny_model, **{"grid.seq": ["16/24"], "grid.concurrency": [3]})
+        outcome, summary, _ = await run(profile, tmp_path)
+    assert outcome.exit_code == 0, outcome.error
+    lines = [
+        RequestRecord(**{k: v for k, v in json.loads(x).items() if k != "superseded"})
+        for x in (outcome.results_dir / "requests.jsonl").read_text().splitlines()
+    ]
+    measured = [r for r in lines if not r.warmup]
+    assert len(taken) == len(measured) == 6 and all(len(r.chunk_gaps) == 0 for r in taken)
+    expected = _stats(ITL, (g for r in measured if r.ok and not r.one_read for g in r.itl()))
+    cell = summary["cells"][0]
+    for key, value in expected.items():
+        assert cell[key] == pytest.approx(value, abs=1e-3), key
