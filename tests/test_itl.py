@@ -119,3 +119,19 @@ async def test_a_run_keeps_its_itls_on_disk_and_reports_what_its_requests_say(ti
     cell = summary["cells"][0]
     for key, value in expected.items():
         assert cell[key] == pytest.approx(value, abs=1e-3), key
+
+
+def test_without_a_writable_temporary_folder_the_figures_are_the_same(monkeypatch):
+    import engine.report.itl as itl_module
+
+    def refuse(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    rs = records(40, seed=5)
+    expected = _stats(ITL, (g for r in rs for g in r.itl()))
+    monkeypatch.setattr(itl_module.tempfile, "TemporaryFile", refuse)
+    with Itls(run=16) as itls:
+        for r in rs:
+            itls.add(r)
+        got = itls.stats()
+    assert got == pytest.approx(expected, rel=1e-12)

@@ -61,6 +61,13 @@ def itls_ms(gaps: Sequence[float], tokens: Sequence[int]) -> Iterable[float]:
     return chain.from_iterable(map(repeat, per_chunk, tokens))
 
 
+def _figures(family: Latency, n: int, mean: float, variance: float, kth) -> dict[str, float | None]:
+    """The family's statistics by CellResult field, `kth(i)` the i-th smallest of the n values."""
+    by_stat = {"mean": mean, "median": interpolate(n, 50, kth), "std": math.sqrt(variance)}
+    by_stat |= {stat: interpolate(n, p, kth) for p, stat in PERCENTILES.items() if stat != "median"}
+    return {family.key(s): by_stat[s] for s in STATS}
+
+
 class Itls:
     """A cell's ITLs in ms. `add` takes a finished request's; `stats` gives the cell's figures.
     Values go to a temporary file RUN at a time; where no file can be written they stay in memory."""
@@ -68,7 +75,10 @@ class Itls:
     def __init__(self, run: int = RUN):
         self.run, self.n = run, 0
         self._buf = array("d")
-        self._file = tempfile.TemporaryFile(prefix="llmbench-itl-")  # noqa: SIM115 (closed by close())
+        try:
+            self._file = tempfile.TemporaryFile(prefix="llmbench-itl-")  # noqa: SIM115 (closed by close())
+        except OSError:  # no writable temporary folder: the values stay in memory
+            self._file = None
         self._memory: list[array] = []  # what could not be written (disk full): kept here instead
 
     def add(self, record: RequestRecord) -> None:
@@ -114,6 +124,15 @@ class Itls:
         """The figures engine.report.metrics._stats gives for the same values, by CellResult field."""
         if not self.n:
             return {family.key(s): None for s in STATS}
+        try:
+            return self._on_disk(family)
+        except OSError:  # no room to sort on disk: the same figures from one sorted list in memory
+            ordered = sorted(chain.from_iterable(self._runs()))
+            mean = math.fsum(ordered) / self.n
+            variance = math.fsum((v - mean) ** 2 for v in ordered) / self.n
+            return _figures(family, self.n, mean, variance, ordered.__getitem__)
+
+    def _on_disk(self, family: Latency) -> dict[str, float | None]:
         with tempfile.TemporaryFile(prefix="llmbench-itl-sorted-") as out:
             sums, squares, bounds, offset, lowest, highest = [], [], [], 0, math.inf, -math.inf
             for run in self._runs():
@@ -131,9 +150,7 @@ class Itls:
             # for rounding of the order of 1e-16 * mean^2 / variance (1e-10 for a std of mean/1000).
             variance = max(0.0, (math.fsum(squares) - total * total / self.n) / self.n)
             rank = _Ranks([_OnDisk(out.fileno(), start, size) for start, size in bounds], lowest, highest)
-            by_stat = {"mean": mean, "median": interpolate(self.n, 50, rank.kth), "std": math.sqrt(variance)}
-            by_stat |= {stat: interpolate(self.n, p, rank.kth) for p, stat in PERCENTILES.items() if stat != "median"}
-        return {family.key(s): by_stat[s] for s in STATS}
+            return _figures(family, self.n, mean, variance, rank.kth)
 
     def close(self) -> None:
         if self._file is not None:
