@@ -89,10 +89,10 @@ def test_a_spool_that_cannot_be_written_keeps_the_values_in_memory():
 
 
 async def test_a_run_keeps_its_itls_on_disk_and_reports_what_its_requests_say(tiny_model, tmp_path, monkeypatch):
-    """Through the runner: the summary's ITL figures are those of requests.jsonl's gaps (to their
+    """Through the cell executor: the summary's ITL figures are those of requests.jsonl's gaps (to their
     0.1 us rounding), and each record measured gave its gaps up once written (held only by Itls)."""
     from engine.report import itl as itl_module
-    from engine.run import runner as runner_module
+    from engine.run import cell as cell_module
     from tests.fake_openai import FakeConfig, FakeServer
     from tests.test_external_modes import profile_for, run
 
@@ -103,7 +103,7 @@ async def test_a_run_keeps_its_itls_on_disk_and_reports_what_its_requests_say(ti
             super().take(record)
             taken.append(record)
 
-    monkeypatch.setattr(runner_module, "Itls", Watched)
+    monkeypatch.setattr(cell_module, "Itls", Watched)
     config = FakeConfig(tokens_per_chunk=2, token_delay_s=0.002)
     async with FakeServer(config) as server:
         profile = profile_for(server.url, tiny_model, **{"grid.seq": ["16/24"], "grid.concurrency": [3]})
