@@ -326,6 +326,7 @@ class RunSummary(Reading):
     resumed: list[Resumed] = []  # one entry per --resume
     search: list[SearchFound] = []  # per ISL/OSL, what a --search found and why it stopped
     interrupted_cell: InterruptedCell | None = None
+    stall_timeout_s: float | None = None  # load.stall_timeout_s: the stall bound this run held to (engine/run/watch.py)
     # What telemetry was found: per source ("nvidia", "amd", "process", "server_metrics"), what it
     # reads or "not available: why".
     telemetry: dict[str, str] | None = None

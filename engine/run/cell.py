@@ -32,6 +32,7 @@ from engine.report.results import ResultsWriter
 from engine.run.assemble import assemble_cell
 from engine.run.requests import prepare_requests
 from engine.run.telemetry import RunTelemetry
+from engine.run.watch import LoadWatch
 from engine.server.discovery import ServerInfo
 from engine.server.launcher import Launcher
 
@@ -147,15 +148,21 @@ class CellExecutor:
         cpu_start, sched_start, lag = time.process_time(), schedstat.sample(), LoopLagMonitor()
         # A task of its own, so a write fault (a full disk) can stop the load alone (stop_load).
         self._load_task = asyncio.ensure_future(self._send(cell, requests, output_len, warmup, on_record, load))
+        # A server gone or stalled cancels the load task too (engine/run/watch.py).
+        recorder = ctx.telemetry.recorder if ctx.telemetry else None
+        watch = LoadWatch(cell, load, ctx.launcher, recorder, ctx.profile.load.stall_timeout_s, warmup)
+        watch.start(self._load_task)
         try:
             with lag:
                 duration, workers = await self._load_task
         except asyncio.CancelledError:
-            if ctx.faults.fault is None or asyncio.current_task().cancelling():
+            fault = watch.fault or ctx.faults.fault
+            if fault is None or asyncio.current_task().cancelling():
                 raise  # the run itself was stopped (a signal)
-            raise ctx.faults.fault from None
+            raise fault from None
         finally:
             self._load_task = None
+            watch.close()
             if reporter is not None:
                 reporter.cancel()
         ctx.faults.check()

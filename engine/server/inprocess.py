@@ -316,6 +316,13 @@ class InProcessLauncher(Launcher):
     def alive(self) -> bool:
         return self.engine is not None and not self.engine.errored
 
+    def gone(self) -> str | None:
+        engine = self.engine
+        return f"the in-process engine is dead: {engine.dead_error}" if engine is not None and engine.errored else None
+
+    def process_note(self) -> str:
+        return "its engine: in this process, " + ("dead" if self.gone() else "not reported dead")
+
     async def unreachable(self) -> str | None:
         if self.alive():
             return None
