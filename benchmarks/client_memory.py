@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -61,7 +62,7 @@ def _started(run_dir: Path | None) -> bool:
     return b'"event":"CellStarted"' in (run_dir / "events.jsonl").read_bytes()
 
 
-def measure(concurrency: int, per: int, isl: int, osl: int, workers: str) -> dict:
+def measure(concurrency: int, per: int, isl: int, osl: int, workers: str, keep: bool = False) -> dict:
     tokenizer = str(ensure_tiny_model(lambda m: print(m, file=sys.stderr)))
     port = _port()
     server = subprocess.Popen([sys.executable, str(HERE / "fast_openai.py"), str(port)], stdout=subprocess.PIPE)
@@ -99,6 +100,9 @@ def measure(concurrency: int, per: int, isl: int, osl: int, workers: str) -> dic
         sys.exit(f"the run failed (exit {front.returncode}):\n{front.stderr.read().decode()[-3000:]}")
     summary = json.loads((run_dir / "summary.json").read_text())
     cell = summary["cells"][0]
+    jsonl_mb = round((run_dir / "requests.jsonl").stat().st_size / 2**20, 1)
+    if not keep:  # the largest cell writes 60 MB of requests.jsonl
+        shutil.rmtree(results, ignore_errors=True)
     return {
         "cell": f"c={concurrency} x {per} prompts, {isl}/{osl}",
         "output_tokens": cell["total_output_tokens"],
@@ -109,8 +113,8 @@ def measure(concurrency: int, per: int, isl: int, osl: int, workers: str) -> dic
         "wall_s": round(wall, 1),
         "run_process_cpu_s": round(cpu, 1),
         "rss_every_5s_mb": series,
-        "requests_jsonl_mb": round((run_dir / "requests.jsonl").stat().st_size / 2**20, 1),
-        "results": str(run_dir),
+        "requests_jsonl_mb": jsonl_mb,
+        "results": str(run_dir) if keep else "removed (--keep keeps it)",
     }
 
 
@@ -121,8 +125,9 @@ def main() -> None:
     p.add_argument("--isl", type=int, default=16)
     p.add_argument("--osl", type=int, default=8192)
     p.add_argument("--workers", default="1")
+    p.add_argument("--keep", action="store_true", help="keep the run's results folder")
     args = p.parse_args()
-    print(json.dumps(measure(args.concurrency, args.per, args.isl, args.osl, args.workers), indent=2))
+    print(json.dumps(measure(args.concurrency, args.per, args.isl, args.osl, args.workers, args.keep), indent=2))
 
 
 if __name__ == "__main__":
