@@ -205,9 +205,7 @@ def run_headless(args: argparse.Namespace) -> int:
     return print_outcome(follow_to_the_end(handle, stops_run=True))
 
 
-def selftest_main(argv: list[str]) -> int:
-    from engine.bench.selftest import run_selftest
-
+def _selftest_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="llmbench-tui selftest",
         description="How much load this host's client measures truthfully: a local endpoint streams tokens on an "
@@ -246,7 +244,13 @@ def selftest_main(argv: list[str]) -> int:
         metavar="ADDRESS",
         help="run those workers as Ray actors on this cluster (HOST:PORT, or auto for one on this host)",
     )
-    args = p.parse_args(argv)
+    return p
+
+
+def selftest_main(argv: list[str]) -> int:
+    from engine.bench.selftest import run_selftest
+
+    args = _selftest_parser().parse_args(argv)
     if args.ray:
         from engine.load.rayworkers import RayUnavailable, check_address
 

@@ -246,43 +246,54 @@ def client_health(result: CellResult, client: ClientFigures, records: list[Reque
     result.client_cpu_util = client.cpu_s / result.duration
     if client.workers:  # the busiest worker's share of its core; every worker's own figures
         result.client_cpu_util = max(h.cpu_s for h in client.workers) / result.duration
-        result.client_workers = [
-            {
-                "worker": h.worker,
-                "pid": h.pid,
-                "lag_p99_ms": percentile(sorted(x * 1000 for x in h.lags_s), 99),
-                "cpu_s": h.cpu_s,
-                "run_queue_share": h.sched.run_queue_share if h.sched is not None else None,
-                "start_late_ms": 1000 * h.start_late_s,
-                # Workers that say where they ran (Ray actors) give their host and clock offset (their
-                # clock minus the coordinator's, and its uncertainty); local processes have neither.
-                **{
-                    key: value
-                    for key in ("host", "clock_offset_s", "clock_uncertainty_s")
-                    if (value := getattr(h, key, None)) is not None
-                },
-            }
-            for h in client.workers
-        ]
+        result.client_workers = [_worker_figures(h) for h in client.workers]
     result.client_loop_lag_p99_ms = percentile(lag_ms, 99)
     every = [lag for h in client.workers for lag in h.lags_s] if client.workers else client.loop_lags_s
     result.client_loop_lag_max_ms = 1000 * max(every, default=0.0)  # over every worker, not the worst p99's
     result.client_send_delay_p99_ms = percentile(delay_ms, 99)
-    if (sched := client.sched) is not None:
-        result.client_on_cpu_s = sched.on_cpu_s
-        result.client_run_queue_wait_s = sched.run_queue_wait_s
-        result.client_run_queue_share = sched.run_queue_share
-        result.client_involuntary_switches = sched.involuntary_switches
-        result.host_cpu_util = sched.host_cpu_util
-        result.host_steal = sched.host_steal
-        if sched.run_queue_share is not None and sched.run_queue_share > RUN_QUEUE_WARN:
-            host = f", the host's CPUs {sched.host_cpu_util:.0%} busy" if sched.host_cpu_util is not None else ""
-            steal = f", {sched.host_steal:.0%} stolen by the hypervisor" if sched.host_steal else ""
-            reason = (
-                f"the client waited for a CPU {sched.run_queue_share:.0%} of the cell ({sched.run_queue_wait_s:.2f} s"
-                f"{host}{steal}): other processes took the cores, so its timestamps are late; {client.advice}"
-            )
-            result.flags.append(Flag(code=CLIENT_STARVED, reason=reason))
+    if client.sched is not None:
+        _scheduler_figures(result, client.sched, client.advice)
+    _flag_client_limit(result, client)
+
+
+def _worker_figures(h: WorkerHealth) -> dict[str, object]:
+    """One load worker's health in the cell (summary.json's client_workers)."""
+    return {
+        "worker": h.worker,
+        "pid": h.pid,
+        "lag_p99_ms": percentile(sorted(x * 1000 for x in h.lags_s), 99),
+        "cpu_s": h.cpu_s,
+        "run_queue_share": h.sched.run_queue_share if h.sched is not None else None,
+        "start_late_ms": 1000 * h.start_late_s,
+        # Workers that say where they ran (Ray actors) give their host and clock offset (their
+        # clock minus the coordinator's, and its uncertainty); local processes have neither.
+        **{
+            key: value
+            for key in ("host", "clock_offset_s", "clock_uncertainty_s")
+            if (value := getattr(h, key, None)) is not None
+        },
+    }
+
+
+def _scheduler_figures(result: CellResult, sched: CpuFigures, advice: str) -> None:
+    """What Linux's scheduler says of the load's thread and the host; client_starved when it waited."""
+    result.client_on_cpu_s = sched.on_cpu_s
+    result.client_run_queue_wait_s = sched.run_queue_wait_s
+    result.client_run_queue_share = sched.run_queue_share
+    result.client_involuntary_switches = sched.involuntary_switches
+    result.host_cpu_util = sched.host_cpu_util
+    result.host_steal = sched.host_steal
+    if sched.run_queue_share is not None and sched.run_queue_share > RUN_QUEUE_WARN:
+        host = f", the host's CPUs {sched.host_cpu_util:.0%} busy" if sched.host_cpu_util is not None else ""
+        steal = f", {sched.host_steal:.0%} stolen by the hypervisor" if sched.host_steal else ""
+        reason = (
+            f"the client waited for a CPU {sched.run_queue_share:.0%} of the cell ({sched.run_queue_wait_s:.2f} s"
+            f"{host}{steal}): other processes took the cores, so its timestamps are late; {advice}"
+        )
+        result.flags.append(Flag(code=CLIENT_STARVED, reason=reason))
+
+
+def _flag_client_limit(result: CellResult, client: ClientFigures) -> None:
     reasons = []
     # Late by a sizeable share of the gap between tokens, timestamps distort ITL and TPOT. The
     # lag is the whole process's: its own work, or CPU taken by others (a server on the same cores).
