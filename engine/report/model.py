@@ -39,7 +39,7 @@ class Flag(BaseModel):
 class Reading(BaseModel):
     # Results files are read by later versions (and other tools write more): unknown keys are kept
     # out of the model rather than refused.
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class ServerCellStats(Reading):

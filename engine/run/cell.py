@@ -24,6 +24,7 @@ from engine.load.workers import WorkerPool
 from engine.plan import Cell
 from engine.profiles import ResolvedProfile
 from engine.report.diskspace import FaultLatch
+from engine.report.itl import Itls
 from engine.report.metrics import EXTERNAL_ADVICE, LAUNCHED_ADVICE, ClientFigures, merge_workers
 from engine.report.model import CellResult
 from engine.report.results import ResultsWriter
@@ -108,31 +109,36 @@ class CellExecutor:
             if telemetry:
                 await telemetry.warmup_done(cell)
         emit(PhaseChanged("measuring", f"{cell.num_prompts} requests at {cell.pace}", cell))
-        records, duration, client = await self._load_phase(cell, warmup=False)
-        ended = time.time()
-        window = await telemetry.finish_cell(cell, ended - duration, ended, warmup_tokens) if telemetry else None
-        result = assemble_cell(cell, records, duration, client, ctx.profile, window)
+        with Itls() as itls:  # the cell's ITLs, on disk as its requests finish (engine/report/itl.py)
+            records, duration, client = await self._load_phase(cell, warmup=False, itls=itls)
+            ended = time.time()
+            window = await telemetry.finish_cell(cell, ended - duration, ended, warmup_tokens) if telemetry else None
+            result = assemble_cell(cell, records, duration, client, ctx.profile, window, itls)
         if result.server is not None and (result.server.token_check or "").startswith("not checked"):
             emit(Notice("info", f"cell {cell.label}: {result.server.token_check}"))
         for flag in result.flags:
             emit(Notice("warning", f"cell {cell.label}: {flag.reason}"))
         return result
 
-    async def _load_phase(self, cell: Cell, *, warmup: bool) -> tuple[list[RequestRecord], float, ClientFigures]:
+    async def _load_phase(
+        self, cell: Cell, *, warmup: bool, itls: Itls | None = None
+    ) -> tuple[list[RequestRecord], float, ClientFigures]:
         """One pass over prepared requests: the warm-up (unmeasured) or the measurement."""
         ctx = self.ctx
         n, output_len = (
             (cell.warmup_requests, cell.warmup_output_len) if warmup else (cell.num_prompts, cell.output_len)
         )
         salt = 10**6 if warmup else 0
+        ctx.faults.check()  # a write fault since the last phase (events, telemetry): no load on a full disk
         requests, notes = await prepare_requests(
             ctx.profile, ctx.target, ctx.info, ctx.factory, cell, n, output_len, salt
         )
+        ctx.faults.check()
         for note in notes:
             ctx.observer(Notice("warning", note))
         ctx.writer.summary.skipped.extend(note for note in notes if "skipped" in note)
         records: list[RequestRecord] = []
-        on_record = self._recorder(requests, records)
+        on_record = self._recorder(requests, records, itls)
         load = CellLoad(total=len(requests))
         if ctx.telemetry and not warmup:
             load.on_first_token = ctx.telemetry.recorder.wake
@@ -169,9 +175,10 @@ class CellExecutor:
             return records, duration, merge_workers(workers, advice)
         return records, duration, ClientFigures(time.process_time() - cpu_start, lag.lags, sched, advice)
 
-    def _recorder(self, requests: list[PreparedRequest], records: list[RequestRecord]):
+    def _recorder(self, requests: list[PreparedRequest], records: list[RequestRecord], itls: Itls | None):
         """The callback each finished request goes through: its own lengths, its tokens counted
-        where the server reports no usage, then kept and appended to requests.jsonl."""
+        where the server reports no usage, then kept and appended to requests.jsonl; its gaps then
+        go to the cell's `itls` (memory flat in tokens)."""
         ctx = self.ctx
         keep_text = not ctx.info.usage_reported
 
@@ -182,6 +189,8 @@ class CellExecutor:
                 record.output_tokens = ctx.factory.count(record.text or "")
             records.append(record)
             ctx.writer.add_request(record)
+            if itls is not None:
+                itls.take(record)
 
         return on_record
 

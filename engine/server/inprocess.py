@@ -37,7 +37,8 @@ from engine.events import Notice, Observer, ServerState, ServerWaiting
 from engine.exits import EXIT_BAD_INPUT
 from engine.load.http import Session
 from engine.load.inprocess import EngineTarget
-from engine.load.prompts import PromptFactory, load_tokenizer
+from engine.load.prompts import PromptFactory
+from engine.load.tokenizer import load_tokenizer
 from engine.profiles import ResolvedProfile
 from engine.server import isolation
 from engine.server.launcher_base import (
