@@ -34,6 +34,15 @@ class ServerState:
     generation_tokens_total: float | None = None
     prompt_tokens_total: float | None = None
     preemptions_total: float | None = None
+    # Prefix cache: prompt tokens looked up and found, counted by the server since it started.
+    prefix_cache_queries_total: float | None = None
+    prefix_cache_hits_total: float | None = None
+    # Speculative decoding: drafts proposed, their tokens, the tokens accepted, and the accepted
+    # tokens per draft position (position 0 first); None: the server does not speculate.
+    spec_drafts_total: float | None = None
+    spec_draft_tokens_total: float | None = None
+    spec_accepted_tokens_total: float | None = None
+    spec_accepted_per_pos_total: tuple[float, ...] | None = None
 
 
 @dataclass

@@ -107,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--prompts-per-concurrency", type=int, help="requests per cell = concurrency x this")
     p.add_argument("--warmup", type=int, help="unmeasured warm-up requests before each cell")
+    p.add_argument("--seed", type=int, help="draw the prompts from this seed: runs with one seed send the same prompts")
+    p.add_argument(
+        "--reset-prefix-cache",
+        action=argparse.BooleanOptionalAction,
+        help="empty the server's prefix cache before each cell where it allows it (default on)",
+    )
     p.add_argument("--port", type=int, help="port for the launched server (default: a free one)")
     p.add_argument("--docker", action=argparse.BooleanOptionalAction, help="run the recipe's docker image")
     p.add_argument("--api", choices=["auto", "completions", "chat"], help="which OpenAI API to load")
@@ -186,6 +192,8 @@ OVERRIDES = {
     "tokenizer": "model.tokenizer",
     "prompts_per_concurrency": "grid.prompts_per_concurrency",
     "warmup": "grid.warmup_requests",
+    "seed": "load.seed",
+    "reset_prefix_cache": "load.reset_prefix_cache",
     "port": "port",
     "docker": "docker",
     "api": "load.api",

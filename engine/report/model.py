@@ -23,7 +23,17 @@ CLIENT_STARVED = "client_starved"  # the client waited for a CPU a sizeable shar
 LENGTH_MISMATCH = "length_mismatch"
 # The server's token counters disagree with ours over the cell (another client on the server?).
 SERVER_MISMATCH = "server_mismatch"
-FLAG_CODES = (FAILED_REQUESTS, ONE_READ, CLIENT_LIMIT, CLIENT_STARVED, LENGTH_MISMATCH, SERVER_MISMATCH)
+# Prompts that share nothing by design hit the server's prefix cache (engine.telemetry.cache).
+PREFIX_CACHE_HITS = "prefix_cache_hits"
+FLAG_CODES = (
+    FAILED_REQUESTS,
+    ONE_READ,
+    CLIENT_LIMIT,
+    CLIENT_STARVED,
+    LENGTH_MISMATCH,
+    SERVER_MISMATCH,
+    PREFIX_CACHE_HITS,
+)
 
 
 class Flag(BaseModel):
@@ -86,6 +96,20 @@ class Goodput(Reading):
     request_goodput: float | None = None
 
 
+class SpecDecodeStats(Reading):
+    """Speculative decoding over the measured window, from the server's counters, with vLLM's own
+    definitions (vllm/v1/spec_decode/metrics.py): acceptance rate = accepted / drafted tokens;
+    mean acceptance length = 1 + accepted tokens / drafts (the bonus token counted); per position
+    = tokens accepted at that draft position / drafts."""
+
+    drafts: int
+    draft_tokens: int
+    accepted_tokens: int
+    acceptance_rate: float | None = None  # 0..1; None: no draft token
+    mean_acceptance_length: float | None = None  # None: no draft
+    acceptance_per_position: list[float] | None = None  # None: not exported
+
+
 class ServerCellStats(Reading):
     """What the server said about itself over a cell, from its Prometheus /metrics (sampled about
     once a second). Gauges over the measured window; counters as deltas. None: not exported."""
@@ -107,6 +131,14 @@ class ServerCellStats(Reading):
     cell_generation_tokens: int | None = None
     # How the server's counters compare with ours ("match", or what differs and by how much).
     token_check: str | None = None
+    # Prompt tokens the prefix cache was asked for and found over the measured window, and their
+    # ratio (None: not exported, or no lookup: caching off); what was done to the cache before the
+    # cell ("reset", or why not).
+    prefix_cache_queries: int | None = None
+    prefix_cache_hits: int | None = None
+    prefix_cache_hit_rate: float | None = None
+    prefix_cache_reset: str | None = None
+    spec_decode: SpecDecodeStats | None = None  # None: the server did not speculate
 
 
 class DeviceCellStats(Reading):
@@ -295,6 +327,41 @@ class CellResult(Reading):
     def output_tokens_per_joule(self) -> float | None:
         return self.telemetry.output_tokens_per_joule if self.telemetry is not None else None
 
+    @property
+    def prefix_cache_hit_rate(self) -> float | None:
+        """The share of prompt tokens the server found in its prefix cache (None: not known)."""
+        return self.server.prefix_cache_hit_rate if self.server is not None else None
+
+    @property
+    def spec_decode(self) -> SpecDecodeStats | None:
+        return self.server.spec_decode if self.server is not None else None
+
+    @property
+    def spec_acceptance_rate(self) -> float | None:
+        return self.spec_decode.acceptance_rate if self.spec_decode is not None else None
+
+    @property
+    def spec_acceptance_length(self) -> float | None:
+        return self.spec_decode.mean_acceptance_length if self.spec_decode is not None else None
+
+
+class PromptSeed(Reading):
+    """What the run's prompts, dataset draws and arrivals were drawn from (engine/run/seed.py):
+    drawn per run, or explicit (`load.seed`, --seed), when the prompts repeat."""
+
+    value: int
+    explicit: bool
+
+    def describe(self) -> str:
+        if self.explicit:
+            return (
+                f"seed {self.value} (explicit: the same prompts as every run with this seed; a server "
+                "with prefix caching serves repeats from its cache)"
+            )
+        return (
+            f"seed {self.value} (drawn for this run: prompts differ from other runs'; --seed {self.value} repeats them)"
+        )
+
 
 class RunSummary(Reading):
     """summary.json: the run's metadata and its cells, rewritten after each cell."""
@@ -329,4 +396,5 @@ class RunSummary(Reading):
     telemetry: dict[str, str] | None = None
     # The load's worker processes: {"count": N, "auto": whether chosen by the tool, "why": the rule's reason}.
     workers: dict[str, Any] | None = None
+    seed: PromptSeed | None = None  # None: a run from before seeds were recorded (it used load.seed, 0 by default)
     cells: list[CellResult] = Field(default_factory=list)

@@ -49,6 +49,7 @@ from engine.report.model import CellResult, RunSummary
 from engine.report.results import ResultsWriter, mark_superseded, new_run_dir, read_summary
 from engine.run.preflight import open_files_left, worst_in_flight
 from engine.run.search import Search
+from engine.run.seed import run_seed, seeded
 from engine.run.telemetry import RunTelemetry
 from engine.run.workloads import probe_cell, workload_figures
 from engine.server import isolation
@@ -191,6 +192,9 @@ class Runner:
         profile, emit = self.profile, self.observer
         run_dir = self.run_dir or new_run_dir(self.results_root, profile.name)
         summary = self._resumed_summary(run_dir) if self.resume else self._new_summary()
+        summary.seed = run_seed(profile, summary.seed, self.resume)
+        self.profile = seeded(profile, summary.seed)  # profile.toml keeps the profile as given
+        emit(Notice("info", f"prompts: {summary.seed.describe()}"))
         summary.status, summary.error, summary.pid = "running", None, os.getpid()
         iso = run_isolation(profile)
         summary.isolation = iso.to_dict()
@@ -292,7 +296,9 @@ class Runner:
             emit(Notice("info", f"model {info.model}; {writer.summary.lengths}"))
             # Server metrics and hardware, about once a second, in a thread (engine/run/telemetry.py),
             # from where the launcher says the server's state is (/metrics, or an engine's stat logger).
-            self.telemetry = RunTelemetry.open(profile, launcher, writer.dir, self.headers, emit, faults=self.faults)
+            self.telemetry = RunTelemetry.open(
+                profile, launcher, writer.dir, self.headers, emit, faults=self.faults, seed=writer.summary.seed
+            )
             writer.summary.telemetry = self.telemetry.summary()
             try:
                 if (self.workers > 1 or profile.load.ray_address) and isinstance(target, HttpTarget):

@@ -4,7 +4,8 @@ and figures that go into the cell's result (`server`, `telemetry`) and flags.
 The runner calls, per cell: `begin_cell`, `warmup_done` (when there is a warm-up), `measuring`,
 then `finish_cell` with the measured window. The counters are read when the server has gone idle
 (no request running or waiting), not after a fixed sleep: vLLM counts a step's tokens just after
-it streams them.
+it streams them. Once idle before a cell, the server's prefix cache is emptied where it allows it
+(load.reset_prefix_cache), and after the cell its hit rate is checked (engine/telemetry/cache.py).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from engine.events import Notice, Observer, ServerState
 from engine.plan import Cell
 from engine.profiles import ResolvedProfile
 from engine.report.diskspace import FaultLatch
-from engine.report.model import SERVER_MISMATCH, CellResult, Flag
+from engine.report.model import SERVER_MISMATCH, CellResult, Flag, PromptSeed
 from engine.server.launcher import Launcher, profile_env
 from engine.telemetry.aggregate import server_cell_stats, telemetry_cell_stats, token_check
+from engine.telemetry.cache import cache_flag
 from engine.telemetry.devices import AmdSmiReader, NvmlReader, ProcessTreeReader, visible_indices
 from engine.telemetry.recorder import TelemetryRecorder, open_readers
 
@@ -59,6 +61,10 @@ def candidate_readers(profile: ResolvedProfile, launcher: Launcher) -> tuple[lis
 class RunTelemetry:
     def __init__(self, recorder: TelemetryRecorder, found: dict[str, str], emit: Observer, no_power: str | None):
         self.recorder, self.found, self.emit, self.no_power = recorder, found, emit, no_power
+        self.launcher: Launcher | None = None  # empties the prefix cache before each cell, when set
+        self.seed: PromptSeed | None = None  # what the prompts were drawn from, for the cache flag's cause
+        self._resets: list[str] = []  # each cell's reset outcome, in order
+        self._reset: str | None = None  # the current cell's
         self._cell_start: ServerState | None = None
         self._measure_start: ServerState | None = None
         self._settled = True
@@ -73,6 +79,7 @@ class RunTelemetry:
         headers: dict[str, str],
         emit: Observer,
         faults: FaultLatch | None = None,
+        seed: PromptSeed | None = None,
     ) -> RunTelemetry:
         """The server's state comes from where the launcher says (its StateSource): a /metrics page
         read with its backend's names, or an in-process engine's stat logger."""
@@ -96,7 +103,13 @@ class RunTelemetry:
         )
         recorder.faults = faults
         recorder.start()
-        return cls(recorder, found, emit, no_power)
+        telemetry = cls(recorder, found, emit, no_power)
+        telemetry.seed = seed
+        if profile.load.reset_prefix_cache:
+            telemetry.launcher = launcher
+        else:
+            found["prefix_cache_reset"] = "off (load.reset_prefix_cache = false)"
+        return telemetry
 
     def summary(self) -> dict[str, str]:
         """What was detected and read, for summary.json's `telemetry`."""
@@ -104,6 +117,8 @@ class RunTelemetry:
         stopped = self.recorder.metrics_url is None and out["server_metrics"].startswith("http")
         if stopped and self.recorder.metrics_note:
             out["server_metrics"] = f"stopped: {self.recorder.metrics_note}"
+        if self._resets:
+            out["prefix_cache_reset"] = reset_summary(self._resets)
         cost = self.recorder.cpu_ms_per_sample
         if cost is not None:
             out["sampler_cpu"] = f"{cost:.1f} ms of CPU per sample, {self.recorder.samples_taken} samples"
@@ -120,6 +135,10 @@ class RunTelemetry:
         self.recorder.forget_before(time.time() - 5)
         self._cell_start, self._settled = await self._idle()
         self._measure_start = self._cell_start
+        self._reset = None
+        if self.launcher is not None:  # the server is idle now: nothing holds the cache's blocks
+            self._reset = (await self.launcher.reset_prefix_cache()).text
+            self._resets.append(self._reset)
 
     async def warmup_done(self, cell: Cell) -> None:
         self._measure_start, settled = await self._idle()
@@ -140,14 +159,25 @@ class RunTelemetry:
             text, disagree = token_check(
                 stats, result.total_input_tokens, result.total_output_tokens, warmup_output_tokens, settled
             )
-            stats.token_check = text
+            stats.token_check, stats.prefix_cache_reset = text, self._reset
             result.server = stats
             if disagree:
                 result.flags.append(Flag(code=SERVER_MISMATCH, reason=text))
             elif text.startswith("not checked"):
                 self.emit(Notice("info", f"cell {cell.label}: {text}"))
+            if (flag := cache_flag(cell, result, self.seed)) is not None:
+                result.flags.append(flag)
         if readings or self.recorder.readers:
             result.telemetry = telemetry_cell_stats(readings, t0, t1, result.total_output_tokens, self.no_power)
 
     def stop(self) -> None:
         self.recorder.stop()
+
+
+def reset_summary(outcomes: list[str]) -> str:
+    """summary.json's telemetry.prefix_cache_reset: what resetting before each cell gave."""
+    done = outcomes.count("reset")
+    if done == len(outcomes):
+        return f"reset before each cell ({done} of {done})"
+    failed = sorted({o for o in outcomes if o != "reset"})
+    return f"reset before {done} of {len(outcomes)} cells; " + "; ".join(failed)

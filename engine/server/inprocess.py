@@ -41,6 +41,7 @@ from engine.load.prompts import PromptFactory, load_tokenizer
 from engine.profiles import ResolvedProfile
 from engine.server import isolation
 from engine.server.launcher_base import (
+    CacheReset,
     LaunchDescription,
     Launcher,
     LaunchError,
@@ -136,12 +137,38 @@ class _LiveStats:
     """vLLM stat logger (per engine) keeping what the live screen shows of a server's /metrics."""
 
     def __init__(self) -> None:
-        self.state = ServerState(generation_tokens_total=0.0, prompt_tokens_total=0.0, preemptions_total=0.0)
+        self.state = ServerState(
+            generation_tokens_total=0.0,
+            prompt_tokens_total=0.0,
+            preemptions_total=0.0,
+            prefix_cache_queries_total=0.0,
+            prefix_cache_hits_total=0.0,
+        )
+
+    def count_scheduler(self, scheduler_stats) -> None:
+        """The prefix cache's and speculative decoding's counters, as vLLM's PrometheusStatLogger counts them."""
+        state, cache = self.state, scheduler_stats.prefix_cache_stats
+        state.prefix_cache_queries_total = (state.prefix_cache_queries_total or 0.0) + cache.queries
+        state.prefix_cache_hits_total = (state.prefix_cache_hits_total or 0.0) + cache.hits
+        if (spec := scheduler_stats.spec_decoding_stats) is not None:
+            state.spec_drafts_total = (state.spec_drafts_total or 0.0) + spec.num_drafts
+            state.spec_draft_tokens_total = (state.spec_draft_tokens_total or 0.0) + spec.num_draft_tokens
+            state.spec_accepted_tokens_total = (state.spec_accepted_tokens_total or 0.0) + spec.num_accepted_tokens
+            per_pos = state.spec_accepted_per_pos_total or (0.0,) * len(spec.num_accepted_tokens_per_pos)
+            if len(per_pos) == len(spec.num_accepted_tokens_per_pos):
+                state.spec_accepted_per_pos_total = tuple(
+                    a + b for a, b in zip(per_pos, spec.num_accepted_tokens_per_pos, strict=True)
+                )
 
     def factory(self, vllm_config, engine_index: int = 0):
         from vllm.v1.metrics.loggers import StatLoggerBase
 
         live = self
+        if (spec := vllm_config.speculative_config) is not None and live.state.spec_drafts_total is None:
+            # As vLLM's /metrics: the spec-decode counters exist (at 0) only when the engine speculates.
+            live.state.spec_drafts_total = live.state.spec_draft_tokens_total = 0.0
+            live.state.spec_accepted_tokens_total = 0.0
+            live.state.spec_accepted_per_pos_total = (0.0,) * spec.num_speculative_tokens
 
         class LiveStatLogger(StatLoggerBase):
             def __init__(self, vllm_config, engine_index: int = 0):
@@ -153,6 +180,7 @@ class _LiveStats:
                     state.running = float(scheduler_stats.num_running_reqs)
                     state.waiting = float(scheduler_stats.num_waiting_reqs)
                     state.kv_cache_usage = float(scheduler_stats.kv_cache_usage)
+                    live.count_scheduler(scheduler_stats)
                 if iteration_stats is not None:
                     # Counters as vLLM's /metrics keeps them: every prompt token, preemptions.
                     state.generation_tokens_total += iteration_stats.num_generation_tokens
@@ -311,6 +339,13 @@ class InProcessLauncher(Launcher):
 
     def state_source(self) -> StateSource:
         return StateSource("the in-process engine's stat logger, about once a second", read=self.server_state)
+
+    async def reset_prefix_cache(self) -> CacheReset:
+        if self.engine is None:
+            return CacheReset(False, "not reset: the in-process engine is not running")
+        if await self.engine.reset_prefix_cache():
+            return CacheReset(True, "reset")
+        return CacheReset(False, "not reset: the engine refused (cache blocks still held by running requests)")
 
     def alive(self) -> bool:
         return self.engine is not None and not self.engine.errored
