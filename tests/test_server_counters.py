@@ -221,3 +221,44 @@ async def test_vllms_reset_reads_the_servers_answer(status, body, done, words):
         outcome = await VLLM.reset_prefix_cache(client, "http://server:8000")
     assert seen == [("POST", "/reset_prefix_cache")]
     assert outcome.done is done and words in outcome.text
+
+
+def test_compare_sets_the_servers_acceptance_and_hit_rate_beside_the_ratios_and_leaves_out_cache_hits():
+    from engine.compare.ratios import compare
+    from engine.compare.render import stats_lines
+    from engine.compare.sources import Run
+    from engine.report.model import SpecDecodeStats
+
+    def speculating(accepted: int, hits: int) -> CellResult:
+        c = cell_with(hits)
+        c.server.spec_decode = SpecDecodeStats(
+            drafts=100, draft_tokens=300, accepted_tokens=accepted, acceptance_rate=accepted / 300
+        )
+        c.server.spec_decode.mean_acceptance_length = 1 + accepted / 100
+        return c
+
+    a, b = Run(name="a", path=None, cells=[speculating(150, 0)]), Run(name="b", path=None, cells=[speculating(60, 0)])
+    lines = stats_lines(compare(a, b))
+    assert any("mean acceptance length 2.50 vs 1.60 (accepted 50% vs 20% of draft tokens)" in x for x in lines)
+    flagged = speculating(150, 7000)
+    flagged.flags.append(cache_flag(plan_cell(), flagged, PromptSeed(value=7, explicit=True)))
+    c = compare(Run(name="a", path=None, cells=[flagged]), b)
+    assert not c.cells and "prefix cache" in c.excluded[0][1]
+
+
+def test_the_in_process_stat_logger_counts_as_vllms_prometheus_logger():
+    from types import SimpleNamespace as NS
+
+    from engine.server.inprocess import _LiveStats
+
+    live = _LiveStats()
+    config = NS(speculative_config=NS(num_speculative_tokens=2))
+    live.factory(config)  # a speculating engine: its counters exist from the start, at 0
+    assert live.state.spec_drafts_total == 0 and live.state.spec_accepted_per_pos_total == (0.0, 0.0)
+    for _ in range(2):
+        spec = NS(num_drafts=3, num_draft_tokens=6, num_accepted_tokens=4, num_accepted_tokens_per_pos=[3, 1])
+        live.count_scheduler(NS(prefix_cache_stats=NS(queries=256, hits=128), spec_decoding_stats=spec))
+    s = live.state
+    assert (s.prefix_cache_queries_total, s.prefix_cache_hits_total) == (512, 256)
+    assert (s.spec_drafts_total, s.spec_draft_tokens_total, s.spec_accepted_tokens_total) == (6, 12, 8)
+    assert s.spec_accepted_per_pos_total == (6, 2)
