@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -422,22 +423,35 @@ def _read_toml(path: Path | Traversable) -> dict:
         raise ProfileError(f"{path}: cannot read: {exc}") from None
 
 
-def _validate(cls, data: dict, where: str):
+def _validate(cls, data: dict, where: str, typed_as: Mapping[str, str] | None = None):
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
-        raise ProfileError(format_validation_error(exc, where)) from None
+        raise ProfileError(format_validation_error(exc, where, typed_as)) from None
 
 
-def format_validation_error(exc: ValidationError, where: str) -> str:
+def format_validation_error(exc: ValidationError, where: str, typed_as: Mapping[str, str] | None = None) -> str:
+    """One line per error: `where: field F: what`. `typed_as`: for fields set by a flag, the flag as
+    typed (dotted path -> '--request-timeout -5'), named instead of `where` and the field."""
     lines = []
     for err in exc.errors():
         field = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown field (check its spelling)"
-        lines.append(f"{where}: field {field}: {msg}")
+        flags, own = _flags_for(field, typed_as or {})
+        whose = f"profile field {field}" if own else f"a check across the profile's {field}"
+        lines.append(f"{flags}: {msg} ({whose})" if flags else f"{where}: field {field}: {msg}")
     return "\n".join(lines)
+
+
+def _flags_for(field: str, typed_as: Mapping[str, str]) -> tuple[str, bool]:
+    """The typed flag that set `field` (True), or for a check across a section's fields the typed
+    flags of that section (False)."""
+    for path, typed in typed_as.items():
+        if field == path or field.startswith(path + "."):
+            return typed, True
+    return ", ".join(typed for path, typed in typed_as.items() if path.startswith(field + ".")), False
 
 
 def load_part(ref: str, kind: str):
@@ -465,10 +479,13 @@ def resolve(profile: RunProfile, where: str = "profile") -> ResolvedProfile:
     return _validate(ResolvedProfile, data, where)
 
 
-def apply_overrides(profile: ResolvedProfile, **overrides) -> ResolvedProfile:
+def apply_overrides(
+    profile: ResolvedProfile, typed_as: Mapping[str, str] | None = None, **overrides
+) -> ResolvedProfile:
     """Return a copy with the given (dotted) fields replaced, validated as a whole.
 
-    Only flags the user typed are passed here, so a flag overrides the profile only when given.
+    Only flags the user typed are passed here, so a flag overrides the profile only when given;
+    `typed_as` (dotted path -> the flag as typed) makes an error name the flag.
     """
     data = profile.model_dump()
     for dotted, value in overrides.items():
@@ -477,7 +494,7 @@ def apply_overrides(profile: ResolvedProfile, **overrides) -> ResolvedProfile:
         for key in parents:
             node = node[key]
         node[leaf] = value
-    return _validate(ResolvedProfile, data, "command-line overrides")
+    return _validate(ResolvedProfile, data, "command-line overrides", typed_as)
 
 
 def save_profile(profile: ResolvedProfile, path: Path) -> None:

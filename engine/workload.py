@@ -3,22 +3,21 @@ grid, request rates, search, trace replay), its prompts (dataset), service level
 and the plan described in words.
 
 The TUI's setup screen shows these fields as text; the headless command line takes the same values
-as flags. Both parse them with the parsers here (and the profile's own), so a value means the same
-wherever it is typed. `form_from_profile` and `apply_form` are inverses: a profile made from the
-form, saved and loaded again, gives back the same fields.
+as flags. Each field is an entry of the option table (engine/options.py: label, flag, profile field,
+parser), so a value means the same wherever it is typed. `form_from_profile` and `apply_form` are
+inverses: a profile made from the form, saved and loaded again, gives back the same fields.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, fields
 from typing import Any
 
 from pydantic import ValidationError
 
+from engine.options.table import FORM
 from engine.plan import build_plan, conversations, per_request
-from engine.profiles import ResolvedProfile, dataset_kind, parse_range, parse_seq
-from engine.report.goodput import parse_slo
+from engine.profiles import ResolvedProfile, dataset_kind
 
 SHAPES: dict[str, str] = {
     "grid": "concurrency grid",
@@ -39,41 +38,9 @@ SEARCH_AXES = ("concurrency", "rate")
 PERCENTILES = ("50", "90", "99")
 
 
-@dataclass(frozen=True)
-class FieldInfo:
-    """How a field is named on the form, on the command line and in the profile."""
-
-    label: str
-    flag: str
-    path: str  # the dotted profile field it sets
-    example: str = ""
-
-
-FIELDS: dict[str, FieldInfo] = {
-    "shape": FieldInfo("Load shape", "--rate/--search/--trace", "grid"),
-    "concurrency": FieldInfo("Concurrency", "--concurrency", "grid.concurrency", "1, 4, 16, 64"),
-    "seq": FieldInfo("ISL/OSL", "--seq", "grid.seq", "1024/1024, 8192/1024"),
-    "prompts": FieldInfo("Prompts x conc", "--prompts-per-concurrency", "grid.prompts_per_concurrency", "10"),
-    "rates": FieldInfo("Rates (req/s)", "--rate", "grid.rates", "2, 5, 10"),
-    "arrival": FieldInfo("Arrival", "--arrival", "grid.arrival"),
-    "burstiness": FieldInfo("burstiness", "--burstiness", "grid.burstiness", "0.5"),
-    "num_prompts": FieldInfo("Requests", "--num-prompts", "grid.num_prompts", "200"),
-    "max_concurrency": FieldInfo("max in flight", "--max-concurrency", "grid.max_concurrency", "64"),
-    "search": FieldInfo("Search", "--search", "grid.search"),
-    "percentile": FieldInfo("percentile", "--percentile", "grid.search_percentile"),
-    "search_start": FieldInfo("from", "--search-start", "grid.search_start", "1"),
-    "dataset": FieldInfo("Dataset", "--dataset", "grid.dataset"),
-    "dataset_arg": FieldInfo("Dataset", "--dataset", "grid.dataset", "PATH, P[:G] for prefix, T[:PATH] for multi-turn"),
-    "input_len_range": FieldInfo("input", "--input-len-range", "grid.input_len_range", "100:400"),
-    "output_len_range": FieldInfo("output", "--output-len-range", "grid.output_len_range", "50:200"),
-    "trace": FieldInfo("Trace", "--trace", "grid.trace", "mooncake_trace.jsonl"),
-    "speedup": FieldInfo("speedup", "--speedup", "grid.speedup", "2"),
-    "slo": FieldInfo("SLO (ms)", "--slo", "load.slo", "ttft:500,tpot:50,e2el:10000"),
-    "workers": FieldInfo("workers", "--workers", "load.workers", "4"),
-}
 # A profile field's errors are shown beside the form field that sets it. The grid's checks across
 # fields (a random dataset without ranges, a prefix longer than an ISL...) all concern the prompts.
-_FIELD_OF_PATH = {info.path: name for name, info in FIELDS.items() if name not in ("shape", "dataset_arg")}
+_FIELD_OF_PATH = {info.path: name for name, info in FORM.items() if name not in ("shape", "dataset_arg")}
 _FIELD_OF_PATH["grid"] = "dataset"
 
 
@@ -103,92 +70,7 @@ class WorkloadForm:
     workers: str = "auto"
 
 
-FORM_FIELDS = tuple(f.name for f in fields(WorkloadForm))
-
-
-# -- parsers shared with the command line (ValueError says what is wrong and what to write) ----
-def parse_workers(text: str) -> int | str:
-    """'auto' or a number of load worker processes from 1 to 512."""
-    if text == "auto":
-        return text
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if not 1 <= n <= 512:
-        raise ValueError(f"{text!r}: give a number of load workers from 1 to 512, or auto")
-    return n
-
-
-def parse_int_list(text: str) -> list[int]:
-    """'1, 4 16' -> [1, 4, 16] (commas or spaces between); the profile checks the values."""
-    parts = [p for p in re.split(r"[,\s]+", text) if p]
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        raise ValueError(f"{text!r} is not a list of whole numbers: write them with commas, e.g. 4, 8, 16") from None
-    if not values:
-        raise ValueError("give at least one, e.g. 4, 8, 16")
-    return values
-
-
-def parse_rates(text: str) -> list[float]:
-    """'2, 5, 10' -> [2.0, 5.0, 10.0] requests per second, each above 0."""
-    parts = [p for p in re.split(r"[,\s]+", text) if p]
-    try:
-        values = [float(p) for p in parts]
-    except ValueError:
-        raise ValueError(f"{text!r} is not a list of request rates: write req/s with commas, e.g. 2, 5, 10") from None
-    if not values or any(v <= 0 for v in values):
-        raise ValueError("give request rates above 0 req/s, e.g. 2, 5, 10")
-    return values
-
-
-def parse_seq_list(text: str) -> list[str]:
-    """'1024/1024, 8192/1024' -> ['1024/1024', '8192/1024'], each checked."""
-    pairs = [s.strip() for s in text.split(",") if s.strip()]
-    if not pairs:
-        raise ValueError("give at least one ISL/OSL pair, e.g. 1024/1024")
-    for pair in pairs:
-        parse_seq(pair)
-    return pairs
-
-
-def _whole(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a whole number") from None
-
-
-def _number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a number") from None
-
-
-def _optional(parse):
-    return lambda text: parse(text) if text else None
-
-
-def _checked(parse):
-    """The text itself (the profile keeps it as written), once `parse` accepts it."""
-
-    def check(text: str) -> str:
-        parse(text)
-        return text
-
-    return check
-
-
-def _required(parse, what: str):
-    def checked(text: str):
-        if not text:
-            raise ValueError(f"give {what}")
-        return parse(text)
-
-    return checked
+FORM_FORM = tuple(f.name for f in fields(WorkloadForm))
 
 
 def format_number(x: float) -> str:
@@ -268,29 +150,8 @@ def _dataset(form: WorkloadForm) -> str | None:
     return f"{form.dataset}:{arg}"
 
 
-_PARSERS = {
-    "concurrency": parse_int_list,
-    "seq": parse_seq_list,
-    "prompts": _required(_whole, "requests per concurrency level, e.g. 10"),
-    "rates": parse_rates,
-    "arrival": str,
-    "burstiness": _required(_number, "gamma's shape, e.g. 0.5 (burstier) or 2 (more even)"),
-    "num_prompts": _optional(_whole),
-    "max_concurrency": _optional(_whole),
-    "search": str,
-    "percentile": int,
-    "search_start": _required(_number, "the first probe's load, e.g. 1"),
-    "input_len_range": _optional(_checked(parse_range)),
-    "output_len_range": _optional(_checked(parse_range)),
-    "trace": _required(str, "the trace file's path (Mooncake-style JSONL)"),
-    "speedup": _optional(_number),
-    "slo": lambda text: parse_slo(text) if text else {},
-    "workers": lambda text: parse_workers(text or "auto"),
-}
-
-
 def _message(name: str, text: str) -> str:
-    info = FIELDS[name]
+    info = FORM[name]
     return f"{info.label} ({info.flag}): {text}"
 
 
@@ -311,10 +172,10 @@ def form_overrides(form: WorkloadForm) -> tuple[dict[str, Any], dict[str, str]]:
             overrides["grid.dataset"] = _dataset(form)
         except ValueError as exc:
             errors["dataset"] = _message("dataset", str(exc))
-    for name, parse in _PARSERS.items():
-        if name in shown:
+    for name, info in FORM.items():
+        if name in shown and info.form_parse is not None:
             try:
-                overrides[FIELDS[name].path] = parse(getattr(form, name).strip())
+                overrides[info.path] = info.form_parse(getattr(form, name).strip())
             except ValueError as exc:
                 errors[name] = _message(name, str(exc))
     return overrides, errors

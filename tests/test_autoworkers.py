@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from engine.load.autoworkers import STREAMS_PER_WORKER, TOKENS_PER_WORKER, choose, client_cpu_budget
+from engine.options.parse import parse_workers
 from engine.plan import Cell
-from engine.workload import parse_workers
 
 
 def closed(c: int, index: int = 0) -> Cell:

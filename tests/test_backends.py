@@ -17,7 +17,7 @@ from engine.headless.cli import check_recipe
 from engine.load.client import HttpTarget
 from engine.load.prompts import Prompt
 from engine.profiles import apply_overrides, load_profile
-from engine.run.runner import Runner
+from engine.run.session import RunSession
 from engine.server.backend import Capabilities, DockerEntry
 from engine.server.backends import BACKENDS, backend_named
 from engine.server.launcher import NotSupportedError, check_mode, launch_preview, server_spec
@@ -115,7 +115,7 @@ def fake_profile(**extra):
 
 async def test_a_backend_defined_here_runs_through_the_real_run_path(fake_engine, tiny_model, tmp_path):
     events = []
-    outcome = await Runner(fake_profile(), events.append, tmp_path).run()
+    outcome = await RunSession(fake_profile(), events.append, tmp_path).run()
     assert outcome.exit_code == 0, outcome.error
     summary = json.loads((outcome.results_dir / "summary.json").read_text())
     # Launched with the backend's own command, through the keeper (its header is in server.log).

@@ -81,7 +81,7 @@ def test_bad_flag_value_exits_2():
 
 def test_engine_never_imports_textual():
     code = (
-        "import sys, engine.headless.cli, engine.run.runner, engine.headless.console, tui.main\n"
+        "import sys, engine.headless.cli, engine.run.session, engine.headless.console, tui.main\n"
         "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'textual_plotext')]\n"
         "assert not bad, bad"
     )

@@ -347,7 +347,7 @@ def requests_of(run_dir: Path) -> list[dict]:
 
 
 async def test_a_trace_replays_on_vllm_with_exact_counts(vllm_server, tmp_path):
-    from engine.run.runner import Runner
+    from engine.run.session import RunSession
 
     rows = [
         {"timestamp": 0, "input_length": 600, "output_length": 4, "hash_ids": [1, 2]},
@@ -362,7 +362,7 @@ async def test_a_trace_replays_on_vllm_with_exact_counts(vllm_server, tmp_path):
         load_profile("cpu-tiny"),
         **{"mode": "external", "endpoint": vllm_server.base_url, "grid.trace": str(trace), "grid.speedup": 2.0},
     )
-    outcome = await Runner(profile, lambda e: None, tmp_path / "runs").run()
+    outcome = await RunSession(profile, lambda e: None, tmp_path / "runs").run()
     assert outcome.exit_code == 0, outcome.error
     (cell,) = outcome.cells
     assert (cell.completed, cell.failed, cell.input_len_mismatches, cell.output_len_mismatches) == (5, 0, 0, 0)
@@ -379,7 +379,7 @@ async def test_a_trace_replays_on_vllm_with_exact_counts(vllm_server, tmp_path):
 
 
 async def test_a_random_range_cell_on_vllm_keeps_each_requests_lengths(vllm_server, tmp_path):
-    from engine.run.runner import Runner
+    from engine.run.session import RunSession
 
     profile = apply_overrides(
         load_profile("cpu-tiny"),
@@ -393,7 +393,7 @@ async def test_a_random_range_cell_on_vllm_keeps_each_requests_lengths(vllm_serv
             "grid.output_len_range": "2:24",
         },
     )
-    outcome = await Runner(profile, lambda e: None, tmp_path).run()
+    outcome = await RunSession(profile, lambda e: None, tmp_path).run()
     assert outcome.exit_code == 0, outcome.error
     (cell,) = outcome.cells
     assert cell.label == "c=4 random 16:200/2:24" and cell.completed == 12 and cell.failed == 0
@@ -434,7 +434,7 @@ def test_a_saved_profile_replays_the_workload(tmp_path):
 def test_a_finished_trace_cell_is_known_again_on_resume(tmp_path):
     """Its result carries the trace's mean rate; its planned cell has none: both key by the cap."""
     from engine.report.model import CellResult, DatasetLengths, OpenLoop
-    from engine.run.runner import _cell_key, _result_key
+    from engine.run.resume import cell_key, result_key
 
     trace = write_lines(
         tmp_path / "t.jsonl", [{"timestamp": i, "input_length": 8, "output_length": 2} for i in range(5)]
@@ -450,4 +450,4 @@ def test_a_finished_trace_cell_is_known_again_on_resume(tmp_path):
             dataset=DatasetLengths(name=cell.seq, output_len_max=2, **lengths),
             open_loop=OpenLoop(request_rate=1.0, arrival="trace x1", burstiness=1, seed=0, max_in_flight=cap),
         )
-        assert _result_key(done) == _cell_key(cell)
+        assert result_key(done) == cell_key(cell)

@@ -145,3 +145,33 @@ def test_the_estimate_grows_with_output_tokens():
     small = Cell(0, 4, 16, 128, 400, 0, 0)
     large = Cell(0, 4, 16, 8192, 400, 0, 0)
     assert plan_bytes([large]) - plan_bytes([small]) == 400 * (request_bytes(8192) - request_bytes(128))
+
+
+async def test_the_run_browser_shows_why_a_run_failed(tmp_path, stable_paths):
+    from tests.test_compare import cell
+    from tests.test_tui import tiny_profile
+    from tests.test_tui_compare import write_run
+    from tui.app import LLMBenchApp
+
+    root = tmp_path / "results"
+    why = f"no space left on device in {root / 'full'} after 12 requests of cell c=4 16/128 (writing requests.jsonl)"
+    write_run(root, "full", [cell(1)], 2, status="failed", error=why, started_at="2026-01-04T10:00:00+0000")
+    app = LLMBenchApp(tiny_profile(), root)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.press("ctrl+b")
+        await pilot.pause()
+        assert f"error: {why}" in str(app.screen.query_one("#run-detail").render())
+
+
+def test_a_run_whose_last_events_were_lost_is_reported_from_its_summary(tmp_path):
+    """The final summary.json was written but the last events were not: the follower says why."""
+    from engine.report.model import RunSummary
+    from engine.report.results import SummaryFile
+    from engine.run.process import RunProcess
+
+    why = "no space left on device in X after 3 requests of cell c=1 16/16 (writing events.jsonl)"
+    SummaryFile(tmp_path).write(RunSummary(profile="p", status="failed", error=why))
+    (tmp_path / "events.jsonl").write_text("")
+    seen = []
+    final = RunProcess(tmp_path, None).follow(seen.append)
+    assert (final.status, final.error, final.exit_code) == ("failed", why, 1) and seen == [final]

@@ -2,9 +2,10 @@
 
 import json
 
+from engine.exits import EXIT_FAILED
 from engine.load.prompts import load_tokenizer
 from engine.profiles import apply_overrides, load_profile
-from engine.run.runner import EXIT_FAILED, Runner
+from engine.run.session import RunSession
 from tests.fake_openai import FakeConfig, FakeServer
 
 
@@ -27,7 +28,7 @@ def profile_for(url, tiny_model, **extra):
 
 async def run(profile, tmp_path):
     events = []
-    outcome = await Runner(profile, events.append, tmp_path).run()
+    outcome = await RunSession(profile, events.append, tmp_path).run()
     summary = json.loads((outcome.results_dir / "summary.json").read_text())
     return outcome, summary, events
 

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from engine.events import CellFinished
+from engine.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED
 from engine.headless.cli import main
-from engine.run import runner as runner_module
-from engine.run.runner import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, Runner
+from engine.run import assemble as assemble_module
+from engine.run.session import RunSession
 from tests.conftest import cli_env
 from tests.fake_openai import FakeConfig, FakeServer
 from tests.test_external_modes import profile_for
@@ -37,7 +38,7 @@ async def test_an_external_server_that_dies_mid_run_fails_the_run(tiny_model, tm
             if isinstance(event, CellFinished) and event.cell.index == 0:
                 cfg.dead = True  # after the first cell, nothing answers any more
 
-        outcome = await Runner(profile, observer, tmp_path).run()
+        outcome = await RunSession(profile, observer, tmp_path).run()
     summary = summary_of(outcome)
     assert outcome.exit_code == EXIT_FAILED and summary["status"] == "failed"
     assert "stopped answering during cell c=2 16/6" in summary["error"]
@@ -49,7 +50,7 @@ async def test_failures_above_the_threshold_fail_the_run_and_overload_is_counted
     cfg = FakeConfig(fail_when=lambda body, n: 503 if body.get("max_tokens") == 6 and n % 2 else None)
     async with FakeServer(cfg) as server:
         profile = profile_for(server.url, tiny_model, **{"grid.warmup_requests": 0, "grid.min_prompts": 8})
-        outcome = await Runner(profile, lambda e: None, tmp_path).run()
+        outcome = await RunSession(profile, lambda e: None, tmp_path).run()
     summary = summary_of(outcome)
     (cell,) = summary["cells"]
     assert cell["failed"] == 4 and cell["completed"] == 4 and cell["rejected"] == 4
@@ -61,14 +62,14 @@ async def test_failures_above_the_threshold_fail_the_run_and_overload_is_counted
         lenient = profile_for(
             server.url, tiny_model, **{"grid.warmup_requests": 0, "grid.min_prompts": 8, "load.max_failed_share": 0.6}
         )
-        outcome = await Runner(lenient, lambda e: None, tmp_path).run()
+        outcome = await RunSession(lenient, lambda e: None, tmp_path).run()
     assert outcome.exit_code == 0 and outcome.cells[0].flags
 
 
 async def test_a_server_that_dribbles_hits_the_request_deadline(tiny_model, tmp_path):
     async with FakeServer(FakeConfig(token_delay_s=0.5)) as server:
         profile = profile_for(server.url, tiny_model, **{"load.request_timeout_s": 1.5, "grid.warmup_requests": 0})
-        outcome = await Runner(profile, lambda e: None, tmp_path).run()
+        outcome = await RunSession(profile, lambda e: None, tmp_path).run()
     summary = summary_of(outcome)
     (cell,) = summary["cells"]
     assert cell["failed"] == 4 and outcome.exit_code == EXIT_FAILED
@@ -79,9 +80,9 @@ async def test_an_unexpected_error_still_ends_with_a_status_a_message_and_a_trac
     def broken(*args, **kwargs):
         raise RuntimeError("injected bug")
 
-    monkeypatch.setattr(runner_module, "summarize_cell", broken)
+    monkeypatch.setattr(assemble_module, "summarize_cell", broken)
     async with FakeServer(FakeConfig()) as server:
-        outcome = await Runner(profile_for(server.url, tiny_model), lambda e: None, tmp_path).run()
+        outcome = await RunSession(profile_for(server.url, tiny_model), lambda e: None, tmp_path).run()
     summary = summary_of(outcome)
     assert outcome.exit_code == EXIT_FAILED and summary["status"] == "failed"
     assert "unexpected RuntimeError: injected bug" in summary["error"]

@@ -15,7 +15,7 @@ import pytest
 from engine.events import LoadProgress
 from engine.profiles import apply_overrides, load_profile
 from engine.report.model import ONE_READ
-from engine.run.runner import Runner
+from engine.run.session import RunSession
 from tests.conftest import cli_env
 
 pytestmark = pytest.mark.integration
@@ -103,7 +103,7 @@ async def test_external_mode_exact_counts_and_live_progress(vllm_server, tiny_mo
         },
     )
     events = []
-    outcome = await Runner(profile, events.append, tmp_path).run()
+    outcome = await RunSession(profile, events.append, tmp_path).run()
     assert outcome.exit_code == 0, outcome.error
     assert len(outcome.cells) == 4
     for cell in outcome.cells:
@@ -137,7 +137,7 @@ async def test_external_chat_api_on_vllm(vllm_server, tmp_path):
             "grid.prompts_per_concurrency": 2,
         },
     )
-    outcome = await Runner(profile, lambda e: None, tmp_path).run()
+    outcome = await RunSession(profile, lambda e: None, tmp_path).run()
     assert outcome.exit_code == 0, outcome.error
     cell = outcome.cells[0]
     assert cell.total_output_tokens == cell.completed * 16
@@ -207,7 +207,7 @@ async def test_a_rate_sweep_on_vllm_keeps_exact_counts_and_reports_goodput(vllm_
             "load.slo": {"ttft": 60000.0},
         },
     )
-    outcome = await Runner(profile, lambda e: None, tmp_path).run()
+    outcome = await RunSession(profile, lambda e: None, tmp_path).run()
     assert outcome.exit_code == 0, outcome.error
     assert [c.label for c in outcome.cells] == ["r=2 64/16", "r=8 64/16"]
     for cell in outcome.cells:

@@ -21,8 +21,10 @@ LAYERS = {
     "load": {"profiles", "plan"},
     "report": {"profiles", "plan", "load"},
     "compare": {"profiles", "plan", "load", "report"},
+    # Every option declared once: its flag, profile field, parser and form field.
+    "options": {"profiles", "report"},
     # The workload as a front end's form fields and the plan in words (the TUI's setup, the dry run).
-    "workload": {"profiles", "plan", "report"},
+    "workload": {"profiles", "plan", "report", "options"},
     # What leaves the terminal for people (HTML reports, images for slides): runs and their comparisons.
     "share": {"profiles", "plan", "load", "report", "compare"},
     "events": {"profiles", "plan", "report"},
@@ -44,6 +46,7 @@ LAYERS = {
         "run",
         "bench",
         "workload",
+        "options",
     },
 }
 

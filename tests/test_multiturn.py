@@ -207,7 +207,7 @@ def test_a_files_turns_are_its_messages_tokenised_and_each_answers_length(tiny_m
 
 
 async def test_a_files_conversations_run_end_to_end_with_exact_lengths(tiny_model, tmp_path):
-    from engine.run.runner import Runner
+    from engine.run.session import RunSession
 
     cfg = FakeConfig()
     async with FakeServer(cfg) as server:
@@ -224,7 +224,7 @@ async def test_a_files_conversations_run_end_to_end_with_exact_lengths(tiny_mode
                 "grid.dataset": f"multiturn:3:{sharegpt_file(tmp_path / 'sg.json')}",
             },
         )
-        outcome = await Runner(profile, lambda e: None, tmp_path / "runs").run()
+        outcome = await RunSession(profile, lambda e: None, tmp_path / "runs").run()
     assert outcome.exit_code == 0, outcome.error
     (cell,) = outcome.cells
     assert (cell.completed, cell.input_len_mismatches, cell.output_len_mismatches) == (6, 0, 0)
@@ -244,7 +244,7 @@ def requests_of(run_dir: Path) -> list[dict]:
 
 
 async def test_multiturn_on_vllm_has_exact_lengths_per_turn(vllm_server, tmp_path):
-    from engine.run.runner import Runner
+    from engine.run.session import RunSession
 
     profile = apply_overrides(
         load_profile("cpu-tiny"),
@@ -258,7 +258,7 @@ async def test_multiturn_on_vllm_has_exact_lengths_per_turn(vllm_server, tmp_pat
             "grid.dataset": "multiturn:3",
         },
     )
-    outcome = await Runner(profile, lambda e: None, tmp_path).run()
+    outcome = await RunSession(profile, lambda e: None, tmp_path).run()
     assert outcome.exit_code == 0, outcome.error
     (cell,) = outcome.cells
     assert cell.label == "c=2 multiturn3 40/8" and (cell.completed, cell.failed) == (6, 0)
@@ -274,10 +274,10 @@ async def test_multiturn_on_vllm_has_exact_lengths_per_turn(vllm_server, tmp_pat
 
 def test_a_resume_tells_multiturn_cells_of_the_same_answer_length_apart():
     from engine.report.model import CellResult, DatasetLengths
-    from engine.run.runner import _cell_key, _result_key
+    from engine.run.resume import cell_key, result_key
 
     first, second = build_plan(grid(seq=["16/4", "32/4"]))
-    assert _cell_key(first) != _cell_key(second)  # both have input_len 0 and output_len 4
+    assert cell_key(first) != cell_key(second)  # both have input_len 0 and output_len 4
     lengths = dict(input_len_mean=5, input_len_min=5, input_len_max=5, output_len_mean=4, output_len_min=4)
     done = CellResult(
         **dict(duration=1, completed=1, failed=0, num_prompts=1, max_concurrency=2, total_input_tokens=5),
@@ -286,4 +286,4 @@ def test_a_resume_tells_multiturn_cells_of_the_same_answer_length_apart():
         output_len=4,
         dataset=DatasetLengths(name=first.seq, output_len_max=4, **lengths),
     )
-    assert _result_key(done) == _cell_key(first)
+    assert result_key(done) == cell_key(first)

@@ -34,7 +34,7 @@ from engine.load.rayworkers import (
 )
 from engine.load.worker import WorkerConfig
 from engine.profiles import apply_overrides, load_profile
-from engine.run.runner import Runner
+from engine.run.session import RunSession
 from engine.workload import workload_notes
 
 SAFETY_S = 300  # only a hang reaches this: every wait below is on state
@@ -266,7 +266,7 @@ async def test_two_ray_workers_on_vllm_give_exact_counts(vllm_server, ray_cluste
     )
     notes: list[str] = []
     outcome = await asyncio.wait_for(
-        Runner(profile, lambda e: notes.append(getattr(e, "message", "")), tmp_path).run(), SAFETY_S
+        RunSession(profile, lambda e: notes.append(getattr(e, "message", "")), tmp_path).run(), SAFETY_S
     )
     assert outcome.exit_code == 0, outcome.error
     (cell,) = outcome.cells
@@ -298,7 +298,7 @@ async def test_a_ray_worker_killed_mid_cell_fails_what_it_held_and_the_run_goes_
             "load.max_failed_share": 1.0,  # a failed request does not fail the run: it goes on
         },
     )
-    runner: Runner
+    runner: RunSession
     killed: list[int] = []
     relays_seen: list[set[int]] = []
 
@@ -316,7 +316,7 @@ async def test_a_ray_worker_killed_mid_cell_fails_what_it_held_and_the_run_goes_
             os.kill(victim.pid, signal.SIGKILL)
             killed.append(victim.pid)
 
-    runner = Runner(profile, observe, tmp_path)
+    runner = RunSession(profile, observe, tmp_path)
     outcome = await asyncio.wait_for(runner.run(), SAFETY_S)
     assert killed, "the first cell ended before worker 1 was seen holding requests"
     assert victim_seen(killed[0], relays_seen)

@@ -34,6 +34,7 @@ from engine.report.model import (
     TelemetryCellStats,
 )
 from engine.report.results import read_summary
+from engine.report.run_notes import WorkersNote
 from engine.share.html import render
 from engine.share.svg import SHAPES, chart, nice_ticks
 from engine.share.telemetry_html import OVER_TIME, over_time
@@ -486,7 +487,7 @@ def test_load_workers_name_the_worst_with_host_and_clock(tmp_path):
         assert value in worst[0], value
     assert "<th class='text'>host</th>" in work and "<th>clock offset (ms)</th>" in work
     set_by_flag = {"count": 4, "auto": False, "why": "set by the profile (load.workers) or --workers"}
-    assert workers_meta(set_by_flag) == "4 (set by the profile (load.workers) or --workers)"
+    assert workers_meta(WorkersNote.model_validate(set_by_flag)) == "4 (set by the profile (load.workers) or --workers)"
     assert workers_meta(None) is None
 
 

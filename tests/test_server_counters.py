@@ -10,7 +10,8 @@ import pytest
 from engine.events import ServerState
 from engine.plan import Cell
 from engine.profiles import apply_overrides, load_profile
-from engine.report.model import PREFIX_CACHE_HITS, CellResult, DatasetLengths, PromptSeed, ServerCellStats
+from engine.report.model import PREFIX_CACHE_HITS, CellResult, DatasetLengths, ServerCellStats
+from engine.report.run_notes import PromptSeed
 from engine.report.registry import Table, columns
 from engine.report.table import summary_table
 from engine.run.seed import run_seed, seeded
@@ -118,40 +119,44 @@ def cell_with(hits: int, queries: int = 8192, **extra) -> CellResult:
     return CellResult(**{**CELL, **extra}, server=server)
 
 
+def flagged_by(cell: Cell, result: CellResult, seed: PromptSeed | None):
+    return cache_flag(cell, result, result.server, seed)
+
+
 def plan_cell(dataset: str | None = None) -> Cell:
     return Cell(0, 4, 1024, 4, 8, 0, 4, dataset=dataset)
 
 
 def test_unshared_prompts_served_from_the_cache_are_flagged_with_the_likely_cause():
     explicit = PromptSeed(value=7, explicit=True)
-    flag = cache_flag(plan_cell(), cell_with(7168), explicit)
+    flag = flagged_by(plan_cell(), cell_with(7168), explicit)
     assert flag is not None and flag.code == PREFIX_CACHE_HITS
     assert "7,168 of 8,192 prompt tokens (88%)" in flag.reason and "explicit seed 7" in flag.reason
-    drawn = cache_flag(plan_cell(), cell_with(7168), PromptSeed(value=3, explicit=False))
+    drawn = flagged_by(plan_cell(), cell_with(7168), PromptSeed(value=3, explicit=False))
     assert "another client" in drawn.reason and "explicit" not in drawn.reason
-    file = cache_flag(plan_cell("sharegpt"), cell_with(7168), explicit)
+    file = flagged_by(plan_cell("sharegpt"), cell_with(7168), explicit)
     assert "the dataset's prompts were sent to this server before" in file.reason
     # At or under 5% of the looked-up tokens: no flag.
-    assert cache_flag(plan_cell(), cell_with(409), explicit) is None
-    assert cache_flag(plan_cell(), cell_with(0), explicit) is None
+    assert flagged_by(plan_cell(), cell_with(409), explicit) is None
+    assert flagged_by(plan_cell(), cell_with(0), explicit) is None
 
 
 def test_a_chat_templates_common_opening_is_allowed_for():
     # The server counts 32 tokens more per request than we sent (a chat template): up to 8 x 32
     # hits plus 5% may be the template's own blocks.
     templated = dict(mean_input_tokens=1056.0, total_input_tokens=8448)
-    assert cache_flag(plan_cell(), cell_with(256 + 400, 8448, **templated), None) is None
-    assert cache_flag(plan_cell(), cell_with(256 + 500, 8448, **templated), None) is not None
+    assert flagged_by(plan_cell(), cell_with(256 + 400, 8448, **templated), None) is None
+    assert flagged_by(plan_cell(), cell_with(256 + 500, 8448, **templated), None) is not None
 
 
 def test_workloads_that_share_prefixes_on_purpose_are_never_flagged():
     for kind in ("prefix", "trace", "multiturn"):
         assert plan_cell(kind).shares_prefixes
-        assert cache_flag(plan_cell(kind), cell_with(8000), PromptSeed(value=1, explicit=True)) is None
+        assert flagged_by(plan_cell(kind), cell_with(8000), PromptSeed(value=1, explicit=True)) is None
     lengths = DatasetLengths(
         name="random", input_len_mean=1024, input_len_min=1, input_len_max=2000, **dict.fromkeys(OUT, 4)
     )
-    assert cache_flag(plan_cell("random"), cell_with(8000, input_len=0, dataset=lengths), None) is not None
+    assert flagged_by(plan_cell("random"), cell_with(8000, input_len=0, dataset=lengths), None) is not None
 
 
 OUT = ("output_len_mean", "output_len_min", "output_len_max")
@@ -241,7 +246,7 @@ def test_compare_sets_the_servers_acceptance_and_hit_rate_beside_the_ratios_and_
     lines = stats_lines(compare(a, b))
     assert any("mean acceptance length 2.50 vs 1.60 (accepted 50% vs 20% of draft tokens)" in x for x in lines)
     flagged = speculating(150, 7000)
-    flagged.flags.append(cache_flag(plan_cell(), flagged, PromptSeed(value=7, explicit=True)))
+    flagged.flags.append(flagged_by(plan_cell(), flagged, PromptSeed(value=7, explicit=True)))
     c = compare(Run(name="a", path=None, cells=[flagged]), b)
     assert not c.cells and "prefix cache" in c.excluded[0][1]
 

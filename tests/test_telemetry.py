@@ -467,7 +467,7 @@ async def test_generation_counter_delta_equals_our_tokens_plus_warmup(vllm_serve
     measured window). The runner reads the counters once the server reports nothing running or
     waiting: vLLM counts a step's tokens just after it has streamed them."""
     from engine.profiles import apply_overrides, load_profile
-    from engine.run.runner import Runner
+    from engine.run.session import RunSession
 
     profile = apply_overrides(
         load_profile("cpu-tiny"),
@@ -481,7 +481,7 @@ async def test_generation_counter_delta_equals_our_tokens_plus_warmup(vllm_serve
         },
     )
     events = []
-    outcome = await Runner(profile, events.append, tmp_path).run()
+    outcome = await RunSession(profile, events.append, tmp_path).run()
     assert outcome.exit_code == 0, outcome.error
     records = [json.loads(x) for x in (outcome.results_dir / "requests.jsonl").read_text().splitlines()]
     for cell in outcome.cells:

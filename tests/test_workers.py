@@ -22,7 +22,7 @@ from engine.load.workers import WorkerPool, _Phase, _Worker, split
 from engine.plan import Cell
 from engine.profiles import apply_overrides, load_profile
 from engine.report.metrics import merge_workers, summarize_cell
-from engine.run.runner import Runner
+from engine.run.session import RunSession
 from tests.fake_openai import FakeConfig, FakeServer
 
 SAFETY_S = 120  # only a hang reaches this: every wait below is on state
@@ -283,7 +283,7 @@ async def test_two_workers_on_vllm_give_exact_counts(vllm_server, tmp_path):
             "load.workers": 2,
         },
     )
-    outcome = await Runner(profile, lambda e: None, tmp_path).run()
+    outcome = await RunSession(profile, lambda e: None, tmp_path).run()
     assert outcome.exit_code == 0, outcome.error
     (cell,) = outcome.cells
     assert cell.failed == 0 and cell.completed == cell.num_prompts == 12

@@ -160,7 +160,7 @@ def test_a_search_brackets_then_bisects_to_the_knee():
     levels = drive(search, lambda c: 10 + 2 * c)
     assert levels[:6] == [1, 2, 4, 8, 16, 32] and search.good == 20 and search.bad == 21
     assert search.stopped == "bracket closed" and len(levels) <= 12
-    assert "highest concurrency meeting p99_tpot_ms <= 50 ms: concurrency 20" in search.summary("16/40")["sentence"]
+    assert "highest concurrency meeting p99_tpot_ms <= 50 ms: concurrency 20" in search.summary("16/40").sentence
 
 
 def test_a_search_stops_when_the_server_saturates_or_fails_or_nothing_meets():
@@ -203,13 +203,13 @@ def search_profile(server: FakeServer, tiny_model):
 
 
 async def test_the_search_finds_the_knee_of_a_server_whose_latency_grows_with_load(tiny_model, tmp_path):
-    from engine.run.runner import Runner
+    from engine.run.session import RunSession
 
     # Each token waits 40 ms + 20 ms per stream in flight: TPOT about 40 + 20 x concurrency ms, so
     # 150 ms holds up to concurrency 5 (140 ms; 6 gives 160), and throughput still rises with load.
     async with FakeServer(FakeConfig(token_delay_s=0.04, delay_per_stream_s=0.02)) as server:
         profile = search_profile(server, tiny_model)
-        outcome = await Runner(profile, lambda e: None, tmp_path).run()
+        outcome = await RunSession(profile, lambda e: None, tmp_path).run()
     assert outcome.exit_code == 0, outcome.error
     (found,) = json.loads((outcome.results_dir / "summary.json").read_text())["search"]
     assert found["best"] == 5, found
@@ -221,7 +221,7 @@ async def test_a_resumed_search_keeps_its_probes_and_goes_on_where_it_stopped(ti
     import asyncio
 
     from engine.events import LoadProgress, Notice
-    from engine.run.runner import Runner
+    from engine.run.session import RunSession
 
     async with FakeServer(FakeConfig(token_delay_s=0.04, delay_per_stream_s=0.02)) as server:
         profile = search_profile(server, tiny_model)
@@ -231,7 +231,7 @@ async def test_a_resumed_search_keeps_its_probes_and_goes_on_where_it_stopped(ti
             if isinstance(event, LoadProgress) and event.cell.index == 3 and event.done >= 1 and not task.done():
                 task.cancel()
 
-        task = asyncio.ensure_future(Runner(profile, stop_in_the_fourth_probe, tmp_path).run())
+        task = asyncio.ensure_future(RunSession(profile, stop_in_the_fourth_probe, tmp_path).run())
         cut = await task
         assert cut.exit_code == 130 and [c.max_concurrency for c in cut.cells] == [1, 2, 4]
         notices: list[str] = []
@@ -240,7 +240,7 @@ async def test_a_resumed_search_keeps_its_probes_and_goes_on_where_it_stopped(ti
             if isinstance(event, Notice):
                 notices.append(event.message)
 
-        outcome = await Runner(profile, note, tmp_path, run_dir=cut.results_dir, resume=True).run()
+        outcome = await RunSession(profile, note, tmp_path, run_dir=cut.results_dir, resume=True).run()
     assert outcome.exit_code == 0, outcome.error
     (found,) = json.loads((outcome.results_dir / "summary.json").read_text())["search"]
     # The same probes as a search never interrupted, each measured once: none of 1, 2, 4 again.
@@ -319,12 +319,12 @@ def test_the_open_file_check_bounds_an_uncapped_rate_cell(monkeypatch):
 
 
 async def test_a_search_stops_at_the_clients_open_file_limit_not_blaming_the_server(tiny_model, tmp_path, monkeypatch):
-    from engine.run import runner as runner_module
-    from engine.run.runner import Runner
+    from engine.run import search_run as search_module
+    from engine.run.session import RunSession
 
-    monkeypatch.setattr(runner_module, "open_files_left", lambda: 5)  # sockets for 5 requests in flight
+    monkeypatch.setattr(search_module, "open_files_left", lambda: 5)  # sockets for 5 requests in flight
     async with FakeServer(FakeConfig(token_delay_s=0.01)) as server:
-        outcome = await Runner(search_profile(server, tiny_model), lambda e: None, tmp_path).run()
+        outcome = await RunSession(search_profile(server, tiny_model), lambda e: None, tmp_path).run()
     assert outcome.exit_code == 0, outcome.error
     (found,) = json.loads((outcome.results_dir / "summary.json").read_text())["search"]
     assert [p["level"] for p in found["probes"]] == [1, 2, 4]  # 8 would need more sockets than allowed

@@ -13,10 +13,10 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Input, Label, Select
 
+from engine.options.table import FORM
 from engine.workload import (
     ARRIVALS,
     DATASETS,
-    FIELDS,
     PERCENTILES,
     SEARCH_AXES,
     SHAPES,
@@ -75,10 +75,10 @@ class WorkloadSection(Vertical):
     def compose(self) -> ComposeResult:
         for row, names in ROWS.items():
             with Horizontal(classes="row", id=f"{row}-row"):
-                yield Label(ROW_LABELS.get(row, FIELDS[names[0]].label), classes="field")
+                yield Label(ROW_LABELS.get(row, FORM[names[0]].label), classes="field")
                 for i, name in enumerate(names):
                     if i and name not in UNLABELLED:
-                        yield Label(FIELDS[name].label, classes="sub", id=f"{name}-label")
+                        yield Label(FORM[name].label, classes="sub", id=f"{name}-label")
                     yield self._field(name)
             yield Label("", id=f"{row}-error", classes="field-error")
         yield Label("", id="workload-error", classes="field-error")
@@ -87,7 +87,7 @@ class WorkloadSection(Vertical):
         value = getattr(self.initial, name)
         if name in CHOICES:
             return Select(CHOICES[name], value=value, id=name, allow_blank=False, compact=True)
-        placeholder = PLACEHOLDERS.get(name) or FIELDS[name].example
+        placeholder = PLACEHOLDERS.get(name) or FORM[name].example
         return Input(value, placeholder=placeholder, id=name, compact=True)
 
     def on_mount(self) -> None:

@@ -12,36 +12,19 @@ from pathlib import Path
 from engine.exits import EXIT_BAD_INPUT, EXIT_OK
 from engine.headless.follow import follow_to_the_end, print_outcome, say
 from engine.load.datasets import DatasetError, check_files
+from engine.options.argv import add_options, flag_value, typed_overrides
+from engine.options.parse import parse_int_list
+from engine.options.table import DEFAULT_PROFILE, OVERRIDES
 from engine.profiles import ProfileError, ResolvedProfile, apply_overrides, bundled_names, load_profile
 from engine.redact import MASK
 from engine.report.catalog import find_run
-from engine.report.goodput import parse_slo
 from engine.run.preflight import PreflightError, preflight
 from engine.run.process import RunProcess
 from engine.server.backends import backend_for
 from engine.server.launcher import LaunchError, NotSupportedError, check_mode, launch_preview
-from engine.workload import cell_lines, parse_int_list, parse_rates, parse_workers, plan_summary, workload_notes
+from engine.workload import cell_lines, plan_summary, workload_notes
 
-DEFAULT_PROFILE = "cpu-tiny"
-
-
-def _flag_value(parse):
-    """An argparse type from one of the engine's parsers (the TUI's form uses the same ones)."""
-
-    def convert(text: str):
-        try:
-            return parse(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    convert.__name__ = parse.__name__  # argparse names the type in its error message
-    return convert
-
-
-_int_list = _flag_value(parse_int_list)
-_float_list = _flag_value(parse_rates)
-_slo = _flag_value(parse_slo)
-_workers = _flag_value(parse_workers)
+_int_list = flag_value(parse_int_list)
 
 
 def _worker_counts(text: str) -> list[int]:
@@ -52,169 +35,23 @@ def _worker_counts(text: str) -> list[int]:
     return counts
 
 
-def _seq_list(text: str) -> list[str]:
-    return [x.strip() for x in text.split(",") if x.strip()]
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="llmbench-tui",
         description="Benchmark vLLM: launch it, drive a concurrency x ISL/OSL grid, save and plot the results.",
         argument_default=argparse.SUPPRESS,  # a flag overrides the profile only when typed
     )
-    p.add_argument("--no-ui", action="store_true", help="run headless: progress on stderr, summary on stdout")
-    p.add_argument("--profile", help=f"bundled run profile name or path to a .toml (default {DEFAULT_PROFILE})")
-    p.add_argument("--list-profiles", action="store_true", help="list the bundled run profiles and exit")
-    p.add_argument(
-        "--dry-run", action="store_true", help="print the plan, environment and launch command; launch nothing"
-    )
-    p.add_argument("--concurrency", type=_int_list, help="concurrency levels, e.g. 4,8,16")
-    p.add_argument("--seq", type=_seq_list, help="ISL/OSL pairs, e.g. 1024/1024,8192/1024")
-    p.add_argument(
-        "--rate", type=_float_list, help="request rates in req/s, e.g. 2,5,10: open-loop cells instead of concurrency"
-    )
-    p.add_argument("--arrival", choices=["poisson", "constant", "gamma"], help="how rate cells' requests arrive")
-    p.add_argument("--burstiness", type=float, help="gamma arrivals' shape: below 1 burstier, above 1 more even")
-    p.add_argument("--num-prompts", type=int, help="requests per rate cell (default: about 20 s of arrivals)")
-    p.add_argument("--max-concurrency", type=int, help="cap on requests in flight in rate cells")
-    p.add_argument(
-        "--search",
-        choices=["concurrency", "rate"],
-        help="find the highest concurrency or rate whose --percentile meets every --slo (probes double, then bisect)",
-    )
-    p.add_argument("--percentile", type=int, choices=[50, 90, 99], help="the percentile a search holds to the SLOs")
-    p.add_argument("--search-start", type=float, help="the first probe's concurrency or rate (default 1)")
-    p.add_argument(
-        "--dataset",
-        help="prompts: random (with --input-len-range/--output-len-range), sharegpt:PATH, jsonl:PATH, prefix:P[:G] "
-        "(groups of G requests sharing a P-token prefix), or multiturn:T (conversations of T turns, each user turn "
-        "ISL tokens, each answer OSL, each turn's prompt the earlier turns and answers; with --rate, conversations "
-        "start at that rate) or multiturn:T:PATH (a ShareGPT file's first T exchanges); lengths stay exact per request",
-    )
-    p.add_argument("--input-len-range", metavar="MIN:MAX", help="--dataset random: input lengths, e.g. 100:400")
-    p.add_argument("--output-len-range", metavar="MIN:MAX", help="--dataset random: output lengths, e.g. 50:200")
-    p.add_argument("--trace", metavar="PATH", help="replay a Mooncake-style JSONL trace on its timestamps")
-    p.add_argument("--speedup", type=float, help="--trace: divide its timestamps by this (default 1)")
-    p.add_argument("--slo", type=_slo, help="service levels in ms, e.g. ttft:500,tpot:50,e2el:10000: goodput per cell")
-    p.add_argument(
-        "--mode", choices=["server", "inprocess", "external"], help="launch vLLM, run it in-process, or attach"
-    )
-    p.add_argument("--endpoint", help="base URL of a running OpenAI-compatible server (implies --mode external)")
-    p.add_argument("--model", help="name of the model to request (external mode, when the server serves several)")
-    p.add_argument("--tokenizer", help="tokenizer folder or id, for servers that take text prompts")
-    p.add_argument(
-        "--results", type=Path, help="folder under which each run's results folder is made (default ./results)"
-    )
-    p.add_argument("--prompts-per-concurrency", type=int, help="requests per cell = concurrency x this")
-    p.add_argument("--warmup", type=int, help="unmeasured warm-up requests before each cell")
-    p.add_argument("--seed", type=int, help="draw the prompts from this seed: runs with one seed send the same prompts")
-    p.add_argument(
-        "--reset-prefix-cache",
-        action=argparse.BooleanOptionalAction,
-        help="empty the server's prefix cache before each cell where it allows it (default on)",
-    )
-    p.add_argument("--port", type=int, help="port for the launched server (default: a free one)")
-    p.add_argument("--docker", action=argparse.BooleanOptionalAction, help="run the recipe's docker image")
-    p.add_argument("--api", choices=["auto", "completions", "chat"], help="which OpenAI API to load")
-    p.add_argument(
-        "--prompt-format", choices=["auto", "token_ids", "text"], help="how prompts of exact length are made"
-    )
-    p.add_argument(
-        "--request-timeout",
-        type=float,
-        metavar="S",
-        help="give up a request after S seconds (default: 300 + 1 per output token)",
-    )
-    p.add_argument(
-        "--max-failed-share",
-        type=float,
-        metavar="F",
-        help="a cell with a larger share of failed requests fails the run (default 0.05)",
-    )
-    p.add_argument(
-        "--server-nice",
-        type=int,
-        help="priority (nice 0-19) of a launched server, so the client gets a CPU when it needs one "
-        "(default: 15 when launched on this host; 0 turns it off)",
-    )
-    p.add_argument(
-        "--server-idle",
-        action=argparse.BooleanOptionalAction,
-        help="run a launched server under SCHED_IDLE (only CPU time no ordinary process wants)",
-    )
-    p.add_argument("--server-cpus", help="CPUs of a launched server, e.g. 2-63 (default: any)")
-    p.add_argument(
-        "--detach", action="store_true", help="headless: run in the background, print its folder, return at once"
-    )
-    p.add_argument(
-        "--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted or failed run, skipping finished cells"
-    )
-    p.add_argument(
-        "--api-key", help="the server's API key, sent as a bearer token (default: $OPENAI_API_KEY; never saved)"
-    )
-    p.add_argument("--client-cpus", help="CPUs of the load's thread, e.g. 0-1 (default: any)")
-    p.add_argument(
-        "--workers",
-        type=_workers,
-        metavar="N|auto",
-        help="load worker processes, each with its own event loop and connections (default auto: from the "
-        "load and the client's CPUs; HTTP targets only)",
-    )
-    p.add_argument(
-        "--ray",
-        metavar="ADDRESS",
-        help="run the load workers as Ray actors spread over this cluster's nodes: the head's HOST:PORT, "
-        "or auto for the cluster running on this host (needs pip install 'llmbench-tui[ray]')",
-    )
+    add_options(p)  # engine/options.py: every option, declared once
     return p
 
 
-OVERRIDES = {
-    "concurrency": "grid.concurrency",
-    "seq": "grid.seq",
-    "rate": "grid.rates",
-    "arrival": "grid.arrival",
-    "burstiness": "grid.burstiness",
-    "num_prompts": "grid.num_prompts",
-    "max_concurrency": "grid.max_concurrency",
-    "slo": "load.slo",
-    "search": "grid.search",
-    "percentile": "grid.search_percentile",
-    "search_start": "grid.search_start",
-    "dataset": "grid.dataset",
-    "input_len_range": "grid.input_len_range",
-    "output_len_range": "grid.output_len_range",
-    "trace": "grid.trace",
-    "speedup": "grid.speedup",
-    "mode": "mode",
-    "endpoint": "endpoint",
-    "model": "model.name",
-    "tokenizer": "model.tokenizer",
-    "prompts_per_concurrency": "grid.prompts_per_concurrency",
-    "warmup": "grid.warmup_requests",
-    "seed": "load.seed",
-    "reset_prefix_cache": "load.reset_prefix_cache",
-    "port": "port",
-    "docker": "docker",
-    "api": "load.api",
-    "prompt_format": "load.prompt",
-    "request_timeout": "load.request_timeout_s",
-    "max_failed_share": "load.max_failed_share",
-    "server_nice": "isolation.server_nice",
-    "server_idle": "isolation.server_idle",
-    "server_cpus": "isolation.server_cpus",
-    "client_cpus": "isolation.client_cpus",
-    "workers": "load.workers",
-    "ray": "load.ray_address",
-}
-
-
 def resolve_args(args: argparse.Namespace) -> ResolvedProfile:
+    """The profile the flags name, with the flags typed applied; an error names the flag."""
     profile = load_profile(getattr(args, "profile", DEFAULT_PROFILE))
-    typed = {OVERRIDES[k]: v for k, v in vars(args).items() if k in OVERRIDES}
+    typed, typed_as = typed_overrides(args)
     if "endpoint" in typed and "mode" not in typed:
         typed["mode"] = "external"
-    return apply_overrides(profile, **typed) if typed else profile
+    return apply_overrides(profile, typed_as, **typed) if typed else profile
 
 
 def _err(message: str) -> None:

@@ -13,6 +13,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from engine.report.run_notes import (
+    InterruptedCell,
+    IsolationNote,
+    PromptSeed,
+    Resumed,
+    SearchFound,
+    ServerNote,
+    WorkersNote,
+)
+
 SCHEMA_VERSION = 2
 
 # Flag codes: tools filter cells on these (summary.json: cells[].flags[].code).
@@ -345,24 +355,6 @@ class CellResult(Reading):
         return self.spec_decode.mean_acceptance_length if self.spec_decode is not None else None
 
 
-class PromptSeed(Reading):
-    """What the run's prompts, dataset draws and arrivals were drawn from (engine/run/seed.py):
-    drawn per run, or explicit (`load.seed`, --seed), when the prompts repeat."""
-
-    value: int
-    explicit: bool
-
-    def describe(self) -> str:
-        if self.explicit:
-            return (
-                f"seed {self.value} (explicit: the same prompts as every run with this seed; a server "
-                "with prefix caching serves repeats from its cache)"
-            )
-        return (
-            f"seed {self.value} (drawn for this run: prompts differ from other runs'; --seed {self.value} repeats them)"
-        )
-
-
 class RunSummary(Reading):
     """summary.json: the run's metadata and its cells, rewritten after each cell."""
 
@@ -382,19 +374,18 @@ class RunSummary(Reading):
     plan: list[dict[str, Any]] = []
     launch_command: str | None = None
     endpoint: str | None = None
-    server: dict[str, Any] | None = None
+    server: ServerNote | None = None
     lengths: str | None = None
-    isolation: dict[str, Any] | None = None
+    isolation: IsolationNote | None = None
     skipped: list[str] = []
     error: str | None = None
     pid: int | None = None  # of the run process, while it runs (`ls` and `attach` check it is alive)
-    resumed: list[dict[str, Any]] = []  # one entry per --resume: when, and which cell was re-run
-    search: list[dict[str, Any]] = []  # per ISL/OSL, what a --search found and why it stopped
-    interrupted_cell: dict[str, Any] | None = None  # the cell an interrupt cut short: its requests are unsummarised
+    resumed: list[Resumed] = []  # one entry per --resume
+    search: list[SearchFound] = []  # per ISL/OSL, what a --search found and why it stopped
+    interrupted_cell: InterruptedCell | None = None
     # What telemetry was found: per source ("nvidia", "amd", "process", "server_metrics"), what it
     # reads or "not available: why".
     telemetry: dict[str, str] | None = None
-    # The load's worker processes: {"count": N, "auto": whether chosen by the tool, "why": the rule's reason}.
-    workers: dict[str, Any] | None = None
+    workers: WorkersNote | None = None  # the load's worker processes
     seed: PromptSeed | None = None  # None: a run from before seeds were recorded (it used load.seed, 0 by default)
     cells: list[CellResult] = Field(default_factory=list)

@@ -37,6 +37,49 @@ def new_run_dir(root: Path, profile_name: str) -> Path:
     raise RuntimeError(f"cannot create a run folder under {root}")
 
 
+class SummaryFile:
+    """A run folder's summary.json: every write of it goes through here."""
+
+    def __init__(self, run_dir: Path):
+        self.dir = run_dir
+        self.path = run_dir / "summary.json"
+
+    def write(self, summary: RunSummary) -> int:
+        """Replace it whole: a temporary file, flushed to disk, renamed over the old one (a failed
+        write removes the temporary file and leaves the old summary). Returns its size."""
+        tmp = self.dir / "summary.json.tmp"
+        text = summary.model_dump_json(indent=2).encode()
+        try:
+            with open(tmp, "wb") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
+        os.replace(tmp, self.path)
+        dir_fd = os.open(self.dir, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # the rename itself survives a power cut
+        finally:
+            os.close(dir_fd)
+        return len(text)
+
+    def create(self, summary: RunSummary) -> None:
+        """Write it only if absent: never over the run's own (os.link fails on an existing name)."""
+        tmp = self.dir / "summary.json.first"
+        tmp.write_text(summary.model_dump_json(indent=2))
+        try:
+            os.link(tmp, self.path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+
+    def read(self) -> RunSummary:
+        return read_summary(self.path)
+
+
 class ResultsWriter:
     """`profile_toml`: the resolved profile as written (secrets masked); None keeps the folder's own
     (a resumed run). A failed write (a full disk) goes to `faults`: add_request drops the line and
@@ -45,8 +88,11 @@ class ResultsWriter:
     def __init__(self, run_dir: Path, profile_toml: str | None, summary: RunSummary, faults: FaultLatch | None = None):
         self.dir = run_dir
         self.summary = summary
+        self.file = SummaryFile(run_dir)
         self.faults = faults or FaultLatch()
-        self.written: collections.Counter[int] = collections.Counter()  # requests written, by cell index
+        # Requests written, by cell index: measured ones, and warm-up ones apart.
+        self.written: collections.Counter[int] = collections.Counter()
+        self.warmups_written: collections.Counter[int] = collections.Counter()
         self.reserve = Reserve(run_dir)
         try:
             self.reserve.hold(RESERVE_MIN_BYTES)
@@ -58,13 +104,13 @@ class ResultsWriter:
 
     def add_request(self, record: RequestRecord) -> None:
         if self._requests.write(record.to_json() + "\n"):
-            self.written[record.cell] += 1
+            (self.warmups_written if record.warmup else self.written)[record.cell] += 1
 
     def write_summary(self) -> None:
         """Rewrite summary.json, then grow the reserve to hold the next one; raises WriteFault."""
         path = self.dir / "summary.json"
         try:
-            size = write_summary_file(self.dir, self.summary)
+            size = self.file.write(self.summary)
             self.reserve.hold(max(RESERVE_MIN_BYTES, 2 * size + 64 * 1024))
         except OSError as exc:
             self.faults.set(path, exc)
@@ -76,35 +122,13 @@ class ResultsWriter:
         stopped); the events that follow use what is left of it."""
         self.reserve.release()
         try:
-            write_summary_file(self.dir, self.summary)
+            self.file.write(self.summary)
         except OSError as exc:
             self.faults.set(self.dir / "summary.json", exc)
 
     def close(self) -> None:
         self._requests.close()
         self.reserve.release()
-
-
-def write_summary_file(run_dir: Path, summary: RunSummary) -> int:
-    """Replace summary.json whole: a temporary file, flushed to disk, renamed over the old one (a
-    failed write removes the temporary file and leaves the old summary). Returns its size."""
-    tmp = run_dir / "summary.json.tmp"
-    text = summary.model_dump_json(indent=2).encode()
-    try:
-        with open(tmp, "wb") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, run_dir / "summary.json")
-    dir_fd = os.open(run_dir, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # the rename itself survives a power cut
-    finally:
-        os.close(dir_fd)
-    return len(text)
 
 
 def mark_superseded(requests_path: Path, cells: set[int]) -> int:

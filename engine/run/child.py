@@ -21,10 +21,10 @@ from engine.events import Notice
 from engine.loop import run as run_loop
 from engine.profiles import ResolvedProfile, load_profile
 from engine.run.eventlog import EVENTS_FILE, EventLog
-from engine.run.runner import Runner
+from engine.run.session import RunSession
 
 
-async def _run(runner: Runner, tied: bool) -> int:
+async def _run(runner: RunSession, tied: bool) -> int:
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
 
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         profile = load_profile(str(args.run_dir / "profile.toml"))
     else:
         profile = ResolvedProfile.model_validate_json(sys.stdin.buffer.readline())
-    runner = Runner(profile, lambda e: None, args.run_dir.parent, run_dir=args.run_dir, resume=args.resume)
+    runner = RunSession(profile, lambda e: None, args.run_dir.parent, run_dir=args.run_dir, resume=args.resume)
     events = EventLog(args.run_dir / EVENTS_FILE, runner.redact, runner.faults)
     runner.observer = events
     try:

@@ -22,7 +22,7 @@ from engine.exits import EXIT_FAILED, EXIT_INTERRUPTED
 from engine.profiles import ResolvedProfile
 from engine.report.catalog import run_process_alive
 from engine.report.model import RunSummary
-from engine.report.results import new_run_dir, read_summary, write_summary_file
+from engine.report.results import SummaryFile, new_run_dir, read_summary
 from engine.run.eventlog import EVENTS_FILE, follow
 from engine.spawn import python_argv
 
@@ -111,7 +111,7 @@ class RunProcess:
             cells = summary.cells
             if summary.status == "running":
                 summary.status, summary.error, summary.pid = "failed", error, None
-                write_summary_file(self.run_dir, summary)
+                SummaryFile(self.run_dir).write(summary)
             elif summary.status != "completed":  # its final status was written, its last events were not (a full disk)
                 status, error = summary.status, summary.error or error
         except (OSError, ValueError):
@@ -134,8 +134,7 @@ class RunProcess:
 
 def _first_summary(run_dir: Path, profile: ResolvedProfile, pid: int) -> None:
     """A summary.json at once, so `ls` and `attach` see the run from its first second (the run
-    process writes the full one when it has started). Created only if absent: never over the
-    run's own (os.link fails on an existing name)."""
+    process writes the full one when it has started). Created only if absent."""
     summary = RunSummary(
         tool=f"llmbench-tui {__version__}",
         profile=profile.name,
@@ -144,14 +143,7 @@ def _first_summary(run_dir: Path, profile: ResolvedProfile, pid: int) -> None:
         hardware=profile.hardware.name,
         pid=pid,
     )
-    tmp = run_dir / "summary.json.first"
-    tmp.write_text(summary.model_dump_json(indent=2))
-    try:
-        os.link(tmp, run_dir / "summary.json")
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
+    SummaryFile(run_dir).create(summary)
 
 
 def _tail(path: Path, lines: int = 15) -> str:

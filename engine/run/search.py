@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from engine.report.model import CellResult
 from engine.report.registry import LATENCIES
+from engine.report.run_notes import SearchFound, SearchProbe
 
 RATE_PRECISION = 0.10  # a rate bracket narrower than this (relative) is found
 SATURATION_GAIN = 1.05  # a probe must deliver this much more than the last good one, else saturated
@@ -92,16 +93,16 @@ class Search:
     def _fmt(self, level: float) -> str:
         return f"concurrency {int(level)}" if self.kind == "concurrency" else f"{level:g} req/s"
 
-    def summary(self, seq: str) -> dict:
+    def summary(self, seq: str) -> SearchFound:
         slo = ", ".join(f"{LATENCIES[k].at(self.percentile).key} <= {v:g} ms" for k, v in self.slo.items())
         best = self._fmt(self.good) if self.good is not None else "none"
-        return {
-            "seq": seq,
-            "kind": self.kind,
-            "slo": self.slo,
-            "percentile": self.percentile,
-            "best": self.good,
-            "sentence": f"{seq}: highest {self.kind} meeting {slo}: {best} ({self.stopped})",
-            "stopped": self.stopped,
-            "probes": [{"level": p.level, "cell": p.cell, "miss": p.miss} for p in self.probes],
-        }
+        return SearchFound(
+            seq=seq,
+            kind=self.kind,
+            slo=self.slo,
+            percentile=self.percentile,
+            best=self.good,
+            sentence=f"{seq}: highest {self.kind} meeting {slo}: {best} ({self.stopped})",
+            stopped=self.stopped,
+            probes=[SearchProbe(level=p.level, cell=p.cell, miss=p.miss) for p in self.probes],
+        )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 
 from engine.profiles import ResolvedProfile
-from engine.report.model import PromptSeed
+from engine.report.run_notes import PromptSeed
 
 
 def run_seed(profile: ResolvedProfile, recorded: PromptSeed | None, resume: bool) -> PromptSeed:

@@ -1,27 +1,27 @@
 """A run's telemetry: what to read for this profile and server, and per cell the counter snapshots
 and figures that go into the cell's result (`server`, `telemetry`) and flags.
 
-The runner calls, per cell: `begin_cell`, `warmup_done` (when there is a warm-up), `measuring`,
-then `finish_cell` with the measured window. The counters are read when the server has gone idle
-(no request running or waiting), not after a fixed sleep: vLLM counts a step's tokens just after
-it streams them. Once idle before a cell, the server's prefix cache is emptied where it allows it
-(load.reset_prefix_cache), and after the cell its hit rate is checked (engine/telemetry/cache.py).
+The cell executor calls, per cell: `begin_cell`, `warmup_done` (when there is a warm-up), then
+`finish_cell` with the measured window, which returns what was read (a TelemetryWindow) for
+engine.run.assemble to turn into the cell's figures. The counters are read when the server has
+gone idle (no request running or waiting), not after a fixed sleep: vLLM counts a step's tokens
+just after it streams them. Once idle before a cell, the server's prefix cache is emptied where it
+allows it (load.reset_prefix_cache); the window says what that gave.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from engine.events import Notice, Observer, ServerState
+from engine.events import Observer, ServerState
 from engine.plan import Cell
 from engine.profiles import ResolvedProfile
 from engine.report.diskspace import FaultLatch
-from engine.report.model import SERVER_MISMATCH, CellResult, Flag, PromptSeed
+from engine.report.run_notes import PromptSeed
 from engine.server.launcher import Launcher, profile_env
-from engine.telemetry.aggregate import server_cell_stats, telemetry_cell_stats, token_check
-from engine.telemetry.cache import cache_flag
 from engine.telemetry.devices import AmdSmiReader, NvmlReader, ProcessTreeReader, visible_indices
 from engine.telemetry.recorder import TelemetryRecorder, open_readers
 
@@ -58,17 +58,39 @@ def candidate_readers(profile: ResolvedProfile, launcher: Launcher) -> tuple[lis
     return readers, notes
 
 
+@dataclass(frozen=True)
+class TelemetryWindow:
+    """What was read over one cell: the server's samples and the devices' readings, the counter
+    snapshots at the cell's start, after its warm-up and once it had settled, and the measured
+    window [t0, t1] (epoch seconds)."""
+
+    t0: float
+    t1: float
+    server_samples: list
+    readings: list
+    cell_start: ServerState | None
+    measure_start: ServerState | None
+    end: ServerState | None
+    settled: bool  # the server went idle at each snapshot (else its counters may include others' load)
+    server_read: bool  # the server's state was read (a /metrics URL or the in-process engine's)
+    devices_read: bool
+    no_power: str | None
+    warmup_output_tokens: int
+    prefix_cache_reset: str | None = None  # what emptying the cache before the cell gave (None: not tried)
+    seed: PromptSeed | None = None  # what the prompts were drawn from: the cache flag names it
+
+
 class RunTelemetry:
     def __init__(self, recorder: TelemetryRecorder, found: dict[str, str], emit: Observer, no_power: str | None):
         self.recorder, self.found, self.emit, self.no_power = recorder, found, emit, no_power
-        self.launcher: Launcher | None = None  # empties the prefix cache before each cell, when set
-        self.seed: PromptSeed | None = None  # what the prompts were drawn from, for the cache flag's cause
-        self._resets: list[str] = []  # each cell's reset outcome, in order
-        self._reset: str | None = None  # the current cell's
         self._cell_start: ServerState | None = None
         self._measure_start: ServerState | None = None
         self._settled = True
         self._idle_timeout_s = 5.0  # cut to 1 s once the server was found busy (others' load)
+        self.launcher: Launcher | None = None  # empties the prefix cache before each cell, when set
+        self.seed: PromptSeed | None = None
+        self._resets: list[str] = []  # each cell's reset outcome, in order
+        self._reset: str | None = None  # the current cell's
 
     @classmethod
     def open(
@@ -145,30 +167,28 @@ class RunTelemetry:
         self._settled = self._settled and settled
         self.recorder.set_phase(cell.index, "measuring")
 
-    async def finish_cell(
-        self, cell: Cell, result: CellResult, t0: float, t1: float, warmup_output_tokens: int
-    ) -> None:
-        """Fill result.server and result.telemetry for the measured window [t0, t1] (epoch seconds)."""
+    async def finish_cell(self, cell: Cell, t0: float, t1: float, warmup_output_tokens: int) -> TelemetryWindow:
+        """What was read over the measured window [t0, t1] (epoch seconds), once the server is idle."""
         self.recorder.set_phase(cell.index, "settling")
         end, settled = await self._idle()
-        settled = settled and self._settled
         self.recorder.set_phase(None, None)
         server_samples, readings = self.recorder.window()
-        if self.recorder.metrics_url or self.recorder.server_state or server_samples:
-            stats = server_cell_stats(server_samples, t0, t1, self._cell_start, self._measure_start, end)
-            text, disagree = token_check(
-                stats, result.total_input_tokens, result.total_output_tokens, warmup_output_tokens, settled
-            )
-            stats.token_check, stats.prefix_cache_reset = text, self._reset
-            result.server = stats
-            if disagree:
-                result.flags.append(Flag(code=SERVER_MISMATCH, reason=text))
-            elif text.startswith("not checked"):
-                self.emit(Notice("info", f"cell {cell.label}: {text}"))
-            if (flag := cache_flag(cell, result, self.seed)) is not None:
-                result.flags.append(flag)
-        if readings or self.recorder.readers:
-            result.telemetry = telemetry_cell_stats(readings, t0, t1, result.total_output_tokens, self.no_power)
+        return TelemetryWindow(
+            t0=t0,
+            t1=t1,
+            server_samples=server_samples,
+            readings=readings,
+            cell_start=self._cell_start,
+            measure_start=self._measure_start,
+            end=end,
+            settled=settled and self._settled,
+            server_read=bool(self.recorder.metrics_url or self.recorder.server_state or server_samples),
+            devices_read=bool(readings or self.recorder.readers),
+            no_power=self.no_power,
+            warmup_output_tokens=warmup_output_tokens,
+            prefix_cache_reset=self._reset,
+            seed=self.seed,
+        )
 
     def stop(self) -> None:
         self.recorder.stop()

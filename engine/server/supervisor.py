@@ -107,9 +107,14 @@ class Keeper:
         self.stop_requested.set()
 
     def _copy(self, stream, log) -> None:
+        """Copy the server's output to server.log. A line that cannot be written (a full disk) is
+        dropped, and the copy goes on: a server whose stdout is no longer read blocks on it."""
         for line in iter(stream.readline, b""):
             text = line.decode(errors="replace")
-            log.write((self.redact(text) if self.redact else text).encode())
+            try:
+                log.write((self.redact(text) if self.redact else text).encode())
+            except OSError:
+                pass  # the run notices the full disk in its own files, and stops
 
     def _stop_tree(self, server: subprocess.Popen) -> None:
         if self.container:

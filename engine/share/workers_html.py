@@ -7,24 +7,22 @@ console's and the TUI's per-worker line show, so every front end names the same 
 
 from __future__ import annotations
 
-from typing import Any
-
 from engine.report.model import CLIENT_LIMIT, CLIENT_STARVED, CellResult
+from engine.report.run_notes import WorkersNote
 from engine.report.worker_health import worker_figures, worst_worker
 from engine.share.markup import caption, flag_codes, na, table
 
 
-def workers_meta(workers: dict[str, Any] | None) -> str | None:
+def workers_meta(workers: WorkersNote | None) -> str | None:
     """'2 (chosen by the tool: ...)' for the run's metadata; None where the run did not record it."""
-    if not workers or "count" not in workers:
+    if workers is None or workers.count is None:
         return None
-    why = workers.get("why")
-    if workers.get("auto"):
-        return f"{workers['count']} (chosen by the tool{': ' + str(why) if why else ''})"
-    return f"{workers['count']} ({why or 'set by the profile or --workers'})"
+    if workers.auto:
+        return f"{workers.count} (chosen by the tool{': ' + workers.why if workers.why else ''})"
+    return f"{workers.count} ({workers.why or 'set by the profile or --workers'})"
 
 
-def workers_section(cells: list[CellResult], workers: dict[str, Any] | None) -> str:
+def workers_section(cells: list[CellResult], workers: WorkersNote | None) -> str:
     """Per cell run by several workers, one row per worker; "" when every cell had one sender."""
     shared = [(c, worker_figures(c)) for c in cells]
     shared = [(c, ws) for c, ws in shared if len(ws) > 1]

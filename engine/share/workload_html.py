@@ -14,6 +14,7 @@ from typing import Any
 
 from engine.report.model import CLIENT_LIMIT, CLIENT_STARVED, LENGTH_MISMATCH, CellResult
 from engine.report.registry import METRICS
+from engine.report.run_notes import SearchFound
 from engine.share.markup import NA, caption, e, flag_codes, na, table
 
 CLIENT_CODES = (CLIENT_LIMIT, CLIENT_STARVED)
@@ -87,33 +88,23 @@ def goodput(cells: list[CellResult]) -> str:
     return "<h4>Goodput</h4>" + table(header, rows, text_columns=(0, 1)) + caption(note)
 
 
-def _level(kind: str, level: Any) -> str:
-    if not isinstance(level, int | float):
-        return NA
+def _level(kind: str, level: float) -> str:
     return f"concurrency {int(level)}" if kind == "concurrency" else f"{level:g} req/s"
 
 
-def search(found: list[dict[str, Any]]) -> str:
+def search(found: list[SearchFound]) -> str:
     """Per ISL/OSL: the computed sentence (best level and why the search stopped), then every probe."""
     if not found:
         return ""
     parts = ["<h4>Search</h4>"]
     for s in found:
-        kind, best = str(s.get("kind", "")), s.get("best")
-        parts.append(f"<p class=summary>{e(s.get('sentence', ''))}</p>")
+        parts.append(f"<p class=summary>{e(s.sentence)}</p>")
         rows, classes = [], []
-        for n, p in enumerate(s.get("probes") or [], 1):
-            miss = p.get("miss")
-            is_best = best is not None and p.get("level") == best and not miss
+        for n, p in enumerate(s.probes, 1):
             rows.append(
-                [
-                    str(n),
-                    _level(kind, p.get("level")),
-                    str(p.get("cell", "")),
-                    "meets the SLOs" if not miss else f"misses: {miss}",
-                ]
+                [str(n), _level(s.kind, p.level), p.cell, "meets the SLOs" if not p.miss else f"misses: {p.miss}"]
             )
-            classes.append("marked" if is_best else "")
+            classes.append("marked" if s.best is not None and p.level == s.best and not p.miss else "")
         if rows:
             parts.append(
                 table(
@@ -124,11 +115,10 @@ def search(found: list[dict[str, Any]]) -> str:
                     row_classes=classes,
                 )
             )
-        stopped = s.get("stopped")
         parts.append(
             caption(
-                f"{s.get('seq', '')}: best {_level(kind, best) if best is not None else 'none'} (in bold) at "
-                f"percentile {s.get('percentile', NA)}; stopped: {stopped or 'not recorded'}. Each probe is a cell of "
+                f"{s.seq}: best {_level(s.kind, s.best) if s.best is not None else 'none'} (in bold) at "
+                f"percentile {s.percentile}; stopped: {s.stopped or 'not recorded'}. Each probe is a cell of "
                 "the tables above, with its flags."
             )
         )
@@ -186,7 +176,7 @@ def turns(cells: list[CellResult]) -> str:
     )
 
 
-def workload_section(cells: list[CellResult], found: list[dict[str, Any]]) -> str:
+def workload_section(cells: list[CellResult], found: list[SearchFound]) -> str:
     """The section, or "" for a plain concurrency grid (nothing to add to the cells table)."""
     body = rates(cells) + goodput(cells) + search(found) + datasets(cells) + turns(cells)
     return f"<h3>Workload</h3>{body}" if body else ""

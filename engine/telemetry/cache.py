@@ -7,7 +7,8 @@ Pure functions on a cell's figures: tested on hand-made ones and on a real serve
 from __future__ import annotations
 
 from engine.plan import Cell
-from engine.report.model import PREFIX_CACHE_HITS, CellResult, Flag, PromptSeed
+from engine.report.model import PREFIX_CACHE_HITS, CellResult, Flag, ServerCellStats
+from engine.report.run_notes import PromptSeed
 
 # The share of prompt tokens a cell of unshared prompts may find cached before it is flagged.
 # Prompts of random tokens share no cache block (16 tokens) by chance, so what they hit was sent
@@ -17,11 +18,10 @@ from engine.report.model import PREFIX_CACHE_HITS, CellResult, Flag, PromptSeed
 HIT_RATE_LIMIT = 0.05
 
 
-def cache_flag(cell: Cell, result: CellResult, seed: PromptSeed | None) -> Flag | None:
-    """The flag for `result` (its server stats filled), or None: not flagged, or a workload whose
-    prompts share prefixes on purpose (its hit rate is the figure of interest)."""
-    stats = result.server
-    if cell.shares_prefixes or stats is None or not stats.prefix_cache_queries or not stats.prefix_cache_hits:
+def cache_flag(cell: Cell, result: CellResult, stats: ServerCellStats, seed: PromptSeed | None) -> Flag | None:
+    """The flag for `result` given the server's `stats` over it, or None: not flagged, or a workload
+    whose prompts share prefixes on purpose (its hit rate is the figure of interest)."""
+    if cell.shares_prefixes or not stats.prefix_cache_queries or not stats.prefix_cache_hits:
         return None
     intended = result.dataset.input_len_mean if result.dataset is not None else result.input_len
     template = max(0.0, result.mean_input_tokens - intended) * result.completed  # a chat template's tokens

@@ -1,0 +1,103 @@
+"""The parsers of options' text, shared by the command line and the TUI's form, so a value means
+the same wherever it is typed. Each raises ValueError saying what is wrong and what to write.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from engine.profiles import parse_seq
+
+
+def parse_workers(text: str) -> int | str:
+    """'auto' or a number of load worker processes from 1 to 512."""
+    if text == "auto":
+        return text
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 512:
+        raise ValueError(f"{text!r}: give a number of load workers from 1 to 512, or auto")
+    return n
+
+
+def parse_int_list(text: str) -> list[int]:
+    """'1, 4 16' -> [1, 4, 16] (commas or spaces between); the profile checks the values."""
+    parts = [p for p in re.split(r"[,\s]+", text) if p]
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"{text!r} is not a list of whole numbers: write them with commas, e.g. 4, 8, 16") from None
+    if not values:
+        raise ValueError("give at least one, e.g. 4, 8, 16")
+    return values
+
+
+def parse_rates(text: str) -> list[float]:
+    """'2, 5, 10' -> [2.0, 5.0, 10.0] requests per second, each above 0."""
+    parts = [p for p in re.split(r"[,\s]+", text) if p]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"{text!r} is not a list of request rates: write req/s with commas, e.g. 2, 5, 10") from None
+    if not values or any(v <= 0 for v in values):
+        raise ValueError("give request rates above 0 req/s, e.g. 2, 5, 10")
+    return values
+
+
+def parse_seq_list(text: str) -> list[str]:
+    """'1024/1024, 8192/1024' -> ['1024/1024', '8192/1024'], each checked."""
+    pairs = [s.strip() for s in text.split(",") if s.strip()]
+    if not pairs:
+        raise ValueError("give at least one ISL/OSL pair, e.g. 1024/1024")
+    for pair in pairs:
+        parse_seq(pair)
+    return pairs
+
+
+def split_list(text: str) -> list[str]:
+    """'a,b' -> ['a', 'b'] as typed (the profile checks each)."""
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a whole number") from None
+
+
+def number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number") from None
+
+
+def optional(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """A form field that may be left empty (None: the profile's default)."""
+    return lambda text: parse(text) if text else None
+
+
+def checked(parse: Callable[[str], Any]) -> Callable[[str], str]:
+    """The text itself (the profile keeps it as written), once `parse` accepts it."""
+
+    def check(text: str) -> str:
+        parse(text)
+        return text
+
+    return check
+
+
+def required(parse: Callable[[str], Any], what: str) -> Callable[[str], Any]:
+    """A form field that must be filled: empty says what to give."""
+
+    def check(text: str):
+        if not text:
+            raise ValueError(f"give {what}")
+        return parse(text)
+
+    return check

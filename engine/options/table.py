@@ -1,0 +1,346 @@
+"""Every option of a run, declared once: its flag, the profile field it sets, how its text is
+parsed, its help, and its field on the TUI's workload form. The headless parser (argparse), the
+profile overrides a flag makes, the form's fields and the errors that name a flag are all made
+from OPTIONS; docs/options.md says how to add one.
+
+The parsers (engine/options/parse.py) raise ValueError saying what is wrong and what to write; the
+command line and the form use the same ones, so a value means the same wherever it is typed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.options.parse import (
+    checked,
+    number,
+    optional,
+    parse_int_list,
+    parse_rates,
+    parse_seq_list,
+    parse_workers,
+    required,
+    split_list,
+    whole,
+)
+from engine.profiles import parse_range
+from engine.report.goodput import parse_slo
+
+DEFAULT_PROFILE = "cpu-tiny"
+
+
+# -- the table -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Option:
+    """One option. `flag`: as typed on the command line (a form-only entry, `cli` False, names the
+    flags that stand for it); `path`: the dotted profile field it sets (None: an option of the
+    command itself, such as --detach); `parse`: text -> value for the flag (int, float and Path
+    keep argparse's own message); `action`: "store_true" or "switch" (--x / --no-x) for a flag
+    without a value. `field`, `label`, `example` and `form_parse`: its field on the TUI's workload
+    form (None: not on the form), the label and placeholder shown there, and how the form's text
+    is parsed (empty text may mean the profile's default)."""
+
+    flag: str
+    path: str | None = None
+    help: str = ""
+    parse: Callable[[str], Any] | None = None
+    choices: tuple[Any, ...] | None = None
+    metavar: str | None = None
+    action: str | None = None
+    field: str | None = None
+    label: str = ""
+    example: str = ""
+    form_parse: Callable[[str], Any] | None = None
+    cli: bool = True
+
+    @property
+    def dest(self) -> str:
+        """The attribute argparse gives the flag's value."""
+        return self.flag.removeprefix("--").replace("-", "_")
+
+
+RUN_OPTIONS: tuple[Option, ...] = (
+    Option("--no-ui", action="store_true", help="run headless: progress on stderr, summary on stdout"),
+    Option("--profile", help=f"bundled run profile name or path to a .toml (default {DEFAULT_PROFILE})"),
+    Option("--list-profiles", action="store_true", help="list the bundled run profiles and exit"),
+    Option("--dry-run", action="store_true", help="print the plan, environment and launch command; launch nothing"),
+)
+
+# The workload: its shape (a grid, request rates, a search, a trace), its prompts and service levels.
+WORKLOAD_OPTIONS: tuple[Option, ...] = (
+    Option("--rate/--search/--trace", "grid", field="shape", label="Load shape", cli=False),
+    Option(
+        "--concurrency",
+        "grid.concurrency",
+        "concurrency levels, e.g. 4,8,16",
+        parse=parse_int_list,
+        field="concurrency",
+        label="Concurrency",
+        example="1, 4, 16, 64",
+        form_parse=parse_int_list,
+    ),
+    Option(
+        "--seq",
+        "grid.seq",
+        "ISL/OSL pairs, e.g. 1024/1024,8192/1024",
+        parse=split_list,
+        field="seq",
+        label="ISL/OSL",
+        example="1024/1024, 8192/1024",
+        form_parse=parse_seq_list,
+    ),
+    Option(
+        "--rate",
+        "grid.rates",
+        "request rates in req/s, e.g. 2,5,10: open-loop cells instead of concurrency",
+        parse=parse_rates,
+        field="rates",
+        label="Rates (req/s)",
+        example="2, 5, 10",
+        form_parse=parse_rates,
+    ),
+    Option(
+        "--arrival",
+        "grid.arrival",
+        "how rate cells' requests arrive",
+        choices=("poisson", "constant", "gamma"),
+        field="arrival",
+        label="Arrival",
+        form_parse=str,
+    ),
+    Option(
+        "--burstiness",
+        "grid.burstiness",
+        "gamma arrivals' shape: below 1 burstier, above 1 more even",
+        parse=float,
+        field="burstiness",
+        label="burstiness",
+        example="0.5",
+        form_parse=required(number, "gamma's shape, e.g. 0.5 (burstier) or 2 (more even)"),
+    ),
+    Option(
+        "--num-prompts",
+        "grid.num_prompts",
+        "requests per rate cell (default: about 20 s of arrivals)",
+        parse=int,
+        field="num_prompts",
+        label="Requests",
+        example="200",
+        form_parse=optional(whole),
+    ),
+    Option(
+        "--max-concurrency",
+        "grid.max_concurrency",
+        "cap on requests in flight in rate cells",
+        parse=int,
+        field="max_concurrency",
+        label="max in flight",
+        example="64",
+        form_parse=optional(whole),
+    ),
+    Option(
+        "--search",
+        "grid.search",
+        "find the highest concurrency or rate whose --percentile meets every --slo (probes double, then bisect)",
+        choices=("concurrency", "rate"),
+        field="search",
+        label="Search",
+        form_parse=str,
+    ),
+    Option(
+        "--percentile",
+        "grid.search_percentile",
+        "the percentile a search holds to the SLOs",
+        parse=int,
+        choices=(50, 90, 99),
+        field="percentile",
+        label="percentile",
+        form_parse=int,
+    ),
+    Option(
+        "--search-start",
+        "grid.search_start",
+        "the first probe's concurrency or rate (default 1)",
+        parse=float,
+        field="search_start",
+        label="from",
+        example="1",
+        form_parse=required(number, "the first probe's load, e.g. 1"),
+    ),
+    Option(
+        "--dataset",
+        "grid.dataset",
+        "prompts: random (with --input-len-range/--output-len-range), sharegpt:PATH, jsonl:PATH, prefix:P[:G] "
+        "(groups of G requests sharing a P-token prefix), or multiturn:T (conversations of T turns, each user turn "
+        "ISL tokens, each answer OSL, each turn's prompt the earlier turns and answers; with --rate, conversations "
+        "start at that rate) or multiturn:T:PATH (a ShareGPT file's first T exchanges); lengths stay exact per request",
+        field="dataset",
+        label="Dataset",
+    ),
+    Option(
+        "--dataset",
+        "grid.dataset",
+        field="dataset_arg",
+        label="Dataset",
+        example="PATH, P[:G] for prefix, T[:PATH] for multi-turn",
+        cli=False,
+    ),
+    Option(
+        "--input-len-range",
+        "grid.input_len_range",
+        "--dataset random: input lengths, e.g. 100:400",
+        metavar="MIN:MAX",
+        field="input_len_range",
+        label="input",
+        example="100:400",
+        form_parse=optional(checked(parse_range)),
+    ),
+    Option(
+        "--output-len-range",
+        "grid.output_len_range",
+        "--dataset random: output lengths, e.g. 50:200",
+        metavar="MIN:MAX",
+        field="output_len_range",
+        label="output",
+        example="50:200",
+        form_parse=optional(checked(parse_range)),
+    ),
+    Option(
+        "--trace",
+        "grid.trace",
+        "replay a Mooncake-style JSONL trace on its timestamps",
+        metavar="PATH",
+        field="trace",
+        label="Trace",
+        example="mooncake_trace.jsonl",
+        form_parse=required(str, "the trace file's path (Mooncake-style JSONL)"),
+    ),
+    Option(
+        "--speedup",
+        "grid.speedup",
+        "--trace: divide its timestamps by this (default 1)",
+        parse=float,
+        field="speedup",
+        label="speedup",
+        example="2",
+        form_parse=optional(number),
+    ),
+    Option(
+        "--slo",
+        "load.slo",
+        "service levels in ms, e.g. ttft:500,tpot:50,e2el:10000: goodput per cell",
+        parse=parse_slo,
+        field="slo",
+        label="SLO (ms)",
+        example="ttft:500,tpot:50,e2el:10000",
+        form_parse=lambda text: parse_slo(text) if text else {},
+    ),
+)
+
+# The target: what to launch or attach to, and how to talk to it.
+TARGET_OPTIONS: tuple[Option, ...] = (
+    Option("--mode", "mode", "launch vLLM, run it in-process, or attach", choices=("server", "inprocess", "external")),
+    Option("--endpoint", "endpoint", "base URL of a running OpenAI-compatible server (implies --mode external)"),
+    Option("--model", "model.name", "name of the model to request (external mode, when the server serves several)"),
+    Option("--tokenizer", "model.tokenizer", "tokenizer folder or id, for servers that take text prompts"),
+    Option("--results", help="folder under which each run's results folder is made (default ./results)", parse=Path),
+    Option(
+        "--prompts-per-concurrency",
+        "grid.prompts_per_concurrency",
+        "requests per cell = concurrency x this",
+        parse=int,
+        field="prompts",
+        label="Prompts x conc",
+        example="10",
+        form_parse=required(whole, "requests per concurrency level, e.g. 10"),
+    ),
+    Option("--warmup", "grid.warmup_requests", "unmeasured warm-up requests before each cell", parse=int),
+    Option(
+        "--seed",
+        "load.seed",
+        "draw the prompts from this seed: runs with one seed send the same prompts (default: drawn per run)",
+        parse=int,
+    ),
+    Option(
+        "--reset-prefix-cache",
+        "load.reset_prefix_cache",
+        "empty the server's prefix cache before each cell where it allows it (default on)",
+        action="switch",
+    ),
+    Option("--port", "port", "port for the launched server (default: a free one)", parse=int),
+    Option("--docker", "docker", "run the recipe's docker image", action="switch"),
+    Option("--api", "load.api", "which OpenAI API to load", choices=("auto", "completions", "chat")),
+    Option(
+        "--prompt-format", "load.prompt", "how prompts of exact length are made", choices=("auto", "token_ids", "text")
+    ),
+    Option(
+        "--request-timeout",
+        "load.request_timeout_s",
+        "give up a request after S seconds (default: 300 + 1 per output token)",
+        parse=float,
+        metavar="S",
+    ),
+    Option(
+        "--max-failed-share",
+        "load.max_failed_share",
+        "a cell with a larger share of failed requests fails the run (default 0.05)",
+        parse=float,
+        metavar="F",
+    ),
+)
+
+# Isolation of the client from the server, the run's lifecycle, and the load's workers.
+HOST_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "--server-nice",
+        "isolation.server_nice",
+        "priority (nice 0-19) of a launched server, so the client gets a CPU when it needs one "
+        "(default: 15 when launched on this host; 0 turns it off)",
+        parse=int,
+    ),
+    Option(
+        "--server-idle",
+        "isolation.server_idle",
+        "run a launched server under SCHED_IDLE (only CPU time no ordinary process wants)",
+        action="switch",
+    ),
+    Option("--server-cpus", "isolation.server_cpus", "CPUs of a launched server, e.g. 2-63 (default: any)"),
+    Option("--detach", action="store_true", help="headless: run in the background, print its folder, return at once"),
+    Option(
+        "--resume",
+        help="continue an interrupted or failed run, skipping finished cells",
+        parse=Path,
+        metavar="RUN_DIR",
+    ),
+    Option("--api-key", help="the server's API key, sent as a bearer token (default: $OPENAI_API_KEY; never saved)"),
+    Option("--client-cpus", "isolation.client_cpus", "CPUs of the load's thread, e.g. 0-1 (default: any)"),
+    Option(
+        "--workers",
+        "load.workers",
+        "load worker processes, each with its own event loop and connections (default auto: from the "
+        "load and the client's CPUs; HTTP targets only)",
+        parse=parse_workers,
+        metavar="N|auto",
+        field="workers",
+        label="workers",
+        example="4",
+        form_parse=lambda text: parse_workers(text or "auto"),
+    ),
+    Option(
+        "--ray",
+        "load.ray_address",
+        "run the load workers as Ray actors spread over this cluster's nodes: the head's HOST:PORT, "
+        "or auto for the cluster running on this host (needs pip install 'llmbench-tui[ray]')",
+        metavar="ADDRESS",
+    ),
+)
+
+OPTIONS: tuple[Option, ...] = RUN_OPTIONS + WORKLOAD_OPTIONS + TARGET_OPTIONS + HOST_OPTIONS
+
+# Flag (argparse dest) -> the profile field it sets, for the flags the user typed.
+OVERRIDES: dict[str, str] = {o.dest: o.path for o in OPTIONS if o.cli and o.path}
+# The form's fields by name (engine/workload.py, tui/workload.py).
+FORM: dict[str, Option] = {o.field: o for o in OPTIONS if o.field}

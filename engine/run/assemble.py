@@ -1,0 +1,88 @@
+"""The one place a cell's result is made: the client's figures from its records, what its
+workload adds (a rate or trace cell's target and achieved rate, a dataset's source, goodput
+under SLOs) and the server's and hardware's telemetry over its measured window."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.load.openloop import achieved_rate, peak_in_flight
+from engine.load.record import RequestRecord
+from engine.plan import Cell
+from engine.profiles import ResolvedProfile
+from engine.report.goodput import goodput
+from engine.report.metrics import ClientFigures, summarize_cell
+from engine.report.model import SERVER_MISMATCH, CellResult, Flag, Goodput, OpenLoop
+from engine.run.telemetry import TelemetryWindow
+from engine.telemetry.aggregate import server_cell_stats, telemetry_cell_stats, token_check
+from engine.telemetry.cache import cache_flag
+
+
+def assemble_cell(
+    cell: Cell,
+    records: list[RequestRecord],
+    duration: float,
+    client: ClientFigures | None,
+    profile: ResolvedProfile,
+    window: TelemetryWindow | None,
+) -> CellResult:
+    """A finished cell's result, whole."""
+    result = summarize_cell(cell, records, duration, profile.recipe.tensor_devices(), client)
+    update = workload_figures(result, cell, records, profile)
+    if window is not None:
+        update.update(telemetry_figures(result, window, cell))
+    return result.model_copy(update=update)
+
+
+def workload_figures(
+    result: CellResult, cell: Cell, records: list[RequestRecord], profile: ResolvedProfile
+) -> dict[str, Any]:
+    """A rate or trace cell's target and achieved rate, a dataset's source, and goodput under SLOs."""
+    grid, slo, out = profile.grid, profile.load.slo, {}
+    if result.dataset is not None:  # the file it came from
+        from_file = cell.dataset in ("jsonl", "sharegpt")
+        source = grid.trace or (grid.dataset.split(":", 1)[1] if from_file else grid.multiturn_file())
+        out["dataset"] = result.dataset.model_copy(update={"source": source})
+    sent = dict(
+        seed=profile.load.seed,
+        achieved_rate=achieved_rate(records),
+        max_in_flight=cell.concurrency or None,
+        peak_in_flight=peak_in_flight(records),
+    )
+    if cell.dataset == "trace":
+        planned = [r.planned_s for r in records if r.planned_s is not None]
+        span = max(planned, default=0.0) - min(planned, default=0.0)
+        mean = float(f"{(len(planned) - 1) / span:.3g}") if span > 0 else 0.0  # the trace's mean rate
+        out["open_loop"] = OpenLoop(request_rate=mean, arrival=f"trace x{grid.speedup or 1:g}", burstiness=1.0, **sent)
+    if cell.rate:
+        sent["seed"] = profile.load.seed + cell.index
+        out["open_loop"] = OpenLoop(request_rate=cell.rate, arrival=grid.arrival, burstiness=grid.burstiness, **sent)
+    if slo:
+        rate, good = goodput(records, result.duration, slo)
+        out["goodput"] = Goodput(slo_ms=slo, good=good, request_goodput=rate)
+    return out
+
+
+def telemetry_figures(result: CellResult, window: TelemetryWindow, cell: Cell) -> dict[str, Any]:
+    """The server's figures over the window (its token counters checked against ours: a mismatch is
+    a flag; its prefix cache's hits where the prompts share nothing: another) and the hardware's."""
+    out: dict[str, Any] = {}
+    if window.server_read:
+        stats = server_cell_stats(
+            window.server_samples, window.t0, window.t1, window.cell_start, window.measure_start, window.end
+        )
+        text, disagree = token_check(
+            stats, result.total_input_tokens, result.total_output_tokens, window.warmup_output_tokens, window.settled
+        )
+        stats.token_check, stats.prefix_cache_reset = text, window.prefix_cache_reset
+        out["server"] = stats
+        flags = [Flag(code=SERVER_MISMATCH, reason=text)] if disagree else []
+        if (cached := cache_flag(cell, result, stats, window.seed)) is not None:
+            flags.append(cached)
+        if flags:
+            out["flags"] = [*result.flags, *flags]
+    if window.devices_read:
+        out["telemetry"] = telemetry_cell_stats(
+            window.readings, window.t0, window.t1, result.total_output_tokens, window.no_power
+        )
+    return out

@@ -1,0 +1,210 @@
+"""One cell, measured: an optional warm-up, the measured load, then its result assembled
+(engine.run.assemble) with the server's telemetry over the measured window.
+
+The executor works in a frozen context the run session sets up once (target, launcher, server
+info, prompt factory, writer); it keeps only the cell being measured, so an interrupt can say
+how far that cell got."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from dataclasses import dataclass, replace
+
+from engine.events import CellStarted, LoadProgress, Notice, Observer, PhaseChanged
+from engine.load import schedstat
+from engine.load.arrivals import schedule
+from engine.load.client import CellLoad, PreparedRequest, Target, run_closed_loop
+from engine.load.conversations import run_conversations
+from engine.load.monitor import LoopLagMonitor
+from engine.load.openloop import run_open_loop
+from engine.load.prompts import PromptFactory
+from engine.load.record import RequestRecord
+from engine.load.workers import WorkerPool
+from engine.plan import Cell
+from engine.profiles import ResolvedProfile
+from engine.report.diskspace import FaultLatch
+from engine.report.metrics import EXTERNAL_ADVICE, LAUNCHED_ADVICE, ClientFigures, merge_workers
+from engine.report.model import CellResult
+from engine.report.results import ResultsWriter
+from engine.run.assemble import assemble_cell
+from engine.run.requests import prepare_requests
+from engine.run.telemetry import RunTelemetry
+from engine.server.discovery import ServerInfo
+from engine.server.launcher import Launcher
+
+
+@dataclass(frozen=True)
+class CellContext:
+    """What every cell of a run is measured with, set up once by the run session."""
+
+    profile: ResolvedProfile
+    target: Target
+    launcher: Launcher
+    info: ServerInfo
+    factory: PromptFactory
+    writer: ResultsWriter
+    observer: Observer
+    faults: FaultLatch  # a failed write into the results folder (a full disk) stops the load
+    telemetry: RunTelemetry | None = None
+    pool: WorkerPool | None = None  # the load's worker processes or Ray actors, with --workers N > 1
+
+
+class ProgressReporter:
+    """Samples a cell's counters twice a second: live output tok/s over the last 5 s, and the
+    share of the time since the last sample the load's thread waited for a CPU."""
+
+    def __init__(self, cell: Cell, load: CellLoad, observer: Observer, window_s: float = 5.0):
+        self.cell, self.load, self.observer, self.window_s = cell, load, observer, window_s
+        self.samples: collections.deque[tuple[float, int]] = collections.deque()
+        self.sched = schedstat.sample()
+
+    def emit(self) -> None:
+        sched, self.sched = self.sched, schedstat.sample()
+        now, load = time.perf_counter(), self.load
+        self.samples.append((now, load.output_tokens))
+        while len(self.samples) > 2 and now - self.samples[0][0] > self.window_s:
+            self.samples.popleft()
+        t0, n0 = self.samples[0]
+        rate = (load.output_tokens - n0) / (now - t0) if now > t0 else 0.0
+        share = schedstat.between(sched, self.sched).run_queue_share
+        self.observer(
+            LoadProgress(
+                self.cell, load.done, load.failed, load.in_flight, load.total, load.output_tokens, rate,
+                now - load.started, share,
+            )
+        )  # fmt: skip
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            self.emit()
+
+
+class CellExecutor:
+    def __init__(self, ctx: CellContext, total_cells: int):
+        self.ctx, self.total_cells = ctx, total_cells
+        self.measuring: tuple[Cell, list[RequestRecord]] | None = None  # the cell being measured, its records
+        self.cell: Cell | None = None  # the cell started last
+        self._load_task: asyncio.Future | None = None  # the load phase running now
+
+    def stop_load(self) -> None:
+        """Cancel the load phase running now (a write fault: it raises the fault)."""
+        if self._load_task is not None and not self._load_task.done():
+            self._load_task.cancel()
+
+    async def run_cell(self, cell: Cell) -> CellResult:
+        ctx, emit = self.ctx, self.ctx.observer
+        self.cell = cell
+        emit(CellStarted(cell, self.total_cells))
+        telemetry, warmup_tokens = ctx.telemetry, 0
+        if telemetry:
+            await telemetry.begin_cell(cell)
+        if cell.warmup_requests:
+            emit(PhaseChanged("warmup", f"{cell.warmup_requests} requests", cell))
+            warm, _, _ = await self._load_phase(cell, warmup=True)
+            warmup_tokens = sum(r.output_tokens for r in warm)
+            if telemetry:
+                await telemetry.warmup_done(cell)
+        pace = f"{cell.rate:g} req/s ({ctx.profile.grid.arrival})" if cell.rate else f"concurrency {cell.concurrency}"
+        emit(PhaseChanged("measuring", f"{cell.num_prompts} requests at {pace}", cell))
+        records, duration, client = await self._load_phase(cell, warmup=False)
+        ended = time.time()
+        window = await telemetry.finish_cell(cell, ended - duration, ended, warmup_tokens) if telemetry else None
+        result = assemble_cell(cell, records, duration, client, ctx.profile, window)
+        if result.server is not None and (result.server.token_check or "").startswith("not checked"):
+            emit(Notice("info", f"cell {cell.label}: {result.server.token_check}"))
+        for flag in result.flags:
+            emit(Notice("warning", f"cell {cell.label}: {flag.reason}"))
+        return result
+
+    async def _load_phase(self, cell: Cell, *, warmup: bool) -> tuple[list[RequestRecord], float, ClientFigures]:
+        """One pass over prepared requests: the warm-up (unmeasured) or the measurement."""
+        ctx = self.ctx
+        n, output_len = (
+            (cell.warmup_requests, cell.warmup_output_len) if warmup else (cell.num_prompts, cell.output_len)
+        )
+        salt = 10**6 if warmup else 0
+        requests, notes = await prepare_requests(
+            ctx.profile, ctx.target, ctx.info, ctx.factory, cell, n, output_len, salt
+        )
+        for note in notes:
+            ctx.observer(Notice("warning", note))
+        ctx.writer.summary.skipped.extend(note for note in notes if "skipped" in note)
+        records: list[RequestRecord] = []
+        on_record = self._recorder(requests, records)
+        load = CellLoad(total=len(requests))
+        if ctx.telemetry and not warmup:
+            load.on_first_token = ctx.telemetry.recorder.wake
+        reporter = None if warmup else asyncio.create_task(ProgressReporter(cell, load, ctx.observer).run())
+        if not warmup:
+            self.measuring = (cell, records)
+        cpu_start, sched_start, lag = time.process_time(), schedstat.sample(), LoopLagMonitor()
+        # A task of its own, so a write fault (a full disk) can stop the load alone (stop_load).
+        self._load_task = asyncio.ensure_future(self._send(cell, requests, output_len, warmup, on_record, load))
+        try:
+            with lag:
+                duration, workers = await self._load_task
+        except asyncio.CancelledError:
+            if ctx.faults.fault is None or asyncio.current_task().cancelling():
+                raise  # the run itself was stopped (a signal)
+            raise ctx.faults.fault from None
+        finally:
+            self._load_task = None
+            if reporter is not None:
+                reporter.cancel()
+        ctx.faults.check()
+        sched = schedstat.between(sched_start, schedstat.sample())
+        self.measuring = None
+        if not warmup:
+            ProgressReporter(cell, load, ctx.observer).emit()
+        advice = EXTERNAL_ADVICE if ctx.profile.mode == "external" else LAUNCHED_ADVICE
+        if workers is not None:  # the load ran in the workers: theirs are the client's figures
+            return records, duration, merge_workers(workers, advice)
+        return records, duration, ClientFigures(time.process_time() - cpu_start, lag.lags, sched, advice)
+
+    def _recorder(self, requests: list[PreparedRequest], records: list[RequestRecord]):
+        """The callback each finished request goes through: its own lengths, its tokens counted
+        where the server reports no usage, then kept and appended to requests.jsonl."""
+        ctx = self.ctx
+        keep_text = not ctx.info.usage_reported
+
+        def on_record(record: RequestRecord) -> None:
+            if (own := requests[record.index]).input_len is not None:  # a dataset request: its own lengths
+                record.input_len, record.output_len = own.input_len, own.output_len
+            if keep_text and record.ok:
+                record.output_tokens = ctx.factory.count(record.text or "")
+            records.append(record)
+            ctx.writer.add_request(record)
+
+        return on_record
+
+    async def _send(self, cell: Cell, requests: list[PreparedRequest], output_len: int, warmup: bool, on_record, load):
+        """Send the phase's requests as the cell's workload says; returns (duration, workers' health or None)."""
+        ctx, grid, pool = self.ctx, self.ctx.profile.grid, self.ctx.pool
+        longest = max((r.output_len or output_len for r in requests), default=output_len)
+        common = dict(output_len=output_len, warmup=warmup, on_record=on_record, load=load)
+        common["deadline_s"] = ctx.profile.load.deadline_s(longest)
+        if cell.dataset == "trace" and not warmup:  # the trace's own send times
+            offsets = [r.planned_s or 0.0 for r in requests]
+        elif cell.rate and not warmup:
+            # Multi-turn: the rate is of conversation starts (engine/load/conversations.py).
+            sends = len(requests) // cell.turns if cell.turns else len(requests)
+            offsets = schedule(sends, cell.rate, grid.arrival, grid.burstiness, ctx.profile.load.seed + cell.index)
+        else:
+            offsets = None
+        max_in_flight = cell.concurrency or None
+        if cell.turns and not warmup:
+            return await run_conversations(
+                ctx.target, cell, requests, starts=offsets, max_in_flight=max_in_flight, **common
+            ), None
+        if offsets is not None:
+            if pool is not None:
+                return await pool.run_phase(cell, requests, offsets, max_in_flight=max_in_flight, **common)
+            return await run_open_loop(ctx.target, cell, requests, offsets, max_in_flight=max_in_flight, **common), None
+        # A rate cell's warm-up goes closed-loop, all its requests at once.
+        slots = cell if not cell.open_loop else replace(cell, concurrency=max(1, len(requests)))
+        if pool is not None:
+            return await pool.run_phase(slots, requests, None, **common)
+        return await run_closed_loop(ctx.target, slots, requests, **common), None

@@ -1,0 +1,74 @@
+"""Resuming a run: which of its cells are finished (kept and skipped), and the summary it goes on
+with. The earlier requests of the cells that did not finish stay in requests.jsonl, marked
+superseded."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from engine.events import Notice, Observer
+from engine.plan import Cell
+from engine.profiles import ResolvedProfile
+from engine.report.model import CellResult, RunSummary
+from engine.report.results import mark_superseded, read_summary
+from engine.report.run_notes import Resumed
+
+
+def resumed_summary(profile: ResolvedProfile, plan: list[Cell], run_dir: Path, observer: Observer) -> RunSummary:
+    """The summary of the run in `run_dir`, ready to go on: a resume recorded, its unfinished cells' requests marked."""
+    summary = read_summary(run_dir / "summary.json")
+    done = {result_key(c) for c in summary.cells}
+    todo = [c for c in plan if cell_key(c) not in done]
+    unfinished = {c.index for c in todo}
+    if profile.grid.search:  # probes are made as the search goes: the one cut short is the unfinished one
+        finished = {c.cell for c in summary.cells}
+        unfinished = {i for i in _request_cells(run_dir / "requests.jsonl") if i not in finished}
+    marked = mark_superseded(run_dir / "requests.jsonl", unfinished)
+    at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    summary.resumed.append(
+        Resumed(at=at, after=summary.status, cells_left=len(todo), cut_short=summary.interrupted_cell)
+    )
+    summary.skipped, summary.finished_at, summary.interrupted_cell = [], None, None
+    if profile.grid.search:
+        progress = (
+            f"{len(summary.cells)} probes done, {len(summary.search)} of {len(profile.grid.seq)} "
+            "searches finished; the search goes on from its finished probes"
+        )
+    else:
+        progress = f"{len(summary.cells)} of {len(plan)} cells done, {len(todo)} to run"
+    observer(
+        Notice(
+            "info",
+            f"resuming {run_dir.name} ({summary.status}): {progress}; {marked} earlier requests of "
+            "unfinished cells kept in requests.jsonl, marked superseded",
+        )
+    )
+    return summary
+
+
+def _request_cells(path: Path) -> set[int]:
+    """The cell indices that have requests in requests.jsonl."""
+    if not path.exists():
+        return set()
+    return {int(m) for m in re.findall(r'"cell":(\d+)', path.read_text())}
+
+
+def _key(level: float, seq: str) -> tuple[float, str]:
+    """A cell's place in the grid: its request rate or concurrency, and its lengths or dataset label
+    (lengths alone would not tell two multi-turn or random cells with per-request lengths apart)."""
+    return float(level), seq
+
+
+def result_key(result: CellResult) -> tuple[float, str]:
+    """A finished cell's place: a trace cell's result carries the trace's mean rate, but its plan
+    cell has none (the trace sets the pace): key it by its cap on requests in flight, as planned."""
+    if result.open_loop and result.open_loop.arrival.startswith("trace"):
+        return _key(result.open_loop.max_in_flight or 0, result.seq)
+    return _key(result.load_level, result.seq)
+
+
+def cell_key(cell: Cell) -> tuple[float, str]:
+    """The same place for a planned cell, as its result will name it (CellResult.seq)."""
+    return _key(cell.rate or cell.concurrency, cell.seq or f"{cell.input_len}/{cell.output_len}")
