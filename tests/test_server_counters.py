@@ -11,8 +11,8 @@ from engine.events import ServerState
 from engine.plan import Cell
 from engine.profiles import apply_overrides, load_profile
 from engine.report.model import PREFIX_CACHE_HITS, CellResult, DatasetLengths, ServerCellStats
-from engine.report.run_notes import PromptSeed
 from engine.report.registry import Table, columns
+from engine.report.run_notes import PromptSeed
 from engine.report.table import summary_table
 from engine.run.seed import run_seed, seeded
 from engine.run.telemetry import reset_summary

@@ -46,6 +46,9 @@ FLAG_CODES = (
 )
 
 
+OMIT_NONE = Field(default=None, exclude_if=lambda v: v is None)  # a field added later: absent when None
+
+
 class Flag(BaseModel):
     """Why a cell's figures are not to be taken at face value."""
 
@@ -143,12 +146,12 @@ class ServerCellStats(Reading):
     token_check: str | None = None
     # Prompt tokens the prefix cache was asked for and found over the measured window, and their
     # ratio (None: not exported, or no lookup: caching off); what was done to the cache before the
-    # cell ("reset", or why not).
-    prefix_cache_queries: int | None = None
-    prefix_cache_hits: int | None = None
-    prefix_cache_hit_rate: float | None = None
-    prefix_cache_reset: str | None = None
-    spec_decode: SpecDecodeStats | None = None  # None: the server did not speculate
+    # cell ("reset", or why not). Left out of the file when None, as versions before them wrote it.
+    prefix_cache_queries: int | None = OMIT_NONE
+    prefix_cache_hits: int | None = OMIT_NONE
+    prefix_cache_hit_rate: float | None = OMIT_NONE
+    prefix_cache_reset: str | None = OMIT_NONE
+    spec_decode: SpecDecodeStats | None = OMIT_NONE  # None: the server did not speculate
 
 
 class DeviceCellStats(Reading):

@@ -33,8 +33,8 @@ from engine.run.cell import CellContext, CellExecutor
 from engine.run.outcome import RunOutcome, judge
 from engine.run.resume import cell_key, result_key, resumed_summary
 from engine.run.search_run import run_searches
-from engine.run.senders import choose_workers, start_pool
 from engine.run.seed import run_seed, seeded
+from engine.run.senders import choose_workers, start_pool
 from engine.run.telemetry import RunTelemetry
 from engine.server import isolation
 from engine.server.discovery import DiscoveryError, ServerInfo

@@ -93,7 +93,7 @@ def server_spec(profile: ResolvedProfile, model: str, port: int, backend: Backen
     iso = run_isolation(profile)
     env = server_env(profile, iso)
     if profile.load.reset_prefix_cache:  # the routes that empty the cache between cells; the profile's env wins
-        env = {**backend.cache_reset_env(), **env}
+        env |= {k: v for k, v in backend.cache_reset_env().items() if k not in env}
     url = f"http://{host}:{port}"
     if not profile.docker:
         return LaunchSpec(backend.serve_command(model, recipe.args, host, port), env, url, iso)
