@@ -41,7 +41,7 @@ class ProfileError(Exception):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class Hardware(Strict):
@@ -202,6 +202,10 @@ class Load(Strict):
     request_timeout_s: float | None = Field(default=None, gt=0)
     # Longest silence between two pieces of one response.
     read_timeout_s: float = Field(default=300.0, gt=0)
+    # With requests in flight, how long no output token on any of them, no request ending and no
+    # change in the server's /metrics mean the server stalled: the run ends (engine/run/watch.py says
+    # how the default was chosen).
+    stall_timeout_s: float = Field(default=60.0, gt=0)
     # A cell with a larger share of failed requests fails the run (exit code 1).
     max_failed_share: float = Field(default=0.05, ge=0, le=1)
     # Prompts, dataset draws and arrivals are drawn from this. Unset: a fresh value per run (recorded

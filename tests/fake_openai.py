@@ -42,6 +42,10 @@ class FakeConfig:
     # prompt's in the first chunk; False plays a server that ignores the field.
     return_token_ids: bool = True
     api_key: str | None = None  # when set, the API's routes answer 401 without `Authorization: Bearer <it>`
+    # (request body, how many completion requests came before it) -> after how many tokens its stream
+    # stops sending, its connection kept open while the server lives (a stalled server); None: no stall
+    stall_when: Callable[[dict, int], int | None] | None = None
+    vllm_metrics: bool = False  # serve /metrics in vLLM's names: streams open as running, tokens as counted
     health_path: str = "/health"
     version: str | None = None  # served at /server_version as {"version": ...}
     # /metrics in this engine's own names (`PREFIX:running_streams`, `PREFIX:tokens_out_total`, ...)
@@ -63,6 +67,9 @@ class FakeServer:
             self.app.router.add_get("/server_version", self.version)
         if config.metrics_prefix:
             self.app.router.add_get("/metrics", self.metrics)
+        elif config.vllm_metrics:
+            self.app.router.add_get("/metrics", self.vllm_metrics)
+        self.closing = asyncio.Event()  # set on exit: stalled streams end then
         if not config.chat_only:
             self.app.router.add_post("/v1/completions", self.completions)
         self.app.router.add_post("/v1/chat/completions", self.chat)
@@ -79,10 +86,22 @@ class FakeServer:
         return self
 
     async def __aexit__(self, *exc) -> None:
+        self.closing.set()
         await self.runner.cleanup()
 
     async def health(self, request):
         return web.Response(text="")
+
+    async def vllm_metrics(self, request):
+        cfg, labels = self.config, f'{{engine="0",model_name="{self.config.model}"}}'
+        lines = [
+            f"vllm:num_requests_running{labels} {float(cfg.streams)}",
+            f"vllm:num_requests_waiting{labels} 0.0",
+            f"vllm:kv_cache_usage_perc{labels} 0.25",
+            f"vllm:generation_tokens_total{labels} {float(cfg.tokens_out)}",
+            f"vllm:prompt_tokens_total{labels} {float(cfg.tokens_in)}",
+        ]
+        return web.Response(text="\n".join(lines) + "\n")
 
     async def version(self, request):
         return web.json_response({"version": self.config.version})
@@ -161,12 +180,16 @@ class FakeServer:
 
     async def _stream_tokens(self, request, body, prompt_len: int, chat: bool, open_: list[bool]):
         cfg = self.config
+        stall_at = cfg.stall_when(body, len(cfg.requests) - 1) if cfg.stall_when else None
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
         n = body.get("max_tokens") or body.get("max_completion_tokens") or 16
         sent = 0
         i = 0
         while sent < n:
+            if stall_at is not None and sent >= stall_at:
+                await self.closing.wait()  # alive, connection open, nothing more sent
+                return resp
             k = min(cfg.tokens_per_chunk, n - sent)
             text = "".join(cfg.pieces[(i + j) % len(cfg.pieces)] for j in range(k))
             i += k

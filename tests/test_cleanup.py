@@ -4,6 +4,7 @@ secrets never reach server.log. A fake `vllm serve` plays a server whose engine 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -13,9 +14,10 @@ from pathlib import Path
 
 from engine.server.launcher import LaunchSpec, ServerLauncher, free_port
 from engine.server.proctree import descendants
-from tests.conftest import ROOT
+from tests.conftest import ROOT, cli_env, read_until
 
 FAKE = str(ROOT / "tests" / "fake_vllm.py")
+CLI = str(Path(sys.executable).parent / "llmbench-tui")
 
 
 def fake_spec(tmp_path: Path) -> tuple[LaunchSpec, Path]:
@@ -92,3 +94,85 @@ def test_sigkill_of_the_run_process_leaves_no_server_process(tmp_path):
         for pid in server_pids(pids):
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_killed_keeper_is_known_at_once_and_its_server_tree_is_stopped_from_the_run(tmp_path, monkeypatch):
+    monkeypatch.setattr("engine.server.launcher.STOP_GRACE_S", 1.0)
+    spec, pids = fake_spec(tmp_path)
+    launcher = ServerLauncher(spec, tmp_path / "server.log", timeout_s=30)
+    asyncio.run(launcher.start(lambda event: None))
+    try:
+        server, engine_child = server_pids(pids)
+        keeper = launcher.proc.pid
+        assert launcher.gone() is None and launcher.server[0] == server
+        assert f"its process (pid {server}): sleeping" in launcher.process_note()
+        os.kill(keeper, signal.SIGKILL)  # as an operator's `kill -9` of what `pgrep -f vllm` finds first
+        wait_until(lambda: launcher.gone() is not None, "the launcher to see its keeper gone", 10)
+        assert launcher.gone() == f"the server's keeper process (pid {keeper}) was killed by SIGKILL"
+        assert not launcher.alive()
+        assert alive(engine_child)  # it ignores SIGTERM, and no keeper is left to SIGKILL it
+        launcher.stop_sync()  # the run stops what the keeper kept: SIGTERM, the grace, SIGKILL
+        assert not alive(server) and not alive(engine_child)
+    finally:
+        launcher.stop_sync()
+        for pid in server_pids(pids):
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_server_that_exits_is_known_before_its_keeper_has_stopped_the_rest(tmp_path, monkeypatch):
+    monkeypatch.setattr("engine.server.launcher.STOP_GRACE_S", 3.0)
+    spec, pids = fake_spec(tmp_path)
+    launcher = ServerLauncher(spec, tmp_path / "server.log", timeout_s=30)
+    asyncio.run(launcher.start(lambda event: None))
+    try:
+        server, engine_child = server_pids(pids)
+        os.kill(server, signal.SIGKILL)  # its engine child lives on, ignoring SIGTERM: the keeper waits its grace
+        wait_until(lambda: launcher.gone() is not None, "the launcher to see its server gone", 10)
+        assert launcher.gone().startswith(f"the server process (pid {server}) ended")
+    finally:
+        launcher.stop_sync()
+    assert not alive(engine_child)
+
+
+def cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+async def test_a_sigkilled_keeper_ends_a_real_run_within_seconds_with_the_reason(tiny_model, tmp_path):
+    """The real vLLM under load (the case that waited out the 300 s read timeout): its keeper is
+    SIGKILLed mid-cell; the run fails with the reason within 15 s and leaves none of the server behind."""
+    argv = ["--no-ui", "--profile", "cpu-tiny", "--concurrency", "4", "--seq", "128/1024", "--results", str(tmp_path)]
+    proc = await asyncio.create_subprocess_exec(
+        CLI, *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=cli_env()
+    )
+    tree: list[int] = []
+    try:
+        seen = await read_until(proc.stderr, b"in flight", 300)  # measuring: requests in flight
+        keeper = next(p for p in descendants(proc.pid) if b"engine.server.supervisor" in cmdline(p))
+        tree = descendants(keeper)
+        os.kill(keeper, signal.SIGKILL)
+        killed = time.monotonic()
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+        took = time.monotonic() - killed
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        for pid in tree:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    log = (seen + err).decode()
+    assert proc.returncode == 1, log[-3000:]
+    assert took < 15, f"{took:.1f} s\n{log[-3000:]}"
+    reason = f"the server's keeper process (pid {keeper}) was killed by SIGKILL"
+    assert reason in err.decode(), log[-3000:]
+    run_dir = Path(out.decode().split("results: ")[-1].strip())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["error"].startswith(reason)
+    assert summary["interrupted_cell"]["cell"] == "c=4 128/1024"
+    assert tree and not any(alive(pid) for pid in tree)  # the run stopped what the keeper kept

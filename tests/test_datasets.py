@@ -14,8 +14,9 @@ import pytest
 from engine.headless.cli import main
 from engine.load.datafiles import DatasetError, read_jsonl_prompts, read_sharegpt
 from engine.load.datasets import build_items, check_files
-from engine.load.prompts import PromptFactory, load_tokenizer
+from engine.load.prompts import PromptFactory
 from engine.load.record import RequestRecord
+from engine.load.tokenizer import load_tokenizer
 from engine.load.trace import BLOCK_TOKENS, BlockPrompts, offsets, read_trace
 from engine.plan import Cell, build_plan
 from engine.profiles import Grid, ProfileError, apply_overrides, load_profile

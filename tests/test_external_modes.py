@@ -3,7 +3,7 @@
 import json
 
 from engine.exits import EXIT_FAILED
-from engine.load.prompts import load_tokenizer
+from engine.load.tokenizer import load_tokenizer
 from engine.profiles import apply_overrides, load_profile
 from engine.run.session import RunSession
 from tests.fake_openai import FakeConfig, FakeServer

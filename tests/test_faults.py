@@ -9,11 +9,12 @@ import json
 import resource
 import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from engine.events import CellFinished
+from engine.events import CellFinished, PhaseChanged, RunFinished
 from engine.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED
 from engine.headless.cli import main
 from engine.run import assemble as assemble_module
@@ -74,6 +75,56 @@ async def test_a_server_that_dribbles_hits_the_request_deadline(tiny_model, tmp_
     (cell,) = summary["cells"]
     assert cell["failed"] == 4 and outcome.exit_code == EXIT_FAILED
     assert any("request deadline" in e for e in cell["errors"])
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_a_server_that_stalls_mid_stream_while_alive_ends_the_run_within_the_stall_bound(
+    workers, tiny_model, tmp_path
+):
+    # The cell's requests 3 and 4 stop after 20 of their 40 tokens; the server lives on, its /metrics
+    # frozen. With 2 workers the load runs in worker processes: the same watch, over their counters.
+    measured: list[int] = []
+
+    def stall_when(body: dict, n: int) -> int | None:
+        if body.get("max_tokens") != 40:
+            return None  # the discovery's probes
+        measured.append(n)
+        return 20 if len(measured) > 2 else None
+
+    bound, seen = 2.0, {}
+
+    def observer(event) -> None:
+        if isinstance(event, PhaseChanged | RunFinished):
+            seen.setdefault(event.phase if isinstance(event, PhaseChanged) else "end", time.monotonic())
+
+    cfg = FakeConfig(vllm_metrics=True, stall_when=stall_when)
+    async with FakeServer(cfg) as server:
+        extra = {
+            "grid.warmup_requests": 0,
+            "grid.seq": ["16/40"],
+            "load.stall_timeout_s": bound,
+            "load.workers": workers,
+        }
+        outcome = await RunSession(profile_for(server.url, tiny_model, **extra), observer, tmp_path).run()
+    summary = summary_of(outcome)
+    assert outcome.exit_code == EXIT_FAILED and summary["status"] == "failed"
+    # Found at the bound ("for 2 s" below); the cell's whole end also holds up to a second of /metrics
+    # sampling (its last change) and the run's stop (workers: 2 s for their records, 2 s to exit), on
+    # a shared 2-core host. The read timeout (300 s) would have been the wait without it.
+    assert seen["end"] - seen["measuring"] < bound + 20, seen
+    error = summary["error"]
+    assert error.startswith(
+        "the server stalled: no output token on any of the 2 requests in flight for 2 s "
+        "(the stall bound: load.stall_timeout_s, --stall-timeout 2), during cell c=2 16/40 after 2 of its 4 requests"
+    ), error
+    assert "its /metrics, unchanged for" in error and "2 requests running, 0 waiting, KV cache 25% used" in error
+    assert f"{cfg.tokens_out} generation and {cfg.tokens_in} prompt tokens counted" in error  # its last numbers
+    assert "its process: not ours to see" in error and "a stalled server would stall every cell" in error
+    assert summary["stall_timeout_s"] == bound and summary["cells"] == []
+    assert summary["workers"]["count"] == workers
+    assert summary["interrupted_cell"] == {"cell": "c=2 16/40", "index": 0, "recorded": 2}
+    records = [json.loads(x) for x in (outcome.results_dir / "requests.jsonl").read_text().splitlines()]
+    assert [r["output_tokens"] for r in records] == [40, 40]
 
 
 async def test_an_unexpected_error_still_ends_with_a_status_a_message_and_a_trace(tiny_model, tmp_path, monkeypatch):

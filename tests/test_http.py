@@ -90,7 +90,7 @@ async def test_chunked_stream_split_anywhere(split, chunk):
         rec = await stream_request(session, server.url, b"{}", record(), "completions", lambda n: None)
     assert rec.ok, rec.error
     assert rec.output_tokens == 3 and rec.prompt_tokens == 3 and rec.response_id == "r1"
-    assert len(rec.chunk_gaps) == 2 and rec.chunk_tokens == [1, 1]
+    assert len(rec.chunk_gaps) == 2 and list(rec.chunk_tokens) == [1, 1]
 
 
 async def test_content_length_and_close_delimited_bodies():

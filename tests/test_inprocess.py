@@ -81,7 +81,7 @@ async def test_engine_target_records_like_the_http_client():
     assert duration > 0 and len(records) == 6 and load.done == 6 and load.output_tokens == 24
     for r in records:
         assert r.ok and r.output_tokens == 4 and r.prompt_tokens == 5 and r.expected_prompt_tokens == 5
-        assert r.chunk_tokens == [2, 1] and len(r.chunk_gaps) == 2
+        assert list(r.chunk_tokens) == [2, 1] and len(r.chunk_gaps) == 2
         assert 0 < r.ttft < r.e2el and r.response_id.startswith("llmbench-0-0-")
     # One SamplingParams per output length, made ahead; every request its own id.
     assert {id(p) for _, p, _ in engine.requests} == {id(requests[0].body[1])}

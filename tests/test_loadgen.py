@@ -40,7 +40,7 @@ async def test_multi_token_chunks_count_as_k_tokens():
         )
     assert rec.ok and rec.output_tokens == 10
     # chunks carry 4, 4, 2 tokens: the first sets TTFT, the next two give 4 + 2 ITL entries.
-    assert rec.chunk_tokens == [4, 2]
+    assert list(rec.chunk_tokens) == [4, 2]
     assert len(rec.itl()) == 6
     assert sum(rec.itl()) == pytest.approx(sum(rec.chunk_gaps))
 
@@ -53,7 +53,7 @@ async def test_events_split_across_reads_and_crlf_line_ends():
             client, server.url + "/v1/completions", _body(9), _record(9), "completions", lambda n: None
         )
     assert rec.ok, rec.error
-    assert rec.output_tokens == 9 and rec.chunk_tokens == [2, 2, 2, 1]
+    assert rec.output_tokens == 9 and list(rec.chunk_tokens) == [2, 2, 2, 1]
 
 
 async def test_server_error_event_fails_the_request():

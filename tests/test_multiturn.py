@@ -178,7 +178,8 @@ def test_a_sharegpt_multiturn_cell_is_one_per_load_level(tmp_path):
 
 def test_a_files_turns_are_its_messages_tokenised_and_each_answers_length(tiny_model, tmp_path):
     from engine.load.datasets import build_items
-    from engine.load.prompts import PromptFactory, load_tokenizer
+    from engine.load.prompts import PromptFactory
+    from engine.load.tokenizer import load_tokenizer
 
     factory = PromptFactory(load_tokenizer(str(tiny_model)))
     tok = factory.tokenizer

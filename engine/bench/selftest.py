@@ -319,6 +319,11 @@ def run_selftest(
     finally:
         server.stop()
     print(file=out)
+    _print_sustained(results, threshold_ms, out)
+    return 0
+
+
+def _print_sustained(results: list[LevelResult], threshold_ms: float, out) -> None:
     clients = list(dict.fromkeys(r.client for r in results))
     # Sustained: a level counts only if it and every lower level stay under the threshold (past
     # saturation the endpoint itself slows down and a client can look accurate again).
@@ -336,4 +341,3 @@ def run_selftest(
         if len(clients) == 2 and best[clients[0]] and best[clients[1]]:
             ratio = f"  ratio {best[clients[0]] / best[clients[1]]:.2f}"
         print(f"  < {limit:4.1f} ms  {cells}{ratio}", file=out)
-    return 0

@@ -10,19 +10,15 @@ import sys
 from pathlib import Path
 
 from engine.exits import EXIT_BAD_INPUT, EXIT_OK
-from engine.headless.follow import follow_to_the_end, print_outcome, say
-from engine.load.datasets import DatasetError, check_files
 from engine.options.argv import add_options, flag_value, typed_overrides
 from engine.options.parse import parse_int_list
 from engine.options.table import DEFAULT_PROFILE, OVERRIDES
 from engine.profiles import ProfileError, ResolvedProfile, apply_overrides, bundled_names, load_profile
 from engine.redact import MASK
-from engine.report.catalog import find_run
-from engine.run.preflight import PreflightError, preflight
-from engine.run.process import RunProcess
-from engine.server.backends import backend_for
-from engine.server.launcher import LaunchError, NotSupportedError, check_mode, launch_preview
 from engine.workload import cell_lines, plan_summary, workload_notes
+
+# The run's machinery (backends, the launcher, httpx, the run process, the console) is imported by
+# the functions that use it: `--help`, the parser and the TUI's start load none of it.
 
 _int_list = flag_value(parse_int_list)
 
@@ -60,6 +56,8 @@ def _err(message: str) -> None:
 
 def check_recipe(profile: ResolvedProfile, out=sys.stderr) -> bool:
     """Check the recipe's flags with its backend's installed parser. False when the run must not go ahead."""
+    from engine.server.backends import backend_for
+
     recipe, backend = profile.recipe, backend_for(profile)
     name = backend.label
     in_image = profile.docker and recipe.docker_image
@@ -92,6 +90,9 @@ def check_recipe(profile: ResolvedProfile, out=sys.stderr) -> bool:
 
 
 def dry_run(profile: ResolvedProfile) -> int:
+    from engine.load.datasets import DatasetError, check_files
+    from engine.server.launcher import LaunchError, check_mode, launch_preview
+
     out = sys.stdout
     print(f"profile: {profile.name} — {profile.description}", file=out)
     print(
@@ -139,6 +140,9 @@ def dry_run(profile: ResolvedProfile) -> int:
 
 def resume_profile(args: argparse.Namespace) -> ResolvedProfile:
     """The profile of the run to resume; refuses what cannot be resumed (exit 2)."""
+    from engine.headless.follow import say
+    from engine.report.catalog import find_run
+
     run_dir = args.resume
     typed = sorted(f"--{k.replace('_', '-')}" for k in vars(args) if k in OVERRIDES or k == "profile")
     if typed:
@@ -158,6 +162,12 @@ def resume_profile(args: argparse.Namespace) -> ResolvedProfile:
 
 
 def run_headless(args: argparse.Namespace) -> int:
+    from engine.headless.follow import follow_to_the_end, print_outcome
+    from engine.run.preflight import PreflightError, preflight
+    from engine.run.process import RunProcess
+    from engine.server.backends import backend_for
+    from engine.server.launcher import NotSupportedError, check_mode
+
     if getattr(args, "list_profiles", False):
         for name in bundled_names("run"):
             print(name)
@@ -195,9 +205,7 @@ def run_headless(args: argparse.Namespace) -> int:
     return print_outcome(follow_to_the_end(handle, stops_run=True))
 
 
-def selftest_main(argv: list[str]) -> int:
-    from engine.bench.selftest import run_selftest
-
+def _selftest_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="llmbench-tui selftest",
         description="How much load this host's client measures truthfully: a local endpoint streams tokens on an "
@@ -236,7 +244,13 @@ def selftest_main(argv: list[str]) -> int:
         metavar="ADDRESS",
         help="run those workers as Ray actors on this cluster (HOST:PORT, or auto for one on this host)",
     )
-    args = p.parse_args(argv)
+    return p
+
+
+def selftest_main(argv: list[str]) -> int:
+    from engine.bench.selftest import run_selftest
+
+    args = _selftest_parser().parse_args(argv)
     if args.ray:
         from engine.load.rayworkers import RayUnavailable, check_address
 

@@ -12,19 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 
-def load_tokenizer(name_or_path: str):
-    """A Hugging Face tokenizer, from a local folder or (where a hub is reachable) an id."""
-    from transformers import AutoTokenizer  # heavy: imported only when a tokenizer is needed
-
-    try:
-        return AutoTokenizer.from_pretrained(name_or_path)
-    except Exception as exc:  # transformers raises many kinds here
-        raise RuntimeError(
-            f"cannot load the tokenizer {name_or_path!r}: {exc.__class__.__name__}: {exc}. "
-            "Set `tokenizer` in the model profile to a local folder that holds tokenizer files."
-        ) from None
-
-
 @dataclass
 class Prompt:
     # Either token ids (exact length by construction) or text made to the length.

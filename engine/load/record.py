@@ -1,9 +1,20 @@
-"""One request's record: what the load generator measured, appended to requests.jsonl as it ends."""
+"""One request's record: what the load generator measured, appended to requests.jsonl as it ends.
+
+Its per-chunk gaps and token counts are packed arrays (8 + 4 bytes a chunk, not 40 as Python
+lists): 128 answers of 8,192 tokens in flight hold 12 MB, and once a finished record is written
+and its ITLs handed on (engine.report.itl), it drops them.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+from itertools import repeat
+from operator import mul, truediv
+
+import orjson
 
 
 @dataclass
@@ -23,8 +34,8 @@ class RequestRecord:
     output_tokens: int = 0
     expected_prompt_tokens: int | None = None
     # Gap before each token-carrying chunk after the first, and how many tokens it carried.
-    chunk_gaps: list[float] = field(default_factory=list)
-    chunk_tokens: list[int] = field(default_factory=list)
+    chunk_gaps: Sequence[float] = field(default_factory=lambda: array("d"))
+    chunk_tokens: Sequence[int] = field(default_factory=lambda: array("I"))
     usage_reported: bool = True
     response_id: str | None = None  # the server's id of the response, to match its logs
     # Closed loop: how long after its slot freed up the request was actually sent (client health).
@@ -69,11 +80,23 @@ class RequestRecord:
                 out.extend([gap / k] * k)
         return out
 
+    def to_dict(self) -> dict:
+        """A requests.jsonl line's fields: gaps to 0.1 us, the optional fields only where they apply."""
+        d = {name: value for name in _SAVED if (value := getattr(self, name)) is not None or name not in _OPTIONAL}
+        # The nearest multiple of 0.1 us, as round(g, 7) but iterated in C: this runs once per token.
+        d["chunk_gaps"] = list(map(truediv, map(round, map(mul, self.chunk_gaps, repeat(1e7))), repeat(1e7)))
+        d["chunk_tokens"] = list(self.chunk_tokens)
+        return d
+
     def to_json(self) -> str:
-        d = asdict(self)
-        d["chunk_gaps"] = [round(g, 7) for g in self.chunk_gaps]
-        del d["output_ids"]
-        for key in ("text", "planned_s", "sent_s", "conversation", "turn"):  # only where they apply: lean lines
-            if d[key] is None:
-                del d[key]
-        return json.dumps(d, separators=(",", ":"))
+        """One requests.jsonl line, in ASCII (non-ASCII text escaped), so that a reader splitting
+        lines at U+2028 too (str.splitlines) still sees one line. orjson: 18x faster than json on
+        an answer of 8,192 tokens, 2x faster than msgspec (benchmarks/json_libs.py)."""
+        d = self.to_dict()
+        line = orjson.dumps(d)
+        return line.decode() if line.isascii() else json.dumps(d, separators=(",", ":"))
+
+
+# Never saved: the answer's ids (the lengths say what was sent). Saved only when set: the rest.
+_OPTIONAL = frozenset(("text", "planned_s", "sent_s", "conversation", "turn"))
+_SAVED = tuple(f.name for f in fields(RequestRecord) if f.name != "output_ids")

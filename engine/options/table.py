@@ -284,6 +284,14 @@ TARGET_OPTIONS: tuple[Option, ...] = (
         metavar="S",
     ),
     Option(
+        "--stall-timeout",
+        "load.stall_timeout_s",
+        "with requests in flight, S seconds without a token or any change in the server's /metrics "
+        "mean it stalled: the run ends (default 60)",
+        parse=float,
+        metavar="S",
+    ),
+    Option(
         "--max-failed-share",
         "load.max_failed_share",
         "a cell with a larger share of failed requests fails the run (default 0.05)",

@@ -17,6 +17,7 @@ from engine.load.record import RequestRecord
 from engine.load.schedstat import CpuFigures
 from engine.load.worker import WorkerHealth
 from engine.plan import Cell
+from engine.report.itl import Itls, interpolate
 from engine.report.model import (
     CLIENT_LIMIT,
     CLIENT_STARVED,
@@ -28,7 +29,7 @@ from engine.report.model import (
     Flag,
     TurnFigures,
 )
-from engine.report.registry import E2E, ITL, PERCENTILES, STATS, TPOT, TTFT, Latency
+from engine.report.registry import E2E, PERCENTILES, STATS, TPOT, TTFT, Latency
 
 # Client health: lag or send delay above this p99 (or a share of the ITL), CPU above this share.
 LAG_WARN_MS = 2.0
@@ -39,12 +40,7 @@ RUN_QUEUE_WARN = 0.10
 
 def percentile(sorted_values: list[float], p: float) -> float:
     """Linear interpolation between closest ranks (numpy's default), on sorted input."""
-    if not sorted_values:
-        return 0.0
-    k = (len(sorted_values) - 1) * p / 100.0
-    lo = math.floor(k)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (k - lo)
+    return interpolate(len(sorted_values), p, sorted_values.__getitem__) if sorted_values else 0.0
 
 
 def _stats(family: Latency, values_s: Iterable[float]) -> dict[str, float | None]:
@@ -111,8 +107,15 @@ def merge_workers(health: list[WorkerHealth], advice: str = LAUNCHED_ADVICE) -> 
 
 
 def summarize_cell(
-    cell: Cell, records: list[RequestRecord], duration: float, devices: int, client: ClientFigures | None = None
+    cell: Cell,
+    records: list[RequestRecord],
+    duration: float,
+    devices: int,
+    client: ClientFigures | None = None,
+    itls: Itls | None = None,
 ) -> CellResult:
+    """The cell's figures from its records; its ITLs from `itls` where the load handed them there
+    as it went (the records then hold no gaps), else from the records."""
     ok = [r for r in records if r.ok]
     failed = [r for r in records if not r.ok]
     in_tokens = sum(r.prompt_tokens if r.prompt_tokens is not None else (r.expected_prompt_tokens or 0) for r in ok)
@@ -133,7 +136,7 @@ def summarize_cell(
         "total_token_throughput": (in_tokens + out_tokens) / duration,
         **_stats(TTFT, (r.ttft for r in ok if r.ttft is not None)),
         **_stats(TPOT, (t for r in timed if (t := tpot(r)) is not None)),
-        **_stats(ITL, (g for r in timed for g in r.itl())),
+        **_itl_stats(timed, itls),
         **_stats(E2E, (r.e2el for r in ok if r.e2el is not None)),
     }
     mean_tpot = figures["mean_tpot_ms"]
@@ -162,6 +165,15 @@ def summarize_cell(
         client_health(result, client, records)
     result.flags = _flags(result) + result.flags
     return result
+
+
+def _itl_stats(timed: list[RequestRecord], itls: Itls | None) -> dict[str, float | None]:
+    if itls is not None:
+        return itls.stats()
+    with Itls() as own:
+        for r in timed:
+            own.add(r)
+        return own.stats()
 
 
 def _flags(c: CellResult) -> list[Flag]:
@@ -234,43 +246,54 @@ def client_health(result: CellResult, client: ClientFigures, records: list[Reque
     result.client_cpu_util = client.cpu_s / result.duration
     if client.workers:  # the busiest worker's share of its core; every worker's own figures
         result.client_cpu_util = max(h.cpu_s for h in client.workers) / result.duration
-        result.client_workers = [
-            {
-                "worker": h.worker,
-                "pid": h.pid,
-                "lag_p99_ms": percentile(sorted(x * 1000 for x in h.lags_s), 99),
-                "cpu_s": h.cpu_s,
-                "run_queue_share": h.sched.run_queue_share if h.sched is not None else None,
-                "start_late_ms": 1000 * h.start_late_s,
-                # Workers that say where they ran (Ray actors) give their host and clock offset (their
-                # clock minus the coordinator's, and its uncertainty); local processes have neither.
-                **{
-                    key: value
-                    for key in ("host", "clock_offset_s", "clock_uncertainty_s")
-                    if (value := getattr(h, key, None)) is not None
-                },
-            }
-            for h in client.workers
-        ]
+        result.client_workers = [_worker_figures(h) for h in client.workers]
     result.client_loop_lag_p99_ms = percentile(lag_ms, 99)
     every = [lag for h in client.workers for lag in h.lags_s] if client.workers else client.loop_lags_s
     result.client_loop_lag_max_ms = 1000 * max(every, default=0.0)  # over every worker, not the worst p99's
     result.client_send_delay_p99_ms = percentile(delay_ms, 99)
-    if (sched := client.sched) is not None:
-        result.client_on_cpu_s = sched.on_cpu_s
-        result.client_run_queue_wait_s = sched.run_queue_wait_s
-        result.client_run_queue_share = sched.run_queue_share
-        result.client_involuntary_switches = sched.involuntary_switches
-        result.host_cpu_util = sched.host_cpu_util
-        result.host_steal = sched.host_steal
-        if sched.run_queue_share is not None and sched.run_queue_share > RUN_QUEUE_WARN:
-            host = f", the host's CPUs {sched.host_cpu_util:.0%} busy" if sched.host_cpu_util is not None else ""
-            steal = f", {sched.host_steal:.0%} stolen by the hypervisor" if sched.host_steal else ""
-            reason = (
-                f"the client waited for a CPU {sched.run_queue_share:.0%} of the cell ({sched.run_queue_wait_s:.2f} s"
-                f"{host}{steal}): other processes took the cores, so its timestamps are late; {client.advice}"
-            )
-            result.flags.append(Flag(code=CLIENT_STARVED, reason=reason))
+    if client.sched is not None:
+        _scheduler_figures(result, client.sched, client.advice)
+    _flag_client_limit(result, client)
+
+
+def _worker_figures(h: WorkerHealth) -> dict[str, object]:
+    """One load worker's health in the cell (summary.json's client_workers)."""
+    return {
+        "worker": h.worker,
+        "pid": h.pid,
+        "lag_p99_ms": percentile(sorted(x * 1000 for x in h.lags_s), 99),
+        "cpu_s": h.cpu_s,
+        "run_queue_share": h.sched.run_queue_share if h.sched is not None else None,
+        "start_late_ms": 1000 * h.start_late_s,
+        # Workers that say where they ran (Ray actors) give their host and clock offset (their
+        # clock minus the coordinator's, and its uncertainty); local processes have neither.
+        **{
+            key: value
+            for key in ("host", "clock_offset_s", "clock_uncertainty_s")
+            if (value := getattr(h, key, None)) is not None
+        },
+    }
+
+
+def _scheduler_figures(result: CellResult, sched: CpuFigures, advice: str) -> None:
+    """What Linux's scheduler says of the load's thread and the host; client_starved when it waited."""
+    result.client_on_cpu_s = sched.on_cpu_s
+    result.client_run_queue_wait_s = sched.run_queue_wait_s
+    result.client_run_queue_share = sched.run_queue_share
+    result.client_involuntary_switches = sched.involuntary_switches
+    result.host_cpu_util = sched.host_cpu_util
+    result.host_steal = sched.host_steal
+    if sched.run_queue_share is not None and sched.run_queue_share > RUN_QUEUE_WARN:
+        host = f", the host's CPUs {sched.host_cpu_util:.0%} busy" if sched.host_cpu_util is not None else ""
+        steal = f", {sched.host_steal:.0%} stolen by the hypervisor" if sched.host_steal else ""
+        reason = (
+            f"the client waited for a CPU {sched.run_queue_share:.0%} of the cell ({sched.run_queue_wait_s:.2f} s"
+            f"{host}{steal}): other processes took the cores, so its timestamps are late; {advice}"
+        )
+        result.flags.append(Flag(code=CLIENT_STARVED, reason=reason))
+
+
+def _flag_client_limit(result: CellResult, client: ClientFigures) -> None:
     reasons = []
     # Late by a sizeable share of the gap between tokens, timestamps distort ITL and TPOT. The
     # lag is the whole process's: its own work, or CPU taken by others (a server on the same cores).

@@ -59,7 +59,7 @@ class Flag(BaseModel):
 class Reading(BaseModel):
     # Results files are read by later versions (and other tools write more): unknown keys are kept
     # out of the model rather than refused.
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class OpenLoop(Reading):
@@ -386,6 +386,7 @@ class RunSummary(Reading):
     resumed: list[Resumed] = []  # one entry per --resume
     search: list[SearchFound] = []  # per ISL/OSL, what a --search found and why it stopped
     interrupted_cell: InterruptedCell | None = None
+    stall_timeout_s: float | None = None  # load.stall_timeout_s: the stall bound this run held to (engine/run/watch.py)
     # What telemetry was found: per source ("nvidia", "amd", "process", "server_metrics"), what it
     # reads or "not available: why".
     telemetry: dict[str, str] | None = None

@@ -11,6 +11,7 @@ from engine.load.record import RequestRecord
 from engine.plan import Cell
 from engine.profiles import ResolvedProfile
 from engine.report.goodput import goodput
+from engine.report.itl import Itls
 from engine.report.metrics import ClientFigures, summarize_cell
 from engine.report.model import SERVER_MISMATCH, CellResult, Flag, Goodput, OpenLoop
 from engine.run.telemetry import TelemetryWindow
@@ -25,9 +26,10 @@ def assemble_cell(
     client: ClientFigures | None,
     profile: ResolvedProfile,
     window: TelemetryWindow | None,
+    itls: Itls | None = None,
 ) -> CellResult:
-    """A finished cell's result, whole."""
-    result = summarize_cell(cell, records, duration, profile.recipe.tensor_devices(), client)
+    """A finished cell's result, whole (its ITLs from `itls` where the load handed them there)."""
+    result = summarize_cell(cell, records, duration, profile.recipe.tensor_devices(), client, itls)
     update = workload_figures(result, cell, records, profile)
     if window is not None:
         update.update(telemetry_figures(result, window, cell))

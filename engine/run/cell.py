@@ -25,12 +25,14 @@ from engine.load.workers import WorkerPool
 from engine.plan import Cell
 from engine.profiles import ResolvedProfile
 from engine.report.diskspace import FaultLatch
+from engine.report.itl import Itls
 from engine.report.metrics import EXTERNAL_ADVICE, LAUNCHED_ADVICE, ClientFigures, merge_workers
 from engine.report.model import CellResult
 from engine.report.results import ResultsWriter
 from engine.run.assemble import assemble_cell
 from engine.run.requests import prepare_requests
 from engine.run.telemetry import RunTelemetry
+from engine.run.watch import LoadWatch
 from engine.server.discovery import ServerInfo
 from engine.server.launcher import Launcher
 
@@ -109,17 +111,20 @@ class CellExecutor:
                 await telemetry.warmup_done(cell)
         pace = f"{cell.rate:g} req/s ({ctx.profile.grid.arrival})" if cell.rate else f"concurrency {cell.concurrency}"
         emit(PhaseChanged("measuring", f"{cell.num_prompts} requests at {pace}", cell))
-        records, duration, client = await self._load_phase(cell, warmup=False)
-        ended = time.time()
-        window = await telemetry.finish_cell(cell, ended - duration, ended, warmup_tokens) if telemetry else None
-        result = assemble_cell(cell, records, duration, client, ctx.profile, window)
+        with Itls() as itls:  # the cell's ITLs, on disk as its requests finish (engine/report/itl.py)
+            records, duration, client = await self._load_phase(cell, warmup=False, itls=itls)
+            ended = time.time()
+            window = await telemetry.finish_cell(cell, ended - duration, ended, warmup_tokens) if telemetry else None
+            result = assemble_cell(cell, records, duration, client, ctx.profile, window, itls)
         if result.server is not None and (result.server.token_check or "").startswith("not checked"):
             emit(Notice("info", f"cell {cell.label}: {result.server.token_check}"))
         for flag in result.flags:
             emit(Notice("warning", f"cell {cell.label}: {flag.reason}"))
         return result
 
-    async def _load_phase(self, cell: Cell, *, warmup: bool) -> tuple[list[RequestRecord], float, ClientFigures]:
+    async def _load_phase(
+        self, cell: Cell, *, warmup: bool, itls: Itls | None = None
+    ) -> tuple[list[RequestRecord], float, ClientFigures]:
         """One pass over prepared requests: the warm-up (unmeasured) or the measurement."""
         ctx = self.ctx
         n, output_len = (
@@ -133,7 +138,7 @@ class CellExecutor:
             ctx.observer(Notice("warning", note))
         ctx.writer.summary.skipped.extend(note for note in notes if "skipped" in note)
         records: list[RequestRecord] = []
-        on_record = self._recorder(requests, records)
+        on_record = self._recorder(requests, records, itls)
         load = CellLoad(total=len(requests))
         if ctx.telemetry and not warmup:
             load.on_first_token = ctx.telemetry.recorder.wake
@@ -143,15 +148,21 @@ class CellExecutor:
         cpu_start, sched_start, lag = time.process_time(), schedstat.sample(), LoopLagMonitor()
         # A task of its own, so a write fault (a full disk) can stop the load alone (stop_load).
         self._load_task = asyncio.ensure_future(self._send(cell, requests, output_len, warmup, on_record, load))
+        # A server gone or stalled cancels the load task too (engine/run/watch.py).
+        recorder = ctx.telemetry.recorder if ctx.telemetry else None
+        watch = LoadWatch(cell, load, ctx.launcher, recorder, ctx.profile.load.stall_timeout_s, warmup)
+        watch.start(self._load_task)
         try:
             with lag:
                 duration, workers = await self._load_task
         except asyncio.CancelledError:
-            if ctx.faults.fault is None or asyncio.current_task().cancelling():
+            fault = watch.fault or ctx.faults.fault
+            if fault is None or asyncio.current_task().cancelling():
                 raise  # the run itself was stopped (a signal)
-            raise ctx.faults.fault from None
+            raise fault from None
         finally:
             self._load_task = None
+            watch.close()
             if reporter is not None:
                 reporter.cancel()
         ctx.faults.check()
@@ -164,9 +175,10 @@ class CellExecutor:
             return records, duration, merge_workers(workers, advice)
         return records, duration, ClientFigures(time.process_time() - cpu_start, lag.lags, sched, advice)
 
-    def _recorder(self, requests: list[PreparedRequest], records: list[RequestRecord]):
+    def _recorder(self, requests: list[PreparedRequest], records: list[RequestRecord], itls: Itls | None):
         """The callback each finished request goes through: its own lengths, its tokens counted
-        where the server reports no usage, then kept and appended to requests.jsonl."""
+        where the server reports no usage, then kept and appended to requests.jsonl; its gaps then
+        go to the cell's `itls` (memory flat in tokens)."""
         ctx = self.ctx
         keep_text = not ctx.info.usage_reported
 
@@ -177,6 +189,8 @@ class CellExecutor:
                 record.output_tokens = ctx.factory.count(record.text or "")
             records.append(record)
             ctx.writer.add_request(record)
+            if itls is not None:
+                itls.take(record)
 
         return on_record
 

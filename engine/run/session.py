@@ -36,6 +36,7 @@ from engine.run.search_run import run_searches
 from engine.run.seed import run_seed, seeded
 from engine.run.senders import choose_workers, start_pool
 from engine.run.telemetry import RunTelemetry
+from engine.run.watch import LoadFault
 from engine.server import isolation
 from engine.server.discovery import DiscoveryError, ServerInfo
 from engine.server.launcher import LaunchError, make_launcher, profile_env, run_isolation
@@ -98,6 +99,7 @@ class RunSession:
         summary.status, summary.error, summary.pid = "running", None, os.getpid()
         iso = run_isolation(profile)
         summary.isolation = IsolationNote.model_validate(iso.to_dict())
+        summary.stall_timeout_s = profile.load.stall_timeout_s
         summary.workers = choose_workers(profile, self.plan, iso)
         loop = asyncio.get_running_loop()
         self.faults.listener = lambda: loop.call_soon_threadsafe(self._stop_load)
@@ -112,10 +114,14 @@ class RunSession:
             isolation.pin_client(iso)  # only now: a server launched from a pinned thread would inherit it
             outcome = await self._drive(launcher, writer)
         except asyncio.CancelledError:
-            outcome = RunOutcome("interrupted", EXIT_INTERRUPTED, run_dir, summary.cells, self._interrupted(summary))
+            message = self._with_cut(summary, self.stop_reason)
+            outcome = RunOutcome("interrupted", EXIT_INTERRUPTED, run_dir, summary.cells, message)
         except WriteFault as exc:
             self._cut_short(summary)
             outcome = RunOutcome("failed", EXIT_FAILED, run_dir, summary.cells, self._fault_message(exc))
+        except LoadFault as exc:  # the server went away or stalled under load (engine/run/watch.py)
+            message = self._with_cut(summary, exc.what) + (f"; {exc.diagnosis}" if exc.diagnosis else "")
+            outcome = RunOutcome("failed", EXIT_FAILED, run_dir, summary.cells, message)
         except (LaunchError, DiscoveryError) as exc:
             code = exc.exit_code if isinstance(exc, LaunchError) else EXIT_FAILED
             outcome = RunOutcome("failed", code, run_dir, summary.cells, str(exc))
@@ -175,9 +181,8 @@ class RunSession:
         also = f" (and {warm} warm-up requests)" if warm else ""
         return fault.describe(f"after {writer.written[cell.index]} requests of cell {cell.label}{also}")
 
-    def _interrupted(self, summary: RunSummary) -> str:
+    def _with_cut(self, summary: RunSummary, message: str) -> str:
         """Why the run stopped, and how far the cell being measured got (recorded in the summary)."""
-        message = self.stop_reason
         if (cut := self._cut_short(summary)) is not None:
             cell, records = cut
             message += (

@@ -15,8 +15,9 @@ import httpx
 
 from engine.load.client import stream_request
 from engine.load.http import Session
-from engine.load.prompts import Prompt, PromptFactory, api_path, load_tokenizer, request_body
+from engine.load.prompts import Prompt, PromptFactory, api_path, request_body
 from engine.load.record import RequestRecord
+from engine.load.tokenizer import load_tokenizer
 from engine.profiles import ResolvedProfile
 from engine.server.backend import Backend
 from engine.server.launcher_base import ServerInfo as ServerInfo  # re-exported: defined with the launchers

@@ -37,7 +37,8 @@ from engine.events import Notice, Observer, ServerState, ServerWaiting
 from engine.exits import EXIT_BAD_INPUT
 from engine.load.http import Session
 from engine.load.inprocess import EngineTarget
-from engine.load.prompts import PromptFactory, load_tokenizer
+from engine.load.prompts import PromptFactory
+from engine.load.tokenizer import load_tokenizer
 from engine.profiles import ResolvedProfile
 from engine.server import isolation
 from engine.server.launcher_base import (
@@ -349,6 +350,13 @@ class InProcessLauncher(Launcher):
 
     def alive(self) -> bool:
         return self.engine is not None and not self.engine.errored
+
+    def gone(self) -> str | None:
+        engine = self.engine
+        return f"the in-process engine is dead: {engine.dead_error}" if engine is not None and engine.errored else None
+
+    def process_note(self) -> str:
+        return "its engine: in this process, " + ("dead" if self.gone() else "not reported dead")
 
     async def unreachable(self) -> str | None:
         if self.alive():

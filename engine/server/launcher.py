@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import json
 import os
 import shlex
-import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -29,7 +26,7 @@ from engine.load.http import Session
 from engine.load.prompts import PromptFactory
 from engine.profiles import ResolvedProfile, format_cpus, parse_cpus
 from engine.redact import Redactor, secret_values
-from engine.server import isolation
+from engine.server import isolation, keeper
 from engine.server.backend import Backend
 from engine.server.backends import backend_for
 from engine.server.discovery import discover
@@ -52,19 +49,6 @@ from engine.server.launcher_base import (
 from engine.server.launcher_base import free_port as free_port
 from engine.server.launcher_base import profile_env as profile_env
 from engine.server.vllm_backend import VLLM
-from engine.spawn import python_argv
-
-
-def _die_with_parent() -> None:
-    """In the keeper, before exec: get SIGTERM when the launching thread dies (Linux); a second
-    guard beside its lifeline pipe. The launching thread must live as long as the run does."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
 
 STOP_GRACE_S = 20.0  # from SIGTERM to SIGKILL of what is left of the server's tree
 
@@ -185,7 +169,8 @@ class ServerLauncher(HttpLauncher):
         self.base_url = spec.base_url
         self.log_path = log_path
         self.timeout_s = timeout_s
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen | None = None  # the keeper
+        self.server: tuple[int, int] | None = None  # the keeper's child, the server: pid, start time
         self._container = spec.command[spec.command.index("--name") + 1] if spec.command[0] == "docker" else None
         self.redact = Redactor(secret_values(spec.command, spec.env))
 
@@ -196,30 +181,16 @@ class ServerLauncher(HttpLauncher):
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             log.write(f"# llmbench-tui: {self.redact(self.spec.shell())}\n".encode())
-        keeper = python_argv(
-            "engine.server.supervisor",
-            *["--log", str(self.log_path), "--grace", str(STOP_GRACE_S)],
-            *["--isolation", json.dumps(self.spec.isolation.to_dict())],
-            *(["--container", self._container] if self._container else []),
-            "--",
-            *self.spec.command,
-        )
-        try:
-            # The keeper (engine/server/supervisor.py) starts the server and stops its whole tree
-            # when told to, or when this process ends in any way (its stdin, our pipe, closes).
-            self.proc = subprocess.Popen(
-                keeper,
-                env={**os.environ, **self.spec.env},
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=open(self.log_path, "ab"),  # noqa: SIM115 (the keeper's own errors, if any)
-                start_new_session=True,  # a Ctrl-C in our terminal is ours to handle, not the server's
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        spec = self.spec
+        try:  # the keeper (engine/server/keeper.py) starts the server and stops its whole tree
+            self.proc = keeper.start_keeper(
+                spec.command, spec.env, self.log_path, STOP_GRACE_S, spec.isolation, self._container
             )
         except OSError as exc:
             raise LaunchError(f"cannot start {self.spec.command[0]}: {exc}") from None
         atexit.register(self.stop_sync)  # even on an unexpected exit, no orphaned server
         await self._wait_ready(observer)
+        self.server = keeper.server_of(self.proc)
 
     def log_tail(self, lines: int = 20) -> list[str]:
         return log_tail(self.log_path, lines)
@@ -259,7 +230,13 @@ class ServerLauncher(HttpLauncher):
                 await asyncio.sleep(1.0)
 
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.proc is not None and keeper.keeper_exit(self.proc) is None
+
+    def gone(self) -> str | None:
+        return None if self.proc is None else keeper.gone(self.proc, self.server)
+
+    def process_note(self) -> str:
+        return keeper.process_note(self.server)
 
     def server_pid(self) -> int | None:
         # In docker the tree under the keeper is docker's client, not the server.
@@ -271,16 +248,10 @@ class ServerLauncher(HttpLauncher):
         await asyncio.get_running_loop().run_in_executor(None, self.stop_sync)
 
     def stop_sync(self) -> None:
-        """Ask the keeper to stop the server's tree and wait for it. Safe to call twice."""
+        """Stop the server's tree, through its keeper or, when that was killed, here. Safe to call twice."""
         proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        proc.stdin.close()  # the lifeline: the keeper stops the tree (SIGTERM, grace, SIGKILL)
-        try:
-            proc.wait(timeout=STOP_GRACE_S + 15)
-        except subprocess.TimeoutExpired:
-            proc.kill()  # a keeper that hangs: its server still gets SIGTERM from its death signal
-            proc.wait()
+        if proc is not None:
+            keeper.stop_keeper(proc, STOP_GRACE_S, self._container)
 
 
 def check_mode(profile: ResolvedProfile) -> None:

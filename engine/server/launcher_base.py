@@ -119,6 +119,16 @@ class Launcher:
     def alive(self) -> bool:
         return True
 
+    def gone(self) -> str | None:
+        """Why the server is gone now, None while it runs: asked every half second under load
+        (engine/run/watch.py), so cheap and without a request; only a launcher holding the server's
+        processes can tell."""
+        return None
+
+    def process_note(self) -> str:
+        """What the server's processes say now, for a stalled server's diagnosis."""
+        return "its process: not ours to see (a server this run did not launch)"
+
     async def unreachable(self) -> str | None:
         """Why the server does not answer now (None when it does): after a cell with failed
         requests, to tell a dead server from a few bad requests."""

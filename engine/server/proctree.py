@@ -34,3 +34,33 @@ def descendants(root: int) -> list[int]:
             out.append(child)
             todo.append(child)
     return out
+
+
+def session_members(sid: int) -> dict[int, int]:
+    """Every living process of session `sid` (zombies left out), with its start time (clock ticks
+    since boot, so that a pid reused later is never taken for it). A launched server's processes
+    keep its keeper's session id even once re-parented, unless one starts a session of its own."""
+    members: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if fields[0] != b"Z" and int(fields[3]) == sid:
+            members[int(entry)] = int(fields[19])
+    return members
+
+
+def state_of(pid: int) -> str | None:
+    """The process's state as /proc shows it (R running, S sleeping, D uninterruptible wait, Z zombie...),
+    None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return stat[stat.rfind(b")") + 2 :].split()[0].decode()

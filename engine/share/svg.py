@@ -10,6 +10,7 @@ reading over time) is a bare line, broken where a value is NaN (no reading there
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from html import escape
 
 from engine.report.curves import Series, View
@@ -69,41 +70,47 @@ def marker(shape: str, x: float, y: float, colour: str, r: float = 4.5) -> str:
     return f"<polygon points='{points}' {fill}/>"
 
 
+@dataclass(frozen=True)
+class _Frame:
+    """The plot area inside the chart, and the ticks its axes end at."""
+
+    left: float
+    top: float
+    width: float
+    height: float
+    xt: list[float]
+    yt: list[float]
+    rt: list[float]  # the right axis (TPOT beside TTFT), when a series uses it
+
+    def px(self, x: float) -> float:
+        return self.left + self.width * x / self.xt[-1]
+
+    def py(self, y: float, on_right: bool = False) -> float:
+        return self.top + self.height - self.height * y / (self.rt if on_right else self.yt)[-1]
+
+
 def chart(series: list[Series], view: View, width: int = 600, height: int = 420, title: str | None = None) -> str:
     """One view as a standalone <svg> element (well-formed XML; inline in HTML as it is)."""
     drawn = [(i, s) for i, s in enumerate(series) if s.xs]
     right = any(s.right_axis for _, s in drawn)
     left, right_margin, bottom = 78, (78 if right else 36), 56
-    # The legend wraps under the title, one entry per series: its marker, colour and label.
-    rows, row, used = [], [], 0
-    for i, s in drawn:
-        w = 28 + 7 * len(s.label)
-        if row and used + w > width - left - 10:
-            rows.append(row)
-            row, used = [], 0
-        row.append((i, s.label, used))
-        used += w
-    if row:
-        rows.append(row)
+    rows = _legend_rows(drawn, width - left - 10)
     # A title too wide for the chart breaks at its dash: the view on one line, the run's name under it.
     heading = title or view.title
     lines = heading.split(" — ") if 8.5 * len(heading) > width - left else [heading]
     legend_y = 24 + 18 * len(lines)
     top = legend_y + 20 * max(len(rows), 1)
-    pw, ph = width - left - right_margin, height - top - bottom
-
     # Headroom (8%) past the highest point: its marker and label stay inside the frame.
-    xt = nice_ticks(1.08 * max((x for _, s in drawn for x in s.xs), default=1.0))
     # A NaN in ys is a gap (no reading there): no tick is made from it, and the line breaks at it.
-    yt = nice_ticks(1.08 * max((y for _, s in drawn if not s.right_axis for y in s.ys if y == y), default=1.0))
-    rt = nice_ticks(1.08 * max((y for _, s in drawn if s.right_axis for y in s.ys if y == y), default=1.0))
-
-    def px(x: float) -> float:
-        return left + pw * x / xt[-1]
-
-    def py(y: float, on_right: bool = False) -> float:
-        return top + ph - ph * y / (rt if on_right else yt)[-1]
-
+    frame = _Frame(
+        left,
+        top,
+        width - left - right_margin,
+        height - top - bottom,
+        nice_ticks(1.08 * max((x for _, s in drawn for x in s.xs), default=1.0)),
+        nice_ticks(1.08 * max((y for _, s in drawn if not s.right_axis for y in s.ys if y == y), default=1.0)),
+        nice_ticks(1.08 * max((y for _, s in drawn if s.right_axis for y in s.ys if y == y), default=1.0)),
+    )
     out = [
         f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width} {height}' width='{width}' height='{height}' "
         f"role='img' {FONT} font-size='12'>",
@@ -121,51 +128,80 @@ def chart(series: list[Series], view: View, width: int = 600, height: int = 420,
             out.append(f"<line x1='{x}' y1='{y}' x2='{x + 18}' y2='{y}' stroke='{colour}' stroke-width='2'/>")
             out.append(marker(shape, x + 9, y, colour))
             out.append(f"<text x='{x + 24}' y='{y + 4}'>{escape(label)}</text>")
-    # Grid and axes.
-    for t in yt:
-        y = py(t)
-        out.append(f"<line x1='{left}' y1='{y:.1f}' x2='{left + pw}' y2='{y:.1f}' stroke='#e3e3e3'/>")
-        text = tick_text(t, yt[1] - yt[0])
-        out.append(f"<text x='{left - 6}' y='{y + 4:.1f}' text-anchor='end'>{text}</text>")
-    for t in xt:
-        x = px(t)
-        out.append(f"<line x1='{x:.1f}' y1='{top}' x2='{x:.1f}' y2='{top + ph}' stroke='#eeeeee'/>")
-        text = tick_text(t, xt[1] - xt[0])
-        out.append(f"<text x='{x:.1f}' y='{top + ph + 17}' text-anchor='middle'>{text}</text>")
-    if right:
-        for t in rt:
-            text = tick_text(t, rt[1] - rt[0])
-            out.append(f"<text x='{left + pw + 6}' y='{py(t, True) + 4:.1f}'>{text}</text>")
-        out.append(
-            f"<text transform='translate({width - 14},{top + ph / 2:.0f}) rotate(90)' text-anchor='middle'>"
-            f"{escape(view.y_label_right or '')}</text>"
-        )
-    out.append(f"<rect x='{left}' y='{top}' width='{pw}' height='{ph}' fill='none' stroke='#555555'/>")
-    out.append(f"<text x='{left + pw / 2:.0f}' y='{height - 14}' text-anchor='middle'>{escape(view.x_label)}</text>")
-    out.append(
-        f"<text transform='translate(18,{top + ph / 2:.0f}) rotate(-90)' text-anchor='middle'>"
-        f"{escape(view.y_label)}</text>"
-    )
-    # The series: a line, a marker per point and its concurrency label ("!" when flagged).
+    out += _axes(frame, view, width, height, right)
     for i, s in drawn:
-        colour, shape = style(i)
-        pts = [(px(x), py(y, s.right_axis) if y == y else None) for x, y in zip(s.xs, s.ys)]
-        dash = " stroke-dasharray='6 4'" if s.right_axis else ""
-        segments: list[list[str]] = [[]]
-        for x, y in pts:
-            if y is None:
-                segments.append([])
-            else:
-                segments[-1].append(f"{x:.1f},{y:.1f}")
-        for segment in (seg for seg in segments if seg):
-            line = " ".join(segment)
-            out.append(f"<polyline points='{line}' fill='none' stroke='{colour}' stroke-width='1.8'{dash}/>")
-        for (x, y), text, vx, vy in zip(pts, s.point_labels, s.xs, s.ys):
-            if y is None:
-                continue
-            out.append(f"<g><title>{escape(f'{s.label}: concurrency {text}: x={vx:,.4g}, y={vy:,.4g}')}</title>")
-            out.append(marker(shape, x, y, colour))
-            weight = " font-weight='700' fill='#b00020'" if text.endswith("!") else " fill='#333333'"
-            out.append(f"<text x='{x + 7:.1f}' y='{y - 7:.1f}' font-size='11'{weight}>{escape(text)}</text></g>")
+        out += _series(frame, i, s)
     out.append("</svg>")
     return "\n".join(out)
+
+
+def _legend_rows(drawn: list[tuple[int, Series]], room: float) -> list[list[tuple[int, str, int]]]:
+    """The legend wraps under the title, one entry per series: (its index, label, x offset)."""
+    rows, row, used = [], [], 0
+    for i, s in drawn:
+        w = 28 + 7 * len(s.label)
+        if row and used + w > room:
+            rows.append(row)
+            row, used = [], 0
+        row.append((i, s.label, used))
+        used += w
+    if row:
+        rows.append(row)
+    return rows
+
+
+def _axes(f: _Frame, view: View, width: int, height: int, right: bool) -> list[str]:
+    """Grid lines, tick labels, the frame and the axis labels."""
+    out = []
+    for t in f.yt:
+        y = f.py(t)
+        out.append(f"<line x1='{f.left}' y1='{y:.1f}' x2='{f.left + f.width}' y2='{y:.1f}' stroke='#e3e3e3'/>")
+        text = tick_text(t, f.yt[1] - f.yt[0])
+        out.append(f"<text x='{f.left - 6}' y='{y + 4:.1f}' text-anchor='end'>{text}</text>")
+    for t in f.xt:
+        x = f.px(t)
+        out.append(f"<line x1='{x:.1f}' y1='{f.top}' x2='{x:.1f}' y2='{f.top + f.height}' stroke='#eeeeee'/>")
+        text = tick_text(t, f.xt[1] - f.xt[0])
+        out.append(f"<text x='{x:.1f}' y='{f.top + f.height + 17}' text-anchor='middle'>{text}</text>")
+    middle = f"{f.top + f.height / 2:.0f}"
+    if right:
+        for t in f.rt:
+            text = tick_text(t, f.rt[1] - f.rt[0])
+            out.append(f"<text x='{f.left + f.width + 6}' y='{f.py(t, True) + 4:.1f}'>{text}</text>")
+        out.append(
+            f"<text transform='translate({width - 14},{middle}) rotate(90)' text-anchor='middle'>"
+            f"{escape(view.y_label_right or '')}</text>"
+        )
+    out.append(f"<rect x='{f.left}' y='{f.top}' width='{f.width}' height='{f.height}' fill='none' stroke='#555555'/>")
+    out.append(
+        f"<text x='{f.left + f.width / 2:.0f}' y='{height - 14}' text-anchor='middle'>{escape(view.x_label)}</text>"
+    )
+    out.append(
+        f"<text transform='translate(18,{middle}) rotate(-90)' text-anchor='middle'>{escape(view.y_label)}</text>"
+    )
+    return out
+
+
+def _series(f: _Frame, i: int, s: Series) -> list[str]:
+    """One series: a line (broken at gaps), a marker per point and its concurrency label ("!" when flagged)."""
+    colour, shape = style(i)
+    pts = [(f.px(x), f.py(y, s.right_axis) if y == y else None) for x, y in zip(s.xs, s.ys)]
+    dash = " stroke-dasharray='6 4'" if s.right_axis else ""
+    segments: list[list[str]] = [[]]
+    for x, y in pts:
+        if y is None:
+            segments.append([])
+        else:
+            segments[-1].append(f"{x:.1f},{y:.1f}")
+    out = []
+    for segment in (seg for seg in segments if seg):
+        line = " ".join(segment)
+        out.append(f"<polyline points='{line}' fill='none' stroke='{colour}' stroke-width='1.8'{dash}/>")
+    for (x, y), text, vx, vy in zip(pts, s.point_labels, s.xs, s.ys):
+        if y is None:
+            continue
+        out.append(f"<g><title>{escape(f'{s.label}: concurrency {text}: x={vx:,.4g}, y={vy:,.4g}')}</title>")
+        out.append(marker(shape, x, y, colour))
+        weight = " font-weight='700' fill='#b00020'" if text.endswith("!") else " fill='#333333'"
+        out.append(f"<text x='{x + 7:.1f}' y='{y - 7:.1f}' font-size='11'{weight}>{escape(text)}</text></g>")
+    return out
