@@ -254,9 +254,9 @@ def test_compare_sets_the_servers_acceptance_and_hit_rate_beside_the_ratios_and_
 def test_the_in_process_stat_logger_counts_as_vllms_prometheus_logger():
     from types import SimpleNamespace as NS
 
-    from engine.server.inprocess import _LiveStats
+    from engine.server.livestats import LiveStats
 
-    live = _LiveStats()
+    live = LiveStats()
     config = NS(speculative_config=NS(num_speculative_tokens=2))
     live.factory(config)  # a speculating engine: its counters exist from the start, at 0
     assert live.state.spec_drafts_total == 0 and live.state.spec_accepted_per_pos_total == (0.0, 0.0)

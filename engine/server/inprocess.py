@@ -52,6 +52,7 @@ from engine.server.launcher_base import (
     run_isolation,
     server_env,
 )
+from engine.server.livestats import LiveStats
 from engine.server.recipe_check import drop_flags
 from engine.server.watchdog import children_of
 from engine.spawn import python_argv
@@ -134,66 +135,6 @@ def resolve_engine_args(argv: list[str]) -> EngineArgsPlan:
     return EngineArgsPlan(argv, dropped, non_default, AsyncEngineArgs.from_cli_args(ns))
 
 
-class _LiveStats:
-    """vLLM stat logger (per engine) keeping what the live screen shows of a server's /metrics."""
-
-    def __init__(self) -> None:
-        self.state = ServerState(
-            generation_tokens_total=0.0,
-            prompt_tokens_total=0.0,
-            preemptions_total=0.0,
-            prefix_cache_queries_total=0.0,
-            prefix_cache_hits_total=0.0,
-        )
-
-    def count_scheduler(self, scheduler_stats) -> None:
-        """The prefix cache's and speculative decoding's counters, as vLLM's PrometheusStatLogger counts them."""
-        state, cache = self.state, scheduler_stats.prefix_cache_stats
-        state.prefix_cache_queries_total = (state.prefix_cache_queries_total or 0.0) + cache.queries
-        state.prefix_cache_hits_total = (state.prefix_cache_hits_total or 0.0) + cache.hits
-        if (spec := scheduler_stats.spec_decoding_stats) is not None:
-            state.spec_drafts_total = (state.spec_drafts_total or 0.0) + spec.num_drafts
-            state.spec_draft_tokens_total = (state.spec_draft_tokens_total or 0.0) + spec.num_draft_tokens
-            state.spec_accepted_tokens_total = (state.spec_accepted_tokens_total or 0.0) + spec.num_accepted_tokens
-            per_pos = state.spec_accepted_per_pos_total or (0.0,) * len(spec.num_accepted_tokens_per_pos)
-            if len(per_pos) == len(spec.num_accepted_tokens_per_pos):
-                state.spec_accepted_per_pos_total = tuple(
-                    a + b for a, b in zip(per_pos, spec.num_accepted_tokens_per_pos, strict=True)
-                )
-
-    def factory(self, vllm_config, engine_index: int = 0):
-        from vllm.v1.metrics.loggers import StatLoggerBase
-
-        live = self
-        if (spec := vllm_config.speculative_config) is not None and live.state.spec_drafts_total is None:
-            # As vLLM's /metrics: the spec-decode counters exist (at 0) only when the engine speculates.
-            live.state.spec_drafts_total = live.state.spec_draft_tokens_total = 0.0
-            live.state.spec_accepted_tokens_total = 0.0
-            live.state.spec_accepted_per_pos_total = (0.0,) * spec.num_speculative_tokens
-
-        class LiveStatLogger(StatLoggerBase):
-            def __init__(self, vllm_config, engine_index: int = 0):
-                pass
-
-            def record(self, scheduler_stats, iteration_stats, mm_cache_stats=None, engine_idx: int = 0):
-                state = live.state
-                if scheduler_stats is not None:
-                    state.running = float(scheduler_stats.num_running_reqs)
-                    state.waiting = float(scheduler_stats.num_waiting_reqs)
-                    state.kv_cache_usage = float(scheduler_stats.kv_cache_usage)
-                    live.count_scheduler(scheduler_stats)
-                if iteration_stats is not None:
-                    # Counters as vLLM's /metrics keeps them: every prompt token, preemptions.
-                    state.generation_tokens_total += iteration_stats.num_generation_tokens
-                    state.prompt_tokens_total += iteration_stats.num_prompt_tokens
-                    state.preemptions_total += iteration_stats.num_preempted_reqs
-
-            def log_engine_initialized(self):
-                pass
-
-        return LiveStatLogger(vllm_config, engine_index)
-
-
 class InProcessLauncher(Launcher):
     """vLLM's AsyncLLM in this process: `start` builds it, `stop` shuts it down (and its processes)."""
 
@@ -207,7 +148,7 @@ class InProcessLauncher(Launcher):
         self.base_url = "in-process"  # summary.json's endpoint: no URL
         self.engine = None
         self.plan: EngineArgsPlan | None = None
-        self.stats = _LiveStats()
+        self.stats = LiveStats()
         self.watchdog: subprocess.Popen | None = None
         self._build: concurrent.futures.Future | None = None
         self._saved_fds: tuple[int, int] | None = None
