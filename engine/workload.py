@@ -3,14 +3,14 @@ grid, request rates, search, trace replay), its prompts (dataset), service level
 and the plan described in words.
 
 The TUI's setup screen shows these fields as text; the headless command line takes the same values
-as flags. Each field is an entry of the option table (engine/options.py: label, flag, profile field,
+as flags. Each field is an entry of the option table (engine/options/table.py: label, flag, profile field,
 parser), so a value means the same wherever it is typed. `form_from_profile` and `apply_form` are
 inverses: a profile made from the form, saved and loaded again, gives back the same fields.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -68,9 +68,6 @@ class WorkloadForm:
     speedup: str = ""
     slo: str = ""
     workers: str = "auto"
-
-
-FORM_FORM = tuple(f.name for f in fields(WorkloadForm))
 
 
 def format_number(x: float) -> str:

@@ -383,7 +383,7 @@ def test_a_plain_grid_gets_no_new_section(tmp_path):
 def test_rate_goodput_search_and_dataset_cells_are_shown(tmp_path):
     html = render([as_run(rich_run(tmp_path))])
     parse(html)
-    # The cells table gains the console's rate and goodput columns (engine.report.table.with_workload).
+    # The cells table gains the console's rate and goodput columns (shown only when a cell has them).
     cells_table = section(html, "Cells")
     assert all(f"<th>{label}</th>" in cells_table for label in ("rate", "sent/s", "goodput"))
     work = section(html, "Workload")

@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Benchmark vLLM: launch it, drive a concurrency x ISL/OSL grid, save and plot the results.",
         argument_default=argparse.SUPPRESS,  # a flag overrides the profile only when typed
     )
-    add_options(p)  # engine/options.py: every option, declared once
+    add_options(p)  # engine/options/table.py: every option, declared once
     return p
 
 
@@ -181,7 +181,7 @@ def run_headless(args: argparse.Namespace) -> int:
         if getattr(args, "dry_run", False):
             return dry_run(profile)
         results_root = getattr(args, "results", Path("results"))
-        for note in preflight(profile, results_root):
+        for note in preflight(profile, results_root, getattr(args, "resume", None)):
             print(note, file=sys.stderr)
         # Importing vLLM's parser costs ~20 s: a real run checks only a recipe written for another
         # vLLM release. One written for this release meets the server's own parser, whose

@@ -3,7 +3,7 @@ instead of dying, the run's first write fault, space held in reserve for the fin
 estimate of what a plan will write (checked against the free space before a run).
 
 A full disk must end a run with a final status and a reason, never silently: every file the run
-appends to (requests.jsonl, events.jsonl, telemetry.jsonl) is an AppendFile, which cuts a failed
+appends to (requests.jsonl, events.jsonl, timeseries.jsonl) is an AppendFile, which cuts a failed
 write back to the last whole line (so every line before the fault stays readable), reports the
 fault once to the run's FaultLatch and keeps accepting writes (they succeed again once the reserve
 is released for the final summary.json and events).
@@ -123,7 +123,8 @@ class Reserve:
 
     def __init__(self, folder: Path):
         self.path = folder / RESERVE_FILE
-        self.size = 0
+        # A run killed before its final write left its reserve behind: that space is held already.
+        self.size = self.path.stat().st_size if self.path.exists() else 0
 
     def hold(self, nbytes: int) -> None:
         """Grow the reserve to `nbytes` (never shrinks it); raises OSError when the disk is full."""

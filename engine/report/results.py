@@ -96,6 +96,9 @@ class ResultsWriter:
         self.reserve = Reserve(run_dir)
         try:
             self.reserve.hold(RESERVE_MIN_BYTES)
+        except OSError as exc:
+            self.faults.set(self.reserve.path, exc)
+        try:
             if profile_toml is not None:
                 (run_dir / "profile.toml").write_text(profile_toml)
         except OSError as exc:
@@ -147,10 +150,14 @@ def mark_superseded(requests_path: Path, cells: set[int]) -> int:
             marked += 1
         lines.append(json.dumps(record, separators=(",", ":")))
     tmp = requests_path.with_suffix(".jsonl.tmp")
-    with open(tmp, "w") as f:
-        f.write("".join(ln + "\n" for ln in lines))
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(tmp, "w") as f:
+            f.write("".join(ln + "\n" for ln in lines))
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError:
+        tmp.unlink(missing_ok=True)  # requests.jsonl itself is untouched
+        raise
     os.replace(tmp, requests_path)
     return marked
 

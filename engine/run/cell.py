@@ -131,9 +131,11 @@ class CellExecutor:
             (cell.warmup_requests, cell.warmup_output_len) if warmup else (cell.num_prompts, cell.output_len)
         )
         salt = 10**6 if warmup else 0
+        ctx.faults.check()  # a write fault since the last phase (events, telemetry): no load on a full disk
         requests, notes = await prepare_requests(
             ctx.profile, ctx.target, ctx.info, ctx.factory, cell, n, output_len, salt
         )
+        ctx.faults.check()
         for note in notes:
             ctx.observer(Notice("warning", note))
         ctx.writer.summary.skipped.extend(note for note in notes if "skipped" in note)

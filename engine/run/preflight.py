@@ -14,6 +14,8 @@ from engine.load.rayworkers import RayUnavailable, check_address
 from engine.plan import Cell, build_plan
 from engine.profiles import ResolvedProfile, parse_range
 from engine.report.diskspace import free_bytes, human, plan_bytes
+from engine.report.results import read_summary
+from engine.run.resume import cell_key, result_key
 from engine.server.launcher import NotSupportedError, check_mode
 
 # Besides one socket per request in flight: the server's log, results files, the control plane.
@@ -31,8 +33,9 @@ class PreflightError(Exception):
     pass
 
 
-def preflight(profile: ResolvedProfile, results_root: Path) -> list[str]:
-    """Raise PreflightError for input that cannot run; return notes on what was adjusted."""
+def preflight(profile: ResolvedProfile, results_root: Path, resume_dir: Path | None = None) -> list[str]:
+    """Raise PreflightError for input that cannot run; return notes on what was adjusted. A resume
+    (`resume_dir`) writes into its own folder, only the cells it has not finished."""
     try:
         check_mode(profile)
     except NotSupportedError as exc:
@@ -51,7 +54,10 @@ def preflight(profile: ResolvedProfile, results_root: Path) -> list[str]:
     plan = build_plan(profile.grid)
     if not plan:  # a search makes its cells as it goes, doubling: give it every socket allowed
         return _search_file_limit()
-    notes = _free_space(plan, profile, results_root)
+    if resume_dir is not None:
+        done = {result_key(c) for c in read_summary(resume_dir / "summary.json").cells}
+        todo, results_root = [c for c in plan if cell_key(c) not in done], resume_dir
+    notes = _free_space(todo if resume_dir is not None else plan, profile, results_root)
     return notes + _open_file_limit(max(plan, key=lambda c: worst_in_flight(c, profile)[0]), profile)
 
 

@@ -200,15 +200,12 @@ class ServerLauncher(HttpLauncher):
         async with httpx.AsyncClient(timeout=5) as client:
             while True:
                 elapsed = time.monotonic() - start
-                if self.proc.poll() is not None:
+                # Read without reaping: the keeper's session id must stay its own until it is stopped.
+                if (code := keeper.keeper_exit(self.proc)) is not None:
                     tail = "\n".join(self.log_tail())
                     # argparse exits with 2: the recipe's flags or values were rejected.
-                    rejected = self.proc.returncode == 2
-                    what = (
-                        "rejected its arguments"
-                        if rejected
-                        else f"exited with code {self.proc.returncode} before it was ready"
-                    )
+                    rejected = code == 2
+                    what = "rejected its arguments" if rejected else f"exited with code {code} before it was ready"
                     raise LaunchError(
                         f"the server {what}; last lines of {self.log_path}:\n{tail}", 2 if rejected else 1
                     )
