@@ -267,3 +267,12 @@ def test_the_in_process_stat_logger_counts_as_vllms_prometheus_logger():
     assert (s.prefix_cache_queries_total, s.prefix_cache_hits_total) == (512, 256)
     assert (s.spec_drafts_total, s.spec_draft_tokens_total, s.spec_accepted_tokens_total) == (6, 12, 8)
     assert s.spec_accepted_per_pos_total == (6, 2)
+
+
+def test_the_seed_survives_summary_json_for_a_resume_and_old_summaries_open_without_one():
+    from engine.report.model import RunSummary
+
+    written = RunSummary(seed=PromptSeed(value=987654, explicit=False)).model_dump_json()
+    read = RunSummary.model_validate_json(written)
+    assert run_seed(load_profile("cpu-tiny"), read.seed, resume=True) == PromptSeed(value=987654, explicit=False)
+    assert RunSummary.model_validate_json("{}").seed is None
