@@ -106,6 +106,11 @@ class Grid(Strict):
     burstiness: float = Field(default=1.0, gt=0)  # gamma's shape: below 1 burstier, above 1 more even
     num_prompts: int | None = Field(default=None, ge=1)  # per rate cell (default: about 20 s of arrivals)
     max_concurrency: int | None = Field(default=None, ge=1)  # cap on requests in flight in a rate cell
+    # A ramp (vLLM bench serve's --ramp-up-*): one open-loop cell per ISL/OSL whose rate climbs from
+    # the start to the end rate over its num_prompts requests, linearly or exponentially.
+    ramp_up_strategy: Literal["linear", "exponential"] | None = None
+    ramp_up_start_rps: float | None = Field(default=None, gt=0)
+    ramp_up_end_rps: float | None = Field(default=None, gt=0)
     # Search for the highest load meeting load.slo at a percentile, probing from search_start.
     search: Literal["concurrency", "rate"] | None = None
     search_percentile: Literal[50, 90, 99] = 99
@@ -165,6 +170,7 @@ class Grid(Strict):
             short = [s for s in self.seq if parse_seq(s)[0] <= prefix]
             if short:
                 raise ValueError(f"prefix:{prefix} needs every ISL above {prefix} (the unique suffix): {short}")
+        self._check_ramp()
         if self.speedup is not None and self.trace is None:
             raise ValueError("speedup applies to a trace: give trace = PATH (--trace) too")
         if self.trace is not None:
@@ -178,6 +184,21 @@ class Grid(Strict):
                     "at every probe: leave out one of them"
                 )
         return self
+
+    def _check_ramp(self) -> None:
+        ends = (self.ramp_up_start_rps, self.ramp_up_end_rps)
+        if self.ramp_up_strategy is None:
+            if ends != (None, None):
+                raise ValueError("ramp_up_start_rps / ramp_up_end_rps need ramp_up_strategy (--ramp-up-strategy)")
+            return
+        if None in ends:
+            raise ValueError(
+                "a ramp (--ramp-up-strategy) needs both ramp_up_start_rps and ramp_up_end_rps "
+                "(--ramp-up-start-rps, --ramp-up-end-rps)"
+            )
+        others = [n for n, v in (("rates", self.rates), ("trace", self.trace), ("search", self.search)) if v]
+        if others:
+            raise ValueError(f"a ramp (--ramp-up-strategy) sets the request rate itself: leave out {', '.join(others)}")
 
     def turns(self) -> int:
         """multiturn:T[:PATH] -> T, the turns of each conversation; 0 for any other workload."""

@@ -1,5 +1,5 @@
 """The workload as a form: the fields a front end shows for a profile's load shape (concurrency
-grid, request rates, search, trace replay), its prompts (dataset), service levels and load workers,
+grid, request rates, a ramp, search, trace replay), its prompts (dataset), service levels and load workers,
 and the plan described in words.
 
 The TUI's setup screen shows these fields as text; the headless command line takes the same values
@@ -24,7 +24,9 @@ SHAPES: dict[str, str] = {
     "rates": "request rates",
     "search": "search (SLOs)",
     "trace": "trace replay",
+    "ramp": "ramp-up",
 }
+RAMPS = ("linear", "exponential")
 DATASETS: dict[str, str] = {
     "fixed": "fixed ISL/OSL",
     "random": "random lengths",
@@ -57,6 +59,9 @@ class WorkloadForm:
     burstiness: str = ""
     num_prompts: str = ""
     max_concurrency: str = ""
+    ramp: str = "linear"
+    ramp_start: str = ""
+    ramp_end: str = ""
     search: str = "concurrency"
     percentile: str = "99"
     search_start: str = ""
@@ -83,6 +88,7 @@ def format_slo(slo: dict[str, float]) -> str:
 def form_from_profile(profile: ResolvedProfile) -> WorkloadForm:
     g, load = profile.grid, profile.load
     shape = "trace" if g.trace else "search" if g.search else "rates" if g.rates else "grid"
+    shape = "ramp" if g.ramp_up_strategy else shape
     kind, _, arg = (g.dataset or "fixed").partition(":")
     return WorkloadForm(
         shape=shape,
@@ -94,6 +100,9 @@ def form_from_profile(profile: ResolvedProfile) -> WorkloadForm:
         burstiness=format_number(g.burstiness),
         num_prompts=str(g.num_prompts or ""),
         max_concurrency=str(g.max_concurrency or ""),
+        ramp=g.ramp_up_strategy or "linear",
+        ramp_start=format_number(g.ramp_up_start_rps) if g.ramp_up_start_rps else "",
+        ramp_end=format_number(g.ramp_up_end_rps) if g.ramp_up_end_rps else "",
         search=g.search or "concurrency",
         percentile=str(g.search_percentile),
         search_start=format_number(g.search_start),
@@ -111,7 +120,7 @@ def form_from_profile(profile: ResolvedProfile) -> WorkloadForm:
 def visible_fields(form: WorkloadForm) -> set[str]:
     """The fields that mean something for the chosen shape, dataset, search axis and arrivals."""
     shown = {"shape", "slo", "workers"}
-    rate_cells = form.shape == "rates" or (form.shape == "search" and form.search == "rate")
+    rate_cells = form.shape in ("rates", "ramp") or (form.shape == "search" and form.search == "rate")
     if form.shape == "trace":
         return shown | {"trace", "speedup", "num_prompts", "max_concurrency"}
     shown |= {"seq", "dataset"}
@@ -119,6 +128,8 @@ def visible_fields(form: WorkloadForm) -> set[str]:
         shown |= {"concurrency"}
     if form.shape == "rates":
         shown |= {"rates"}
+    if form.shape == "ramp":
+        shown |= {"ramp", "ramp_start", "ramp_end"}
     if form.shape == "search":
         shown |= {"search", "percentile", "search_start"}
     if rate_cells:
@@ -161,6 +172,7 @@ def form_overrides(form: WorkloadForm) -> tuple[dict[str, Any], dict[str, str]]:
     shown = visible_fields(form)
     overrides: dict[str, Any] = {
         **{"grid.rates": [], "grid.search": None, "grid.trace": None, "grid.speedup": None},
+        **{"grid.ramp_up_strategy": None, "grid.ramp_up_start_rps": None, "grid.ramp_up_end_rps": None},
         **{"grid.dataset": None, "grid.input_len_range": None, "grid.output_len_range": None},
     }
     errors: dict[str, str] = {}
@@ -217,6 +229,9 @@ def plan_summary(profile: ResolvedProfile) -> str:
     lengths = f"ISL/OSL {', '.join(g.seq)}"
     if g.trace:
         return f"{n} cells: trace {g.trace} on its timestamps / {g.speedup or 1:g}"
+    if g.ramp_up_strategy:
+        ramp = f"{g.ramp_up_strategy} ramp {g.ramp_up_start_rps:g} -> {g.ramp_up_end_rps:g} req/s ({g.arrival})"
+        return f"{n} cells: {ramp} x {lengths}"
     if g.rates:
         return f"{n} cells: rates {', '.join(map(format_number, g.rates))} req/s ({g.arrival}) x {lengths}"
     return f"{n} cells: concurrency {', '.join(map(str, g.concurrency))} x {lengths}"
@@ -227,17 +242,9 @@ def cell_lines(profile: ResolvedProfile) -> list[str]:
     g = profile.grid
     lines = []
     for cell in [] if g.search else build_plan(g):
-        cap = f", at most {cell.concurrency} in flight" if cell.concurrency else ""
-        if cell.dataset == "trace":
-            pace = f"trace {g.trace} on its timestamps / {g.speedup or 1:g}{cap}"
-        elif cell.rate:
-            unit = "conversations/s" if cell.turns else "req/s"
-            pace = f"rate {cell.rate:g} {unit} ({g.arrival}{cap})"
-        else:
-            pace = f"concurrency {cell.concurrency:4d}"
         lengths = f"{cell.seq}{per_request(cell)}" if cell.dataset else f"ISL/OSL {cell.input_len}/{cell.output_len}"
         lines.append(
-            f"{cell.index + 1:3d}. {pace}  {lengths}  {cell.num_prompts} requests{conversations(cell)} "
+            f"{cell.index + 1:3d}. {cell.pace}  {lengths}  {cell.num_prompts} requests{conversations(cell)} "
             f"(+{cell.warmup_requests} warm-up)"
         )
     return lines

@@ -13,13 +13,13 @@ import time
 import pytest
 
 from engine.headless.cli import main
-from engine.load.arrivals import schedule
 from engine.load.client import CellLoad, HttpTarget, PreparedRequest, new_session, run_closed_loop
 from engine.load.prompts import Prompt, request_body
 from engine.load.record import RequestRecord
 from engine.load.worker import Job, WorkerConfig, _Dealer
 from engine.load.workers import WorkerPool, _Phase, _Worker, split
 from engine.plan import Cell
+from engine.plan.arrivals import schedule
 from engine.profiles import apply_overrides, load_profile
 from engine.report.metrics import merge_workers, summarize_cell
 from engine.run.session import RunSession

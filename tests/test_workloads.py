@@ -8,12 +8,12 @@ import statistics
 
 import pytest
 
-from engine.load.arrivals import schedule
 from engine.load.client import CellLoad, HttpTarget, PreparedRequest, new_session
 from engine.load.openloop import achieved_rate, run_open_loop
 from engine.load.prompts import Prompt, request_body
 from engine.load.record import RequestRecord
 from engine.plan import Cell
+from engine.plan.arrivals import schedule
 from engine.report.goodput import goodput, meets, parse_slo
 from engine.report.model import CellResult
 from engine.run.search import Search

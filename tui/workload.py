@@ -18,6 +18,7 @@ from engine.workload import (
     ARRIVALS,
     DATASETS,
     PERCENTILES,
+    RAMPS,
     SEARCH_AXES,
     SHAPES,
     WorkloadForm,
@@ -30,6 +31,7 @@ ROWS: dict[str, tuple[str, ...]] = {
     "shape": ("shape", "workers"),
     "concurrency": ("concurrency",),
     "rates": ("rates",),
+    "ramp": ("ramp", "ramp_start", "ramp_end"),
     "search": ("search", "percentile", "search_start"),
     "trace": ("trace", "speedup"),
     "seq": ("seq",),
@@ -46,6 +48,7 @@ CHOICES: dict[str, list[tuple[str, str]]] = {
     "dataset": [(text, key) for key, text in DATASETS.items()],
     "arrival": [(a, a) for a in ARRIVALS],
     "search": [(a, a) for a in SEARCH_AXES],
+    "ramp": [(a, a) for a in RAMPS],
     "percentile": [(f"p{p}", p) for p in PERCENTILES],
 }
 UNLABELLED = {"dataset_arg"}  # its placeholder says what it takes

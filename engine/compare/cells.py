@@ -13,12 +13,14 @@ class Key(NamedTuple):
     trace's label) and the load on it (a concurrency, a request rate, or a trace's own pace)."""
 
     seq: str  # "128/128", "sharegpt", "random 100:400/50:200", "multiturn4 256/64", "trace x2"
-    axis: str  # concurrency, rate, trace
-    level: float  # the concurrency or the rate (req/s; multi-turn: conversations/s); a trace's cap, 0 for none
+    axis: str  # concurrency, rate, ramp, trace
+    level: float  # the concurrency or the rate (req/s; multi-turn: conversations/s; a ramp's highest); a trace's cap
 
 
 def key(cell: CellResult) -> Key:
     loop = cell.open_loop
+    if cell.ramp is not None:
+        return Key(cell.seq, "ramp", cell.load_level)
     if loop is not None and loop.arrival.startswith("trace"):
         return Key(cell.seq, "trace", float(loop.max_in_flight or 0))
     if loop is not None:
@@ -33,12 +35,16 @@ def pace(cell: CellResult) -> str:
     if loop is None:
         return ""
     shape = f"gamma, burstiness {loop.burstiness:g}" if loop.arrival == "gamma" else loop.arrival
+    if cell.ramp is not None:
+        shape = f"{cell.ramp.strategy} ramp from {cell.ramp.start_rps:g} req/s, {shape}"
     return f"{shape}, " + (f"at most {loop.max_in_flight} in flight" if loop.max_in_flight else "no cap")
 
 
 def level_text(k: Key) -> str:
     if k.axis == "rate":
         return f"rate {k.level:g} req/s"
+    if k.axis == "ramp":
+        return f"ramp up to {k.level:g} req/s"
     if k.axis == "trace":
         return f"at most {k.level:g} in flight" if k.level else "its own pace"
     return f"concurrency {k.level:g}"

@@ -82,6 +82,8 @@ def workloads(run: Run) -> dict[str, str]:
         if axis == "trace":
             caps = ", ".join(v for v in values if v != "0")
             return "its own pace" + (f", at most {caps} in flight" if caps else "")
+        if axis == "ramp":
+            return f"ramps up to {', '.join(values)} req/s"
         return f"concurrency {', '.join(values)}" if axis == "concurrency" else f"rates {', '.join(values)} req/s"
 
     return {seq: " and ".join(words(axis, values) for axis, values in axes.items()) for seq, axes in levels.items()}

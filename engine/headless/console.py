@@ -69,13 +69,9 @@ class ConsoleObserver:
             self._print(f"{event.level}: {event.message}" if event.level != "info" else event.message)
         elif isinstance(event, CellStarted):
             c = event.cell
-            unit = "conversations/s" if c.turns else "req/s"
-            pace = f"rate {c.rate:g} {unit}" if c.rate else f"concurrency {c.concurrency}"
-            if c.dataset == "trace":
-                pace = f"trace on its timestamps{f', at most {c.concurrency} in flight' if c.concurrency else ''}"
             lengths = f"{c.seq}{per_request(c)}" if c.dataset else f"ISL/OSL {c.input_len}/{c.output_len}"
             of = f"/{event.total_cells}" if event.total_cells else " (search probe)"
-            self._print(f"cell {c.index + 1}{of}: {pace}, {lengths}, {c.num_prompts} requests{conversations(c)}")
+            self._print(f"cell {c.index + 1}{of}: {c.pace}, {lengths}, {c.num_prompts} requests{conversations(c)}")
         elif isinstance(event, LoadProgress):
             if not self._throttled():
                 self._print(

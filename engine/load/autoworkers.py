@@ -43,7 +43,7 @@ def demand(cells: Iterable[Cell]) -> tuple[int, str]:
     if any(c.turns for c in cells):
         return 1, "multi-turn conversations: each next turn is built from an answer one process saw"
     best, why = 1, "every cell fits one event loop"
-    unknown = [c for c in cells if c.open_loop and not (c.rate and c.output_len)]
+    unknown = [c for c in cells if c.open_loop and not (c.shape.peak_rate() and c.output_len)]
     if unknown:  # a trace's or a dataset's output lengths are per request: no planned tok/s to judge by
         why = (
             f"{unknown[0].label}: its output tok/s are known only per request, so only its cap on requests in "
@@ -51,7 +51,7 @@ def demand(cells: Iterable[Cell]) -> tuple[int, str]:
         )
     for cell in cells:
         if cell.open_loop:
-            tokens = (cell.rate or 0.0) * cell.output_len
+            tokens = (cell.shape.peak_rate() or 0.0) * cell.output_len
             need = max(math.ceil(tokens / TOKENS_PER_WORKER), math.ceil(cell.concurrency / STREAMS_PER_WORKER))
             figure = f"{tokens:,.0f} planned output tok/s over {TOKENS_PER_WORKER:,.0f} per worker"
         else:

@@ -69,9 +69,9 @@ RUN_OPTIONS: tuple[Option, ...] = (
     Option("--dry-run", action="store_true", help="print the plan, environment and launch command; launch nothing"),
 )
 
-# The workload: its shape (a grid, request rates, a search, a trace), its prompts and service levels.
+# The workload: its shape (a grid, request rates, a ramp, a search, a trace), its prompts and service levels.
 WORKLOAD_OPTIONS: tuple[Option, ...] = (
-    Option("--rate/--search/--trace", "grid", field="shape", label="Load shape", cli=False),
+    Option("--rate/--search/--trace/--ramp-up-strategy", "grid", field="shape", label="Load shape", cli=False),
     Option(
         "--concurrency",
         "grid.concurrency",
@@ -140,6 +140,37 @@ WORKLOAD_OPTIONS: tuple[Option, ...] = (
         label="max in flight",
         example="64",
         form_parse=optional(whole),
+    ),
+    Option(
+        "--ramp-up-strategy",
+        "grid.ramp_up_strategy",
+        "one open-loop cell per ISL/OSL whose request rate climbs from --ramp-up-start-rps to "
+        "--ramp-up-end-rps over its --num-prompts requests (as vllm bench serve); its table shows the rate "
+        "at which the --slo first failed",
+        choices=("linear", "exponential"),
+        field="ramp",
+        label="Ramp",
+        form_parse=str,
+    ),
+    Option(
+        "--ramp-up-start-rps",
+        "grid.ramp_up_start_rps",
+        "the ramp's first request rate (req/s)",
+        parse=float,
+        field="ramp_start",
+        label="from req/s",
+        example="1",
+        form_parse=required(number, "the ramp's first rate in req/s, e.g. 1"),
+    ),
+    Option(
+        "--ramp-up-end-rps",
+        "grid.ramp_up_end_rps",
+        "the ramp's last request rate (req/s)",
+        parse=float,
+        field="ramp_end",
+        label="to req/s",
+        example="20",
+        form_parse=required(number, "the ramp's last rate in req/s, e.g. 20"),
     ),
     Option(
         "--search",

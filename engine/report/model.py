@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from engine.report.cell_workload import DatasetLengths, Goodput, OpenLoop, RampFigures, TurnFigures
 from engine.report.run_notes import (
     InterruptedCell,
     IsolationNote,
@@ -60,53 +61,6 @@ class Reading(BaseModel):
     # Results files are read by later versions (and other tools write more): unknown keys are kept
     # out of the model rather than refused.
     model_config = ConfigDict(extra="ignore", defer_build=True)
-
-
-class OpenLoop(Reading):
-    """How a rate cell's requests were sent: the target, the arrivals, what was achieved."""
-
-    request_rate: float  # req/s planned
-    arrival: str
-    burstiness: float
-    seed: int
-    achieved_rate: float | None = None  # req/s actually sent, over the span of the sends
-    max_in_flight: int | None = None  # the cap (--max-concurrency); None: no cap
-    peak_in_flight: int | None = None  # the most requests seen in flight at once
-
-
-class DatasetLengths(Reading):
-    """A dataset or trace cell: what made its prompts, and the lengths its requests were given, per
-    request (each checked against what the server reported: the cell's length mismatches)."""
-
-    name: str  # the cell's seq label: "sharegpt", "random 100:400/50:200", "prefix256 1024/128", "trace x2"
-    source: str | None = None  # the file
-    input_len_mean: float
-    input_len_min: int
-    input_len_max: int
-    output_len_mean: float
-    output_len_min: int
-    output_len_max: int
-
-
-class TurnFigures(Reading):
-    """One turn of a multi-turn cell, over its conversations: how latency grows with the context."""
-
-    turn: int
-    completed: int
-    failed: int
-    input_len: int  # the turn's prompt: k user turns and the k - 1 answers before it (from a file: the mean)
-    mean_ttft_ms: float | None = None
-    median_ttft_ms: float | None = None
-    p99_ttft_ms: float | None = None
-    mean_e2el_ms: float | None = None
-
-
-class Goodput(Reading):
-    """vLLM bench's `request_goodput`: req/s of the requests that met every SLO."""
-
-    slo_ms: dict[str, float]
-    good: int
-    request_goodput: float | None = None
 
 
 class SpecDecodeStats(Reading):
@@ -240,6 +194,7 @@ class CellResult(Reading):
     # A rate cell (open loop): how its requests were sent; goodput where SLOs were given.
     open_loop: OpenLoop | None = None
     goodput: Goodput | None = None
+    ramp: RampFigures | None = None  # a ramp cell: the rate at which the SLOs first failed
     # A dataset or trace cell (input_len / output_len 0: per request): its realised lengths.
     dataset: DatasetLengths | None = None
     # A multi-turn cell: figures per turn (TTFT grows with the history each turn carries).
@@ -317,12 +272,20 @@ class CellResult(Reading):
 
     @property
     def load_level(self) -> float:
-        """Where the cell sits on the load axis: its request rate, else its concurrency."""
+        """Where the cell sits on the load axis: its request rate (a ramp's highest), else its concurrency."""
+        if self.ramp is not None:
+            return max(self.ramp.start_rps, self.ramp.end_rps)
         return self.request_rate or float(self.max_concurrency)
 
     @property
     def load_label(self) -> str:
+        if self.ramp is not None:
+            return f"ramp {self.ramp.start_rps:g}-{self.ramp.end_rps:g}"
         return f"r={self.request_rate:g}" if self.open_loop else f"c={self.max_concurrency}"
+
+    @property
+    def slo_failed_at_rps(self) -> float | None:
+        return self.ramp.slo_failed_at_rps if self.ramp else None
 
     @property
     def flagged(self) -> bool:

@@ -10,10 +10,10 @@ from engine.load.openloop import achieved_rate, peak_in_flight
 from engine.load.record import RequestRecord
 from engine.plan import Cell
 from engine.profiles import ResolvedProfile
-from engine.report.goodput import goodput
+from engine.report.goodput import goodput, meets
 from engine.report.itl import Itls
 from engine.report.metrics import ClientFigures, summarize_cell
-from engine.report.model import SERVER_MISMATCH, CellResult, Flag, Goodput, OpenLoop
+from engine.report.model import SERVER_MISMATCH, CellResult, Flag, Goodput, OpenLoop, RampFigures
 from engine.run.telemetry import TelemetryWindow
 from engine.telemetry.aggregate import server_cell_stats, telemetry_cell_stats, token_check
 from engine.telemetry.cache import cache_flag
@@ -45,23 +45,22 @@ def workload_figures(
         from_file = cell.dataset in ("jsonl", "sharegpt")
         source = grid.trace or (grid.dataset.split(":", 1)[1] if from_file else grid.multiturn_file())
         out["dataset"] = result.dataset.model_copy(update={"source": source})
-    sent = dict(
-        seed=profile.load.seed,
-        achieved_rate=achieved_rate(records),
-        max_in_flight=cell.concurrency or None,
-        peak_in_flight=peak_in_flight(records),
-    )
-    if cell.dataset == "trace":
-        planned = [r.planned_s for r in records if r.planned_s is not None]
-        span = max(planned, default=0.0) - min(planned, default=0.0)
-        mean = float(f"{(len(planned) - 1) / span:.3g}") if span > 0 else 0.0  # the trace's mean rate
-        out["open_loop"] = OpenLoop(request_rate=mean, arrival=f"trace x{grid.speedup or 1:g}", burstiness=1.0, **sent)
-    if cell.rate:
-        sent["seed"] = profile.load.seed + cell.index
-        out["open_loop"] = OpenLoop(request_rate=cell.rate, arrival=grid.arrival, burstiness=grid.burstiness, **sent)
+    planned = cell.shape.planned([r.planned_s for r in records])
+    if planned is not None:  # an open loop: what its shape planned, what was achieved
+        out["open_loop"] = OpenLoop(
+            **planned,
+            seed=profile.load.seed + cell.index,
+            achieved_rate=achieved_rate(records),
+            max_in_flight=cell.concurrency or None,
+            peak_in_flight=peak_in_flight(records),
+        )
     if slo:
         rate, good = goodput(records, result.duration, slo)
         out["goodput"] = Goodput(slo_ms=slo, good=good, request_goodput=rate)
+    # A climbing rate: the first request, in send order, that missed an SLO (without SLOs: that failed).
+    missed = [r.index for r in records if not (meets(r, slo) if slo else r.ok)]
+    if (climb := cell.shape.climb(min(missed, default=None), len(records))) is not None:
+        out["ramp"] = RampFigures(**climb, slo_ms=slo)
     return out
 
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass, replace
 
 from engine.events import CellStarted, LoadProgress, Notice, Observer, PhaseChanged
 from engine.load import schedstat
-from engine.load.arrivals import schedule
 from engine.load.client import CellLoad, PreparedRequest, Target, run_closed_loop
 from engine.load.conversations import run_conversations
 from engine.load.monitor import LoopLagMonitor
@@ -109,8 +108,7 @@ class CellExecutor:
             warmup_tokens = sum(r.output_tokens for r in warm)
             if telemetry:
                 await telemetry.warmup_done(cell)
-        pace = f"{cell.rate:g} req/s ({ctx.profile.grid.arrival})" if cell.rate else f"concurrency {cell.concurrency}"
-        emit(PhaseChanged("measuring", f"{cell.num_prompts} requests at {pace}", cell))
+        emit(PhaseChanged("measuring", f"{cell.num_prompts} requests at {cell.pace}", cell))
         with Itls() as itls:  # the cell's ITLs, on disk as its requests finish (engine/report/itl.py)
             records, duration, client = await self._load_phase(cell, warmup=False, itls=itls)
             ended = time.time()
@@ -198,18 +196,15 @@ class CellExecutor:
 
     async def _send(self, cell: Cell, requests: list[PreparedRequest], output_len: int, warmup: bool, on_record, load):
         """Send the phase's requests as the cell's workload says; returns (duration, workers' health or None)."""
-        ctx, grid, pool = self.ctx, self.ctx.profile.grid, self.ctx.pool
+        ctx, pool = self.ctx, self.ctx.pool
         longest = max((r.output_len or output_len for r in requests), default=output_len)
         common = dict(output_len=output_len, warmup=warmup, on_record=on_record, load=load)
         common["deadline_s"] = ctx.profile.load.deadline_s(longest)
-        if cell.dataset == "trace" and not warmup:  # the trace's own send times
-            offsets = [r.planned_s or 0.0 for r in requests]
-        elif cell.rate and not warmup:
-            # Multi-turn: the rate is of conversation starts (engine/load/conversations.py).
+        offsets = None
+        if not warmup:  # the shape's send times (None: a closed loop); multi-turn: of conversation starts
             sends = len(requests) // cell.turns if cell.turns else len(requests)
-            offsets = schedule(sends, cell.rate, grid.arrival, grid.burstiness, ctx.profile.load.seed + cell.index)
-        else:
-            offsets = None
+            planned = [r.planned_s for r in requests]
+            offsets = cell.shape.send_times(sends, planned, ctx.profile.load.seed + cell.index)
         max_in_flight = cell.concurrency or None
         if cell.turns and not warmup:
             return await run_conversations(

@@ -106,8 +106,8 @@ def worst_in_flight(cell: Cell, profile: ResolvedProfile) -> tuple[int, str]:
 
     A closed loop: its concurrency. An open loop with a cap (--max-concurrency): the cap. Uncapped,
     a server that stalls lets every scheduled request pile up until the request deadline gives the
-    oldest up: at most the cell's requests, and at most about rate x deadline (with a margin for
-    Poisson bursts). A trace has no single rate: its rows."""
+    oldest up: at most the cell's requests, and at most about its highest rate x deadline (with a margin
+    for Poisson bursts). A trace has no single rate: its rows."""
     if not cell.open_loop:
         return cell.concurrency, f"concurrency {cell.concurrency}"
     if cell.concurrency:
@@ -117,10 +117,10 @@ def worst_in_flight(cell: Cell, profile: ResolvedProfile) -> tuple[int, str]:
     # The longest answer sets the request deadline; a dataset's lengths are per request: its range's
     # top, else unknown (then only the cell's request count bounds it).
     longest = cell.output_len or (parse_range(g.output_len_range)[1] if g.output_len_range else 0)
-    if cell.rate and longest:
+    if (rate := cell.shape.peak_rate()) and longest:
         deadline = profile.load.deadline_s(longest)
         # Multi-turn: the rate is of conversations, each holding a request for up to T turns.
-        by_deadline = math.ceil(cell.rate * max(1, cell.turns) * deadline * BURST_MARGIN)
+        by_deadline = math.ceil(rate * max(1, cell.turns) * deadline * BURST_MARGIN)
         if by_deadline < cell.num_prompts:
             return by_deadline, f"{why}, about rate x request deadline {deadline:.0f} s = {by_deadline})"
     return cell.num_prompts, why + ")"

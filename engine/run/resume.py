@@ -71,4 +71,4 @@ def result_key(result: CellResult) -> tuple[float, str]:
 
 def cell_key(cell: Cell) -> tuple[float, str]:
     """The same place for a planned cell, as its result will name it (CellResult.seq)."""
-    return _key(cell.rate or cell.concurrency, cell.seq or f"{cell.input_len}/{cell.output_len}")
+    return _key(cell.level, cell.seq or f"{cell.input_len}/{cell.output_len}")

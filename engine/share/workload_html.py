@@ -66,6 +66,26 @@ def rates(cells: list[CellResult]) -> str:
     )
 
 
+def ramps(cells: list[CellResult]) -> str:
+    """Per ramp cell: the climb, and the rate it had reached when a request first missed the SLOs."""
+    ramped = [c for c in cells if c.ramp is not None]
+    if not ramped:
+        return ""
+    header = ["cell", "strategy", "from req/s", "to req/s", "SLOs (ms)", METRICS["slo_failed_at_rps"].label]
+    rows = []
+    for c in ramped:
+        r = c.ramp
+        slos = ", ".join(f"{k} {v:g}" for k, v in r.slo_ms.items()) or "none: the first failed request"
+        at = METRICS["slo_failed_at_rps"].text(c) if r.first_miss is not None else "never (held to the end)"
+        rows.append([c.label, r.strategy, f"{r.start_rps:g}", f"{r.end_rps:g}", slos, at])
+    note = (
+        "A ramp's rate climbs from its first to its last rate over the cell's requests, each sent at a time "
+        "planned before the cell (as vllm bench serve --ramp-up-strategy). The last column is the planned rate "
+        "at the first request, in send order, that missed an SLO (without SLOs: that failed)."
+    )
+    return "<h4>Ramp-up</h4>" + table(header, rows, text_columns=(0, 1, 4, 5)) + caption(note)
+
+
 def goodput(cells: list[CellResult]) -> str:
     judged = [c for c in cells if c.goodput is not None]
     if not judged:
@@ -178,5 +198,5 @@ def turns(cells: list[CellResult]) -> str:
 
 def workload_section(cells: list[CellResult], found: list[SearchFound]) -> str:
     """The section, or "" for a plain concurrency grid (nothing to add to the cells table)."""
-    body = rates(cells) + goodput(cells) + search(found) + datasets(cells) + turns(cells)
+    body = rates(cells) + ramps(cells) + goodput(cells) + search(found) + datasets(cells) + turns(cells)
     return f"<h3>Workload</h3>{body}" if body else ""

@@ -1,24 +1,27 @@
-"""The plan: a run profile's grid unrolled into the cells the load generator drives, in order."""
+"""The plan: a run profile's grid unrolled into the cells the load generator drives, in order.
+Each cell carries its load shape (engine.plan.shapes): how its requests are paced."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import InitVar, dataclass, field, replace
 from pathlib import Path
 
+from engine.plan.shapes import ClosedLoop, LoadShape, Ramp, Rate, Trace
 from engine.profiles import Grid, dataset_kind
 
 
 @dataclass(frozen=True)
 class Cell:
     index: int
-    concurrency: int
+    concurrency: int  # a closed loop's requests in flight; an open loop's cap on them (0: none)
     input_len: int
     output_len: int
     num_prompts: int
     warmup_requests: int
     warmup_output_len: int
-    rate: float | None = None  # open loop: requests per second (concurrency is then the cap, 0 for none)
+    # Shorthand for a Rate shape at this many req/s (Poisson): Cell(..., rate=2.0).
+    rate: InitVar[float | None] = None
     # A dataset or trace cell: its kind (random, sharegpt, jsonl, prefix, trace), and `seq`, the label
     # of its lengths. A length of 0 is then taken per request from the dataset, not from the cell.
     dataset: str | None = None
@@ -28,18 +31,34 @@ class Cell:
     # request, k * turn_len + (k - 1) * output_len). num_prompts is a whole number of conversations.
     turns: int = 0
     turn_len: int = 0
+    shape: LoadShape = field(default=None)  # type: ignore[assignment]  # set by __post_init__ when not given
+
+    def __post_init__(self, rate: float | None) -> None:
+        if self.shape is None:  # the shorthands: rate=R, or a trace's cells (dataset "trace")
+            shape = Trace() if self.dataset == "trace" else Rate(rate) if rate else ClosedLoop()
+            object.__setattr__(self, "shape", shape)
 
     @property
     def label(self) -> str:
-        if self.dataset == "trace":
-            return self.seq
-        level = f"r={self.rate:g}" if self.rate else f"c={self.concurrency}"
-        return f"{level} {self.seq or f'{self.input_len}/{self.output_len}'}"
+        level = self.shape.level_label(self.concurrency)
+        seq = self.seq or f"{self.input_len}/{self.output_len}"
+        return f"{level} {seq}" if level else seq
 
     @property
     def open_loop(self) -> bool:
-        """Sent on a schedule (a request rate or a trace's timestamps), not with C in flight."""
-        return bool(self.rate) or self.dataset == "trace"
+        """Sent on a schedule (a request rate, a ramp, a trace's timestamps), not with C in flight."""
+        return self.shape.open_loop
+
+    @property
+    def level(self) -> float:
+        """Where the cell sits on its load axis (its rate, its ramp's end rate, or its concurrency)."""
+        return self.shape.level(self.concurrency)
+
+    @property
+    def pace(self) -> str:
+        """'concurrency 4', 'rate 2 req/s (poisson, at most 8 in flight)', ... (a multi-turn cell's rate
+        is of conversation starts)."""
+        return self.shape.pace(self.concurrency, "conversations/s" if self.turns else "req/s")
 
     @property
     def shares_prefixes(self) -> bool:
@@ -55,11 +74,21 @@ class Cell:
         return self.input_len + self.output_len
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        if not self.dataset:  # the fixed grid's cells stay as they were
-            del d["dataset"], d["seq"]
-        if not self.turns:
-            del d["turns"], d["turn_len"]
+        """summary.json's plan entry (the keys of every earlier version, plus a ramp's own)."""
+        d = {
+            "index": self.index,
+            "concurrency": self.concurrency,
+            "input_len": self.input_len,
+            "output_len": self.output_len,
+            "num_prompts": self.num_prompts,
+            "warmup_requests": self.warmup_requests,
+            "warmup_output_len": self.warmup_output_len,
+            **self.shape.plan_keys(),
+        }
+        if self.dataset:  # the fixed grid's cells stay as they were
+            d.update(dataset=self.dataset, seq=self.seq)
+        if self.turns:
+            d.update(turns=self.turns, turn_len=self.turn_len)
         return d
 
 
@@ -102,10 +131,10 @@ def build_plan(grid: Grid) -> list[Cell]:
     curves are drawn)."""
     if grid.trace is not None:
         return [_trace_cell(grid)]
-    if grid.rates:
+    if grid.rates or grid.ramp_up_strategy:
         # The default count is about 20 s of arrivals: of conversations, when the rate is of conversations.
         per_start = grid.turns() if grid.num_prompts is None else 1
-        cells = [replace(c, num_prompts=c.num_prompts * per_start) for c in _rate_plan(grid)]
+        cells = [replace(c, num_prompts=c.num_prompts * per_start) for c in _open_plan(grid)]
         return [_conversations(c, grid.turns()) for c in cells]
     cells = []
     kind = dataset_kind(grid.dataset)
@@ -122,9 +151,18 @@ def build_plan(grid: Grid) -> list[Cell]:
                     warmup_output_len=min(grid.warmup_output_len, osl or grid.warmup_output_len),
                     dataset=kind,
                     seq=seq,
+                    shape=ClosedLoop(),
                 )
             )
     return [_conversations(c, grid.turns()) for c in cells]
+
+
+def open_shapes(grid: Grid) -> list[LoadShape]:
+    """The open-loop shapes of a grid's series: a cell per request rate, or one ramp."""
+    if grid.ramp_up_strategy:
+        start, end = grid.ramp_up_start_rps, grid.ramp_up_end_rps
+        return [Ramp(grid.ramp_up_strategy, start, end, grid.arrival, grid.burstiness)]
+    return [Rate(rate, grid.arrival, grid.burstiness) for rate in sorted(dict.fromkeys(grid.rates))]
 
 
 def _conversations(cell: Cell, turns: int) -> Cell:
@@ -139,23 +177,23 @@ def _conversations(cell: Cell, turns: int) -> Cell:
     return replace(cell, input_len=0, turns=turns, turn_len=cell.input_len, num_prompts=n)
 
 
-def _rate_plan(grid: Grid) -> list[Cell]:
+def _open_plan(grid: Grid) -> list[Cell]:
     cells = []
     kind = dataset_kind(grid.dataset)
     for isl, osl, seq in _pairs(grid):
-        for rate in sorted(dict.fromkeys(grid.rates)):
+        for shape in open_shapes(grid):
             cells.append(
                 Cell(
                     index=len(cells),
                     concurrency=grid.max_concurrency or 0,
                     input_len=isl,
                     output_len=osl,
-                    num_prompts=grid.num_prompts or max(grid.min_prompts, math.ceil(rate * 20), 10),
+                    num_prompts=grid.num_prompts or max(grid.min_prompts, math.ceil(shape.peak_rate() * 20), 10),
                     warmup_requests=grid.warmup_requests,
                     warmup_output_len=min(grid.warmup_output_len, osl or grid.warmup_output_len),
-                    rate=rate,
                     dataset=kind,
                     seq=seq,
+                    shape=shape,
                 )
             )
     return cells
@@ -178,4 +216,5 @@ def _trace_cell(grid: Grid) -> Cell:
         warmup_output_len=grid.warmup_output_len,
         dataset="trace",
         seq=f"trace x{grid.speedup or 1:g}",
+        shape=Trace(grid.speedup or 1.0),
     )
