@@ -13,10 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Union
 
-from pydantic import Discriminator, Tag, TypeAdapter
+from pydantic import Discriminator, Field, Tag, TypeAdapter
 
 from engine.plan import Cell
 from engine.report.model import CellResult
+
+_OMIT_NONE = Field(exclude_if=lambda v: v is None)
 
 
 @dataclass
@@ -34,6 +36,16 @@ class ServerState:
     generation_tokens_total: float | None = None
     prompt_tokens_total: float | None = None
     preemptions_total: float | None = None
+    # Prefix cache: prompt tokens looked up and found, counted by the server since it started.
+    # Speculative decoding: drafts proposed, their tokens, the tokens accepted, and the accepted
+    # tokens per draft position (position 0 first); None: the server does not speculate. Left out
+    # of events.jsonl when None, so a line reads as the version before them wrote it.
+    prefix_cache_queries_total: Annotated[float | None, _OMIT_NONE] = None
+    prefix_cache_hits_total: Annotated[float | None, _OMIT_NONE] = None
+    spec_drafts_total: Annotated[float | None, _OMIT_NONE] = None
+    spec_draft_tokens_total: Annotated[float | None, _OMIT_NONE] = None
+    spec_accepted_tokens_total: Annotated[float | None, _OMIT_NONE] = None
+    spec_accepted_per_pos_total: Annotated[tuple[float, ...] | None, _OMIT_NONE] = None
 
 
 @dataclass

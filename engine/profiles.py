@@ -108,7 +108,14 @@ class Load(Strict):
     stall_timeout_s: float = Field(default=60.0, gt=0)
     # A cell with a larger share of failed requests fails the run (exit code 1).
     max_failed_share: float = Field(default=0.05, ge=0, le=1)
-    seed: int = 0
+    # Prompts, dataset draws and arrivals are drawn from this. Unset: a fresh value per run (recorded
+    # in summary.json), so a second run never sends the first one's prompts to a server whose prefix
+    # cache still holds them; set: exactly this value, and the prompts repeat.
+    seed: int | None = None
+    # Empty the server's prefix cache before each cell where the server allows it (a launched vLLM
+    # is given VLLM_SERVER_DEV_MODE=1, which serves the route; an external one is tried), so no cell
+    # is served from what an earlier one or an earlier run left there.
+    reset_prefix_cache: bool = True
     # Load worker processes (HTTP targets only): 1 is the one in-process client; N > 1 spreads the
     # load over N processes, each with its own event loop and connections (engine.load.workers);
     # "auto": chosen from the plan's load and the client's CPUs (engine.load.autoworkers).

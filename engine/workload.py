@@ -256,11 +256,18 @@ def workload_notes(profile: ResolvedProfile) -> list[str]:
     g, load = profile.grid, profile.load
     notes = []
     kind = dataset_kind(g.dataset)
+    seed = "a seed drawn per run" if load.seed is None else f"seed {load.seed}"
     if kind == "random":
         ranges = f"input {g.input_len_range or 'from ISL'}, output {g.output_len_range or 'from OSL'}"
-        notes.append(f"prompts: random lengths per request ({ranges}; seed {load.seed})")
+        notes.append(f"prompts: random lengths per request ({ranges}; {seed})")
     elif kind is not None:
         notes.append(f"prompts: dataset {g.dataset}")
+    if load.seed is not None:
+        notes.append(
+            f"seed: {load.seed}, explicit: every run with it sends the same prompts (a prefix cache serves repeats)"
+        )
+    if not load.reset_prefix_cache:
+        notes.append("prefix cache: not reset between cells (load.reset_prefix_cache = false)")
     if g.rates and g.arrival == "gamma":
         notes.append(f"arrivals: gamma, burstiness {g.burstiness:g}")
     if load.slo and not g.search:

@@ -21,6 +21,7 @@ from engine.run.session import RunSession
 from engine.server.backend import Capabilities, DockerEntry
 from engine.server.backends import BACKENDS, backend_named
 from engine.server.launcher import NotSupportedError, check_mode, launch_preview, server_spec
+from engine.server.launcher_base import CacheReset
 from engine.server.metrics import MetricNames
 from tests.conftest import ROOT
 
@@ -67,6 +68,12 @@ class FakeEngineBackend:
 
     def installed_version(self):
         return "9.9"
+
+    def cache_reset_env(self):
+        return {}
+
+    async def reset_prefix_cache(self, client, base_url):
+        return CacheReset(False, "not reset: FakeEngine has no prefix cache")
 
     def check_flags(self, model, args):
         return FakeFlagCheck("9.9", [a for a in args if a.startswith("--") and a not in self.FLAGS])

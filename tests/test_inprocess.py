@@ -260,6 +260,8 @@ def test_cli_inprocess_run_gives_the_same_files_and_exact_counts(tmp_path, tiny_
         assert c["total_output_tokens"] == 8 * 64 and c["total_input_tokens"] == 8 * 64
         assert c["input_len_mismatches"] == 0 and c["output_len_mismatches"] == 0
         assert 0 < c["median_ttft_ms"] < c["mean_e2el_ms"] and c["output_throughput"] > 0
+        assert c["server"]["prefix_cache_reset"] == "reset"  # through AsyncLLM.reset_prefix_cache
+    assert summary["telemetry"]["prefix_cache_reset"] == "reset before each cell (2 of 2)"
     records = [json.loads(x) for x in (run_dir / "requests.jsonl").read_text().splitlines()]
     measured = [r for r in records if not r["warmup"]]
     assert len(measured) == 16 and all(sum(r["chunk_tokens"]) == 63 and r["prompt_tokens"] == 64 for r in measured)

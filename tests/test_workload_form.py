@@ -123,4 +123,4 @@ def test_the_dry_run_describes_the_workload(capsys, tmp_path, monkeypatch):
     assert "plan: 4 cells: rates 2, 5 req/s (poisson) x ISL/OSL 128/128, 512/32" in out
     assert "rate 5 req/s (poisson)" in out
     assert "SLO: ttft <= 500 ms (goodput per cell)" in out and "load: 2 worker processes" in out
-    assert "prompts: random lengths per request (input 10:20, output from OSL; seed 0)" in out
+    assert "prompts: random lengths per request (input 10:20, output from OSL; a seed drawn per run)" in out

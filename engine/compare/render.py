@@ -15,7 +15,8 @@ def heading(c: Comparison) -> str:
 
 
 def stats_lines(c: Comparison) -> list[str]:
-    """Output throughput's geomean, min and max per ISL/OSL (with where the lead turns), then overall."""
+    """Output throughput's geomean, min and max per ISL/OSL (with where the lead turns), then overall,
+    then the server's counters per cell where it has them (counter_lines)."""
     out = []
     for seq, figures in c.by_seq.items():
         s = figures[LEAD]
@@ -28,6 +29,32 @@ def stats_lines(c: Comparison) -> list[str]:
     s = c.overall[LEAD]
     if s.n:
         out.append(f"overall: output tok/s geomean {fmt_ratio(s.geomean)} over {s.n} cells")
+    return out + counter_lines(c)
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+def counter_lines(c: Comparison) -> list[str]:
+    """Per compared cell, the server's own figures that explain a gap: speculative decoding's
+    acceptance (a longer acceptance is fewer steps per token) and the prefix cache's hit rate."""
+    out = []
+    for r in c.cells:
+        a, b = r.a, r.b
+        if a.spec_decode is not None or b.spec_decode is not None:
+            la, lb = (
+                f"{x:.2f}" if x is not None else "n/a" for x in (a.spec_acceptance_length, b.spec_acceptance_length)
+            )
+            out.append(
+                f"{describe(r.key)}: speculative decoding, mean acceptance length {la} vs {lb} "
+                f"(accepted {_pct(a.spec_acceptance_rate)} vs {_pct(b.spec_acceptance_rate)} of draft tokens)"
+            )
+        if a.prefix_cache_hit_rate or b.prefix_cache_hit_rate:
+            out.append(
+                f"{describe(r.key)}: prefix cache hit rate {_pct(a.prefix_cache_hit_rate)} vs "
+                f"{_pct(b.prefix_cache_hit_rate)} of prompt tokens"
+            )
     return out
 
 

@@ -289,6 +289,18 @@ TARGET_OPTIONS: tuple[Option, ...] = (
         form_parse=required(whole, "requests per concurrency level, e.g. 10"),
     ),
     Option("--warmup", "grid.warmup_requests", "unmeasured warm-up requests before each cell", parse=int),
+    Option(
+        "--seed",
+        "load.seed",
+        "draw the prompts from this seed: runs with one seed send the same prompts (default: drawn per run)",
+        parse=int,
+    ),
+    Option(
+        "--reset-prefix-cache",
+        "load.reset_prefix_cache",
+        "empty the server's prefix cache before each cell where it allows it (default on)",
+        action="switch",
+    ),
     Option("--port", "port", "port for the launched server (default: a free one)", parse=int),
     Option("--docker", "docker", "run the recipe's docker image", action="switch"),
     Option("--api", "load.api", "which OpenAI API to load", choices=("auto", "completions", "chat")),

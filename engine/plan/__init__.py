@@ -62,6 +62,12 @@ class Cell:
         return self.shape.pace(self.concurrency, "conversations/s" if self.turns else "req/s")
 
     @property
+    def shares_prefixes(self) -> bool:
+        """Its prompts share prefixes on purpose (prefix:, a trace's blocks, multi-turn histories):
+        its prefix-cache hit rate is a figure of the workload, not a fault."""
+        return self.dataset in ("prefix", "trace", "multiturn")
+
+    @property
     def longest_request(self) -> int:
         """Input + output tokens of the cell's longest request (a conversation's last turn)."""
         if self.turns:

@@ -14,7 +14,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from engine.report.cell_workload import DatasetLengths, Goodput, OpenLoop, RampFigures, TurnFigures
-from engine.report.run_notes import InterruptedCell, IsolationNote, Resumed, SearchFound, ServerNote, WorkersNote
+from engine.report.run_notes import (
+    InterruptedCell,
+    IsolationNote,
+    PromptSeed,
+    Resumed,
+    SearchFound,
+    ServerNote,
+    WorkersNote,
+)
 
 SCHEMA_VERSION = 2
 
@@ -26,7 +34,20 @@ CLIENT_STARVED = "client_starved"  # the client waited for a CPU a sizeable shar
 LENGTH_MISMATCH = "length_mismatch"
 # The server's token counters disagree with ours over the cell (another client on the server?).
 SERVER_MISMATCH = "server_mismatch"
-FLAG_CODES = (FAILED_REQUESTS, ONE_READ, CLIENT_LIMIT, CLIENT_STARVED, LENGTH_MISMATCH, SERVER_MISMATCH)
+# Prompts that share nothing by design hit the server's prefix cache (engine.telemetry.cache).
+PREFIX_CACHE_HITS = "prefix_cache_hits"
+FLAG_CODES = (
+    FAILED_REQUESTS,
+    ONE_READ,
+    CLIENT_LIMIT,
+    CLIENT_STARVED,
+    LENGTH_MISMATCH,
+    SERVER_MISMATCH,
+    PREFIX_CACHE_HITS,
+)
+
+
+OMIT_NONE = Field(default=None, exclude_if=lambda v: v is None)  # a field added later: absent when None
 
 
 class Flag(BaseModel):
@@ -40,6 +61,20 @@ class Reading(BaseModel):
     # Results files are read by later versions (and other tools write more): unknown keys are kept
     # out of the model rather than refused.
     model_config = ConfigDict(extra="ignore", defer_build=True)
+
+
+class SpecDecodeStats(Reading):
+    """Speculative decoding over the measured window, from the server's counters, with vLLM's own
+    definitions (vllm/v1/spec_decode/metrics.py): acceptance rate = accepted / drafted tokens;
+    mean acceptance length = 1 + accepted tokens / drafts (the bonus token counted); per position
+    = tokens accepted at that draft position / drafts."""
+
+    drafts: int
+    draft_tokens: int
+    accepted_tokens: int
+    acceptance_rate: float | None = None  # 0..1; None: no draft token
+    mean_acceptance_length: float | None = None  # None: no draft
+    acceptance_per_position: list[float] | None = None  # None: not exported
 
 
 class ServerCellStats(Reading):
@@ -63,6 +98,14 @@ class ServerCellStats(Reading):
     cell_generation_tokens: int | None = None
     # How the server's counters compare with ours ("match", or what differs and by how much).
     token_check: str | None = None
+    # Prompt tokens the prefix cache was asked for and found over the measured window, and their
+    # ratio (None: not exported, or no lookup: caching off); what was done to the cache before the
+    # cell ("reset", or why not). Left out of the file when None, as versions before them wrote it.
+    prefix_cache_queries: int | None = OMIT_NONE
+    prefix_cache_hits: int | None = OMIT_NONE
+    prefix_cache_hit_rate: float | None = OMIT_NONE
+    prefix_cache_reset: str | None = OMIT_NONE
+    spec_decode: SpecDecodeStats | None = OMIT_NONE  # None: the server did not speculate
 
 
 class DeviceCellStats(Reading):
@@ -260,6 +303,23 @@ class CellResult(Reading):
     def output_tokens_per_joule(self) -> float | None:
         return self.telemetry.output_tokens_per_joule if self.telemetry is not None else None
 
+    @property
+    def prefix_cache_hit_rate(self) -> float | None:
+        """The share of prompt tokens the server found in its prefix cache (None: not known)."""
+        return self.server.prefix_cache_hit_rate if self.server is not None else None
+
+    @property
+    def spec_decode(self) -> SpecDecodeStats | None:
+        return self.server.spec_decode if self.server is not None else None
+
+    @property
+    def spec_acceptance_rate(self) -> float | None:
+        return self.spec_decode.acceptance_rate if self.spec_decode is not None else None
+
+    @property
+    def spec_acceptance_length(self) -> float | None:
+        return self.spec_decode.mean_acceptance_length if self.spec_decode is not None else None
+
 
 class RunSummary(Reading):
     """summary.json: the run's metadata and its cells, rewritten after each cell."""
@@ -294,4 +354,5 @@ class RunSummary(Reading):
     # reads or "not available: why".
     telemetry: dict[str, str] | None = None
     workers: WorkersNote | None = None  # the load's worker processes
+    seed: PromptSeed | None = None  # None: a run from before seeds were recorded (it used load.seed, 0 by default)
     cells: list[CellResult] = Field(default_factory=list)

@@ -106,6 +106,14 @@ def _open_loop(cell: CellResult) -> bool:
     return cell.open_loop is not None
 
 
+def _cache(cell: CellResult) -> bool:
+    return cell.prefix_cache_hit_rate is not None
+
+
+def _spec(cell: CellResult) -> bool:
+    return cell.spec_decode is not None
+
+
 def _no_cap(cell: CellResult) -> str | None:
     # An open loop without a cap: no concurrency was set (peak_in_flight says what was seen).
     return "-" if cell.open_loop and not cell.max_concurrency else None
@@ -171,6 +179,11 @@ _ENTRIES = (
     Metric("interactivity", "tok/s/user", "tok/s", "{:.1f}", True, tables=CONSOLE),
     Metric("client_loop_lag_p99_ms", "lag p99", "ms", "{:.1f}", tables=CONSOLE),
     Metric("client_run_queue_share", "CPU wait", "%", "{:.0%}", tables=CONSOLE),
+    # The server's counters, where some cell has them: a prefix-cache hit rate (caching on), and
+    # speculative decoding's acceptance (a server that speculates).
+    Metric("prefix_cache_hit_rate", "cache hit", "%", "{:.0%}", tables=CONSOLE, shown_if=_cache),
+    Metric("spec_acceptance_rate", "accepted", "%", "{:.0%}", True, tables=CONSOLE, shown_if=_spec),
+    Metric("spec_acceptance_length", "accept len", "tokens", "{:.2f}", True, tables=CONSOLE, shown_if=_spec),
     Metric("energy_j", "energy", "J", "{:,.0f}"),
     Metric("output_tokens_per_joule", "tok/J", "tok/J", "{:.2f}", True),
 )

@@ -78,3 +78,21 @@ class SearchFound(Note):
     sentence: str = ""
     stopped: str = ""
     probes: list[SearchProbe] = []
+
+
+class PromptSeed(Note):
+    """What the run's prompts, dataset draws and arrivals were drawn from (engine/run/seed.py):
+    drawn per run, or explicit (`load.seed`, --seed), when the prompts repeat."""
+
+    value: int = 0
+    explicit: bool = False
+
+    def describe(self) -> str:
+        if self.explicit:
+            return (
+                f"seed {self.value} (explicit: the same prompts as every run with this seed; a server "
+                "with prefix caching serves repeats from its cache)"
+            )
+        return (
+            f"seed {self.value} (drawn for this run: prompts differ from other runs'; --seed {self.value} repeats them)"
+        )

@@ -16,6 +16,7 @@ from engine.report.metrics import ClientFigures, summarize_cell
 from engine.report.model import SERVER_MISMATCH, CellResult, Flag, Goodput, OpenLoop, RampFigures
 from engine.run.telemetry import TelemetryWindow
 from engine.telemetry.aggregate import server_cell_stats, telemetry_cell_stats, token_check
+from engine.telemetry.cache import cache_flag
 
 
 def assemble_cell(
@@ -31,7 +32,7 @@ def assemble_cell(
     result = summarize_cell(cell, records, duration, profile.recipe.tensor_devices(), client, itls)
     update = workload_figures(result, cell, records, profile)
     if window is not None:
-        update.update(telemetry_figures(result, window))
+        update.update(telemetry_figures(result, window, cell))
     return result.model_copy(update=update)
 
 
@@ -63,9 +64,9 @@ def workload_figures(
     return out
 
 
-def telemetry_figures(result: CellResult, window: TelemetryWindow) -> dict[str, Any]:
+def telemetry_figures(result: CellResult, window: TelemetryWindow, cell: Cell) -> dict[str, Any]:
     """The server's figures over the window (its token counters checked against ours: a mismatch is
-    a flag) and the hardware's."""
+    a flag; its prefix cache's hits where the prompts share nothing: another) and the hardware's."""
     out: dict[str, Any] = {}
     if window.server_read:
         stats = server_cell_stats(
@@ -74,10 +75,13 @@ def telemetry_figures(result: CellResult, window: TelemetryWindow) -> dict[str, 
         text, disagree = token_check(
             stats, result.total_input_tokens, result.total_output_tokens, window.warmup_output_tokens, window.settled
         )
-        stats.token_check = text
+        stats.token_check, stats.prefix_cache_reset = text, window.prefix_cache_reset
         out["server"] = stats
-        if disagree:
-            out["flags"] = [*result.flags, Flag(code=SERVER_MISMATCH, reason=text)]
+        flags = [Flag(code=SERVER_MISMATCH, reason=text)] if disagree else []
+        if (cached := cache_flag(cell, result, stats, window.seed)) is not None:
+            flags.append(cached)
+        if flags:
+            out["flags"] = [*result.flags, *flags]
     if window.devices_read:
         out["telemetry"] = telemetry_cell_stats(
             window.readings, window.t0, window.t1, result.total_output_tokens, window.no_power

@@ -33,6 +33,7 @@ from engine.run.cell import CellContext, CellExecutor
 from engine.run.outcome import RunOutcome, judge
 from engine.run.resume import cell_key, result_key, resumed_summary
 from engine.run.search_run import run_searches
+from engine.run.seed import run_seed, seeded
 from engine.run.senders import choose_workers, start_pool
 from engine.run.telemetry import RunTelemetry
 from engine.run.watch import LoadFault
@@ -92,6 +93,9 @@ class RunSession:
         profile, emit = self.profile, self.observer
         run_dir = self.run_dir or new_run_dir(self.results_root, profile.name)
         summary = resumed_summary(profile, self.plan, run_dir, emit) if self.resume else self._new_summary()
+        summary.seed = run_seed(profile, summary.seed, self.resume)
+        self.profile = seeded(profile, summary.seed)  # profile.toml keeps the profile as given
+        emit(Notice("info", f"prompts: {summary.seed.describe()}"))
         summary.status, summary.error, summary.pid = "running", None, os.getpid()
         iso = run_isolation(profile)
         summary.isolation = IsolationNote.model_validate(iso.to_dict())
@@ -208,7 +212,9 @@ class RunSession:
             emit(Notice("info", f"model {info.model}; {writer.summary.lengths}"))
             # Server metrics and hardware, about once a second, in a thread (engine/run/telemetry.py),
             # from where the launcher says the server's state is (/metrics, or an engine's stat logger).
-            self.telemetry = RunTelemetry.open(profile, launcher, writer.dir, self.headers, emit, faults=self.faults)
+            self.telemetry = RunTelemetry.open(
+                profile, launcher, writer.dir, self.headers, emit, faults=self.faults, seed=writer.summary.seed
+            )
             writer.summary.telemetry = self.telemetry.summary()
             try:
                 workers = writer.summary.workers

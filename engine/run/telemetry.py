@@ -5,7 +5,8 @@ The cell executor calls, per cell: `begin_cell`, `warmup_done` (when there is a 
 `finish_cell` with the measured window, which returns what was read (a TelemetryWindow) for
 engine.run.assemble to turn into the cell's figures. The counters are read when the server has
 gone idle (no request running or waiting), not after a fixed sleep: vLLM counts a step's tokens
-just after it streams them.
+just after it streams them. Once idle before a cell, the server's prefix cache is emptied where it
+allows it (load.reset_prefix_cache); the window says what that gave.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from engine.events import Observer, ServerState
 from engine.plan import Cell
 from engine.profiles import ResolvedProfile
 from engine.report.diskspace import FaultLatch
+from engine.report.run_notes import PromptSeed
 from engine.server.launcher import Launcher, profile_env
 from engine.telemetry.devices import AmdSmiReader, NvmlReader, ProcessTreeReader, visible_indices
 from engine.telemetry.recorder import TelemetryRecorder, open_readers
@@ -74,6 +76,8 @@ class TelemetryWindow:
     devices_read: bool
     no_power: str | None
     warmup_output_tokens: int
+    prefix_cache_reset: str | None = None  # what emptying the cache before the cell gave (None: not tried)
+    seed: PromptSeed | None = None  # what the prompts were drawn from: the cache flag names it
 
 
 class RunTelemetry:
@@ -83,6 +87,10 @@ class RunTelemetry:
         self._measure_start: ServerState | None = None
         self._settled = True
         self._idle_timeout_s = 5.0  # cut to 1 s once the server was found busy (others' load)
+        self.launcher: Launcher | None = None  # empties the prefix cache before each cell, when set
+        self.seed: PromptSeed | None = None
+        self._resets: list[str] = []  # each cell's reset outcome, in order
+        self._reset: str | None = None  # the current cell's
 
     @classmethod
     def open(
@@ -93,6 +101,7 @@ class RunTelemetry:
         headers: dict[str, str],
         emit: Observer,
         faults: FaultLatch | None = None,
+        seed: PromptSeed | None = None,
     ) -> RunTelemetry:
         """The server's state comes from where the launcher says (its StateSource): a /metrics page
         read with its backend's names, or an in-process engine's stat logger."""
@@ -116,7 +125,13 @@ class RunTelemetry:
         )
         recorder.faults = faults
         recorder.start()
-        return cls(recorder, found, emit, no_power)
+        telemetry = cls(recorder, found, emit, no_power)
+        telemetry.seed = seed
+        if profile.load.reset_prefix_cache:
+            telemetry.launcher = launcher
+        else:
+            found["prefix_cache_reset"] = "off (load.reset_prefix_cache = false)"
+        return telemetry
 
     def summary(self) -> dict[str, str]:
         """What was detected and read, for summary.json's `telemetry`."""
@@ -124,6 +139,8 @@ class RunTelemetry:
         stopped = self.recorder.metrics_url is None and out["server_metrics"].startswith("http")
         if stopped and self.recorder.metrics_note:
             out["server_metrics"] = f"stopped: {self.recorder.metrics_note}"
+        if self._resets:
+            out["prefix_cache_reset"] = reset_summary(self._resets)
         cost = self.recorder.cpu_ms_per_sample
         if cost is not None:
             out["sampler_cpu"] = f"{cost:.1f} ms of CPU per sample, {self.recorder.samples_taken} samples"
@@ -140,6 +157,10 @@ class RunTelemetry:
         self.recorder.forget_before(time.time() - 5)
         self._cell_start, self._settled = await self._idle()
         self._measure_start = self._cell_start
+        self._reset = None
+        if self.launcher is not None:  # the server is idle now: nothing holds the cache's blocks
+            self._reset = (await self.launcher.reset_prefix_cache()).text
+            self._resets.append(self._reset)
 
     async def warmup_done(self, cell: Cell) -> None:
         self._measure_start, settled = await self._idle()
@@ -165,7 +186,18 @@ class RunTelemetry:
             devices_read=bool(readings or self.recorder.readers),
             no_power=self.no_power,
             warmup_output_tokens=warmup_output_tokens,
+            prefix_cache_reset=self._reset,
+            seed=self.seed,
         )
 
     def stop(self) -> None:
         self.recorder.stop()
+
+
+def reset_summary(outcomes: list[str]) -> str:
+    """summary.json's telemetry.prefix_cache_reset: what resetting before each cell gave."""
+    done = outcomes.count("reset")
+    if done == len(outcomes):
+        return f"reset before each cell ({done} of {done})"
+    failed = sorted({o for o in outcomes if o != "reset"})
+    return f"reset before {done} of {len(outcomes)} cells; " + "; ".join(failed)

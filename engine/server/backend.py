@@ -2,8 +2,8 @@
 
 A backend says how to launch its OpenAI-compatible server (command, docker form), where it
 answers (health, version), what its /metrics call the server's state, what it can do
-(capabilities), which release is installed here, and checks a recipe's flags with its own
-parser. The registry is engine/server/backends.py; docs/backends.md shows how SGLang fits.
+(capabilities), how its prefix cache is emptied, which release is installed here, and checks a
+recipe's flags with its own parser. The registry is engine/server/backends.py; docs/backends.md shows how SGLang fits.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import httpx
+
 from engine.profiles import ResolvedProfile
-from engine.server.launcher_base import Launcher
+from engine.server.launcher_base import CacheReset, Launcher
 from engine.server.metrics import MetricNames
 
 
@@ -69,6 +71,14 @@ class Backend(Protocol):
 
     def installed_version(self) -> str | None:
         """The release installed here, cheaply (package metadata); None when absent."""
+        ...
+
+    def cache_reset_env(self) -> dict[str, str]:
+        """The environment a launched server needs to serve `reset_prefix_cache` ({}: none)."""
+        ...
+
+    async def reset_prefix_cache(self, client: httpx.AsyncClient, base_url: str) -> CacheReset:
+        """Ask the server at `base_url` to empty its prefix cache (between cells, the server idle)."""
         ...
 
     def check_flags(self, model: str, args: list[str]) -> FlagCheck:

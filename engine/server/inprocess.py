@@ -42,6 +42,7 @@ from engine.load.tokenizer import load_tokenizer
 from engine.profiles import ResolvedProfile
 from engine.server import isolation
 from engine.server.launcher_base import (
+    CacheReset,
     LaunchDescription,
     Launcher,
     LaunchError,
@@ -51,6 +52,7 @@ from engine.server.launcher_base import (
     run_isolation,
     server_env,
 )
+from engine.server.livestats import LiveStats
 from engine.server.recipe_check import drop_flags
 from engine.server.watchdog import children_of
 from engine.spawn import python_argv
@@ -133,39 +135,6 @@ def resolve_engine_args(argv: list[str]) -> EngineArgsPlan:
     return EngineArgsPlan(argv, dropped, non_default, AsyncEngineArgs.from_cli_args(ns))
 
 
-class _LiveStats:
-    """vLLM stat logger (per engine) keeping what the live screen shows of a server's /metrics."""
-
-    def __init__(self) -> None:
-        self.state = ServerState(generation_tokens_total=0.0, prompt_tokens_total=0.0, preemptions_total=0.0)
-
-    def factory(self, vllm_config, engine_index: int = 0):
-        from vllm.v1.metrics.loggers import StatLoggerBase
-
-        live = self
-
-        class LiveStatLogger(StatLoggerBase):
-            def __init__(self, vllm_config, engine_index: int = 0):
-                pass
-
-            def record(self, scheduler_stats, iteration_stats, mm_cache_stats=None, engine_idx: int = 0):
-                state = live.state
-                if scheduler_stats is not None:
-                    state.running = float(scheduler_stats.num_running_reqs)
-                    state.waiting = float(scheduler_stats.num_waiting_reqs)
-                    state.kv_cache_usage = float(scheduler_stats.kv_cache_usage)
-                if iteration_stats is not None:
-                    # Counters as vLLM's /metrics keeps them: every prompt token, preemptions.
-                    state.generation_tokens_total += iteration_stats.num_generation_tokens
-                    state.prompt_tokens_total += iteration_stats.num_prompt_tokens
-                    state.preemptions_total += iteration_stats.num_preempted_reqs
-
-            def log_engine_initialized(self):
-                pass
-
-        return LiveStatLogger(vllm_config, engine_index)
-
-
 class InProcessLauncher(Launcher):
     """vLLM's AsyncLLM in this process: `start` builds it, `stop` shuts it down (and its processes)."""
 
@@ -179,7 +148,7 @@ class InProcessLauncher(Launcher):
         self.base_url = "in-process"  # summary.json's endpoint: no URL
         self.engine = None
         self.plan: EngineArgsPlan | None = None
-        self.stats = _LiveStats()
+        self.stats = LiveStats()
         self.watchdog: subprocess.Popen | None = None
         self._build: concurrent.futures.Future | None = None
         self._saved_fds: tuple[int, int] | None = None
@@ -312,6 +281,13 @@ class InProcessLauncher(Launcher):
 
     def state_source(self) -> StateSource:
         return StateSource("the in-process engine's stat logger, about once a second", read=self.server_state)
+
+    async def reset_prefix_cache(self) -> CacheReset:
+        if self.engine is None:
+            return CacheReset(False, "not reset: the in-process engine is not running")
+        if await self.engine.reset_prefix_cache():
+            return CacheReset(True, "reset")
+        return CacheReset(False, "not reset: the engine refused (cache blocks still held by running requests)")
 
     def alive(self) -> bool:
         return self.engine is not None and not self.engine.errored

@@ -32,6 +32,7 @@ from engine.server.backends import backend_for
 from engine.server.discovery import discover
 from engine.server.isolation import Isolation
 from engine.server.launcher_base import (
+    CacheReset,
     LaunchDescription,
     Launcher,
     LaunchError,
@@ -76,6 +77,8 @@ def server_spec(profile: ResolvedProfile, model: str, port: int, backend: Backen
     backend = backend or backend_for(profile)
     iso = run_isolation(profile)
     env = server_env(profile, iso)
+    if profile.load.reset_prefix_cache:  # the routes that empty the cache between cells; the profile's env wins
+        env |= {k: v for k, v in backend.cache_reset_env().items() if k not in env}
     url = f"http://{host}:{port}"
     if not profile.docker:
         return LaunchSpec(backend.serve_command(model, recipe.args, host, port), env, url, iso)
@@ -116,6 +119,10 @@ class HttpLauncher(Launcher):
     def state_source(self) -> StateSource:
         url = f"{self.base_url}/metrics"
         return StateSource(f"{url}, about once a second", metrics_url=url, parse=self.backend.metrics.parse)
+
+    async def reset_prefix_cache(self) -> CacheReset:
+        async with httpx.AsyncClient(timeout=30, headers=self.headers) as client:
+            return await self.backend.reset_prefix_cache(client, self.base_url)
 
     async def unreachable(self) -> str | None:
         """Why the server does not answer /v1/models now (None when it does)."""

@@ -69,6 +69,14 @@ class StateSource:
 
 
 @dataclass(frozen=True)
+class CacheReset:
+    """What asking the server to empty its prefix cache gave: done, or why not (its answer)."""
+
+    done: bool
+    text: str  # "reset", or why not, as summary.json records it
+
+
+@dataclass(frozen=True)
 class LaunchDescription:
     """What the run records and shows before `start`: the launch as a user would type it (None:
     nothing is launched) and what it waits for (None: no wait worth a phase)."""
@@ -99,6 +107,10 @@ class Launcher:
 
     def state_source(self) -> StateSource:
         raise NotImplementedError
+
+    async def reset_prefix_cache(self) -> CacheReset:
+        """Empty the server's prefix cache (between cells, the server idle), where it allows it."""
+        return CacheReset(False, "not reset: this launcher cannot reach the server's cache")
 
     def server_pid(self) -> int | None:
         """The launched server's process on this host, whose tree the telemetry reads (None: none)."""

@@ -7,13 +7,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import httpx
+
 from engine.profiles import ResolvedProfile
 from engine.server.backend import Capabilities, DockerEntry
 from engine.server.inprocess import InProcessLauncher, preview_lines
+from engine.server.launcher_base import CacheReset
 from engine.server.metrics import MetricNames
 from engine.server.recipe_check import RecipeCheck, check_args, installed_vllm_version
 
-# vLLM 0.32's names (vllm/v1/metrics/loggers.py): gauges, then counters (exported with `_total`).
+# vLLM 0.32's names (vllm/v1/metrics/loggers.py; speculative decoding: vllm/v1/spec_decode/metrics.py,
+# SpecDecodingProm, its per-position counter labelled `position`): gauges, then counters (exported
+# with `_total`). The spec-decode counters exist only on a server started with --speculative-config.
 VLLM_METRICS = MetricNames(
     running="vllm:num_requests_running",
     waiting="vllm:num_requests_waiting",
@@ -21,7 +26,17 @@ VLLM_METRICS = MetricNames(
     generation_tokens="vllm:generation_tokens",
     prompt_tokens="vllm:prompt_tokens",
     preemptions="vllm:num_preemptions",
+    prefix_cache_queries="vllm:prefix_cache_queries",
+    prefix_cache_hits="vllm:prefix_cache_hits",
+    spec_drafts="vllm:spec_decode_num_drafts",
+    spec_draft_tokens="vllm:spec_decode_num_draft_tokens",
+    spec_accepted_tokens="vllm:spec_decode_num_accepted_tokens",
+    spec_accepted_per_pos="vllm:spec_decode_num_accepted_tokens_per_pos",
+    position_label="position",
 )
+
+
+DEV_MODE = "VLLM_SERVER_DEV_MODE"
 
 
 class VllmBackend:
@@ -44,6 +59,29 @@ class VllmBackend:
 
     def installed_version(self) -> str | None:
         return installed_vllm_version()
+
+    def cache_reset_env(self) -> dict[str, str]:
+        # vLLM serves its dev routes, /reset_prefix_cache among them, only in dev mode
+        # (vllm/entrypoints/serve/dev/cache/api_router.py).
+        return {DEV_MODE: "1"}
+
+    async def reset_prefix_cache(self, client: httpx.AsyncClient, base_url: str) -> CacheReset:
+        url = f"{base_url}/reset_prefix_cache"
+        try:
+            r = await client.post(url)
+        except httpx.HTTPError as exc:
+            return CacheReset(False, f"not reset: POST {url} failed ({exc.__class__.__name__}: {exc})")
+        if r.status_code in (404, 405):
+            return CacheReset(False, f"not reset: {url} answers {r.status_code} (not started with {DEV_MODE}=1)")
+        if r.status_code != 200:
+            return CacheReset(False, f"not reset: POST {url} answered {r.status_code} {r.text[:200]!r}")
+        try:
+            success = r.json().get("success", True) if r.content else True  # releases before 0.20 send no body
+        except ValueError:
+            success = True
+        if not success:
+            return CacheReset(False, "not reset: the server refused (cache blocks still held by running requests)")
+        return CacheReset(True, "reset")
 
     def check_flags(self, model: str, args: list[str]) -> RecipeCheck:
         return check_args(model, args)

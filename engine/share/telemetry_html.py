@@ -16,6 +16,7 @@ from pathlib import Path
 from engine.report.curves import Series, View
 from engine.report.model import SERVER_MISMATCH, CellResult, DeviceCellStats, RunSummary
 from engine.report.registry import METRICS
+from engine.share.counters_html import cache_table, spec_table
 from engine.share.markup import NA, caption, e, flag_codes, mean_max, na, table
 from engine.share.svg import chart
 
@@ -233,5 +234,6 @@ def telemetry_section(cells: list[CellResult], summary: RunSummary | None, path:
         if drawn
         else caption(f"No chart over time: {why}.")
     )
-    body = sources(summary) + server_table(cells, summary) + devices_table(cells) + energy_table(cells)
+    body = sources(summary) + server_table(cells, summary) + cache_table(cells) + spec_table(cells)
+    body += devices_table(cells) + energy_table(cells)
     return f"<h3>Server and hardware</h3>{body}{timeline}"

@@ -10,7 +10,7 @@ import itertools
 from collections.abc import Sequence
 
 from engine.events import DeviceReading, ServerState
-from engine.report.model import DeviceCellStats, ServerCellStats, TelemetryCellStats
+from engine.report.model import DeviceCellStats, ServerCellStats, SpecDecodeStats, TelemetryCellStats
 
 Series = Sequence[tuple[float, float]]
 
@@ -89,7 +89,29 @@ def server_cell_stats(
     stats.generation_tokens = _delta(measure_start, measure_end, "generation_tokens_total")
     stats.cell_prompt_tokens = _delta(cell_start, measure_end, "prompt_tokens_total")
     stats.cell_generation_tokens = _delta(cell_start, measure_end, "generation_tokens_total")
+    stats.prefix_cache_queries = _delta(measure_start, measure_end, "prefix_cache_queries_total")
+    stats.prefix_cache_hits = _delta(measure_start, measure_end, "prefix_cache_hits_total")
+    if stats.prefix_cache_queries and stats.prefix_cache_hits is not None:
+        stats.prefix_cache_hit_rate = stats.prefix_cache_hits / stats.prefix_cache_queries
+    stats.spec_decode = spec_decode_stats(measure_start, measure_end)
     return stats
+
+
+def spec_decode_stats(before: ServerState | None, after: ServerState | None) -> SpecDecodeStats | None:
+    """Speculative decoding between two snapshots (None: the server exports no such counters)."""
+    drafts = _delta(before, after, "spec_drafts_total")
+    tokens = _delta(before, after, "spec_draft_tokens_total")
+    accepted = _delta(before, after, "spec_accepted_tokens_total")
+    if drafts is None or tokens is None or accepted is None:
+        return None
+    out = SpecDecodeStats(drafts=drafts, draft_tokens=tokens, accepted_tokens=accepted)
+    out.acceptance_rate = accepted / tokens if tokens else None
+    out.mean_acceptance_length = 1 + accepted / drafts if drafts else None
+    a = before.spec_accepted_per_pos_total if before is not None else None
+    b = after.spec_accepted_per_pos_total if after is not None else None
+    if a is not None and b is not None and len(a) == len(b) and drafts:
+        out.acceptance_per_position = [(vb - va) / drafts for va, vb in zip(a, b, strict=True)]
+    return out
 
 
 def token_check(
