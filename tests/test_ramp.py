@@ -103,7 +103,8 @@ def record(index: int, ttft: float, ok: bool = True) -> RequestRecord:
 
 
 def test_the_rate_at_which_the_slos_first_failed():
-    profile = apply_overrides(load_profile("cpu-tiny"), **{"load.slo": {"ttft": 100.0}})
+    # A run's profile has its seed set (engine/run/seed.py) by the time its cells are assembled.
+    profile = apply_overrides(load_profile("cpu-tiny"), **{"load.slo": {"ttft": 100.0}, "load.seed": 0})
     cell = Cell(0, 0, 8, 2, 5, 0, 0, shape=Ramp("linear", 1.0, 5.0))
     records = [record(i, 0.05 if i < 3 else 0.5) for i in range(5)]
     ramp = assemble_cell(cell, records, 1.0, None, profile, None).ramp
@@ -112,7 +113,7 @@ def test_the_rate_at_which_the_slos_first_failed():
     held = assemble_cell(cell, [record(i, 0.05) for i in range(5)], 1.0, None, profile, None).ramp
     assert held.first_miss is None and held.slo_failed_at_rps is None
     # Without SLOs, the first failed request marks it.
-    plain = load_profile("cpu-tiny")
+    plain = apply_overrides(load_profile("cpu-tiny"), **{"load.seed": 0})
     failed = assemble_cell(cell, [record(0, 0.05), record(1, 0.05, ok=False)], 1.0, None, plain, None).ramp
     assert failed.slo_failed_at_rps == 5.0  # request 1 of 2: the end of the ramp
 
