@@ -244,10 +244,15 @@ def main() -> None:
     p.add_argument("--health-path", default="/health")
     p.add_argument("--metrics-prefix")
     p.add_argument("--version")
+    p.add_argument("--token-delay", type=float, default=0.0, help="seconds between two tokens of a stream")
     args = p.parse_args()
     print(f"fake engine: {vars(args)}", flush=True)
     cfg = FakeConfig(
-        model=args.model_path, health_path=args.health_path, metrics_prefix=args.metrics_prefix, version=args.version
+        model=args.model_path,
+        health_path=args.health_path,
+        metrics_prefix=args.metrics_prefix,
+        version=args.version,
+        token_delay_s=args.token_delay,
     )
     web.run_app(FakeServer(cfg).app, host=args.host, port=args.port, print=None)
 

@@ -58,7 +58,7 @@ class FakeEngineBackend:
         preemptions=None,
     )
     capabilities = Capabilities(token_id_prompts=True, answer_ids_field="return_token_ids", in_process=False)
-    FLAGS = ("--metrics-prefix", "--version", "--health-path")
+    FLAGS = ("--metrics-prefix", "--version", "--health-path", "--token-delay")
 
     def serve_command(self, model, args, host, port):
         return [sys.executable, FAKE, "--model-path", model, *args, "--host", host, "--port", str(port)]
@@ -85,7 +85,8 @@ class FakeEngineBackend:
         raise NotSupportedError("FakeEngine has no in-process engine")
 
 
-FAKE_ARGS = ["--metrics-prefix", "fake", "--version", "9.9", "--health-path", "/ready"]
+# Streams of 6 tokens 0.2 s apart: the cell lasts seconds, so its /metrics samples fall inside it.
+FAKE_ARGS = ["--metrics-prefix", "fake", "--version", "9.9", "--health-path", "/ready", "--token-delay", "0.2"]
 
 
 @pytest.fixture
