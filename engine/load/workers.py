@@ -321,10 +321,7 @@ class WorkerPool:
                 phase.done[w.index].set_result(None)
 
     def _record(self, phase: _Phase, record: RequestRecord) -> None:
-        if record.ok:
-            phase.load.done += 1
-        else:
-            phase.load.failed += 1
+        phase.load.count(record)
         phase.on_record(record)
 
     def _counters(self, phase: _Phase) -> None:
