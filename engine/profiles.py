@@ -17,7 +17,14 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator
+
+from engine.grid import Grid, Strict
+from engine.values import (
+    arg_value,
+    format_validation_error,
+    parse_cpus,
+)
 
 
 def _bundled_root() -> Traversable:
@@ -38,10 +45,6 @@ BUILTIN_PREFIX = "builtin:"
 
 class ProfileError(Exception):
     """A profile (or an override of one) is invalid. The message names the file and field."""
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class Hardware(Strict):
@@ -88,130 +91,6 @@ class Recipe(Strict):
             if value is not None and value.isdigit():
                 devices *= int(value)
         return devices
-
-
-class Grid(Strict):
-    name: str = ""
-    concurrency: list[int] = Field(min_length=1)
-    seq: list[str] = Field(min_length=1)
-    # Requests per cell = concurrency x prompts_per_concurrency, at least min_prompts.
-    prompts_per_concurrency: int = Field(default=10, ge=1)
-    min_prompts: int = Field(default=0, ge=0)
-    # Unmeasured requests before each cell, with the cell's input length and a short output.
-    warmup_requests: int = Field(default=2, ge=0)
-    warmup_output_len: int = Field(default=16, ge=1)
-    # Open loop: request rates (req/s) replace the concurrency axis; arrivals drawn from a seed.
-    rates: list[float] = []
-    arrival: Literal["poisson", "constant", "gamma"] = "poisson"
-    burstiness: float = Field(default=1.0, gt=0)  # gamma's shape: below 1 burstier, above 1 more even
-    num_prompts: int | None = Field(default=None, ge=1)  # per rate cell (default: about 20 s of arrivals)
-    max_concurrency: int | None = Field(default=None, ge=1)  # cap on requests in flight in a rate cell
-    # A ramp (vLLM bench serve's --ramp-up-*): one open-loop cell per ISL/OSL whose rate climbs from
-    # the start to the end rate over its num_prompts requests, linearly or exponentially.
-    ramp_up_strategy: Literal["linear", "exponential"] | None = None
-    ramp_up_start_rps: float | None = Field(default=None, gt=0)
-    ramp_up_end_rps: float | None = Field(default=None, gt=0)
-    # Search for the highest load meeting load.slo at a percentile, probing from search_start.
-    search: Literal["concurrency", "rate"] | None = None
-    search_percentile: Literal[50, 90, 99] = 99
-    search_start: float = Field(default=1.0, gt=0)
-    search_max_probes: int = Field(default=12, ge=2)
-    # Prompts (engine/load/datasets.py): unset, the fixed grid (exact ISL/OSL per cell); else random
-    # (lengths drawn from input_len_range / output_len_range, seeded), sharegpt:PATH, jsonl:PATH,
-    # prefix:P[:G] (groups of G requests sharing a P-token prefix), multiturn:T (conversations of T
-    # turns, each user turn ISL tokens, each answer OSL; engine/load/conversations.py). Lengths stay
-    # exact per request.
-    dataset: str | None = None
-    input_len_range: str | None = None  # "100:400", both ends included
-    output_len_range: str | None = None
-    # Trace replay (engine/load/trace.py): a Mooncake-style JSONL sent on its own timestamps / speedup.
-    trace: str | None = None
-    speedup: float | None = Field(default=None, gt=0)  # unset: 1 (real time)
-
-    @field_validator("rates")
-    @classmethod
-    def _rates(cls, v: list[float]) -> list[float]:
-        if any(r <= 0 for r in v):
-            raise ValueError("every request rate must be above 0 req/s")
-        return v
-
-    @field_validator("concurrency")
-    @classmethod
-    def _positive(cls, v: list[int]) -> list[int]:
-        if any(c < 1 for c in v):
-            raise ValueError("every concurrency must be at least 1")
-        return v
-
-    @field_validator("seq")
-    @classmethod
-    def _seq(cls, v: list[str]) -> list[str]:
-        for s in v:
-            parse_seq(s)
-        return v
-
-    @field_validator("input_len_range", "output_len_range")
-    @classmethod
-    def _range(cls, v: str | None) -> str | None:
-        if v is not None:
-            parse_range(v)
-        return v
-
-    @model_validator(mode="after")
-    def _workload(self) -> Grid:
-        kind = dataset_kind(self.dataset)
-        if self.dataset is not None:
-            _check_dataset(self.dataset)
-        if (self.input_len_range or self.output_len_range) and kind != "random":
-            raise ValueError('input_len_range / output_len_range apply to dataset = "random" only')
-        if kind == "random" and not (self.input_len_range or self.output_len_range):
-            raise ValueError('dataset "random" needs input_len_range and/or output_len_range (e.g. "100:400")')
-        if kind == "prefix":
-            prefix = int(self.dataset.split(":")[1])
-            short = [s for s in self.seq if parse_seq(s)[0] <= prefix]
-            if short:
-                raise ValueError(f"prefix:{prefix} needs every ISL above {prefix} (the unique suffix): {short}")
-        self._check_ramp()
-        if self.speedup is not None and self.trace is None:
-            raise ValueError("speedup applies to a trace: give trace = PATH (--trace) too")
-        if self.trace is not None:
-            if self.dataset is not None:
-                raise ValueError("give either a trace or a dataset: a trace brings its own prompts and lengths")
-            if self.rates:
-                raise ValueError("a trace brings its own send times: leave out the request rates")
-            if self.search:
-                raise ValueError(
-                    "a trace brings its own send times, so a search (--search) would replay the same trace "
-                    "at every probe: leave out one of them"
-                )
-        return self
-
-    def _check_ramp(self) -> None:
-        ends = (self.ramp_up_start_rps, self.ramp_up_end_rps)
-        if self.ramp_up_strategy is None:
-            if ends != (None, None):
-                raise ValueError("ramp_up_start_rps / ramp_up_end_rps need ramp_up_strategy (--ramp-up-strategy)")
-            return
-        if None in ends:
-            raise ValueError(
-                "a ramp (--ramp-up-strategy) needs both ramp_up_start_rps and ramp_up_end_rps "
-                "(--ramp-up-start-rps, --ramp-up-end-rps)"
-            )
-        others = [n for n, v in (("rates", self.rates), ("trace", self.trace), ("search", self.search)) if v]
-        if others:
-            raise ValueError(f"a ramp (--ramp-up-strategy) sets the request rate itself: leave out {', '.join(others)}")
-
-    def turns(self) -> int:
-        """multiturn:T[:PATH] -> T, the turns of each conversation; 0 for any other workload."""
-        return int(self.dataset.split(":")[1]) if dataset_kind(self.dataset) == "multiturn" else 0
-
-    def multiturn_file(self) -> str | None:
-        """multiturn:T:PATH -> PATH, the ShareGPT file its conversations come from (None: synthetic)."""
-        if dataset_kind(self.dataset) != "multiturn":
-            return None
-        return self.dataset.split(":", 2)[2] if self.dataset.count(":") >= 2 else None
-
-    def pairs(self) -> list[tuple[int, int]]:
-        return [parse_seq(s) for s in self.seq]
 
 
 class Load(Strict):
@@ -317,101 +196,6 @@ class ResolvedProfile(RunProfile):
         return tomli_w.dumps(self.model_dump(exclude_none=True))
 
 
-def parse_seq(text: str) -> tuple[int, int]:
-    """'1024/8192' -> (1024, 8192)."""
-    parts = text.strip().split("/")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-        raise ValueError(f"{text!r} is not ISL/OSL (two positive integers, e.g. 1024/1024)")
-    isl, osl = (int(p) for p in parts)
-    if isl < 1 or osl < 1:
-        raise ValueError(f"{text!r}: input and output lengths must be at least 1")
-    return isl, osl
-
-
-DATASET_KINDS = ("random", "sharegpt", "jsonl", "prefix", "multiturn")
-
-
-def dataset_kind(spec: str | None) -> str | None:
-    """'sharegpt:/data/sg.json' -> 'sharegpt'; None for the fixed grid."""
-    return None if spec is None else spec.split(":", 1)[0]
-
-
-def _check_dataset(spec: str) -> None:
-    kind, _, arg = spec.partition(":")
-    if kind not in DATASET_KINDS:
-        raise ValueError(f"dataset {spec!r}: one of random, sharegpt:PATH, jsonl:PATH, prefix:P[:G], multiturn:T")
-    if kind == "random" and arg:
-        raise ValueError('dataset "random" takes no argument: give input_len_range / output_len_range')
-    if kind in ("sharegpt", "jsonl") and not arg:
-        raise ValueError(f"dataset {kind} needs a local file: {kind}:PATH")
-    if kind == "prefix":
-        parts = arg.split(":")
-        if not arg or len(parts) > 2 or not all(p.isdigit() and int(p) > 0 for p in parts):
-            raise ValueError(f"dataset {spec!r}: prefix:P[:G], P the shared prefix in tokens, G requests per group")
-    turns, sep, path = arg.partition(":")
-    if kind == "multiturn" and not (turns.isdigit() and int(turns) >= 2 and (path or not sep)):
-        raise ValueError(
-            f"dataset {spec!r}: multiturn:T, T the turns per conversation (at least 2), each user turn the ISL in "
-            "tokens and each answer the OSL (--seq); or multiturn:T:PATH, the first T exchanges of each "
-            "conversation of a ShareGPT JSON file"
-        )
-
-
-def parse_range(text: str) -> tuple[int, int]:
-    """'100:400' -> (100, 400), both ends included."""
-    lo, sep, hi = text.strip().partition(":")
-    if not sep or not lo.strip().isdigit() or not hi.strip().isdigit():
-        raise ValueError(f"{text!r} is not a length range MIN:MAX (e.g. 100:400)")
-    a, b = int(lo), int(hi)
-    if a < 1 or b < a:
-        raise ValueError(f"{text!r}: a range of lengths from at least 1, MIN not above MAX")
-    return a, b
-
-
-def parse_cpus(text: str) -> set[int]:
-    """'0-3,8' -> {0, 1, 2, 3, 8}; ValueError naming what is wrong."""
-    cpus: set[int] = set()
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        lo, _, hi = part.partition("-")
-        if not lo.isdigit() or (hi and not hi.isdigit()):
-            raise ValueError(f"{text!r} is not a CPU list (e.g. 0-3,8)")
-        first, last = int(lo), int(hi or lo)
-        if last < first:
-            raise ValueError(f"{part!r}: the range runs backwards")
-        cpus.update(range(first, last + 1))
-    if not cpus:
-        raise ValueError("an empty CPU list")
-    return cpus
-
-
-def format_cpus(cpus: set[int]) -> str:
-    """{0, 1, 2, 3, 8} -> '0-3,8'."""
-    out, ordered = [], sorted(cpus)
-    start = prev = ordered[0]
-    for c in [*ordered[1:], None]:
-        if c is not None and c == prev + 1:
-            prev = c
-            continue
-        out.append(f"{start}-{prev}" if prev > start else str(start))
-        if c is not None:
-            start = prev = c
-    return ",".join(out)
-
-
-def arg_value(args: list[str], flag: str) -> str | None:
-    """Value of `flag` in a CLI token list (`--flag v` or `--flag=v`), last one wins."""
-    value = None
-    for i, tok in enumerate(args):
-        if tok == flag and i + 1 < len(args):
-            value = args[i + 1]
-        elif tok.startswith(flag + "="):
-            value = tok.split("=", 1)[1]
-    return value
-
-
 def bundled_names(kind: str) -> list[str]:
     folder = BUNDLED / KINDS[kind]
     return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
@@ -446,30 +230,6 @@ def _validate(cls, data: dict, where: str, typed_as: Mapping[str, str] | None = 
         return cls.model_validate(data)
     except ValidationError as exc:
         raise ProfileError(format_validation_error(exc, where, typed_as)) from None
-
-
-def format_validation_error(exc: ValidationError, where: str, typed_as: Mapping[str, str] | None = None) -> str:
-    """One line per error: `where: field F: what`. `typed_as`: for fields set by a flag, the flag as
-    typed (dotted path -> '--request-timeout -5'), named instead of `where` and the field."""
-    lines = []
-    for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field (check its spelling)"
-        flags, own = _flags_for(field, typed_as or {})
-        whose = f"profile field {field}" if own else f"a check across the profile's {field}"
-        lines.append(f"{flags}: {msg} ({whose})" if flags else f"{where}: field {field}: {msg}")
-    return "\n".join(lines)
-
-
-def _flags_for(field: str, typed_as: Mapping[str, str]) -> tuple[str, bool]:
-    """The typed flag that set `field` (True), or for a check across a section's fields the typed
-    flags of that section (False)."""
-    for path, typed in typed_as.items():
-        if field == path or field.startswith(path + "."):
-            return typed, True
-    return ", ".join(typed for path, typed in typed_as.items() if path.startswith(field + ".")), False
 
 
 def load_part(ref: str, kind: str):

@@ -17,7 +17,8 @@ from pydantic import ValidationError
 
 from engine.options.table import FORM
 from engine.plan import build_plan, conversations, per_request
-from engine.profiles import ResolvedProfile, dataset_kind
+from engine.profiles import ResolvedProfile
+from engine.values import dataset_kind
 
 SHAPES: dict[str, str] = {
     "grid": "concurrency grid",

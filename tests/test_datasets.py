@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.grid import Grid
 from engine.headless.cli import main
 from engine.load.datafiles import DatasetError, read_jsonl_prompts, read_sharegpt
 from engine.load.datasets import build_items, check_files
@@ -19,7 +20,7 @@ from engine.load.record import RequestRecord
 from engine.load.tokenizer import load_tokenizer
 from engine.load.trace import BLOCK_TOKENS, BlockPrompts, offsets, read_trace
 from engine.plan import Cell, build_plan
-from engine.profiles import Grid, ProfileError, apply_overrides, load_profile
+from engine.profiles import ProfileError, apply_overrides, load_profile
 from engine.report.metrics import summarize_cell
 from engine.report.model import LENGTH_MISMATCH
 

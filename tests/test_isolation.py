@@ -20,12 +20,13 @@ from engine.load.schedstat import (
     sample,
 )
 from engine.plan import Cell
-from engine.profiles import ProfileError, apply_overrides, format_cpus, load_profile, parse_cpus
+from engine.profiles import ProfileError, apply_overrides, load_profile
 from engine.report.metrics import ClientFigures, summarize_cell
 from engine.report.model import CLIENT_STARVED
 from engine.server.isolation import resolve
 from engine.server.launcher import LaunchSpec, NotSupportedError, ServerLauncher, check_mode, server_spec
 from engine.server.proctree import descendants
+from engine.values import format_cpus, parse_cpus
 from tests.test_metrics import rec
 
 CELL = Cell(index=0, concurrency=2, input_len=10, output_len=5, num_prompts=1, warmup_requests=0, warmup_output_len=1)

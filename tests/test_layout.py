@@ -9,32 +9,36 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 # Utilities with no engine imports of their own, usable from any layer.
-BASE = {"loop", "redact", "spawn", "exits"}
+BASE = {"loop", "redact", "spawn", "exits", "values"}
 # Each layer, and the layers it may import (besides itself and BASE).
 LAYERS = {
     "loop": set(),
     "redact": set(),
     "spawn": set(),
     "exits": set(),
-    "profiles": set(),
-    "plan": {"profiles"},
-    "load": {"profiles", "plan"},
-    "report": {"profiles", "plan", "load"},
-    "compare": {"profiles", "plan", "load", "report"},
+    "values": set(),
+    # The grid: the load to put on the server, and its checks.
+    "grid": set(),
+    "profiles": {"grid"},
+    "plan": {"profiles", "grid"},
+    "load": {"profiles", "grid", "plan"},
+    "report": {"profiles", "grid", "plan", "load"},
+    "compare": {"profiles", "grid", "plan", "load", "report"},
     # Every option declared once: its flag, profile field, parser and form field.
-    "options": {"profiles", "report"},
+    "options": {"profiles", "grid", "report"},
     # The workload as a front end's form fields and the plan in words (the TUI's setup, the dry run).
-    "workload": {"profiles", "plan", "report", "options"},
+    "workload": {"profiles", "grid", "plan", "report", "options"},
     # What leaves the terminal for people (HTML reports, images for slides): runs and their comparisons.
-    "share": {"profiles", "plan", "load", "report", "compare"},
-    "events": {"profiles", "plan", "report"},
-    "server": {"profiles", "plan", "load", "report", "events"},
+    "share": {"profiles", "grid", "plan", "load", "report", "compare"},
+    "events": {"profiles", "grid", "plan", "report"},
+    "server": {"profiles", "grid", "plan", "load", "report", "events"},
     # Server metrics and hardware sampled during a run (reads the server's /metrics, hence after server).
-    "telemetry": {"profiles", "plan", "load", "report", "events", "server"},
-    "run": {"profiles", "plan", "load", "report", "events", "server", "telemetry"},
-    "bench": {"profiles", "plan", "load", "report", "server"},
+    "telemetry": {"profiles", "grid", "plan", "load", "report", "events", "server"},
+    "run": {"profiles", "grid", "plan", "load", "report", "events", "server", "telemetry"},
+    "bench": {"profiles", "grid", "plan", "load", "report", "server"},
     "headless": {
         "profiles",
+        "grid",
         "plan",
         "load",
         "report",

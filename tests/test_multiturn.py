@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from engine.grid import Grid
 from engine.load.client import CellLoad, HttpTarget, PreparedRequest, new_session
 from engine.load.conversations import run_conversations
 from engine.load.record import RequestRecord
 from engine.plan import build_plan
-from engine.profiles import Grid, apply_overrides, load_profile
+from engine.profiles import apply_overrides, load_profile
 from engine.server.launcher import NotSupportedError, check_mode
 from tests.fake_openai import FakeConfig, FakeServer
 

@@ -8,8 +8,8 @@ from engine.profiles import (
     apply_overrides,
     bundled_names,
     load_profile,
-    parse_seq,
 )
+from engine.values import parse_seq
 
 SEED_RECIPES = [
     f"{m}-{hw}" for m in ("deepseek-r1", "gpt-oss-120b", "qwen3-235b", "llama-3.3-70b") for hw in ("mi355x", "b200")

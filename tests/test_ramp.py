@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from engine.grid import Grid
 from engine.headless.compare import compare_main
 from engine.headless.report import report_main
 from engine.load.record import RequestRecord
 from engine.plan import Cell, build_plan
 from engine.plan.shapes import Ramp
-from engine.profiles import Grid, ProfileError, apply_overrides, load_profile
+from engine.profiles import ProfileError, apply_overrides, load_profile
 from engine.report.model import FLAG_CODES
 from engine.report.results import read_summary
 from engine.run.assemble import assemble_cell

@@ -61,3 +61,16 @@ def test_a_summary_written_before_the_typed_notes_opens_and_keeps_its_keys(tmp_p
 def test_a_summary_missing_parts_of_a_note_still_opens():
     summary = RunSummary.model_validate({"workers": {"auto": True}, "resumed": [{"at": "t"}], "search": [{}]})
     assert summary.workers.count is None and summary.resumed[0].cells_left == 0 and summary.search[0].probes == []
+
+
+def test_the_notes_of_the_server_and_isolation_hold_every_field_of_what_they_note():
+    """summary.json's notes ignore unknown keys (older and newer files open): a field added to what
+    they note (the server's discovery, the isolation applied) must be added to the note too."""
+    from dataclasses import fields
+
+    from engine.report.run_notes import IsolationNote, ServerNote
+    from engine.server.isolation import Isolation
+    from engine.server.launcher_base import ServerInfo
+
+    assert set(ServerNote.model_fields) == {f.name for f in fields(ServerInfo)}
+    assert set(IsolationNote.model_fields) == {f.name for f in fields(Isolation)}

@@ -34,11 +34,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from engine.grid import Grid
 from engine.load.datafiles import DatasetError, read_jsonl_prompts, read_sharegpt, read_sharegpt_exchanges
 from engine.load.prompts import Prompt, PromptFactory
 from engine.load.trace import BlockPrompts, offsets, read_trace
 from engine.plan import Cell
-from engine.profiles import Grid, dataset_kind, parse_range
+from engine.values import dataset_kind, parse_range
 
 DEFAULT_GROUP = 4
 

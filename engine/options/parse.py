@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from engine.profiles import parse_seq
+from engine.values import parse_seq
 
 
 def parse_workers(text: str) -> int | str:

@@ -26,8 +26,8 @@ from engine.options.parse import (
     split_list,
     whole,
 )
-from engine.profiles import parse_range
 from engine.report.goodput import parse_slo
+from engine.values import parse_range
 
 DEFAULT_PROFILE = "cpu-tiny"
 

@@ -7,8 +7,9 @@ import math
 from dataclasses import InitVar, dataclass, field, replace
 from pathlib import Path
 
+from engine.grid import Grid
 from engine.plan.shapes import ClosedLoop, LoadShape, Ramp, Rate, Trace
-from engine.profiles import Grid, dataset_kind
+from engine.values import dataset_kind
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,12 @@ from pathlib import Path
 from engine.load.datasets import DatasetError, check_files
 from engine.load.rayworkers import RayUnavailable, check_address
 from engine.plan import Cell, build_plan
-from engine.profiles import ResolvedProfile, parse_range
+from engine.profiles import ResolvedProfile
 from engine.report.diskspace import free_bytes, human, plan_bytes
 from engine.report.results import read_summary
 from engine.run.resume import cell_key, result_key
 from engine.server.launcher import NotSupportedError, check_mode
+from engine.values import parse_range
 
 # Besides one socket per request in flight: the server's log, results files, the control plane.
 SPARE_FILES = 64

@@ -14,10 +14,11 @@ from engine.load.rayworkers import RayPool, RayUnavailable
 from engine.load.worker import WorkerConfig
 from engine.load.workers import WorkerPool
 from engine.plan import Cell
-from engine.profiles import ResolvedProfile, parse_cpus
+from engine.profiles import ResolvedProfile
 from engine.report.run_notes import WorkersNote
 from engine.server.isolation import Isolation
 from engine.server.launcher import LaunchError
+from engine.values import parse_cpus
 
 
 def choose_workers(profile: ResolvedProfile, plan: list[Cell], iso: Isolation) -> WorkersNote:

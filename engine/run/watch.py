@@ -1,27 +1,9 @@
 """Watching a load phase for a server that is gone or stalled, so that a cell ends within seconds
-of the fault instead of waiting out each request's read timeout (300 s) or deadline.
-
-Beside every load phase (closed loop, open loop, conversations, worker pool: all keep one CellLoad
-up to date), every half second:
-- gone: the launcher tells, without a request, whether the server's processes still run (a
-  launched server's keeper is the run's own child: engine/server/keeper.py);
-- stalled: requests are in flight, yet for `load.stall_timeout_s` nothing has moved: no output
-  token, no request ended, and the server's own numbers (/metrics: requests running and waiting,
-  KV cache use, token counters) unchanged or unread.
-Either cancels the phase and ends the run with exit code 1 (LoadFault), keeping what was recorded:
-a server that is gone fails every cell after it, and one that stalled (a hung device, a deadlocked
-collective) would stall the next cell too, each request waiting out its timeout.
-
-The bound, 60 s by default (--stall-timeout): a working vLLM changes its /metrics at every engine
-step (a decode step counts generation tokens; a prefill chunk takes KV cache blocks; a finished
-prefill counts prompt tokens and streams a first token), and one step under chunked prefill is a
-few thousand tokens' work: well under a second on a GPU, seconds on a CPU. So with /metrics read,
-only a pause with no step at all trips it. Without /metrics (another server), the longest honest
-silence is a cell's first prefills at high concurrency: 128 prompts of 8,192 tokens are 1M tokens,
-about 50 s at 20k prefill tokens/s (an 8B model on one GPU) if a server prefilled them all before
-streaming anything. A minute covers both and is still 5x shorter than the read timeout. A server
-whose single steps take longer (a large model on CPUs) needs a larger bound.
-"""
+of the fault instead of waiting out each request's timeout. Every half second, beside any load
+phase (all keep one CellLoad up to date): gone, the launcher says its processes ended; stalled,
+requests are in flight and for `load.stall_timeout_s` no token came, no request ended and the
+server's /metrics did not move. Either ends the run with exit code 1 (LoadFault), keeping what was
+recorded. How the 60 s default was chosen: docs/runs.md, "Keeper and stalls"."""
 
 from __future__ import annotations
 

@@ -20,7 +20,8 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass, field
 
-from engine.profiles import IsolationSettings, format_cpus, parse_cpus
+from engine.profiles import IsolationSettings
+from engine.values import format_cpus, parse_cpus
 
 
 @dataclass

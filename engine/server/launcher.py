@@ -24,7 +24,7 @@ from engine.events import Notice, Observer, ServerWaiting
 from engine.load.client import HttpTarget, Target
 from engine.load.http import Session
 from engine.load.prompts import PromptFactory
-from engine.profiles import ResolvedProfile, format_cpus, parse_cpus
+from engine.profiles import ResolvedProfile
 from engine.redact import Redactor, secret_values
 from engine.server import isolation, keeper
 from engine.server.backend import Backend
@@ -48,6 +48,7 @@ from engine.server.launcher_base import (
 from engine.server.launcher_base import free_port as free_port
 from engine.server.launcher_base import profile_env as profile_env
 from engine.server.vllm_backend import VLLM
+from engine.values import format_cpus, parse_cpus
 
 STOP_GRACE_S = 20.0  # from SIGTERM to SIGKILL of what is left of the server's tree
 
