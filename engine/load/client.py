@@ -219,6 +219,13 @@ class CellLoad:
     def add_tokens(self, n: int) -> None:
         self.set_tokens(self.output_tokens + n)
 
+    def count(self, record: RequestRecord) -> None:
+        """A finished request: done or failed."""
+        if record.ok:
+            self.done += 1
+        else:
+            self.failed += 1
+
     def set_tokens(self, total: int) -> None:
         self.output_tokens = total
         if total and self.on_first_token is not None:
@@ -265,6 +272,30 @@ class Target(Protocol):
     ) -> None:
         """Send one request and fill `record` (timings, token counts, ok or error); never raise for
         a failed request."""
+
+
+@dataclass(frozen=True)
+class SendCore:
+    """The bookkeeping every send loop shares (closed, open, conversations): a request counts in
+    flight from its send to its end; a finished one counts done or failed, then goes to `on_record`.
+    A request cut short (cancelled) leaves the in-flight count and is lost, not failed: no record."""
+
+    target: Target
+    load: CellLoad
+    on_record: Callable[[RequestRecord], None]
+    deadline_s: float | None = None
+
+    async def send(self, request: PreparedRequest, record: RequestRecord) -> None:
+        """Send `request`, counted in flight until it ends, filling `record` (never raises for a failed request)."""
+        self.load.in_flight += 1
+        try:
+            await self.target.send(request, record, self.load.add_tokens, self.deadline_s)
+        finally:
+            self.load.in_flight -= 1
+
+    def finish(self, record: RequestRecord) -> None:
+        self.load.count(record)
+        self.on_record(record)
 
 
 class HttpTarget:
@@ -332,6 +363,7 @@ async def run_closed_loop(
     index of each next request from `take` (None: the cell has no more), so that every request is
     sent by exactly one worker; alone, the loop runs all slots and counts the indices itself."""
     next_index = 0
+    core = SendCore(target, load, on_record, deadline_s)
 
     async def slot() -> None:
         nonlocal next_index
@@ -345,18 +377,12 @@ async def run_closed_loop(
             elif (i := await take()) is None:
                 break
             record = RequestRecord.for_cell(cell, i, output_len, warmup, requests[i].expected_prompt_tokens)
-            load.in_flight += 1
             record.send_delay = time.perf_counter() - freed
             try:
-                await target.send(requests[i], record, load.add_tokens, deadline_s)
+                await core.send(requests[i], record)
             finally:
-                load.in_flight -= 1
                 freed = time.perf_counter()
-            if record.ok:
-                load.done += 1
-            else:
-                load.failed += 1
-            on_record(record)
+            core.finish(record)
 
     start = time.perf_counter()
     n_slots = cell.concurrency if slots is None else slots

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from itertools import groupby
 
-from engine.load.client import CellLoad, PreparedRequest, Target
+from engine.load.client import CellLoad, PreparedRequest, SendCore, Target
 from engine.load.prompts import Prompt
 from engine.load.record import RequestRecord
 from engine.plan import Cell
@@ -54,98 +54,103 @@ async def run_conversations(
 ) -> float:
     """Drive the cell's conversations: `cell.concurrency` at once (closed loop), or each starting at
     `starts[j]` seconds (open loop, at most `max_in_flight` at once). Returns the wall duration."""
-    convs = conversations_of(requests)
-    start = time.perf_counter()
+    talks = _Conversations(SendCore(target, load, on_record, deadline_s), cell, requests, output_len, warmup)
+    if starts is None:
+        await talks.closed()
+    else:
+        await talks.scheduled(starts, max_in_flight)
+    return time.perf_counter() - talks.start
 
-    def new_record(i: int) -> RequestRecord:
-        r = requests[i]
+
+class _Conversations:
+    """One cell's conversations, each turn sent through the cell's SendCore."""
+
+    def __init__(self, core: SendCore, cell: Cell, requests: list[PreparedRequest], output_len: int, warmup: bool):
+        self.core, self.cell, self.requests = core, cell, requests
+        self.output_len, self.warmup = output_len, warmup
+        self.convs = conversations_of(requests)
+        self.start = time.perf_counter()
+
+    async def closed(self) -> None:
+        """C slots, each taking the next conversation."""
+        pending = iter(self.convs)
+
+        async def slot() -> None:
+            for indices in pending:
+                await self.conversation(indices, None)
+
+        await asyncio.gather(*(slot() for _ in range(min(max(self.cell.concurrency, 1), len(self.convs)))))
+
+    async def scheduled(self, starts: list[float], max_in_flight: int | None) -> None:
+        """Conversation j starts at `starts[j]` seconds; at most `max_in_flight` at once."""
+        cap = asyncio.Semaphore(max_in_flight) if max_in_flight else None
+
+        async def one(indices: list[int], planned: float) -> None:
+            try:
+                await self.conversation(indices, planned)
+            finally:
+                if cap is not None:
+                    cap.release()
+
+        tasks = []
+        for indices, planned in zip(self.convs, starts):
+            while (delay := self.start + planned - time.perf_counter()) > 0:  # uvloop may wake a little early
+                await asyncio.sleep(delay)
+            if cap is not None:
+                await cap.acquire()
+            tasks.append(asyncio.create_task(one(indices, planned)))
+        await asyncio.gather(*tasks)
+
+    def new_record(self, i: int) -> RequestRecord:
+        r = self.requests[i]
         return RequestRecord(
-            cell=cell.index,
+            cell=self.cell.index,
             index=i,
-            concurrency=cell.concurrency,
+            concurrency=self.cell.concurrency,
             input_len=r.input_len or 0,
-            output_len=r.output_len or output_len,
-            warmup=warmup,
+            output_len=r.output_len or self.output_len,
+            warmup=self.warmup,
             expected_prompt_tokens=r.expected_prompt_tokens,
             conversation=r.conversation,
             turn=r.turn,
         )
 
-    async def conversation(indices: list[int], planned: float | None) -> None:
+    async def conversation(self, indices: list[int], planned: float | None) -> None:
+        """Its turns one after another, each prompt holding the turns before and their answers."""
         history: list[int] = []
         freed = time.perf_counter()
         for pos, i in enumerate(indices):
-            request, record = requests[i], new_record(i)
+            request, record = self.requests[i], self.new_record(i)
             ids = history + list(request.body)  # body: this turn's user tokens
-            real = target.prepare(Prompt(ids, None, len(ids)), request.output_len or output_len, answer_ids=True)
-            load.in_flight += 1
+            out_len = request.output_len or self.output_len
+            real = self.core.target.prepare(Prompt(ids, None, len(ids)), out_len, answer_ids=True)
             if pos == 0 and planned is not None:
                 record.planned_s = planned
-                record.sent_s = time.perf_counter() - start
+                record.sent_s = time.perf_counter() - self.start
                 record.send_delay = max(0.0, record.sent_s - planned)
             else:
                 record.send_delay = time.perf_counter() - freed
             try:
-                await target.send(real, record, load.add_tokens, deadline_s)
+                await self.core.send(real, record)
             finally:
-                load.in_flight -= 1
                 freed = time.perf_counter()
             answer = record.output_ids or []
             record.output_ids = None
+            self.core.finish(record)
             if record.ok and len(answer) != record.output_tokens and pos + 1 < len(indices):
                 why = f"turn {record.turn}'s answer came back without its token ids ({len(answer)} of "
                 why += f"{record.output_tokens}): the server ignores return_token_ids; multi-turn needs vLLM"
-                _finish(record, load, on_record)
-                _give_up(indices[pos + 1 :], new_record, why, load, on_record)
+                self.give_up(indices[pos + 1 :], why)
                 return
-            _finish(record, load, on_record)
             if not record.ok:
                 why = f"not sent: turn {record.turn} of conversation {record.conversation} failed ({record.error})"
-                _give_up(indices[pos + 1 :], new_record, why, load, on_record)
+                self.give_up(indices[pos + 1 :], why)
                 return
             history = ids + answer
 
-    if starts is None:  # closed loop: C slots, each taking the next conversation
-        pending = iter(convs)
-
-        async def slot() -> None:
-            for indices in pending:
-                await conversation(indices, None)
-
-        await asyncio.gather(*(slot() for _ in range(min(max(cell.concurrency, 1), len(convs)))))
-        return time.perf_counter() - start
-
-    cap = asyncio.Semaphore(max_in_flight) if max_in_flight else None
-
-    async def scheduled(indices: list[int], planned: float) -> None:
-        try:
-            await conversation(indices, planned)
-        finally:
-            if cap is not None:
-                cap.release()
-
-    tasks = []
-    for indices, planned in zip(convs, starts):
-        while (delay := start + planned - time.perf_counter()) > 0:  # uvloop may wake a little early
-            await asyncio.sleep(delay)
-        if cap is not None:
-            await cap.acquire()
-        tasks.append(asyncio.create_task(scheduled(indices, planned)))
-    await asyncio.gather(*tasks)
-    return time.perf_counter() - start
-
-
-def _finish(record: RequestRecord, load: CellLoad, on_record: Callable[[RequestRecord], None]) -> None:
-    if record.ok:
-        load.done += 1
-    else:
-        load.failed += 1
-    on_record(record)
-
-
-def _give_up(indices: list[int], new_record, why: str, load: CellLoad, on_record) -> None:
-    """The rest of a conversation whose turn failed: failed records that say why (never sent)."""
-    for i in indices:
-        record = new_record(i)
-        record.ok, record.error, record.start_time = False, why, time.time()
-        _finish(record, load, on_record)
+    def give_up(self, indices: list[int], why: str) -> None:
+        """The rest of a conversation whose turn failed: failed records that say why (never sent)."""
+        for i in indices:
+            record = self.new_record(i)
+            record.ok, record.error, record.start_time = False, why, time.time()
+            self.core.finish(record)

@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from engine.load.client import CellLoad, PreparedRequest, Target
+from engine.load.client import CellLoad, PreparedRequest, SendCore, Target
 from engine.load.record import RequestRecord
 from engine.plan import Cell
 
@@ -36,19 +36,15 @@ async def run_open_loop(
     process sending part of a cell's schedule gives its requests' indices in the cell (`indices`)
     and the cell's shared start on its perf_counter (`origin`; default: now)."""
     slots = asyncio.Semaphore(max_in_flight) if max_in_flight else None
+    core = SendCore(target, load, on_record, deadline_s)
 
-    async def one(record: RequestRecord, request: PreparedRequest) -> None:
+    async def one(request: PreparedRequest, record: RequestRecord) -> None:
         try:
-            await target.send(request, record, load.add_tokens, deadline_s)
+            await core.send(request, record)
         finally:
-            load.in_flight -= 1
             if slots is not None:
                 slots.release()
-        if record.ok:
-            load.done += 1
-        else:
-            load.failed += 1
-        on_record(record)
+        core.finish(record)
 
     start = time.perf_counter() if origin is None else origin
     tasks = []
@@ -64,8 +60,7 @@ async def run_open_loop(
         )
         record.sent_s = time.perf_counter() - start
         record.send_delay = max(0.0, record.sent_s - planned)
-        load.in_flight += 1
-        tasks.append(asyncio.create_task(one(record, request)))
+        tasks.append(asyncio.create_task(one(request, record)))
     await asyncio.gather(*tasks)
     return time.perf_counter() - start
 

@@ -2,8 +2,8 @@
 
 The coordinator (engine.load.workers.WorkerPool, in the run process) and the worker's protocol
 (engine.load.worker.Serving) are the ones `--workers N` uses; only the transport differs. Each
-worker is a threaded Ray actor (`_Relay`) that runs Serving on its own event loop (uvloop) in a
-thread of its own, and relays the protocol's messages:
+worker is a threaded Ray actor (`_Relay`, engine.load.rayactor) that runs Serving on its own event
+loop (uvloop) in a thread of its own, and relays the protocol's messages:
 
 - coordinator -> worker: `deliver(seq, msg)` calls, fire and forget. A threaded actor does not
   keep the order of calls, so each carries a sequence number and the actor hands them to the loop
@@ -33,20 +33,18 @@ import asyncio
 import contextlib
 import importlib.util
 import logging
-import os
-import queue
 import re
 import socket
-import threading
 import time
-import traceback
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from engine.load.worker import Serving, WorkerConfig
-from engine.load.workers import WorkerPool, _Worker
+from engine.load.rayactor import _Relay, boot_id
+from engine.load.worker import WorkerConfig
+from engine.load.workerproc import _Worker
+from engine.load.workers import WorkerPool
 
 INSTALL = "pip install 'llmbench-tui[ray]'"
 CLOCK_SAMPLES = 8
@@ -61,14 +59,6 @@ class RayUnavailable(Exception):
 
 def ray_installed() -> bool:
     return importlib.util.find_spec("ray") is not None
-
-
-def boot_id() -> str:
-    """This kernel's boot id: two processes that read the same one share CLOCK_REALTIME."""
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
 
 
 def _host_port(address: str) -> tuple[str, int] | None:
@@ -145,100 +135,6 @@ def ray_death(text: str) -> str:
     if parts:
         return ": ".join(parts)
     return text.strip().splitlines()[0] if text.strip() else "its actor ended"
-
-
-# -- the actor (runs on a node of the cluster) -------------------------------------------
-
-
-class _QueueOut:
-    """Serving's way back from an actor: messages queue here until the coordinator's recv() takes them."""
-
-    def __init__(self) -> None:
-        self.queue: queue.SimpleQueue = queue.SimpleQueue()
-        self.said = threading.Event()  # a last word was taken by the coordinator
-
-    def send(self, msg: tuple) -> None:
-        self.queue.put(msg)
-
-    def last_word(self, text: str, phase: int = 0) -> None:
-        """As a process's last word: say what went wrong, then go (once the coordinator has it, or 10 s)."""
-        self.queue.put(("error", phase, text))
-        self.said.wait(10.0)
-        os._exit(1)
-
-
-class _Relay:
-    """One load worker as a Ray actor (made remote by RayPool): Serving on a uvloop of its own,
-    in a thread of its own; the actor's methods relay the protocol's messages."""
-
-    def __init__(self) -> None:
-        self.out = _QueueOut()
-        self.lock = threading.Lock()
-        self.next_seq = 0
-        self.early: dict[int, tuple] = {}
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.serving: Serving | None = None
-        self.started = threading.Event()
-
-    def info(self) -> dict[str, Any]:
-        import ray
-
-        return {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "ip": ray.util.get_node_ip_address(),
-            "boot_id": boot_id(),
-        }
-
-    def clock(self) -> float:
-        return time.time()
-
-    def start(self, index: int, config: WorkerConfig) -> None:
-        threading.Thread(target=self._run, args=(index, config), name=f"load-worker-{index}", daemon=True).start()
-        self.started.wait()
-
-    def _run(self, index: int, config: WorkerConfig) -> None:
-        from engine.loop import run
-
-        async def main() -> None:
-            self.loop = asyncio.get_running_loop()
-            self.serving = Serving(self.out, index, config)
-            self.started.set()
-            await self.serving.serve()
-
-        try:
-            run(main())
-        except Exception:
-            self.started.set()
-            self.out.last_word(traceback.format_exc(limit=8))
-
-    def deliver(self, seq: int, msg: tuple, requests: list | None = None) -> None:
-        if requests is not None:  # a job's bodies, resolved from the object store by Ray
-            msg = (msg[0], replace(msg[1], requests=requests))
-        if self.loop is None:
-            return  # not started: nothing to relay to
-        with self.lock:
-            self.early[seq] = msg
-            while self.next_seq in self.early:
-                ready = self.early.pop(self.next_seq)
-                self.next_seq += 1
-                self.loop.call_soon_threadsafe(self.serving.dispatch, ready)
-
-    def recv(self, wait_s: float = 5.0) -> list[tuple]:
-        """Every message queued for the coordinator, in order; waits up to `wait_s` for a first one."""
-        out: list[tuple] = []
-        try:
-            out.append(self.out.queue.get(timeout=wait_s))
-            while True:
-                out.append(self.out.queue.get_nowait())
-        except queue.Empty:
-            pass
-        if any(m[0] == "error" for m in out):
-            self.out.said.set()
-        return out
-
-
-# -- the coordinator's side ---------------------------------------------------------------
 
 
 @dataclass

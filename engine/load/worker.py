@@ -32,6 +32,7 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from engine.load import schedstat
@@ -257,25 +258,32 @@ async def _serve_pipe(conn, index: int, config: WorkerConfig) -> None:
     await serving.serve()
 
 
-async def _run_job(out, index: int, target: HttpTarget, job: Job, dealer: _Dealer | None) -> WorkerHealth:
-    load = CellLoad(total=len(job.requests))
-    pending: list[RequestRecord] = []
+class _Outbox:
+    """A job's finished records on their way back: in batches of FLUSH_RECORDS, and every FLUSH_S
+    with the live counters (in flight, output tokens)."""
 
-    def flush() -> None:
-        out.send(("records", job.phase, pending[:], load.in_flight, load.output_tokens))
-        pending.clear()
+    def __init__(self, out, phase: int, load: CellLoad):
+        self.out, self.phase, self.load = out, phase, load
+        self.pending: list[RequestRecord] = []
 
-    def on_record(record: RequestRecord) -> None:
-        pending.append(record)
-        if len(pending) >= FLUSH_RECORDS:
-            flush()
+    def flush(self) -> None:
+        self.out.send(("records", self.phase, self.pending[:], self.load.in_flight, self.load.output_tokens))
+        self.pending.clear()
 
-    async def flusher() -> None:
+    def on_record(self, record: RequestRecord) -> None:
+        self.pending.append(record)
+        if len(self.pending) >= FLUSH_RECORDS:
+            self.flush()
+
+    async def ticker(self) -> None:
         while True:
             await asyncio.sleep(FLUSH_S)
-            flush()
+            self.flush()
 
-    common = dict(output_len=job.output_len, warmup=job.warmup, on_record=on_record, load=load)
+
+async def _run_job(out, index: int, target: HttpTarget, job: Job, dealer: _Dealer | None) -> WorkerHealth:
+    load = CellLoad(total=len(job.requests))
+    outbox = _Outbox(out, job.phase, load)
     while (wait := job.start_epoch - time.time()) > 0:  # uvloop may wake a little early
         await asyncio.sleep(wait)
     start_late = time.time() - job.start_epoch
@@ -285,35 +293,13 @@ async def _run_job(out, index: int, target: HttpTarget, job: Job, dealer: _Deale
     origin = time.perf_counter() - start_late
     cpu_start, sched_start = time.process_time(), schedstat.sample()
     lag = LoopLagMonitor()
-    ticker = asyncio.create_task(flusher())
+    ticker = asyncio.create_task(outbox.ticker())
     try:
         with lag:
-            if job.offsets is not None:
-                await run_open_loop(
-                    target,
-                    job.cell,
-                    job.requests,
-                    job.offsets,
-                    deadline_s=job.deadline_s,
-                    max_in_flight=job.max_in_flight,
-                    indices=job.indices,
-                    origin=origin,
-                    **common,
-                )
-            else:
-                assert dealer is not None
-                await run_closed_loop(
-                    target,
-                    job.cell,
-                    job.requests,
-                    deadline_s=job.deadline_s,
-                    slots=job.slots,
-                    take=dealer.take,
-                    **common,
-                )
+            await _send_share(target, job, dealer, load, outbox.on_record, origin)
     finally:
         ticker.cancel()
-        flush()  # also when stopped mid-job: what finished goes back
+        outbox.flush()  # also when stopped mid-job: what finished goes back
     end_epoch = time.time()
     return WorkerHealth(
         worker=index,
@@ -324,6 +310,35 @@ async def _run_job(out, index: int, target: HttpTarget, job: Job, dealer: _Deale
         start_late_s=start_late,
         end_epoch=end_epoch,
     )
+
+
+async def _send_share(
+    target: HttpTarget,
+    job: Job,
+    dealer: _Dealer | None,
+    load: CellLoad,
+    on_record: Callable[[RequestRecord], None],
+    origin: float,
+) -> None:
+    """This worker's share of the phase: its part of the open loop's schedule, or its closed-loop slots."""
+    common = dict(output_len=job.output_len, warmup=job.warmup, on_record=on_record, load=load)
+    if job.offsets is not None:
+        await run_open_loop(
+            target,
+            job.cell,
+            job.requests,
+            job.offsets,
+            deadline_s=job.deadline_s,
+            max_in_flight=job.max_in_flight,
+            indices=job.indices,
+            origin=origin,
+            **common,
+        )
+    else:
+        assert dealer is not None
+        await run_closed_loop(
+            target, job.cell, job.requests, deadline_s=job.deadline_s, slots=job.slots, take=dealer.take, **common
+        )
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import signal
 import subprocess
 import threading
 import time
@@ -41,6 +40,7 @@ from dataclasses import dataclass, field
 from engine.load.client import CellLoad, PreparedRequest
 from engine.load.record import RequestRecord
 from engine.load.worker import Job, WorkerConfig, WorkerHealth
+from engine.load.workerproc import _Worker
 from engine.plan import Cell
 from engine.spawn import python_argv
 
@@ -53,79 +53,6 @@ def split(total: int, n: int) -> list[int]:
     if n < 1:
         raise ValueError("at least one worker")
     return [total // n + (1 if i < total % n else 0) for i in range(n)]
-
-
-def _death(exitcode: int | None) -> str:
-    if exitcode is None:
-        return "its pipe closed, its process still there"
-    if exitcode < 0:
-        try:
-            name = signal.Signals(-exitcode).name
-        except ValueError:
-            name = f"signal {-exitcode}"
-        return f"killed by {name}"
-    return f"exit code {exitcode}"
-
-
-@dataclass
-class _Worker:
-    """The coordinator's handle on one worker: here a local process and its pipe. A transport
-    (engine.load.rayworkers: a Ray actor) overrides how messages go and come, how it is named, how
-    its death is told and how it is stopped; the protocol and the pool's logic stay the same."""
-
-    index: int
-    process: subprocess.Popen | None
-    conn: multiprocessing.connection.Connection | None
-    pid: int = 0
-    alive: bool = True
-    ready: asyncio.Future | None = None
-    error: str | None = None  # what the worker said before it went
-    host: str | None = None  # where it runs, for workers that may run elsewhere (Ray); None: this host
-    clock_offset_s: float = 0.0  # its time.time() minus the coordinator's (0: one clock)
-    clock_uncertainty_s: float = 0.0
-    stopped: bool = False  # it said it stopped (after a "stop"), its finished records sent before
-    reader: threading.Thread | None = None  # the thread that receives its messages
-
-    def name(self) -> str:
-        return f"load worker {self.index} (pid {self.pid})"
-
-    def open(self) -> None:
-        """In the worker's reader thread, before its first message: whatever the transport needs."""
-
-    def send(self, msg: tuple) -> None:
-        """One message to the worker; OSError when it is gone (its reader thread says so)."""
-        self.conn.send(msg)
-
-    def receive(self) -> list[tuple]:
-        """The next messages from the worker, in order; EOFError or OSError once it is gone."""
-        return [self.conn.recv()]
-
-    def death(self) -> str:
-        """How it died (blocking: it may wait for the exit status)."""
-        try:
-            self.process.wait(5.0)
-        except subprocess.TimeoutExpired:
-            pass
-        return _death(self.process.returncode)
-
-    def stop(self) -> None:
-        """Ask it to stop (a phase cut short loses its requests in flight, as one process would)."""
-        try:
-            self.conn.send(("stop",))
-        except OSError:
-            pass
-
-    def reap(self, deadline: float) -> None:
-        """Make sure it is gone: wait until `deadline` (time.monotonic()), then terminate, then kill."""
-        for stop in (None, self.process.terminate, self.process.kill):
-            if stop is not None:
-                stop()
-            try:
-                self.process.wait(max(0.0, deadline - time.monotonic()) if stop is None else 2.0)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        self.conn.close()
 
 
 @dataclass
@@ -245,68 +172,85 @@ class WorkerPool:
         await self.start()
         self._phases += 1
         phase = _Phase(self._phases, cell, requests, offsets, output_len, warmup, on_record, load)
-        n = len(requests)
-        jobs: dict[int, Job] = {}
-        if offsets is None:
-            self._prepare(requests)
         base = dict(cell=cell, output_len=output_len, warmup=warmup, deadline_s=deadline_s, start_epoch=0.0)
         if offsets is None:
-            shares = split(min(cell.concurrency, n), self.n)
-            phase.slots = sum(shares)
-            for i, slots in enumerate(shares):
-                if slots:
-                    first = list(range(phase.next, min(n, phase.next + slots)))
-                    phase.next += len(first)
-                    batch = max(1, slots // 4)
-                    jobs[i] = Job(phase.id, requests=requests, slots=slots, first=first, batch=batch, **base)
-                    phase.held[i] = set(first)
+            self._prepare(requests)
+            jobs = self._closed_jobs(phase, base)
         else:
-            active = min(self.n, max_in_flight) if max_in_flight else self.n
-            caps = split(max_in_flight, active) if max_in_flight else [None] * active
-            for i in range(active):
-                idx = list(range(i, n, active))
-                if idx:
-                    jobs[i] = Job(
-                        phase.id,
-                        requests=[requests[k] for k in idx],
-                        offsets=[offsets[k] for k in idx],
-                        indices=idx,
-                        max_in_flight=caps[i],
-                        **base,
-                    )
-                    phase.held[i] = set(idx)
+            jobs = self._open_jobs(phase, base, max_in_flight)
         self._phase = phase
         try:
-            for i, job in jobs.items():
-                phase.done[i] = self._loop.create_future()
-                phase.staged[i] = self._loop.create_future()
-                try:
-                    self.workers[i].send(("job", job))
-                except OSError:
-                    pass  # it died already: its end of the pipe tells the reader thread
-            # The shared start is fixed only once every worker holds its job: a closed loop's job
-            # carries every request body, and sending them one worker after another takes time (0.6
-            # to 1.8 s for 4 jobs of 66 MB): a start fixed before would find the later workers late.
-            for i in jobs:
-                await asyncio.wait((phase.staged[i], phase.done[i]), return_when=asyncio.FIRST_COMPLETED)
-            start_epoch = time.time() + self.start_margin_s
-            for i in jobs:
-                if not phase.done[i].done():
-                    try:  # in the worker's own clock
-                        self.workers[i].send(("go", phase.id, start_epoch + self.workers[i].clock_offset_s))
-                    except OSError:
-                        pass
+            start_epoch = await self._start_jobs(phase, jobs)
             await asyncio.gather(*phase.done.values())
         except asyncio.CancelledError:
             await self._stop_phase(phase, list(jobs))
             raise
         finally:
             self._phase = None
+        n = len(requests)
         if phase.next < n and offsets is None:  # every worker died before the cell was dealt out
             self._fail(phase, range(phase.next, n), "not sent: every load worker died")
         ends = [h.end_epoch for h in phase.health.values()]
         duration = (max(ends) if ends else time.time()) - start_epoch
         return max(duration, 1e-9), sorted(phase.health.values(), key=lambda h: h.worker)
+
+    def _closed_jobs(self, phase: _Phase, base: dict) -> dict[int, Job]:
+        """The closed loop's jobs: the cell's slots split exactly, each with its first indices."""
+        requests, n = phase.requests, len(phase.requests)
+        shares = split(min(phase.cell.concurrency, n), self.n)
+        phase.slots = sum(shares)
+        jobs: dict[int, Job] = {}
+        for i, slots in enumerate(shares):
+            if slots:
+                first = list(range(phase.next, min(n, phase.next + slots)))
+                phase.next += len(first)
+                batch = max(1, slots // 4)
+                jobs[i] = Job(phase.id, requests=requests, slots=slots, first=first, batch=batch, **base)
+                phase.held[i] = set(first)
+        return jobs
+
+    def _open_jobs(self, phase: _Phase, base: dict, max_in_flight: int | None) -> dict[int, Job]:
+        """The open loop's jobs: the schedule dealt round-robin, the cap on requests in flight split."""
+        requests, offsets, n = phase.requests, phase.offsets, len(phase.requests)
+        active = min(self.n, max_in_flight) if max_in_flight else self.n
+        caps = split(max_in_flight, active) if max_in_flight else [None] * active
+        jobs: dict[int, Job] = {}
+        for i in range(active):
+            idx = list(range(i, n, active))
+            if idx:
+                jobs[i] = Job(
+                    phase.id,
+                    requests=[requests[k] for k in idx],
+                    offsets=[offsets[k] for k in idx],
+                    indices=idx,
+                    max_in_flight=caps[i],
+                    **base,
+                )
+                phase.held[i] = set(idx)
+        return jobs
+
+    async def _start_jobs(self, phase: _Phase, jobs: dict[int, Job]) -> float:
+        """Hand every worker its job, then the shared start (returned, in the coordinator's clock)."""
+        for i, job in jobs.items():
+            phase.done[i] = self._loop.create_future()
+            phase.staged[i] = self._loop.create_future()
+            try:
+                self.workers[i].send(("job", job))
+            except OSError:
+                pass  # it died already: its end of the pipe tells the reader thread
+        # The shared start is fixed only once every worker holds its job: a closed loop's job
+        # carries every request body, and sending them one worker after another takes time (0.6
+        # to 1.8 s for 4 jobs of 66 MB): a start fixed before would find the later workers late.
+        for i in jobs:
+            await asyncio.wait((phase.staged[i], phase.done[i]), return_when=asyncio.FIRST_COMPLETED)
+        start_epoch = time.time() + self.start_margin_s
+        for i in jobs:
+            if not phase.done[i].done():
+                try:  # in the worker's own clock
+                    self.workers[i].send(("go", phase.id, start_epoch + self.workers[i].clock_offset_s))
+                except OSError:
+                    pass
+        return start_epoch
 
     async def _stop_phase(self, phase: _Phase, busy: list[int], wait_s: float = 2.0) -> None:
         """An interrupt mid-phase: stop every worker's sending now, and take the records it had
@@ -377,10 +321,7 @@ class WorkerPool:
                 phase.done[w.index].set_result(None)
 
     def _record(self, phase: _Phase, record: RequestRecord) -> None:
-        if record.ok:
-            phase.load.done += 1
-        else:
-            phase.load.failed += 1
+        phase.load.count(record)
         phase.on_record(record)
 
     def _counters(self, phase: _Phase) -> None:
