@@ -22,6 +22,16 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.integration)
 
 
+@pytest.fixture(autouse=True)
+def _restore_cpu_affinity():
+    """A run inside the test process pins its load thread (the test's own) to the client's CPU
+    (engine.server.isolation.pin_client): give every later test the CPUs this one started with, as
+    what a test shows may depend on them (the setup screen's isolation preview, auto workers)."""
+    cpus = os.sched_getaffinity(0)
+    yield
+    os.sched_setaffinity(0, cpus)
+
+
 @pytest.fixture(scope="session")
 def tiny_model() -> Path:
     from engine.server.tinymodel import ensure_tiny_model
