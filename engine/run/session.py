@@ -255,8 +255,8 @@ class RunSession:
         ctx.writer.summary.cells.append(result)
         ctx.writer.write_summary()
         self.observer(CellFinished(cell, result))
-        if not ctx.launcher.alive():
-            raise LaunchError(f"the server died during cell {cell.label}; see {ctx.writer.dir / 'server.log'}")
+        if (why := ctx.launcher.gone()) is not None:  # ended under load too fast for the watch to see
+            raise LaunchError(f"{why}, during cell {cell.label}; see {ctx.writer.dir / 'server.log'}")
         if result.failed and (why := await ctx.launcher.unreachable()):
             raise LaunchError(
                 f"the server at {ctx.launcher.base_url} stopped answering during cell {cell.label}: {why}"
