@@ -6,11 +6,11 @@ every process a server left, also those that left its process group."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 
-def children_map(zombies: bool = False) -> dict[int, list[int]]:
-    """Parent pid -> its children's pids, over every process now (zombies left out unless asked)."""
-    children: dict[int, list[int]] = {}
+def _stats() -> Iterator[tuple[int, list[bytes]]]:
+    """(pid, the fields of /proc/PID/stat from its state on) for every process now."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -20,9 +20,15 @@ def children_map(zombies: bool = False) -> dict[int, list[int]]:
         except OSError:
             continue  # gone since the listing
         # The command name may hold spaces and parentheses: the fields start after the last ')'.
-        fields = stat[stat.rfind(b")") + 2 :].split()
+        yield int(entry), stat[stat.rfind(b")") + 2 :].split()
+
+
+def children_map(zombies: bool = False) -> dict[int, list[int]]:
+    """Parent pid -> its children's pids, over every process now (zombies left out unless asked)."""
+    children: dict[int, list[int]] = {}
+    for pid, fields in _stats():
         if zombies or fields[0] != b"Z":
-            children.setdefault(int(fields[1]), []).append(int(entry))
+            children.setdefault(int(fields[1]), []).append(pid)
     return children
 
 
@@ -40,19 +46,7 @@ def session_members(sid: int) -> dict[int, int]:
     """Every living process of session `sid` (zombies left out), with its start time (clock ticks
     since boot, so that a pid reused later is never taken for it). A launched server's processes
     keep its keeper's session id even once re-parented, unless one starts a session of its own."""
-    members: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if fields[0] != b"Z" and int(fields[3]) == sid:
-            members[int(entry)] = int(fields[19])
-    return members
+    return {pid: int(fields[19]) for pid, fields in _stats() if fields[0] != b"Z" and int(fields[3]) == sid}
 
 
 def state_of(pid: int) -> str | None:
