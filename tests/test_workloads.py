@@ -98,6 +98,16 @@ def record(ttft_ms: float, e2el_ms: float, tokens: int, ok: bool = True) -> Requ
     return RequestRecord(0, 0, 1, 8, tokens, ok=ok, ttft=ttft_ms / 1000, e2el=e2el_ms / 1000, output_tokens=tokens)
 
 
+def test_a_rate_cell_without_num_prompts_sends_about_20_s_of_arrivals():
+    from engine.plan import build_plan
+    from engine.profiles import apply_overrides, load_profile
+
+    grid = apply_overrides(load_profile("cpu-tiny"), **{"grid.rates": [0.1, 2.0], "grid.seq": ["64/8"]}).grid
+    assert [c.num_prompts for c in build_plan(grid)] == [max(grid.min_prompts, 10), 40]
+    turns = apply_overrides(load_profile("cpu-tiny"), **{"grid.rates": [2.0], "grid.dataset": "multiturn:3"}).grid
+    assert {c.num_prompts for c in build_plan(turns)} == {120}  # 40 conversations of 3 turns
+
+
 def test_goodput_counts_requests_meeting_every_slo():
     records = [
         record(100, 1100, 11),  # TPOT 100 ms

@@ -134,7 +134,7 @@ def build_plan(grid: Grid) -> list[Cell]:
         return [_trace_cell(grid)]
     if grid.rates or grid.ramp_up_strategy:
         # The default count is about 20 s of arrivals: of conversations, when the rate is of conversations.
-        per_start = grid.turns() if grid.num_prompts is None else 1
+        per_start = (grid.turns() or 1) if grid.num_prompts is None else 1
         cells = [replace(c, num_prompts=c.num_prompts * per_start) for c in _open_plan(grid)]
         return [_conversations(c, grid.turns()) for c in cells]
     cells = []
