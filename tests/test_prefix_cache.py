@@ -14,7 +14,8 @@ import pytest
 from engine.profiles import apply_overrides, load_profile
 from engine.report.model import PREFIX_CACHE_HITS
 from engine.run.session import RunSession
-from engine.server.launcher import ServerLauncher, free_port, server_spec
+from engine.server.launcher import ServerLauncher, server_spec
+from engine.server.launcher_base import free_port
 from engine.server.vllm_backend import VLLM_METRICS
 from tests.fake_openai import FakeConfig, FakeServer
 

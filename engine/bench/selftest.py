@@ -34,7 +34,7 @@ from engine.load.worker import WorkerConfig
 from engine.load.workers import WorkerPool
 from engine.plan import Cell
 from engine.report.metrics import percentile
-from engine.server.launcher import free_port
+from engine.server.launcher_base import free_port
 
 
 @dataclass

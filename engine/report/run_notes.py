@@ -14,7 +14,7 @@ class Note(BaseModel):
 
 
 class ServerNote(Note):
-    """What the run found the server to serve (engine.server.discovery.ServerInfo)."""
+    """What the run found the server to serve (engine.server.launcher_base.ServerInfo)."""
 
     model: str = ""
     root: str | None = None

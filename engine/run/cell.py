@@ -32,8 +32,8 @@ from engine.run.assemble import assemble_cell
 from engine.run.requests import prepare_requests
 from engine.run.telemetry import RunTelemetry
 from engine.run.watch import LoadWatch
-from engine.server.discovery import ServerInfo
 from engine.server.launcher import Launcher
+from engine.server.launcher_base import ServerInfo
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from engine.load.datasets import build_items
 from engine.load.prompts import PromptFactory
 from engine.plan import Cell
 from engine.profiles import ResolvedProfile
-from engine.server.discovery import ServerInfo
+from engine.server.launcher_base import ServerInfo
 
 
 async def prepare_requests(

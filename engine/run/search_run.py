@@ -13,7 +13,7 @@ from engine.report.model import CellResult
 from engine.report.results import ResultsWriter
 from engine.run.preflight import open_files_left, worst_in_flight
 from engine.run.search import Search
-from engine.server.discovery import ServerInfo
+from engine.server.launcher_base import ServerInfo
 
 
 def probe_cell(grid, seq: str, level: float, index: int) -> Cell:

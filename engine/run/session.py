@@ -38,8 +38,9 @@ from engine.run.senders import choose_workers, start_pool
 from engine.run.telemetry import RunTelemetry
 from engine.run.watch import LoadFault
 from engine.server import isolation
-from engine.server.discovery import DiscoveryError, ServerInfo
-from engine.server.launcher import LaunchError, make_launcher, profile_env, run_isolation
+from engine.server.discovery import DiscoveryError
+from engine.server.launcher import LaunchError, make_launcher, run_isolation
+from engine.server.launcher_base import ServerInfo, profile_env
 
 
 class RunSession:

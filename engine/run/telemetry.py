@@ -21,7 +21,8 @@ from engine.plan import Cell
 from engine.profiles import ResolvedProfile
 from engine.report.diskspace import FaultLatch
 from engine.report.run_notes import PromptSeed
-from engine.server.launcher import Launcher, profile_env
+from engine.server.launcher import Launcher
+from engine.server.launcher_base import profile_env
 from engine.telemetry.devices import AmdSmiReader, NvmlReader, ProcessTreeReader, visible_indices
 from engine.telemetry.recorder import TelemetryRecorder, open_readers
 

@@ -20,8 +20,7 @@ from engine.load.record import RequestRecord
 from engine.load.tokenizer import load_tokenizer
 from engine.profiles import ResolvedProfile
 from engine.server.backend import Backend
-from engine.server.launcher_base import ServerInfo as ServerInfo  # re-exported: defined with the launchers
-from engine.server.launcher_base import model_location
+from engine.server.launcher_base import ServerInfo, model_location
 
 
 class DiscoveryError(Exception):

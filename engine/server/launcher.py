@@ -39,15 +39,12 @@ from engine.server.launcher_base import (
     NotSupportedError,
     ServerInfo,
     StateSource,
+    free_port,
     log_tail,
     model_location,
     run_isolation,
     server_env,
 )
-
-# Re-exported: their users import them from here.
-from engine.server.launcher_base import free_port as free_port
-from engine.server.launcher_base import profile_env as profile_env
 from engine.server.vllm_backend import VLLM
 from engine.values import format_cpus, parse_cpus
 
