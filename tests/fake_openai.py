@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -50,6 +51,7 @@ class FakeConfig:
     version: str | None = None  # served at /server_version as {"version": ...}
     # /metrics in this engine's own names (`PREFIX:running_streams`, `PREFIX:tokens_out_total`, ...)
     metrics_prefix: str | None = None
+    exit_on_request: int | None = None  # the whole process exits (code 3) when this request arrives
     requests: list[dict] = field(default_factory=list)
     tokens_in: int = 0  # prompt tokens of every completion stream so far
     tokens_out: int = 0  # tokens streamed so far
@@ -144,6 +146,8 @@ class FakeServer:
         self._drop_if_dead(request)
         body = await request.json()
         self.config.requests.append(body)
+        if self.config.exit_on_request is not None and len(self.config.requests) >= self.config.exit_on_request:
+            os._exit(3)  # a server process that dies under load (run as a script: a launched server)
         if isinstance(body.get("prompt"), list) and not self.config.accept_token_ids:
             return web.json_response({"error": {"message": "prompt must be a string"}}, status=400)
         return await self._stream(request, body, self._prompt_len(body["prompt"]), chat=False)
@@ -245,6 +249,7 @@ def main() -> None:
     p.add_argument("--metrics-prefix")
     p.add_argument("--version")
     p.add_argument("--token-delay", type=float, default=0.0, help="seconds between two tokens of a stream")
+    p.add_argument("--exit-on-request", type=int, help="exit (code 3) when this completion request arrives")
     args = p.parse_args()
     print(f"fake engine: {vars(args)}", flush=True)
     cfg = FakeConfig(
@@ -253,6 +258,7 @@ def main() -> None:
         metrics_prefix=args.metrics_prefix,
         version=args.version,
         token_delay_s=args.token_delay,
+        exit_on_request=args.exit_on_request,
     )
     web.run_app(FakeServer(cfg).app, host=args.host, port=args.port, print=None)
 

@@ -58,7 +58,7 @@ class FakeEngineBackend:
         preemptions=None,
     )
     capabilities = Capabilities(token_id_prompts=True, answer_ids_field="return_token_ids", in_process=False)
-    FLAGS = ("--metrics-prefix", "--version", "--health-path", "--token-delay")
+    FLAGS = ("--metrics-prefix", "--version", "--health-path", "--token-delay", "--exit-on-request")
 
     def serve_command(self, model, args, host, port):
         return [sys.executable, FAKE, "--model-path", model, *args, "--host", host, "--port", str(port)]
@@ -135,6 +135,20 @@ async def test_a_backend_defined_here_runs_through_the_real_run_path(fake_engine
     assert server["generation_tokens"] == 24 and server["prompt_tokens"] == 4 * 16, server
     assert server["token_check"].startswith("match"), server["token_check"]
     assert server["running_max"] is not None and server["waiting_max"] == 0.0
+
+
+async def test_a_server_that_dies_under_load_ends_the_run_with_why_and_its_cell_cut_short(fake_engine, tmp_path):
+    """The server exits when the cell's second measured request arrives: its requests fail at once,
+    maybe before the watch's next look. Either way the run says why, and the cell is cut short (not
+    summarised: a resume measures it again), never recorded as a measurement."""
+    profile = fake_profile(**{"recipe.args": [*FAKE_ARGS, "--exit-on-request", "3"]})  # 1 warm-up, then 2
+    outcome = await RunSession(profile, lambda event: None, tmp_path).run()
+    assert outcome.exit_code == 1, outcome.error
+    summary = json.loads((outcome.results_dir / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["cells"] == []
+    assert summary["error"].startswith("the server") and "during cell c=2 16/6" in summary["error"], summary["error"]
+    assert any(word in summary["error"] for word in ("exited (code 3)", "ended")), summary["error"]
+    assert summary["interrupted_cell"]["cell"] == "c=2 16/6"
 
 
 def test_the_backend_shapes_the_launch_and_the_dry_run(fake_engine):

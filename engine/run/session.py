@@ -253,11 +253,15 @@ class RunSession:
         """One cell, recorded; then a check that the server is still there."""
         ctx = self.executor.ctx
         result = await self.executor.run_cell(cell)
+        if (why := ctx.launcher.gone()) is not None:
+            # Gone before the watch's next look (its requests all failed at once): as for a cut cell,
+            # its requests stay in requests.jsonl unsummarised, and a resume measures it again.
+            recorded = result.completed + result.failed
+            ctx.writer.summary.interrupted_cell = InterruptedCell(cell=cell.label, index=cell.index, recorded=recorded)
+            raise LoadFault(f"{why}, during cell {cell.label}", "see server.log in the results folder")
         ctx.writer.summary.cells.append(result)
         ctx.writer.write_summary()
         self.observer(CellFinished(cell, result))
-        if (why := ctx.launcher.gone()) is not None:  # ended under load too fast for the watch to see
-            raise LaunchError(f"{why}, during cell {cell.label}; see {ctx.writer.dir / 'server.log'}")
         if result.failed and (why := await ctx.launcher.unreachable()):
             raise LaunchError(
                 f"the server at {ctx.launcher.base_url} stopped answering during cell {cell.label}: {why}"
