@@ -24,13 +24,17 @@ def parse_workers(text: str) -> int | str:
     return n
 
 
+def _numbers(text: str, cast, what: str) -> list:
+    """Numbers written with commas or spaces between; ValueError naming `what` (with an example)."""
+    try:
+        return [cast(p) for p in re.split(r"[,\s]+", text) if p]
+    except ValueError:
+        raise ValueError(f"{text!r} is not a list of {what}") from None
+
+
 def parse_int_list(text: str) -> list[int]:
     """'1, 4 16' -> [1, 4, 16] (commas or spaces between); the profile checks the values."""
-    parts = [p for p in re.split(r"[,\s]+", text) if p]
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        raise ValueError(f"{text!r} is not a list of whole numbers: write them with commas, e.g. 4, 8, 16") from None
+    values = _numbers(text, int, "whole numbers: write them with commas, e.g. 4, 8, 16")
     if not values:
         raise ValueError("give at least one, e.g. 4, 8, 16")
     return values
@@ -38,11 +42,7 @@ def parse_int_list(text: str) -> list[int]:
 
 def parse_rates(text: str) -> list[float]:
     """'2, 5, 10' -> [2.0, 5.0, 10.0] requests per second, each above 0."""
-    parts = [p for p in re.split(r"[,\s]+", text) if p]
-    try:
-        values = [float(p) for p in parts]
-    except ValueError:
-        raise ValueError(f"{text!r} is not a list of request rates: write req/s with commas, e.g. 2, 5, 10") from None
+    values = _numbers(text, float, "request rates: write req/s with commas, e.g. 2, 5, 10")
     if not values or any(v <= 0 for v in values):
         raise ValueError("give request rates above 0 req/s, e.g. 2, 5, 10")
     return values
