@@ -277,6 +277,13 @@ TARGET_OPTIONS: tuple[Option, ...] = (
     Option("--endpoint", "endpoint", "base URL of a running OpenAI-compatible server (implies --mode external)"),
     Option("--model", "model.name", "name of the model to request (external mode, when the server serves several)"),
     Option("--tokenizer", "model.tokenizer", "tokenizer folder or id, for servers that take text prompts"),
+    Option(
+        "--gpu-hour-cost",
+        "hardware.gpu_hour_cost",
+        "price of one GPU-hour, any currency: each cell's cost per million output tokens (default: none)",
+        parse=float,
+        metavar="PRICE",
+    ),
     Option("--results", help="folder under which each run's results folder is made (default ./results)", parse=Path),
     Option(
         "--prompts-per-concurrency",

@@ -1,0 +1,204 @@
+"""Frontiers and frontier comparison on hand-made points whose answers are known: dominated points
+left off, ties, flagged cells listed, one frontier covering a range the other does not, a sweep
+against itself giving 1.00 everywhere, cost absent and present, a run against a sweep."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from engine.compare.frontier_words import headline, lines, sentence
+from engine.compare.frontiers import compare_frontiers
+from engine.report.cost import cost_per_million
+from engine.report.model import CLIENT_STARVED, CellResult, Flag, RunSummary
+from engine.sweep.frontier import INTERACTIVITY, LATENCY, frontier
+from engine.sweep.pareto import Curve, pareto
+from engine.sweep.source import load_source, load_sources
+
+
+def cell(conc: int, tput: float, user: float, e2e: float = 1000.0, seq=(128, 128), **extra) -> CellResult:
+    """A cell of `tput` output tok/s in all, `user` tok/s per user (TPOT 1000/user ms), `e2e` ms."""
+    isl, osl = seq
+    fields = dict(
+        max_concurrency=conc,
+        input_len=isl,
+        output_len=osl,
+        completed=8,
+        failed=0,
+        num_prompts=8,
+        duration=1.0,
+        total_input_tokens=isl * 8,
+        total_output_tokens=osl * 8,
+        request_throughput=1.0,
+        output_throughput=tput,
+        total_token_throughput=2 * tput,
+        mean_e2el_ms=e2e,
+        p99_e2el_ms=1.5 * e2e,
+        p99_ttft_ms=e2e / 10,
+        median_ttft_ms=e2e / 10,
+        mean_tpot_ms=1000.0 / user,
+        p99_tpot_ms=1200.0 / user,
+        interactivity=user,
+    )
+    return CellResult(**{**fields, **extra})
+
+
+def write_run(folder: Path, cells: list[CellResult], hardware: str = "hw", devices: int = 1, **extra) -> Path:
+    folder.mkdir(parents=True)
+    summary = RunSummary(hardware=hardware, devices=devices, profile="p", status="completed", cells=cells, **extra)
+    (folder / "summary.json").write_text(summary.model_dump_json())
+    return folder
+
+
+def write_sweep(root: Path, variants: dict[str, tuple[list[CellResult], int]], hardware: str = "hw", **top) -> Path:
+    """A sweep folder: a run folder per variant (name -> (cells, gpus)) and sweep.json."""
+    records = []
+    for name, (cells, gpus) in variants.items():
+        write_run(root / name, cells, hardware, devices=gpus, recipe=name)
+        records.append(
+            {"name": name, "flags": {"max-num-seqs": name}, "env": {}, "recipe": None, "gpus": gpus, "run": name}
+            | {"status": "done", "error": None}
+        )
+    doc = {"schema": 1, "kind": "sweep", "created": "2026-12-03T15:00:00Z", "profile": "p"}
+    (root / "sweep.json").write_text(json.dumps(doc | {"variants": records, "frontier": None} | top))
+    return root
+
+
+# A frontier falling from 1000 tok/s/GPU at 10 tok/s/user to 100 at 100 tok/s/user (y = 10000 / x).
+CURVE = [(c, 10000.0 / u, u) for c, u in ((64, 10.0), (16, 20.0), (4, 50.0), (1, 100.0))]
+
+
+def curve_cells(scale: float = 1.0, users=None) -> list[CellResult]:
+    return [cell(c, scale * t, u, e2e=128 * 1000 / u) for c, t, u in CURVE if users is None or u in users]
+
+
+# -- the frontier -----------------------------------------------------------------------------------
+def test_pareto_leaves_dominated_points_off_and_keeps_ties():
+    pts = [(10, 100), (20, 80), (15, 70), (20, 80), (30, 10), (5, 100)]
+    # (15, 70) is below (20, 80); (5, 100) is left of (10, 100); the two (20, 80) are a tie: both stay.
+    assert pareto(pts, lambda p: p) == [(10, 100), (20, 80), (20, 80), (30, 10)]
+    # Lower x better (latency): (5, 100) dominates (10, 100); (15, 70) is worse than (10,100) on both.
+    assert pareto(pts, lambda p: p, x_higher_better=False) == [(5, 100)]
+
+
+def test_curve_interpolates_in_log_space_and_not_beyond():
+    c = Curve.through([(10, 1000), (100, 100)])
+    assert c.at(math.sqrt(10 * 100)) == pytest.approx(math.sqrt(1000 * 100))
+    assert c.at(10) == 1000 and c.at(100) == 100
+    assert c.at(9.9) is None and c.at(100.1) is None
+
+
+def test_sweep_frontier_per_gpu_flagged_cells_and_dominated_variant(tmp_path):
+    # tp2 serves twice the tokens on two GPUs: the same per GPU, a tie; slow is dominated everywhere.
+    flagged = cell(8, 50000.0, 30.0, flags=[Flag(code=CLIENT_STARVED, reason="client waited 40% of the cell")])
+    sweep = write_sweep(
+        tmp_path / "s",
+        {
+            "fast": ([*curve_cells(), flagged], 1),
+            "tp2": (curve_cells(2.0, users={20.0}), 2),
+            "slow": (curve_cells(0.5), 1),
+        },
+    )
+    f = frontier(load_source(sweep))
+    on = f.on(INTERACTIVITY, "128/128")
+    assert [(p.variant, p.load, p.output_tok_s_per_gpu) for p in on.frontier] == [
+        ("fast", "c=64", 1000.0),
+        ("fast", "c=16", 500.0),
+        ("tp2", "c=16", 500.0),
+        ("fast", "c=4", 200.0),
+        ("fast", "c=1", 100.0),
+    ]
+    assert all(p.variant != "slow" for p in on.frontier) and len(on.points) == 9
+    assert [(x.variant, x.load) for x in f.left_off] == [("fast", "c=8")]
+    assert "client_starved" in f.left_off[0].why
+    assert on.frontier[0].flags == {"max-num-seqs": "fast"}
+    # Against latency (lower better): throughput rises with latency, every fast point is on it too.
+    lat = f.on(LATENCY, "128/128")
+    assert [p.load for p in lat.frontier if p.variant == "fast"] == ["c=1", "c=4", "c=16", "c=64"]
+
+
+# -- frontier against frontier ----------------------------------------------------------------------
+def test_a_sweep_against_itself_is_one_everywhere(tmp_path):
+    sweep = write_sweep(tmp_path / "s", {"a": (curve_cells(), 1), "b": (curve_cells(0.5), 1)})
+    a, b = load_sources([sweep, sweep], ["A", "B"])
+    fc = compare_frontiers(frontier(a), frontier(b))
+    for c in fc.axes:
+        assert c.samples and all(s.ratio == pytest.approx(1.0) for s in c.samples)
+        assert c.geomean == pytest.approx(1.0) and c.leads == []
+    assert headline(fc) == [
+        "A's best delivers 1.00x B's best output tokens per GPU at 10-100 tok/s/user (geomean, 128/128)."
+    ]
+
+
+def test_lead_changes_where_the_ratio_crosses_one(tmp_path):
+    # A: y = 20000 / x^1.5 * sqrt(10)... built as points; B: y = 10000 / x. Equal at x = 40.
+    users = (10.0, 20.0, 40.0, 80.0, 100.0)
+    a_cells = [cell(i + 1, 10000.0 / 40 * (40 / u) ** 2, u) for i, u in enumerate(users)]
+    b_cells = [cell(i + 1, 10000.0 / u, u) for i, u in enumerate(users)]
+    fa = frontier(load_source(write_sweep(tmp_path / "a", {"x": (a_cells, 1)}, hardware="mi355x")))
+    fb = frontier(load_source(write_sweep(tmp_path / "b", {"y": (b_cells, 1)}, hardware="b200")))
+    fa.source.name, fb.source.name = "mi355x", "b200"
+    c = compare_frontiers(fa, fb).on(INTERACTIVITY)[0]
+    assert [who for _, who in c.leads] == ["mi355x", "b200"]
+    assert c.leads[1][0] == pytest.approx(40.0, rel=1e-6)
+    assert c.highest.ratio == pytest.approx(4.0) and c.highest.at == pytest.approx(10.0)
+    assert c.lowest.ratio == pytest.approx(0.4) and c.lowest.at == pytest.approx(100.0)
+    # Ratio = (40/x) in log space from 10 to 100: the geomean is 40 / sqrt(10 * 100) = 1.2649.
+    assert c.geomean == pytest.approx(40 / math.sqrt(1000), rel=1e-3)
+    text = sentence(c, "mi355x", "b200")
+    assert text.startswith("mi355x's best delivers 1.26x b200's best output tokens per GPU at 10-100 tok/s/user")
+    assert "up to 4.00x at 10 tok/s/user" in text and "b200's best up to 2.50x at 100 tok/s/user" in text
+    assert "mi355x leads up to 40 tok/s/user, then b200 from 40 tok/s/user" in text
+
+
+def test_one_frontier_covers_a_range_the_other_does_not(tmp_path):
+    a = write_sweep(tmp_path / "a", {"v": (curve_cells(1.5), 1)}, hardware="mi355x")  # 10-100 tok/s/user
+    b = write_sweep(tmp_path / "b", {"w": (curve_cells(users={20.0, 50.0}), 1)}, hardware="b200")  # 20-50
+    sa, sb = load_sources([a, b])
+    fc = compare_frontiers(frontier(sa), frontier(sb))
+    c = fc.on(INTERACTIVITY)[0]
+    assert (c.low, c.high) == (pytest.approx(20.0), pytest.approx(50.0))
+    assert all(s.ratio == pytest.approx(1.5) for s in c.samples)
+    text = "\n".join(lines(fc))
+    assert "only mi355x's frontier reaches below 20 tok/s/user (down to 10 tok/s/user)" in text
+    assert "only mi355x's frontier reaches above 50 tok/s/user (up to 100 tok/s/user)" in text
+    assert "mi355x leads across the range" in text
+    # Disjoint ranges: nothing compared, and said so.
+    d = write_sweep(tmp_path / "d", {"w": (curve_cells(users={100.0}), 1)}, hardware="h100")
+    e = write_sweep(tmp_path / "e", {"v": (curve_cells(users={10.0, 20.0}), 1)}, hardware="a100")
+    c2 = compare_frontiers(*(frontier(s) for s in load_sources([d, e]))).on(INTERACTIVITY)[0]
+    assert c2.samples == [] and "cover no common range" in sentence(c2, "h100", "a100")
+
+
+def test_cost_absent_is_no_figure_and_present_is_price_over_tokens(tmp_path):
+    assert cost_per_million(None, 8, 1000.0) is None and cost_per_million(2.0, 1, 0.0) is None
+    # 2 per GPU-hour on 8 GPUs delivering 1000 tok/s: 16 per hour over 3.6M tokens per hour.
+    assert cost_per_million(2.0, 8, 1000.0) == pytest.approx(16 / 3.6)
+    priced = [cell(c, t, u, gpu_hour_cost=3.0) for c, t, u in CURVE]
+    a = write_sweep(tmp_path / "a", {"v": (priced, 2)}, hardware="mi355x")
+    b = write_sweep(tmp_path / "b", {"w": (curve_cells(), 1)}, hardware="b200")
+    fa, fb = (frontier(s) for s in load_sources([a, b]))
+    top = fa.on(INTERACTIVITY, "128/128").frontier[0]  # 1000 tok/s on 2 GPUs at 3.0 per GPU-hour
+    assert top.cost_per_mtok == pytest.approx(3.0 * 2 / (1000 * 3600) * 1e6)
+    assert priced[0].cost_per_mtok == pytest.approx(3.0 / (1000 * 3600) * 1e6)  # the cell's own devices: 1
+    assert all(p.cost_per_mtok is None for p in fb.points)
+    unpriced = compare_frontiers(fa, fb).on(INTERACTIVITY)[0]
+    assert unpriced.cost_geomean is None and "cost" not in sentence(unpriced, "mi355x", "b200")
+    # Both priced: B at 2.0 per GPU-hour. A's per-GPU output is half B's: cost ratio (3/0.5)/(2/1) = 3.
+    b2 = write_sweep(tmp_path / "b2", {"w": ([cell(c, t, u, gpu_hour_cost=2.0) for c, t, u in CURVE], 1)})
+    c = compare_frontiers(fa, frontier(load_source(b2))).on(INTERACTIVITY)[0]
+    assert c.geomean == pytest.approx(0.5) and c.cost_geomean == pytest.approx(3.0)
+    assert "cost per million output tokens 3.00x" in sentence(c, "mi355x", "b200")
+
+
+def test_a_run_compares_as_a_one_variant_frontier(tmp_path):
+    run = write_run(tmp_path / "run", curve_cells(2.0), hardware="b200", recipe="llama-fp8")
+    sweep = write_sweep(tmp_path / "s", {"a": (curve_cells(), 1), "b": (curve_cells(users={100.0}), 1)})
+    s, r = load_sources([sweep, run])
+    assert not r.sweep and [v.name for v in r.variants] == ["llama-fp8"] and r.name == "b200"
+    c = compare_frontiers(frontier(s), frontier(r)).on(INTERACTIVITY)[0]
+    assert c.geomean == pytest.approx(0.5) and [who for _, who in c.leads] == ["b200"]
+    assert [x.variant for x in c.forming_b] == ["llama-fp8"]
