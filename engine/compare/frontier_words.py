@@ -24,14 +24,20 @@ def span(c: AxisComparison) -> str:
 
 
 def lead_words(c: AxisComparison) -> str:
+    """Who leads where along x: 'mi355x leads below 40 tok/s/user, b200 above'."""
     if not c.leads:
         return "neither leads: the frontiers coincide"
     if len(c.leads) == 1:
         return f"{c.leads[0][1]} leads across the range"
-    first, rest = c.leads[0][1], c.leads[1:]
-    above = "more" if c.axis.x_higher_better else "longer"
-    turns = ", ".join(f"{who} from {where(c, x)}" for x, who in rest)
-    return f"{first} leads up to {where(c, rest[0][0])}, then {turns} ({above} {c.axis.unit} to the right)"
+    parts = []
+    for i, (x, who) in enumerate(c.leads):
+        if i == 0:
+            parts.append(f"{who} leads below {where(c, c.leads[1][0])}")
+        elif i == len(c.leads) - 1:
+            parts.append(f"{who} above")
+        else:
+            parts.append(f"{who} from {num(x)} to {where(c, c.leads[i + 1][0])}")
+    return ", ".join(parts)
 
 
 def coverage(c: AxisComparison, name_a: str, name_b: str) -> list[str]:

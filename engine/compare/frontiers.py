@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from engine.sweep.frontier import AXES, Axis, AxisFrontier, Frontier, seq_sorted
+from engine.sweep.compute import AXES, Axis, AxisFrontier, Frontier, seq_sorted
 from engine.sweep.pareto import crossing, log_steps
 
 STEPS = 33  # points across the common range: enough for the geomean and the crossings' brackets

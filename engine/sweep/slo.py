@@ -9,7 +9,7 @@ from pathlib import Path
 
 from engine.profiles import ProfileError, load_profile
 from engine.run.search import misses
-from engine.sweep.frontier import Frontier, Point
+from engine.sweep.compute import Frontier, Point
 from engine.sweep.source import Source
 
 
