@@ -290,3 +290,50 @@ def test_cli_compares_sweeps_reports_them_and_refuses_nonsense(tmp_path, capsys)
     (tmp_path / "bad" / "sweep.json").write_text("{not json")
     assert compare_main([str(tmp_path / "bad"), str(sb)]) == 2
     assert "sweep.json" in capsys.readouterr().err
+
+
+def test_gpu_hour_cost_flag_sets_the_hardware_price_and_refuses_a_bad_one():
+    from engine.headless.cli import build_parser, resolve_args
+    from engine.profiles import ProfileError
+
+    profile = resolve_args(build_parser().parse_args(["--gpu-hour-cost", "2.5"]))
+    assert profile.hardware.gpu_hour_cost == 2.5
+    assert resolve_args(build_parser().parse_args([])).hardware.gpu_hour_cost is None
+    with pytest.raises(ProfileError, match="--gpu-hour-cost -1"):
+        resolve_args(build_parser().parse_args(["--gpu-hour-cost", "-1"]))
+
+
+async def test_a_real_priced_run_has_cost_per_cell_and_is_a_one_variant_frontier(vllm_server, tiny_model, tmp_path):
+    """The real vLLM on the tiny model: each cell records the price and its cost per million output
+    tokens; the run folder is a one-variant frontier that compares with itself at 1.00x."""
+    from engine.profiles import apply_overrides, load_profile
+    from engine.run.session import RunSession
+
+    profile = apply_overrides(
+        load_profile("cpu-tiny"),
+        **{
+            "mode": "external",
+            "endpoint": vllm_server.base_url,
+            "model.tokenizer": str(tiny_model),
+            "hardware.gpu_hour_cost": 2.5,
+            "grid.concurrency": [1, 4],
+            "grid.seq": ["16/8"],
+            "grid.prompts_per_concurrency": 2,
+            "grid.min_prompts": 0,
+            "grid.warmup_requests": 1,
+        },
+    )
+    outcome = await RunSession(profile, lambda e: None, tmp_path).run()
+    assert outcome.exit_code == 0, outcome.error
+    cells = json.loads((outcome.results_dir / "summary.json").read_text())["cells"]
+    assert [c["total_output_tokens"] for c in cells] == [2 * 8, 8 * 8]  # exact lengths in every cell
+    assert all(c["gpu_hour_cost"] == 2.5 for c in cells)
+    source = load_source(outcome.results_dir)
+    f = frontier(source)
+    for p in f.points:
+        assert p.cost_per_mtok == pytest.approx(2.5 * p.gpus / (p.cell.output_throughput * 3600) * 1e6)
+        assert p.cell.cost_per_mtok == pytest.approx(p.cost_per_mtok)
+    assert f.on(INTERACTIVITY, "16/8").frontier, "a real run's cells have interactivity"
+    a, b = load_sources([outcome.results_dir, outcome.results_dir], ["A", "B"])
+    for c in compare_frontiers(frontier(a), frontier(b)).axes:
+        assert all(s.ratio == pytest.approx(1.0) for s in c.samples)
