@@ -8,6 +8,7 @@ shows it. Self-contained like engine.share.html: no JavaScript, every text escap
 
 from __future__ import annotations
 
+import math
 import time
 
 from engine.compare.frontier_words import coverage, forming, lead_words, sentence, table_rows
@@ -28,16 +29,27 @@ def _view(axis: Axis) -> View:
 
 
 def frontier_series(front: AxisFrontier, variants: list[str], label: str = "frontier") -> list[Series]:
-    """Each variant's points (x rising), then the frontier: one series each, so each has its marker."""
-    out = []
+    """The frontier first (drawn beneath), then each variant's points (x rising): one series each, so
+    each has its own marker and colour and the variants' markers stay visible on the frontier's line."""
+    xs = [front.xy(p)[0] for p in front.frontier]
+    out = [Series(label, xs, [p.output_tok_s_per_gpu for p in front.frontier], ["" for _ in xs])]
     for name in variants:
         mine = sorted((p for p in front.points if p.variant == name), key=lambda p: front.xy(p)[0])
         if mine:
-            xs = [front.xy(p)[0] for p in mine]
-            out.append(Series(name, xs, [p.output_tok_s_per_gpu for p in mine], [p.load for p in mine]))
-    xs = [front.xy(p)[0] for p in front.frontier]
-    out.append(Series(label, xs, [p.output_tok_s_per_gpu for p in front.frontier], ["" for _ in xs]))
+            out.append(_markers_only(name, front, mine))
     return out
+
+
+def _markers_only(name: str, front: AxisFrontier, points: list) -> Series:
+    """A variant's points without a line between them (a gap, NaN, after each: engine.share.svg draws
+    no segment across one), so only the frontier is a line."""
+    xs, ys, labels = [], [], []
+    for p in points:
+        x = front.xy(p)[0]
+        xs += [x, x]
+        ys += [p.output_tok_s_per_gpu, math.nan]
+        labels += [p.load, ""]
+    return Series(name, xs, ys, labels)
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -98,7 +110,7 @@ def sweep_section(i: int, f: Frontier, slo: Slo | None) -> str:
             front = f.on(axis, seq)
             if front is None or not front.frontier:
                 continue
-            title = f"{axis.title} — {f.source.name}, {seq}"
+            title = f"{f.source.name}, {seq}"
             parts.append(f"<h3>{e(axis.title)}, {e(seq)}</h3>")
             parts.append(f"<div class=charts>{chart(frontier_series(front, variants), _view(axis), title=title)}</div>")
             parts.append(_table(frontier_rows(front, priced)))
