@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from engine.compare.frontier_words import headline, lines, sentence
-from engine.compare.frontiers import compare_frontiers
 from engine.report.cost import cost_per_million
 from engine.report.model import CLIENT_STARVED, CellResult, Flag, RunSummary
+from engine.sweep.compare import compare_frontiers
 from engine.sweep.compute import INTERACTIVITY, LATENCY, frontier
 from engine.sweep.pareto import Curve, pareto
 from engine.sweep.source import load_source, load_sources
+from engine.sweep.words import headline, lines, sentence
 
 
 def cell(conc: int, tput: float, user: float, e2e: float = 1000.0, seq=(128, 128), **extra) -> CellResult:
@@ -221,12 +221,12 @@ def test_write_frontier_fills_sweep_json_and_keeps_what_the_sweep_wrote(tmp_path
 
     sweep, _ = crossing_sweeps(tmp_path)
     doc = json.loads((sweep / "sweep.json").read_text())
-    doc["variants"][0]["started"] = "kept"
-    doc["eta_s"] = 12
+    doc["variants"][1] |= {"status": "failed", "error": "server died: see server.log"}
     (sweep / "sweep.json").write_text(json.dumps(doc))
     write_frontier(sweep)
     after = json.loads((sweep / "sweep.json").read_text())
-    assert after["eta_s"] == 12 and after["variants"][0]["started"] == "kept" and after["schema"] == 1
+    assert (after["schema"], after["created"], after["profile"]) == (1, doc["created"], "p")
+    assert after["variants"] == doc["variants"]
     front = after["frontier"]
     points = front["interactivity"]["128/128"]
     assert [(p["variant"], p["concurrency"]) for p in points] == [
@@ -244,6 +244,7 @@ def test_write_frontier_fills_sweep_json_and_keeps_what_the_sweep_wrote(tmp_path
         {"variant": "mns128", "load": "c=9", "seq": "128/128", "why": "client_starved: client waited 40% of the cell"}
     ]
     assert front["slo"] is None and front["gpu_hour_cost"] == 3.0
+    assert front["variants_failed"] == [{"name": "mns256", "error": "server died: see server.log"}]
 
 
 def test_best_variant_per_slo(tmp_path):

@@ -10,17 +10,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from engine.compare.frontier_words import headline, lines, table_rows
-from engine.compare.frontiers import FrontierComparison
 from engine.compare.sources import SourceError
 from engine.exits import EXIT_BAD_INPUT, EXIT_OK
 from engine.options.argv import add_options
 from engine.options.table import OPTIONS
 from engine.share.exports.base import Export
-from engine.share.exports.frontier_subject import FrontierSubject
+from engine.sweep.compare import FrontierComparison
 from engine.sweep.render import render_table, report_text
 from engine.sweep.slo import Slo, best_per_slo, recorded_slo
 from engine.sweep.source import is_sweep, load_sources
+from engine.sweep.subject import FrontierSubject
+from engine.sweep.words import headline, lines, table_rows
 
 SLO_FLAGS = ("--slo", "--percentile")
 

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.sweep.compute import AXES, Frontier, frontier
+from engine.sweep.model import write_sweep
 from engine.sweep.slo import Best, Slo, best_per_slo, recorded_slo
-from engine.sweep.source import load_sweep, read_sweep, write_sweep
+from engine.sweep.source import load_sweep, read_sweep
 
 
 def slo_data(slo: Slo, bests: list[Best]) -> dict[str, Any]:
@@ -53,6 +54,5 @@ def write_frontier(sweep_dir: Path) -> None:
     """Fill sweep.json's `frontier` from the cells of every variant (the SLO: the profile's own)."""
     sweep_dir = Path(sweep_dir)
     source = load_sweep(sweep_dir)
-    record = read_sweep(sweep_dir)
-    record.frontier = frontier_data(frontier(source), recorded_slo(source))
-    write_sweep(sweep_dir, record)
+    data = frontier_data(frontier(source), recorded_slo(source))
+    write_sweep(sweep_dir, read_sweep(sweep_dir).model_copy(update={"frontier": data}))

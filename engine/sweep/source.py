@@ -1,82 +1,63 @@
 """What a frontier is computed over: a sweep folder (sweep.json at its root, one ordinary run folder
 per variant) or a plain run folder, which is a sweep of one variant, so a sweep compares with a run.
 
-sweep.json (written by the sweep): {"schema": 1, "kind": "sweep", "created", "profile",
-"variants": [{"name", "flags", "env", "recipe", "gpus", "run", "status", "error"}], "frontier"}.
-The reader here keeps every key it does not know, so rewriting the file (to fill "frontier")
-loses nothing the sweep wrote.
+sweep.json is read through its model (engine/sweep/model.py); a variant's cells through the loaders
+`compare` uses (engine/compare/sources.py).
 """
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.compare.sources import Run, SourceError, load_run
-
-SWEEP_FILE = "sweep.json"
-
-
-class VariantRecord(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    name: str
-    flags: dict[str, str] = {}
-    env: dict[str, str] = {}
-    recipe: str | None = None
-    gpus: int = Field(default=1, ge=1)
-    run: str
-    status: str = "pending"
-    error: str | None = None
-
-
-class SweepRecord(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
-
-    schema_version: int = Field(default=1, alias="schema")
-    kind: str = "sweep"
-    created: str | None = None
-    profile: str = ""
-    variants: list[VariantRecord] = []
-    frontier: dict[str, Any] | None = None
-
-
-def is_sweep(path: Path) -> bool:
-    return (Path(path).expanduser() / SWEEP_FILE).is_file()
-
-
-def read_sweep(sweep_dir: Path) -> SweepRecord:
-    path = sweep_dir / SWEEP_FILE
-    try:
-        return SweepRecord.model_validate(json.loads(path.read_text()))
-    except (OSError, ValueError, ValidationError) as exc:
-        raise SourceError(f"{path}: not a sweep.json this version can read: {exc}") from None
-
-
-def write_sweep(sweep_dir: Path, record: SweepRecord) -> None:
-    """Replace sweep.json whole (a temporary file renamed over it: a crash leaves the old one)."""
-    path, tmp = sweep_dir / SWEEP_FILE, sweep_dir / f"{SWEEP_FILE}.tmp"
-    tmp.write_text(record.model_dump_json(indent=2, by_alias=True))
-    os.replace(tmp, path)
+from engine.sweep import model
+from engine.sweep.model import is_sweep
 
 
 @dataclass
 class Variant:
-    """One server configuration and the cells it measured (run None: no summary.json yet)."""
+    """One server configuration (sweep.json's record of it) and the cells it measured (run None: no
+    summary.json yet)."""
 
-    name: str
-    gpus: int
-    flags: dict[str, str] = field(default_factory=dict)
-    env: dict[str, str] = field(default_factory=dict)
-    recipe: str | None = None
-    status: str = "done"
-    error: str | None = None
+    spec: model.Variant
     run: Run | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def gpus(self) -> int:
+        return self.spec.gpus
+
+    @property
+    def flags(self) -> dict[str, str]:
+        return self.spec.flags
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.spec.env
+
+    @property
+    def recipe(self) -> str | None:
+        return self.spec.recipe
+
+    @property
+    def status(self) -> str:
+        return self.spec.status
+
+    @property
+    def error(self) -> str | None:
+        return self.spec.error
+
+
+def read_sweep(sweep_dir: Path) -> model.SweepFile:
+    """sweep.json, or SourceError naming the file and what is wrong with it."""
+    try:
+        return model.read_sweep(sweep_dir)
+    except (OSError, ValueError) as exc:
+        raise SourceError(str(exc)) from None
 
 
 @dataclass
@@ -96,7 +77,7 @@ class Source:
         return [v.run for v in self.variants if v.run is not None]
 
 
-def _variant(sweep_dir: Path, v: VariantRecord, notes: list[str]) -> Variant:
+def _variant(sweep_dir: Path, v: model.Variant, notes: list[str]) -> Variant:
     folder = sweep_dir / v.run
     run = None
     if (folder / "summary.json").is_file():
@@ -106,7 +87,7 @@ def _variant(sweep_dir: Path, v: VariantRecord, notes: list[str]) -> Variant:
             notes.append(f"variant {v.name}: {folder}: {exc}")
     elif v.status not in ("pending", "failed"):
         notes.append(f"variant {v.name}: {folder} holds no summary.json")
-    return Variant(v.name, v.gpus, v.flags, v.env, v.recipe, v.status, v.error, run)
+    return Variant(v, run)
 
 
 def load_sweep(sweep_dir: Path, name: str | None = None) -> Source:
@@ -127,7 +108,8 @@ def load_source(path: Path, name: str | None = None) -> Source:
     summary = run.summary
     gpus = summary.devices if summary else 1
     label = (summary.recipe if summary else None) or path.name
-    variant = Variant(label, max(gpus, 1), recipe=summary.recipe if summary else None, status="done", run=run)
+    spec = model.Variant(name=label, gpus=max(gpus, 1), recipe=summary.recipe if summary else None, run=".")
+    variant = Variant(spec.model_copy(update={"status": "done"}), run)
     profile = summary.profile if summary else None
     return Source(run.name, path, [variant], False, run.hardware, profile, list(run.notes))
 

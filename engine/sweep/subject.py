@@ -1,24 +1,24 @@
 """The subject of `report SWEEP` and `compare SWEEP_A SWEEP_B` (a sweep or run on either side): the
 frontiers of the sources and, with several, each compared with the last one named. Its text exports
 carry the variants, the frontier points, the best per SLO and the frontier ratios; its HTML is
-engine.share.frontier_html; its images are those of the variants' runs."""
+engine.sweep.html; its images are those of the variants' runs."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.compare.frontier_words import coverage, headline, lead_words, sentence, table_rows
-from engine.compare.frontiers import FrontierComparison, compare_frontiers
 from engine.compare.ratios import Comparison
 from engine.compare.sources import Run
 from engine.share.exports.base import Block
-from engine.share.frontier_html import render_frontiers
+from engine.sweep.compare import FrontierComparison, compare_frontiers
 from engine.sweep.compute import AXES, Frontier, frontier
 from engine.sweep.frontier import frontier_data
+from engine.sweep.html import render_frontiers
 from engine.sweep.render import frontier_rows, left_off_lines, slo_rows, variant_rows
 from engine.sweep.slo import Slo, best_per_slo
 from engine.sweep.source import Source
+from engine.sweep.words import coverage, headline, lead_words, sentence, table_rows
 
 
 def comparison_data(fc: FrontierComparison) -> dict[str, Any]:

@@ -5,7 +5,7 @@ headless `compare`, the HTML report and the JSON export."""
 
 from __future__ import annotations
 
-from engine.compare.frontiers import AxisComparison, FrontierComparison, Sample, Stretch
+from engine.sweep.compare import AxisComparison, FrontierComparison, Sample, Stretch
 
 ROWS = 7  # rows of the ratio table across the common range
 

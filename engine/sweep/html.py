@@ -11,15 +11,15 @@ from __future__ import annotations
 import math
 import time
 
-from engine.compare.frontier_words import coverage, forming, lead_words, sentence, table_rows
-from engine.compare.frontiers import FrontierComparison
 from engine.report.curves import Series, View
 from engine.share.html import CSS, run_section
 from engine.share.markup import e, table
 from engine.share.svg import chart
+from engine.sweep.compare import FrontierComparison
 from engine.sweep.compute import AXES, Axis, AxisFrontier, Frontier
 from engine.sweep.render import frontier_rows, left_off_lines, slo_rows, variant_rows
 from engine.sweep.slo import Slo, best_per_slo
+from engine.sweep.words import coverage, forming, lead_words, sentence, table_rows
 
 Y_LABEL = "output tok/s per GPU"
 
