@@ -18,7 +18,7 @@ from engine.share.exports.base import Export
 from engine.sweep.compare import FrontierComparison
 from engine.sweep.render import render_table, report_text
 from engine.sweep.slo import Slo, best_per_slo, recorded_slo
-from engine.sweep.source import is_sweep, load_sources
+from engine.sweep.source import Source, is_sweep, load_sources
 from engine.sweep.subject import FrontierSubject
 from engine.sweep.words import headline, lines, table_rows
 
@@ -34,11 +34,11 @@ def any_sweep(paths: list[Path]) -> bool:
     return any(is_sweep(p) for p in paths)
 
 
-def chosen_slo(args: argparse.Namespace, subject_sources) -> Slo | None:
+def chosen_slo(args: argparse.Namespace, sources: list[Source]) -> Slo | None:
     """The SLO typed (--slo, at --percentile, default 99), else the first sweep's profile's own."""
-    if getattr(args, "slo", None):
-        return Slo(args.slo, getattr(args, "percentile", None) or 99)
-    return next((s for s in map(recorded_slo, subject_sources) if s is not None), None)
+    if args.slo:
+        return Slo(args.slo, args.percentile or 99)
+    return next((s for s in map(recorded_slo, sources) if s is not None), None)
 
 
 def comparison_text(fc: FrontierComparison) -> str:

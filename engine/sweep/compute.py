@@ -46,9 +46,21 @@ class Point:
 
     def record(self) -> dict[str, Any]:
         """The point as sweep.json's `frontier` holds it."""
-        names = ("variant", "seq", "load", "concurrency", "rate", "input_len", "output_len", "gpus")
-        names += ("output_tok_s_per_gpu", "tok_s_per_user", "mean_e2e_ms", "cost_per_mtok", "flags")
-        return {n: getattr(self, n) for n in names}
+        return {
+            "variant": self.variant,
+            "seq": self.seq,
+            "load": self.load,
+            "concurrency": self.concurrency,
+            "rate": self.rate,
+            "input_len": self.input_len,
+            "output_len": self.output_len,
+            "gpus": self.gpus,
+            "output_tok_s_per_gpu": self.output_tok_s_per_gpu,
+            "tok_s_per_user": self.tok_s_per_user,
+            "mean_e2e_ms": self.mean_e2e_ms,
+            "cost_per_mtok": self.cost_per_mtok,
+            "flags": self.flags,
+        }
 
 
 def point(v: Variant, c: CellResult) -> Point:
@@ -140,13 +152,13 @@ class Frontier:
     source: Source
     points: list[Point]
     left_off: list[LeftOff]
-    axes: dict[str, dict[str, AxisFrontier]]  # axis name -> ISL/OSL -> its frontier
+    axes: dict[Axis, dict[str, AxisFrontier]]  # axis -> ISL/OSL -> its frontier
 
     def seqs(self) -> list[str]:
         return seq_sorted({p.seq for p in self.points})
 
     def on(self, axis: Axis, seq: str) -> AxisFrontier | None:
-        return self.axes.get(axis.name, {}).get(seq)
+        return self.axes.get(axis, {}).get(seq)
 
     @property
     def gpu_hour_cost(self) -> float | None:
@@ -177,5 +189,5 @@ def frontier(source: Source, count_flagged: frozenset[str] = frozenset()) -> Fro
                 continue
             points.append(point(v, c))
     seqs = seq_sorted({p.seq for p in points})
-    axes = {a.name: {s: axis_frontier(a, s, points) for s in seqs} for a in AXES}
+    axes = {a: {s: axis_frontier(a, s, points) for s in seqs} for a in AXES}
     return Frontier(source, points, left, axes)

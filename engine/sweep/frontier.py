@@ -42,7 +42,7 @@ def frontier_data(f: Frontier, slo: Slo | None = None) -> dict[str, Any]:
         "gpu_hour_cost": f.gpu_hour_cost,
     }
     for axis in AXES:
-        data[axis.name] = {seq: [p.record() for p in front.frontier] for seq, front in f.axes[axis.name].items()}
+        data[axis.name] = {seq: [p.record() for p in front.frontier] for seq, front in f.axes[axis].items()}
     data["left_off"] = [{"variant": x.variant, "load": x.load, "seq": x.seq, "why": x.why} for x in f.left_off]
     failed = [v for v in f.source.variants if v.status == "failed"]
     data["variants_failed"] = [{"name": v.name, "error": v.error} for v in failed]

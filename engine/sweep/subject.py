@@ -83,7 +83,7 @@ class FrontierSubject:
             priced = f.gpu_hour_cost is not None
             out.append(Block(f"{f.source.name}: variants", variant_rows(f), left_off_lines(f)))
             for axis in AXES:
-                for seq, front in f.axes[axis.name].items():
+                for seq, front in f.axes[axis].items():
                     if front.frontier:
                         out.append(Block(f"{f.source.name}: {axis.title}, {seq}", frontier_rows(front, priced), []))
             if self.slo is not None:
@@ -96,7 +96,7 @@ class FrontierSubject:
         rows[0] += ["mean_e2e_ms", "cost_per_mtok"]
         for f in self.frontiers:
             for axis in AXES:
-                for seq, front in f.axes[axis.name].items():
+                for seq, front in f.axes[axis].items():
                     for p in front.frontier:
                         figures = (p.tok_s_per_user, p.output_tok_s_per_gpu, p.mean_e2e_ms, p.cost_per_mtok)
                         plain = ["" if v is None else f"{v:.4f}" for v in figures]
