@@ -338,3 +338,15 @@ async def test_a_real_priced_run_has_cost_per_cell_and_is_a_one_variant_frontier
     a, b = load_sources([outcome.results_dir, outcome.results_dir], ["A", "B"])
     for c in compare_frontiers(frontier(a), frontier(b)).axes:
         assert all(s.ratio == pytest.approx(1.0) for s in c.samples)
+
+
+def test_rate_cells_are_points_named_by_their_rate(tmp_path):
+    from engine.report.model import OpenLoop
+
+    rated = [
+        cell(0, t, u, open_loop=OpenLoop(request_rate=r, arrival="poisson", burstiness=1.0, seed=0))
+        for (_, t, u), r in zip(CURVE, (8.0, 4.0, 2.0, 1.0))
+    ]
+    f = frontier(load_source(write_sweep(tmp_path / "s", {"v": (rated, 4)})))
+    top = f.on(INTERACTIVITY, "128/128").frontier[0]
+    assert (top.load, top.rate, top.concurrency, top.output_tok_s_per_gpu) == ("r=8", 8.0, None, 250.0)
