@@ -350,3 +350,17 @@ def test_rate_cells_are_points_named_by_their_rate(tmp_path):
     f = frontier(load_source(write_sweep(tmp_path / "s", {"v": (rated, 4)})))
     top = f.on(INTERACTIVITY, "128/128").frontier[0]
     assert (top.load, top.rate, top.concurrency, top.output_tok_s_per_gpu) == ("r=8", 8.0, None, 250.0)
+
+
+def test_count_flagged_puts_such_cells_on_the_frontier_and_lists_them(tmp_path):
+    from engine.report.model import CLIENT_LIMIT
+    from engine.sweep.render import left_off_lines
+
+    noisy = cell(8, 50000.0, 30.0, flags=[Flag(code=CLIENT_LIMIT, reason="event-loop lag p99 8 ms")])
+    source = load_source(write_sweep(tmp_path / "s", {"v": ([*curve_cells(), noisy], 1)}))
+    strict, counted = frontier(source), frontier(source, frozenset({CLIENT_LIMIT}))
+    assert "c=8" not in [p.load for p in strict.on(INTERACTIVITY, "128/128").frontier]
+    assert "c=8" in [p.load for p in counted.on(INTERACTIVITY, "128/128").frontier] and not counted.left_off
+    assert left_off_lines(counted) == [
+        "counted though flagged (client_limit counted on request): v c=8 128/128: client_limit: event-loop lag p99 8 ms"
+    ]

@@ -153,6 +153,8 @@ class Frontier:
     points: list[Point]
     left_off: list[LeftOff]
     axes: dict[Axis, dict[str, AxisFrontier]]  # axis -> ISL/OSL -> its frontier
+    counted: list[LeftOff] = field(default_factory=list)  # flagged, but only with codes counted on request
+    count_flagged: frozenset[str] = frozenset()
 
     def seqs(self) -> list[str]:
         return seq_sorted({p.seq for p in self.points})
@@ -178,7 +180,7 @@ def axis_frontier(axis: Axis, seq: str, points: list[Point]) -> AxisFrontier:
 
 
 def frontier(source: Source, count_flagged: frozenset[str] = frozenset()) -> Frontier:
-    points, left = [], []
+    points, left, counted = [], [], []
     for v in source.variants:
         for c in v.run.cells if v.run else []:
             if not c.completed:
@@ -187,7 +189,11 @@ def frontier(source: Source, count_flagged: frozenset[str] = frozenset()) -> Fro
                 why = "; ".join(f"{f.code}: {f.reason}" for f in c.flags if f.code not in count_flagged)
                 left.append(LeftOff(v.name, c.load_label, c.seq, why))
                 continue
+            if c.flags:
+                counted.append(
+                    LeftOff(v.name, c.load_label, c.seq, "; ".join(f"{f.code}: {f.reason}" for f in c.flags))
+                )
             points.append(point(v, c))
     seqs = seq_sorted({p.seq for p in points})
     axes = {a: {s: axis_frontier(a, s, points) for s in seqs} for a in AXES}
-    return Frontier(source, points, left, axes)
+    return Frontier(source, points, left, axes, counted, frozenset(count_flagged))

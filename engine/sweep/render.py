@@ -57,6 +57,10 @@ def slo_rows(bests: list[Best], slo: Slo, priced: bool) -> list[list[str]]:
 
 def left_off_lines(f: Frontier) -> list[str]:
     out = [f"left off, flagged: {x.variant} {x.load} {x.seq}: {x.why}" for x in f.left_off]
+    codes = "/".join(sorted(f.count_flagged))
+    out += [
+        f"counted though flagged ({codes} counted on request): {x.variant} {x.load} {x.seq}: {x.why}" for x in f.counted
+    ]
     out += [
         f"variant {v.name} failed: {v.error or 'no reason recorded'}" for v in f.source.variants if v.status == "failed"
     ]
