@@ -162,6 +162,7 @@ def test_one_frontier_covers_a_range_the_other_does_not(tmp_path):
     c = fc.on(INTERACTIVITY)[0]
     assert (c.low, c.high) == (pytest.approx(20.0), pytest.approx(50.0))
     assert all(s.ratio == pytest.approx(1.5) for s in c.samples)
+    assert [(s.variant, s.low, s.high) for s in c.forming_a] == [("v", pytest.approx(20.0), pytest.approx(50.0))]
     text = "\n".join(lines(fc))
     assert "only mi355x's frontier reaches below 20 tok/s/user (down to 10 tok/s/user)" in text
     assert "only mi355x's frontier reaches above 50 tok/s/user (up to 100 tok/s/user)" in text
@@ -271,7 +272,7 @@ def test_cli_compares_sweeps_reports_them_and_refuses_nonsense(tmp_path, capsys)
     text = capsys.readouterr().out
     assert "mi355x's best delivers" in text and "b200's best output tokens per GPU at 10-100 tok/s/user" in text
     assert "mi355x leads below 40 tok/s/user, b200 above" in text
-    assert "mi355x's frontier there: mns128 (10-40), mns256 (80-100)" in text
+    assert "mi355x's frontier there: mns128 (10-80), mns256 (80-100)" in text
     data = json.loads(js.read_text())
     axes = data["comparisons"][0]["axes"]
     assert [a["axis"] for a in axes] == ["interactivity", "latency"] and axes[0]["leads"][1]["leader"] == "b200"

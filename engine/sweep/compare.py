@@ -113,17 +113,19 @@ def _range(f: AxisFrontier | None) -> tuple[float, float] | None:
 
 
 def stretches(f: AxisFrontier, low: float, high: float) -> list[Stretch]:
-    """The variants forming the frontier between low and high, in x order (a segment belongs to the
-    point at its left end; the point at `low` is the one whose segment runs through it)."""
+    """The variants forming the frontier between low and high, in x order: a segment of the curve
+    belongs to the point at its left end, so a variant forms it from its first point (or `low`) to
+    the next variant's first point (or `high`)."""
     first = f.at(low)
     inside = [p for p in f.frontier if low < f.xy(p)[0] <= high]
     out: list[Stretch] = []
     for p in ([first] if first else []) + inside:
         x = max(low, f.xy(p)[0])
         if out and out[-1].variant == p.variant:
-            out[-1] = Stretch(p.variant, out[-1].low, x)
-        else:
-            out.append(Stretch(p.variant, x, x))
+            continue
+        if out:
+            out[-1] = Stretch(out[-1].variant, out[-1].low, x)
+        out.append(Stretch(p.variant, x, high))
     return out
 
 
