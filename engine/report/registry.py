@@ -14,6 +14,8 @@ from enum import Enum
 from typing import Any
 
 from engine.report.model import CellResult
+from engine.shapes.base import Column
+from engine.shapes.registry import COLUMNS as SHAPE_COLUMNS
 
 
 class Table(Enum):
@@ -119,6 +121,18 @@ def _no_cap(cell: CellResult) -> str | None:
     return "-" if cell.open_loop and not cell.max_concurrency else None
 
 
+def _shape_metric(column: Column) -> Metric:
+    return Metric(
+        column.key,
+        column.label,
+        column.unit,
+        column.fmt,
+        higher_is_better=column.higher_is_better,
+        tables=CONSOLE,
+        shown_if=column.shown_if,
+    )
+
+
 _ENTRIES = (
     Metric("max_concurrency", "conc", "", "{:d}", vllm_key="max_concurrency", tables=BOTH, placeholder=_no_cap),
     Metric("seq", "ISL/OSL", "tokens", "{}", tables=BOTH),
@@ -135,15 +149,7 @@ _ENTRIES = (
         tables=CONSOLE,
         shown_if=lambda c: c.goodput is not None,
     ),
-    Metric(
-        "slo_failed_at_rps",
-        "SLO fail at",
-        "req/s",
-        "{:.2f}",
-        higher_is_better=True,
-        tables=CONSOLE,
-        shown_if=lambda c: c.ramp is not None,
-    ),
+    *(_shape_metric(c) for c in SHAPE_COLUMNS),  # a load shape's own figures (engine/shapes)
     Metric("completed", "ok", "requests", "{:d}", vllm_key="completed", tables=CONSOLE),
     Metric("failed", "fail", "requests", "{:d}", higher_is_better=False, vllm_key="failed", tables=BOTH),
     Metric("request_throughput", "req/s", "req/s", "{:.2f}", True, "request_throughput", BOTH),

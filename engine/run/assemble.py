@@ -1,6 +1,6 @@
 """The one place a cell's result is made: the client's figures from its records, what its
-workload adds (a rate or trace cell's target and achieved rate, a dataset's source, goodput
-under SLOs) and the server's and hardware's telemetry over its measured window."""
+workload adds (an open-loop cell's target and achieved rate, a dataset's source, goodput
+under SLOs, its shape's own figures) and the server's and hardware's telemetry over its measured window."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from engine.profiles import ResolvedProfile
 from engine.report.goodput import goodput, meets
 from engine.report.itl import Itls
 from engine.report.metrics import ClientFigures, summarize_cell
-from engine.report.model import SERVER_MISMATCH, CellResult, Flag, Goodput, OpenLoop, RampFigures
+from engine.report.model import SERVER_MISMATCH, CellResult, Flag, Goodput, OpenLoop
 from engine.run.telemetry import TelemetryWindow
+from engine.shapes.registry import kind_of
 from engine.telemetry.aggregate import server_cell_stats, telemetry_cell_stats, token_check
 from engine.telemetry.cache import cache_flag
 
@@ -39,11 +40,13 @@ def assemble_cell(
 def workload_figures(
     result: CellResult, cell: Cell, records: list[RequestRecord], profile: ResolvedProfile
 ) -> dict[str, Any]:
-    """A rate or trace cell's target and achieved rate, a dataset's source, and goodput under SLOs."""
+    """An open-loop cell's target and achieved rate, a dataset's source, goodput under SLOs, and the
+    shape's own figures."""
     grid, slo, out = profile.grid, profile.load.slo, {}
     if result.dataset is not None:  # the file it came from
         from_file = cell.dataset in ("jsonl", "sharegpt")
-        source = grid.trace or (grid.dataset.split(":", 1)[1] if from_file else grid.multiturn_file())
+        own = kind_of(grid).prompts_source(grid)  # a shape that brings its own prompts names their file
+        source = own or (grid.dataset.split(":", 1)[1] if from_file else grid.multiturn_file())
         out["dataset"] = result.dataset.model_copy(update={"source": source})
     planned = cell.shape.planned([r.planned_s for r in records])
     if planned is not None:  # an open loop: what its shape planned, what was achieved
@@ -57,10 +60,10 @@ def workload_figures(
     if slo:
         rate, good = goodput(records, result.duration, slo)
         out["goodput"] = Goodput(slo_ms=slo, good=good, request_goodput=rate)
-    # A climbing rate: the first request, in send order, that missed an SLO (without SLOs: that failed).
+    # The shape's own figures, from the first request, in send order, that missed an SLO (without SLOs:
+    # that failed): where a climbing rate was when it broke.
     missed = [r.index for r in records if not (meets(r, slo) if slo else r.ok)]
-    if (climb := cell.shape.climb(min(missed, default=None), len(records))) is not None:
-        out["ramp"] = RampFigures(**climb, slo_ms=slo)
+    out.update(cell.shape.figures(min(missed, default=None), len(records), slo))
     return out
 
 
