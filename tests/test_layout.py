@@ -41,6 +41,23 @@ LAYERS = {
     "telemetry": {"shapes", "profiles", "grid", "plan", "load", "report", "events", "server"},
     "run": {"shapes", "profiles", "grid", "plan", "load", "report", "events", "server", "telemetry"},
     "bench": {"shapes", "profiles", "grid", "plan", "load", "report", "server"},
+    # Many server variants of one profile: their runs, their frontier and its comparison.
+    "sweep": {
+        "shapes",
+        "profiles",
+        "grid",
+        "plan",
+        "load",
+        "report",
+        "compare",
+        "share",
+        "events",
+        "server",
+        "telemetry",
+        "run",
+        "options",
+        "workload",
+    },
     "headless": {
         "shapes",
         "profiles",
@@ -57,6 +74,7 @@ LAYERS = {
         "bench",
         "workload",
         "options",
+        "sweep",
     },
 }
 
