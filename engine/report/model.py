@@ -142,11 +142,9 @@ class TelemetryCellStats(Reading):
     energy_note: str | None = None
 
 
-class CellResult(Reading, *RESULT_FIELDS):
-    """One cell of the grid: vLLM bench's keys first, then input_len/output_len and our extras; a
-    load shape's own figures (engine/shapes: RESULT_FIELDS) under their own keys."""
-
-    model_config = ConfigDict(extra="ignore", defer_build=True)
+class CellFigures(Reading):
+    """One cell of the grid: vLLM bench's keys first, then input_len/output_len and our extras
+    (CellResult adds each load shape's own figures)."""
 
     duration: float
     completed: int
@@ -323,6 +321,13 @@ class CellResult(Reading, *RESULT_FIELDS):
     @property
     def spec_acceptance_length(self) -> float | None:
         return self.spec_decode.mean_acceptance_length if self.spec_decode is not None else None
+
+
+class CellResult(*reversed(RESULT_FIELDS), CellFigures):  # (the shapes' keys after the cell's own in a dump)
+    """One cell of the grid: its figures, then each load shape's own (engine/shapes: RESULT_FIELDS)
+    under their own keys, as summary.json has them."""
+
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class RunSummary(Reading):
