@@ -1,4 +1,4 @@
-"""Prompts of an exact token length.
+"""Prompts of an exact token length, and the OpenAI-compatible requests that carry them.
 
 vLLM and SGLang take a list of token ids as the prompt: the input length is then exact and needs
 no round trip through text. Other servers take text only; there a text is made from random
@@ -74,6 +74,17 @@ class PromptFactory:
 
     def count(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where any process can send a run's requests: an OpenAI-compatible server's URL, API and
+    model; `keep_text`: the server reports no usage, so answers are counted from their text."""
+
+    base_url: str
+    api: str
+    model: str
+    keep_text: bool
 
 
 def api_path(api: str) -> str:

@@ -19,7 +19,7 @@ import httpx
 from engine import __version__
 from engine.events import CellFinished, Notice, Observer, PhaseChanged, RunFinished
 from engine.exits import EXIT_FAILED, EXIT_INTERRUPTED
-from engine.load.client import HttpTarget, new_session
+from engine.load.client import new_session
 from engine.load.prompts import api_path
 from engine.load.workers import WorkerPool
 from engine.plan import Cell, build_plan
@@ -219,8 +219,9 @@ class RunSession:
             writer.summary.telemetry = self.telemetry.summary()
             try:
                 workers = writer.summary.workers
-                if (workers.count > 1 or profile.load.ray_address) and isinstance(target, HttpTarget):
-                    self.pool = await start_pool(profile, workers, target, self.headers, max_c, emit)
+                # Load workers send to an endpoint; an engine inside this process has none.
+                if (workers.count > 1 or profile.load.ray_address) and target.endpoint is not None:
+                    self.pool = await start_pool(profile, workers, target.endpoint, self.headers, max_c, emit)
                 ctx = CellContext(
                     profile, target, launcher, info, factory, writer, emit, self.faults, self.telemetry, self.pool
                 )
