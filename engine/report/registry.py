@@ -144,7 +144,7 @@ _ENTRIES = (
         "req/s",
         "{:.2f}",
         higher_is_better=True,
-        tables=CONSOLE,
+        tables=BOTH,
         shown_if=lambda c: c.ramp is not None,
     ),
     Metric("completed", "ok", "requests", "{:d}", vllm_key="completed", tables=CONSOLE),
@@ -184,7 +184,7 @@ _ENTRIES = (
     Metric("client_run_queue_share", "CPU wait", "%", "{:.0%}", tables=CONSOLE),
     # The server's counters, where some cell has them: a prefix-cache hit rate (caching on), and
     # speculative decoding's acceptance (a server that speculates).
-    Metric("prefix_cache_hit_rate", "cache hit", "%", "{:.0%}", tables=CONSOLE, shown_if=_cache),
+    Metric("prefix_cache_hit_rate", "cache hit", "%", "{:.0%}", tables=BOTH, shown_if=_cache),
     Metric("spec_acceptance_rate", "accepted", "%", "{:.0%}", True, tables=CONSOLE, shown_if=_spec),
     Metric("spec_acceptance_length", "accept len", "tokens", "{:.2f}", True, tables=CONSOLE, shown_if=_spec),
     Metric("energy_j", "energy", "J", "{:,.0f}"),
