@@ -36,6 +36,22 @@ LAYERS = {
     "telemetry": {"profiles", "grid", "plan", "load", "report", "events", "server"},
     "run": {"profiles", "grid", "plan", "load", "report", "events", "server", "telemetry"},
     "bench": {"profiles", "grid", "plan", "load", "report", "server"},
+    # Many server variants of one profile: their runs, their frontier and its comparison.
+    "sweep": {
+        "profiles",
+        "grid",
+        "plan",
+        "load",
+        "report",
+        "compare",
+        "share",
+        "events",
+        "server",
+        "telemetry",
+        "run",
+        "options",
+        "workload",
+    },
     "headless": {
         "profiles",
         "grid",
@@ -51,6 +67,7 @@ LAYERS = {
         "bench",
         "workload",
         "options",
+        "sweep",
     },
 }
 
