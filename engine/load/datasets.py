@@ -148,7 +148,7 @@ def build_items(
 def _warmup(items: list[Item], cell: Cell, factory, prompt_kind: str, salt: int, cap: int) -> list[Item]:
     out = []
     for i, it in enumerate(items):
-        make = factory.token_ids if prompt_kind == "token_ids" else factory.text
+        make = factory.maker(prompt_kind)
         prompt = make(it.input_len, cell.index, salt + i)
         out.append(Item(prompt, it.input_len, min(cap, it.output_len), f"warm-up {i}"))
     return out
@@ -158,7 +158,7 @@ def _random(grid: Grid, cell: Cell, factory, prompt_kind: str, n: int, seed: int
     rng = random.Random(f"{seed}:lengths:{cell.index}:{salt}")
     in_range = parse_range(grid.input_len_range) if grid.input_len_range else None
     out_range = parse_range(grid.output_len_range) if grid.output_len_range else None
-    make = factory.token_ids if prompt_kind == "token_ids" else factory.text
+    make = factory.maker(prompt_kind)
     items = []
     for i in range(n):
         isl = rng.randint(*in_range) if in_range else cell.input_len

@@ -8,6 +8,7 @@ tokens and adjusted until the tokenizer gives exactly the wanted length.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +53,10 @@ class PromptFactory:
                     stable.append(i)
             self._stable = stable or self.vocab
         return self._stable
+
+    def maker(self, prompt_kind: str) -> Callable[[int, int, int], Prompt]:
+        """How prompts are made for a server of `prompt_kind` (ServerInfo's): token ids, else text."""
+        return self.token_ids if prompt_kind == "token_ids" else self.text
 
     def text(self, length: int, cell_index: int, request_index: int) -> Prompt:
         """Text that re-encodes to `length` tokens: decode random ids, re-encode, trim or pad."""

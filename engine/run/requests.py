@@ -49,10 +49,9 @@ async def prepare_requests(ctx: RequestContext, cell: Cell, phase: Phase) -> tup
     """The phase's requests of `cell` and notes on dataset requests skipped or cycled (engine.load.datasets)."""
     if cell.dataset:
         return await _from_dataset(ctx, cell, phase)
-    info, factory, salt = ctx.info, ctx.factory, phase.salt
+    make, salt = ctx.factory.maker(ctx.info.prompt_kind), phase.salt
 
     def build() -> list[PreparedRequest]:
-        make = factory.token_ids if info.prompt_kind == "token_ids" else factory.text
         return [
             ctx.target.prepare(make(cell.input_len, cell.index, salt + i), phase.output_len) for i in range(phase.n)
         ]

@@ -123,9 +123,8 @@ class RunSession:
         except LoadFault as exc:  # the server went away or stalled under load (engine/run/watch.py)
             message = self._with_cut(summary, exc.what) + (f"; {exc.diagnosis}" if exc.diagnosis else "")
             outcome = RunOutcome("failed", EXIT_FAILED, run_dir, summary.cells, message)
-        except (LaunchError, DiscoveryError) as exc:
-            code = exc.exit_code if isinstance(exc, LaunchError) else EXIT_FAILED
-            outcome = RunOutcome("failed", code, run_dir, summary.cells, str(exc))
+        except (LaunchError, DiscoveryError) as exc:  # each says its exit code
+            outcome = RunOutcome("failed", exc.exit_code, run_dir, summary.cells, str(exc))
         except Exception as exc:  # a bug or an unforeseen fault: still a final status, a message, a trace
             try:
                 (run_dir / "error.log").write_text(traceback.format_exc())
