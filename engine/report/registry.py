@@ -9,8 +9,9 @@ Latencies come in families (TTFT, TPOT, ITL, E2E), each with vLLM bench's statis
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
+from operator import attrgetter
 from typing import Any
 
 from engine.report.model import CellResult
@@ -49,10 +50,12 @@ class Metric:
     compared: Compared | None = None
     # The text that stands for the value in a cell where the figure does not apply (None: the value).
     placeholder: Callable[[CellResult], str | None] | None = None
+    # Reads the figure from a cell (or anything with the same attribute, such as a turn's figures):
+    # built once from `key`.
+    value: Callable[[Any], Any] = field(init=False, repr=False, compare=False)
 
-    def value(self, cell: Any) -> Any:
-        """The figure of a cell (or of anything with the same attribute, such as a turn's figures)."""
-        return getattr(cell, self.key)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "value", attrgetter(self.key))
 
     def text(self, cell: Any) -> str:
         if self.placeholder is not None and (stand_in := self.placeholder(cell)) is not None:
@@ -128,7 +131,7 @@ def _shape_metric(column: Column) -> Metric:
         column.unit,
         column.fmt,
         higher_is_better=column.higher_is_better,
-        tables=CONSOLE,
+        tables=BOTH,
         shown_if=column.shown_if,
     )
 
@@ -187,7 +190,7 @@ _ENTRIES = (
     Metric("client_run_queue_share", "CPU wait", "%", "{:.0%}", tables=CONSOLE),
     # The server's counters, where some cell has them: a prefix-cache hit rate (caching on), and
     # speculative decoding's acceptance (a server that speculates).
-    Metric("prefix_cache_hit_rate", "cache hit", "%", "{:.0%}", tables=CONSOLE, shown_if=_cache),
+    Metric("prefix_cache_hit_rate", "cache hit", "%", "{:.0%}", tables=BOTH, shown_if=_cache),
     Metric("spec_acceptance_rate", "accepted", "%", "{:.0%}", True, tables=CONSOLE, shown_if=_spec),
     Metric("spec_acceptance_length", "accept len", "tokens", "{:.2f}", True, tables=CONSOLE, shown_if=_spec),
     Metric("energy_j", "energy", "J", "{:,.0f}"),

@@ -4,6 +4,7 @@ under SLOs, its shape's own figures) and the server's and hardware's telemetry o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from engine.load.openloop import achieved_rate, peak_in_flight
@@ -16,7 +17,7 @@ from engine.report.metrics import ClientFigures, summarize_cell
 from engine.report.model import SERVER_MISMATCH, CellResult, Flag, Goodput, OpenLoop
 from engine.run.telemetry import TelemetryWindow
 from engine.shapes.registry import kind_of
-from engine.telemetry.aggregate import server_cell_stats, telemetry_cell_stats, token_check
+from engine.telemetry.aggregate import TokenVerdict, server_cell_stats, telemetry_cell_stats, token_check
 from engine.telemetry.cache import cache_flag
 
 
@@ -28,12 +29,14 @@ def assemble_cell(
     profile: ResolvedProfile,
     window: TelemetryWindow | None,
     itls: Itls | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> CellResult:
-    """A finished cell's result, whole (its ITLs from `itls` where the load handed them there)."""
+    """A finished cell's result, whole (its ITLs from `itls` where the load handed them there).
+    `on_note` is told what could not be checked (the server's token counters), for the user."""
     result = summarize_cell(cell, records, duration, profile.recipe.tensor_devices(), client, itls)
     update = workload_figures(result, cell, records, profile)
     if window is not None:
-        update.update(telemetry_figures(result, window, cell))
+        update.update(telemetry_figures(result, window, cell, on_note))
     return result.model_copy(update=update)
 
 
@@ -67,7 +70,9 @@ def workload_figures(
     return out
 
 
-def telemetry_figures(result: CellResult, window: TelemetryWindow, cell: Cell) -> dict[str, Any]:
+def telemetry_figures(
+    result: CellResult, window: TelemetryWindow, cell: Cell, on_note: Callable[[str], None] | None = None
+) -> dict[str, Any]:
     """The server's figures over the window (its token counters checked against ours: a mismatch is
     a flag; its prefix cache's hits where the prompts share nothing: another) and the hardware's."""
     out: dict[str, Any] = {}
@@ -75,12 +80,19 @@ def telemetry_figures(result: CellResult, window: TelemetryWindow, cell: Cell) -
         stats = server_cell_stats(
             window.server_samples, window.t0, window.t1, window.cell_start, window.measure_start, window.end
         )
-        text, disagree = token_check(
-            stats, result.total_input_tokens, result.total_output_tokens, window.warmup_output_tokens, window.settled
+        check = token_check(
+            stats,
+            result.total_input_tokens,
+            result.total_output_tokens,
+            window.warmup_output_tokens,
+            window.settled,
+            counter=window.generation_counter,
         )
-        stats.token_check, stats.prefix_cache_reset = text, window.prefix_cache_reset
+        stats.token_check, stats.prefix_cache_reset = check.text, window.prefix_cache_reset
         out["server"] = stats
-        flags = [Flag(code=SERVER_MISMATCH, reason=text)] if disagree else []
+        if check.verdict is TokenVerdict.UNCHECKED and on_note is not None:
+            on_note(check.text)
+        flags = [Flag(code=SERVER_MISMATCH, reason=check.text)] if check.verdict is TokenVerdict.DISAGREE else []
         if (cached := cache_flag(cell, result, stats, window.seed)) is not None:
             flags.append(cached)
         if flags:
