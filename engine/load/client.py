@@ -258,10 +258,9 @@ class PreparedRequest:
 
 
 class Target(Protocol):
-    """Where a closed loop sends its requests: a server over HTTP, or an engine in this process
-    (`endpoint` None: load workers in other processes cannot send them)."""
+    """Where a closed loop sends its requests: a server over HTTP, or an engine in this process."""
 
-    endpoint: Endpoint | None
+    endpoint: Endpoint | None  # where load workers in other processes can send them too (None: nowhere)
 
     def prepare(self, prompt: Prompt, output_len: int, answer_ids: bool = False) -> PreparedRequest:
         """A request ready to send; with `answer_ids` its answer's token ids come back in the record."""
@@ -297,8 +296,13 @@ class SendCore:
             self.load.in_flight -= 1
 
     def finish(self, record: RequestRecord) -> None:
-        self.load.count(record)
-        self.on_record(record)
+        finish_request(self.load, self.on_record, record)
+
+
+def finish_request(load: CellLoad, on_record: Callable[[RequestRecord], None], record: RequestRecord) -> None:
+    """A finished request, wherever it was sent (here, or by a load worker): counted done or failed, then kept."""
+    load.count(record)
+    on_record(record)
 
 
 class HttpTarget:
