@@ -1,6 +1,6 @@
 """What a cell's workload adds to its result beyond the closed loop's figures: how an open loop's
-requests were sent, goodput under SLOs, a ramp's breaking point, a dataset's realised lengths, and
-a multi-turn cell's figures per turn."""
+requests were sent, goodput under SLOs, a ramp's breaking point, a dataset's realised lengths, a
+multi-turn cell's figures per turn, and the steady state in which the load held its target."""
 
 from __future__ import annotations
 
@@ -70,3 +70,28 @@ class Goodput(Reading):
     slo_ms: dict[str, float]
     good: int
     request_goodput: float | None = None
+
+
+class SteadyState(Reading):
+    """The part of a cell in which the load held its target (engine.report.steady says how each
+    shape's target is judged), and the figures over it beside the whole cell's. Times in seconds
+    from the cell's first send; latencies in ms over the completed requests that ran wholly inside
+    the window (None: none did); throughput over the window's span."""
+
+    target: str  # what was held: "4 in flight", "2 req/s on schedule, in flight past its ramp-up"
+    start_s: float | None = None  # None: the load never held its target
+    end_s: float | None = None
+    duration_s: float = 0.0
+    share: float = 0.0  # of the cell's duration
+    requests: int = 0
+    output_throughput: float | None = None
+    mean_ttft_ms: float | None = None
+    median_ttft_ms: float | None = None
+    std_ttft_ms: float | None = None
+    p90_ttft_ms: float | None = None
+    p99_ttft_ms: float | None = None
+    mean_tpot_ms: float | None = None
+    median_tpot_ms: float | None = None
+    std_tpot_ms: float | None = None
+    p90_tpot_ms: float | None = None
+    p99_tpot_ms: float | None = None

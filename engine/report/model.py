@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from engine.report.cell_workload import DatasetLengths, Goodput, OpenLoop, RampFigures, TurnFigures
+from engine.report.cell_workload import DatasetLengths, Goodput, OpenLoop, RampFigures, SteadyState, TurnFigures
 from engine.report.run_notes import (
     InterruptedCell,
     IsolationNote,
@@ -36,6 +36,8 @@ LENGTH_MISMATCH = "length_mismatch"
 SERVER_MISMATCH = "server_mismatch"
 # Prompts that share nothing by design hit the server's prefix cache (engine.telemetry.cache).
 PREFIX_CACHE_HITS = "prefix_cache_hits"
+# The load held its target for under half the cell (engine.report.steady).
+SHORT_STEADY_STATE = "short_steady_state"
 FLAG_CODES = (
     FAILED_REQUESTS,
     ONE_READ,
@@ -44,6 +46,7 @@ FLAG_CODES = (
     LENGTH_MISMATCH,
     SERVER_MISMATCH,
     PREFIX_CACHE_HITS,
+    SHORT_STEADY_STATE,
 )
 
 
@@ -199,6 +202,9 @@ class CellResult(Reading):
     dataset: DatasetLengths | None = None
     # A multi-turn cell: figures per turn (TTFT grows with the history each turn carries).
     turns: list[TurnFigures] | None = None
+    # The window in which the load held its target, and its figures (engine.report.steady); None:
+    # the shape has none (a ramp, a trace) or results written before it was measured.
+    steady: SteadyState | None = OMIT_NONE
     # The client's own health while the cell ran (engine.report.metrics.client_health).
     client_cpu_s: float | None = None
     client_cpu_ms_per_1k_tokens: float | None = None
@@ -307,6 +313,23 @@ class CellResult(Reading):
     def prefix_cache_hit_rate(self) -> float | None:
         """The share of prompt tokens the server found in its prefix cache (None: not known)."""
         return self.server.prefix_cache_hit_rate if self.server is not None else None
+
+    @property
+    def steady_share(self) -> float | None:
+        """The share of the cell in which the load held its target (None: not measured)."""
+        return self.steady.share if self.steady is not None else None
+
+    @property
+    def steady_output_throughput(self) -> float | None:
+        return self.steady.output_throughput if self.steady is not None else None
+
+    @property
+    def steady_median_ttft_ms(self) -> float | None:
+        return self.steady.median_ttft_ms if self.steady is not None else None
+
+    @property
+    def steady_mean_tpot_ms(self) -> float | None:
+        return self.steady.mean_tpot_ms if self.steady is not None else None
 
     @property
     def spec_decode(self) -> SpecDecodeStats | None:

@@ -110,6 +110,10 @@ def _cache(cell: CellResult) -> bool:
     return cell.prefix_cache_hit_rate is not None
 
 
+def _steady(cell: CellResult) -> bool:
+    return cell.steady is not None
+
+
 def _spec(cell: CellResult) -> bool:
     return cell.spec_decode is not None
 
@@ -170,6 +174,11 @@ _ENTRIES = (
     Metric(
         "total_token_throughput_per_gpu", "tok/s/GPU", "tok/s", "{:,.0f}", True, compared=Compared(3, "total tok/s/GPU")
     ),
+    # Over the window in which the load held its target (engine.report.steady), where a cell has one.
+    Metric("steady_share", "steady", "%", "{:.0%}", tables=CONSOLE, shown_if=_steady),
+    Metric("steady_output_throughput", "steady tok/s", "tok/s", "{:,.0f}", True, tables=CONSOLE, shown_if=_steady),
+    Metric("steady_median_ttft_ms", "steady TTFT p50", "ms", "{:.1f}", False),
+    Metric("steady_mean_tpot_ms", "steady TPOT", "ms", "{:.2f}", False),
     TTFT.metric("median", tables=BOTH, compared=Compared(6, "TTFT p50")),
     TTFT.metric("p99", tables=BOTH),
     TPOT.metric("mean", tables=BOTH, compared=Compared(7, "TPOT")),
