@@ -7,7 +7,7 @@ from engine.plan import Cell
 from engine.plan.shapes import Ramp
 from engine.report.metrics import summarize_cell
 from engine.report.model import SHORT_STEADY_STATE, CellResult, RunSummary
-from engine.report.registry import Table, columns
+from engine.report.registry import METRICS, Table, columns
 from engine.report.steady import steady_state, tokens_within, with_steady_state
 from engine.share.steady_html import steady_section
 
@@ -120,7 +120,7 @@ def test_steady_state_travels_in_summary_json_and_shows_in_table_and_report():
     cell = closed(2, 2)
     result = with_steady_state(summarize_cell(cell, records, 1.5, 1), cell, records)
     back = RunSummary.model_validate_json(RunSummary(cells=[result]).model_dump_json()).cells[0]
-    assert back.steady == result.steady and back.steady_share == pytest.approx(1 / 3)
+    assert back.steady == result.steady and METRICS["steady_share"].value(back) == pytest.approx(1 / 3)
     labels = [m.label for m in columns(Table.CONSOLE, [back])]
     assert "steady" in labels and "steady tok/s" in labels
     html = steady_section([back])

@@ -95,3 +95,21 @@ class SteadyState(Reading):
     std_tpot_ms: float | None = None
     p90_tpot_ms: float | None = None
     p99_tpot_ms: float | None = None
+
+
+class ReasoningFigures(Reading):
+    """A chat cell whose answers streamed reasoning (engine.load.chunk): its tokens counted apart
+    from the answer's (the cell's output tokens hold both, as its OSL check does), and the time to
+    the first answer token beside the TTFT (the first token of either), in ms over the completed
+    requests whose answer began (a request that streamed no reasoning: its TTFT)."""
+
+    requests: int  # completed requests that streamed reasoning
+    reasoning_tokens: int
+    answer_tokens: int
+    mean_reasoning_tokens: float  # per completed request that streamed reasoning
+    answered: int  # completed requests whose answer began (others spent every token reasoning)
+    mean_answer_ttft_ms: float | None = None
+    median_answer_ttft_ms: float | None = None
+    std_answer_ttft_ms: float | None = None
+    p90_answer_ttft_ms: float | None = None
+    p99_answer_ttft_ms: float | None = None

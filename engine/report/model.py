@@ -13,7 +13,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from engine.report.cell_workload import DatasetLengths, Goodput, OpenLoop, RampFigures, SteadyState, TurnFigures
+from engine.report.cell_workload import (
+    DatasetLengths,
+    Goodput,
+    OpenLoop,
+    RampFigures,
+    ReasoningFigures,
+    SteadyState,
+    TurnFigures,
+)
 from engine.report.run_notes import (
     InterruptedCell,
     IsolationNote,
@@ -205,6 +213,7 @@ class CellResult(Reading):
     # The window in which the load held its target, and its figures (engine.report.steady); None:
     # the shape has none (a ramp, a trace) or results written before it was measured.
     steady: SteadyState | None = OMIT_NONE
+    reasoning: ReasoningFigures | None = OMIT_NONE  # a chat cell whose answers streamed reasoning
     # The client's own health while the cell ran (engine.report.metrics.client_health).
     client_cpu_s: float | None = None
     client_cpu_ms_per_1k_tokens: float | None = None
@@ -313,23 +322,6 @@ class CellResult(Reading):
     def prefix_cache_hit_rate(self) -> float | None:
         """The share of prompt tokens the server found in its prefix cache (None: not known)."""
         return self.server.prefix_cache_hit_rate if self.server is not None else None
-
-    @property
-    def steady_share(self) -> float | None:
-        """The share of the cell in which the load held its target (None: not measured)."""
-        return self.steady.share if self.steady is not None else None
-
-    @property
-    def steady_output_throughput(self) -> float | None:
-        return self.steady.output_throughput if self.steady is not None else None
-
-    @property
-    def steady_median_ttft_ms(self) -> float | None:
-        return self.steady.median_ttft_ms if self.steady is not None else None
-
-    @property
-    def steady_mean_tpot_ms(self) -> float | None:
-        return self.steady.mean_tpot_ms if self.steady is not None else None
 
     @property
     def spec_decode(self) -> SpecDecodeStats | None:

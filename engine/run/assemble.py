@@ -1,7 +1,7 @@
 """The one place a cell's result is made: the client's figures from its records, the window in
-which the load held its target (its steady state), what its workload adds (a rate or trace cell's
-target and achieved rate, a dataset's source, goodput under SLOs) and the server's and hardware's
-telemetry over its measured window."""
+which the load held its target (its steady state), reasoning apart from answers, what its
+workload adds (a rate or trace cell's target and achieved rate, a dataset's source, goodput under
+SLOs) and the server's and hardware's telemetry over its measured window."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from engine.report.goodput import goodput, meets
 from engine.report.itl import Itls
 from engine.report.metrics import ClientFigures, summarize_cell
 from engine.report.model import SERVER_MISMATCH, CellResult, Flag, Goodput, OpenLoop, RampFigures
+from engine.report.reasoning import with_reasoning
 from engine.report.steady import with_steady_state
 from engine.run.telemetry import TelemetryWindow
 from engine.telemetry.aggregate import server_cell_stats, telemetry_cell_stats, token_check
@@ -32,7 +33,7 @@ def assemble_cell(
 ) -> CellResult:
     """A finished cell's result, whole (its ITLs from `itls` where the load handed them there)."""
     result = summarize_cell(cell, records, duration, profile.recipe.tensor_devices(), client, itls)
-    result = with_steady_state(result, cell, records)
+    result = with_reasoning(with_steady_state(result, cell, records), records)
     update = workload_figures(result, cell, records, profile)
     if window is not None:
         update.update(telemetry_figures(result, window, cell))
