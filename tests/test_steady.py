@@ -4,11 +4,11 @@ import pytest
 
 from engine.load.record import RequestRecord
 from engine.plan import Cell
-from engine.plan.shapes import Ramp
 from engine.report.metrics import summarize_cell
 from engine.report.model import SHORT_STEADY_STATE, CellResult, RunSummary
 from engine.report.registry import METRICS, Table, columns
 from engine.report.steady import steady_state, tokens_within, with_steady_state
+from engine.shapes.ramp import Ramp
 from engine.share.steady_html import steady_section
 
 T0 = 1000.0  # epoch seconds of the cells' first send

@@ -28,10 +28,11 @@ from typing import Protocol
 
 from engine.load.record import RequestRecord
 from engine.plan import Cell
-from engine.plan.shapes import ClosedLoop, Rate
 from engine.report.metrics import latency_stats, tpot
 from engine.report.model import SHORT_STEADY_STATE, CellResult, Flag, SteadyState
 from engine.report.registry import TPOT, TTFT
+from engine.shapes.closed import ClosedLoop
+from engine.shapes.rate import Rate
 
 SHORT_SHARE = 0.5  # a window under this share of the cell is flagged
 LATE_MAX_S = 0.05  # an open loop's send later than this (or one mean arrival gap) is off schedule
