@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from engine.load.chunk import REASONING_KEY, is_reasoning, parse_event
 from engine.load.client import HttpTarget, new_session
 from engine.load.prompts import Prompt
 from engine.load.record import RequestRecord
@@ -123,3 +124,21 @@ async def test_without_usage_the_tokenizer_counts_reasoning_and_answer_apart(tin
     cell = summary["cells"][0]
     assert cell["reasoning"]["reasoning_tokens"] == 4 * thinking
     assert cell["total_output_tokens"] == 4 * (thinking + answer)
+
+
+@pytest.mark.parametrize(
+    ("delta", "thinking"),
+    [
+        (b'{"reasoning":"x"}', True),  # vLLM 0.32 (exclude_unset)
+        (b'{"content":null,"reasoning_content":"x"}', True),  # SGLang, DeepSeek
+        (b'{"content": "", "reasoning_content": "x"}', True),
+        (b'{"reasoning": ""}', True),  # a token of no text (a partial UTF-8 character) is still reasoning
+        (b'{"content":"x","reasoning_content":null}', False),
+        (b'{"content":"x","reasoning":"y"}', False),  # the answer's first token came with it
+        (b'{"content":"say \\"reasoning\\": \\"no\\""}', False),  # the word inside the answer's text
+    ],
+)
+def test_which_chunks_are_reasoning(delta, thinking):
+    payload = b'{"id":"c","choices":[{"index":0,"delta":' + delta + b'}],"usage":{"completion_tokens":3}}'
+    assert (REASONING_KEY in payload and is_reasoning(payload)) is thinking
+    assert parse_event(payload, "chat", RequestRecord(0, 0, 1, 1, 1))[2] is thinking
