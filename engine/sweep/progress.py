@@ -35,15 +35,16 @@ class SweepClock:
         measured = [d for ds in self.cell_s.values() for d in ds]
         return mean(measured) if measured else None
 
-    def eta_s(self, cells_done: int, variants_after: int) -> float | None:
-        """Seconds left: this variant's cells from `cells_done` on (0-based index of the one now
-        starting), then `variants_after` more variants, each a server start and every cell."""
+    def eta_s(self, cells_done: int, variants_after: int, starting: bool = False) -> float | None:
+        """Seconds left: this variant's server start when `starting`, its cells from `cells_done`
+        on (0-based index of the one now starting), then `variants_after` more variants, each a
+        server start and every cell."""
         if not self.cells or self.startup_s is None:
             return None
         estimates = [self._cell_estimate(i) for i in range(self.cells)]
         if any(e is None for e in estimates):
             return None
-        this = sum(estimates[cells_done:])
+        this = sum(estimates[cells_done:]) + (self.startup_s if starting else 0.0)
         return this + variants_after * (self.startup_s + sum(estimates))
 
 

@@ -71,9 +71,8 @@ class SweepRunner:
             session.stop_reason = f"interrupted: {self.stopping}"
         own = EventLog(run_dir / EVENTS_FILE, session.redact, session.faults)
         session.observer = self._tee(own, index, plan.name, variants_after)
-        eta = self.clock.eta_s(0, variants_after)
+        eta = self.clock.eta_s(0, variants_after, starting=True)
         self.observer(SweepProgress(index + 1, len(self.plans), plan.name, 0, self.clock.cells, eta))
-        self.observer(Notice("info", f"variant {index + 1}/{len(self.plans)} {plan.name}: starting its server"))
         try:
             outcome = await session.run()
         except asyncio.CancelledError:  # stopped between the session's own steps
