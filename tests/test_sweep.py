@@ -17,8 +17,8 @@ from tests.conftest import cli_env
 
 pytestmark = pytest.mark.integration
 CLI = str(Path(sys.executable).parent / "llmbench-tui")
-GRID = ["--concurrency", "1,3", "--seq", "32/8", "--prompts-per-concurrency", "2", "--warmup", "1"]
-PER_CELL = {1: 2, 3: 6}  # requests per cell: concurrency x prompts per concurrency
+GRID = ["--concurrency", "1,3", "--seq", "32/8", "--prompts-per-concurrency", "3", "--warmup", "1"]
+PER_CELL = {1: 8, 3: 9}  # requests per cell: concurrency x 3, at least the cpu-tiny grid's min_prompts (8)
 
 
 def _cli(*args: str, timeout: float = 1500) -> subprocess.CompletedProcess:
@@ -43,7 +43,7 @@ def _assert_every_cell_once_exact(run_dir: Path, flag: str) -> None:
         assert cell["input_len_mismatches"] == 0 and cell["output_len_mismatches"] == 0
     records = [json.loads(line) for line in (run_dir / "requests.jsonl").read_text().splitlines()]
     measured = [r for r in records if not r["warmup"] and not r.get("superseded")]
-    assert sorted(r["concurrency"] for r in measured) == [1] * 2 + [3] * 6
+    assert sorted(r["concurrency"] for r in measured) == [1] * 8 + [3] * 9
     assert all(r["ok"] and r["output_tokens"] == 8 and r["prompt_tokens"] == 32 for r in measured)
 
 
