@@ -149,3 +149,6 @@ def stop_main(argv: list[str]) -> int:
     handle = target.handle()
     handle.stop()
     return target.outcome(follow_to_the_end(handle, stops_run=False))
+
+
+COMMANDS = {"ls": ls_main, "attach": attach_main, "stop": stop_main}  # by subcommand
