@@ -14,7 +14,7 @@ from engine.compare.sources import SourceError
 from engine.exits import EXIT_BAD_INPUT, EXIT_OK
 from engine.options.argv import add_options
 from engine.options.table import OPTIONS
-from engine.share.exports.base import Export
+from engine.share.exports import Wanted, write_exports
 from engine.sweep.compare import FrontierComparison
 from engine.sweep.render import render_table, report_text
 from engine.sweep.slo import Slo, best_per_slo, recorded_slo
@@ -61,9 +61,9 @@ def _subject(args: argparse.Namespace, prog: str) -> FrontierSubject | None:
     return FrontierSubject(sources, chosen_slo(args, sources), args.count_flagged)
 
 
-def _write(subject: FrontierSubject, wanted: list[tuple[Export, Path]], prog: str, out) -> int:
+def _write(subject: FrontierSubject, wanted: list[Wanted], prog: str, out) -> int:
     try:
-        written = [line for x, path in wanted for line in x.write(subject, path)]
+        written = write_exports(subject, wanted)
     except OSError as exc:
         print(f"llmbench-tui {prog}: error: cannot write {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -72,7 +72,7 @@ def _write(subject: FrontierSubject, wanted: list[tuple[Export, Path]], prog: st
     return EXIT_OK
 
 
-def compare_frontiers_main(args: argparse.Namespace, wanted: list[tuple[Export, Path]], out) -> int:
+def compare_frontiers_main(args: argparse.Namespace, wanted: list[Wanted], out) -> int:
     subject = _subject(args, "compare")
     if subject is None:
         return EXIT_BAD_INPUT
@@ -85,7 +85,7 @@ def compare_frontiers_main(args: argparse.Namespace, wanted: list[tuple[Export, 
     return _write(subject, wanted, "compare", out)
 
 
-def report_frontiers_main(args: argparse.Namespace, wanted: list[tuple[Export, Path]], out) -> int:
+def report_frontiers_main(args: argparse.Namespace, wanted: list[Wanted], out) -> int:
     subject = _subject(args, "report")
     if subject is None:
         return EXIT_BAD_INPUT
