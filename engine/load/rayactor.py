@@ -19,6 +19,25 @@ from typing import Any
 from engine.load.worker import Serving, WorkerConfig
 
 
+def reach(host: str, port: int, timeout_s: float = 3.0) -> str | None:
+    """Whether this process can open a TCP connection to host:port: None when it can, else why not.
+    Asked of the load workers where they run: an address is reachable from a network namespace
+    (another host, a container) or not, whatever the coordinator itself reaches."""
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as exc:
+        return exc.strerror or str(exc) or type(exc).__name__
+    return None
+
+
+def probe(host: str, port: int) -> dict[str, Any]:
+    """A Ray task placed as a load worker would be (before any actor starts): where it ran, and
+    whether the server's address is reachable from there."""
+    import ray
+
+    return {"host": socket.gethostname(), "ip": ray.util.get_node_ip_address(), "error": reach(host, port)}
+
+
 def boot_id() -> str:
     """This kernel's boot id: two processes that read the same one share CLOCK_REALTIME."""
     try:
@@ -69,6 +88,9 @@ class _Relay:
 
     def clock(self) -> float:
         return time.time()
+
+    def reach(self, host: str, port: int) -> str | None:
+        return reach(host, port)
 
     def start(self, index: int, config: WorkerConfig) -> None:
         threading.Thread(target=self._run, args=(index, config), name=f"load-worker-{index}", daemon=True).start()

@@ -39,12 +39,12 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from engine.load.rayactor import _Relay, boot_id
+from engine.load.rayactor import _Relay, boot_id, probe
+from engine.load.rayreach import Reach, refusal, server_address, stand_in
 from engine.load.worker import WorkerConfig
 from engine.load.workerproc import _Worker
-from engine.load.workers import WorkerPool
+from engine.load.workers import START_TIMEOUT_S, WorkerPool
 
 INSTALL = "pip install 'llmbench-tui[ray]'"
 CLOCK_SAMPLES = 8
@@ -145,16 +145,22 @@ class _RayWorker(_Worker):
     seq: int = 0
     died: str | None = None
     measured: tuple[float, float] | None = None  # the clock offset as estimated, (offset, uncertainty)
-    same_kernel: bool = False  # on the coordinator's own host (same boot id): one clock, and its loopback
+    same_kernel: bool = False  # on the coordinator's own kernel (same boot id): one clock (not one network)
+    reach: Reach | None = None  # its own attempt at the server's address
 
     def name(self) -> str:
         return f"Ray worker {self.index} (pid {self.pid}) on host {self.host or '?'}"
+
+    def where(self) -> str | None:
+        return f"{self.host} ({self.ip})" if self.ip else self.host
 
     def open(self) -> None:
         ray = self.pool.ray
         try:
             info = ray.get(self.actor.info.remote())
             self.pid, self.host, self.ip = info["pid"], info["host"], info["ip"]
+            host, port = server_address(self.pool.config.base_url)
+            self.reach = Reach(self.host, self.ip, ray.get(self.actor.reach.remote(host, port)))
             samples = []
             for _ in range(CLOCK_SAMPLES):
                 t0 = time.time()
@@ -234,9 +240,12 @@ class RayPool(WorkerPool):
         self._actor_class: Any = None
         self._joined = False
         self._shared: tuple[list, Any] | None = None
+        self._about: str | None = None  # what connect() found
 
     def connect(self) -> str:
-        """Join the cluster (blocking: call it off the event loop); say what it holds."""
+        """Join the cluster (blocking: call it off the event loop), once; say what it holds."""
+        if self._about is not None:
+            return self._about
         if not ray_installed():
             raise RayUnavailable(f"--ray {self.address}: Ray is not installed here; {INSTALL}")
         import ray
@@ -272,10 +281,11 @@ class RayPool(WorkerPool):
                 f"{self.n} load workers takes one; use fewer --workers, or add nodes (ray start --address ...)"
             )
         hosts = ", ".join(sorted({n.get("NodeManagerHostname") or n.get("NodeManagerAddress", "?") for n in nodes}))
-        return f"Ray cluster at {self.address}: {len(nodes)} nodes ({hosts}), {free:g} of {total:g} CPUs free"
+        self._about = f"Ray cluster at {self.address}: {len(nodes)} nodes ({hosts}), {free:g} of {total:g} CPUs free"
+        return self._about
 
     async def start(self) -> None:
-        if self.ray is None:
+        if self._about is None:
             await asyncio.get_running_loop().run_in_executor(None, self.connect)
         try:
             await super().start()
@@ -287,16 +297,29 @@ class RayPool(WorkerPool):
         self._check_reach()
 
     def _check_reach(self) -> None:
-        """A loopback URL reaches the server only from its own host: refuse it for workers elsewhere."""
-        host = urlsplit(self.config.base_url).hostname or ""
-        away = [w for w in self.workers if isinstance(w, _RayWorker) and not w.same_kernel]
-        if away and (host in ("localhost", "0.0.0.0", "::") or host.startswith("127.") or host == "::1"):
-            where = ", ".join(sorted({w.host for w in away}))
+        """Every worker connected to the server's address from where it runs (a loopback address
+        reaches only a worker in the coordinator's own network namespace): refuse it otherwise."""
+        workers = [w for w in self.workers if isinstance(w, _RayWorker) and w.reach is not None]
+        if failed := [w.reach for w in workers if w.reach.error is not None]:
             raise RayUnavailable(
-                f"--ray {self.address}: the server's address {self.config.base_url} is this host's own, and "
-                f"{len(away)} load workers run on other nodes ({where}) that cannot reach it; give an address "
-                'they reach: --endpoint http://IP:PORT, or for a launched server `host = "IP"` in the profile'
+                refusal(self.address, self.config.base_url, failed, self.n, reachable_ip(self.address))
             )
+
+    def probe(self, base_url: str, launched: bool) -> str:
+        """Before the server launches (blocking): join the cluster (enough free CPUs), and ask N tasks
+        placed as the workers will be whether the server's address reaches; RayUnavailable if not."""
+        about = self.connect()
+        host, port = server_address(base_url)
+        with stand_in(host) if launched else contextlib.nullcontext(port) as target:
+            if target is None:
+                return about  # this host cannot listen there: the launch will say so
+            task = self.ray.remote(probe).options(num_cpus=1, scheduling_strategy="SPREAD")
+            answers = self.ray.get([task.remote(host, target) for _ in range(self.n)], timeout=START_TIMEOUT_S)
+        reached = [Reach(a["host"], a["ip"], a["error"]) for a in answers]
+        if failed := [r for r in reached if r.error is not None]:
+            raise RayUnavailable(refusal(self.address, base_url, failed, self.n, reachable_ip(self.address)))
+        where = ", ".join(sorted({r.where() for r in reached}))
+        return f"{about}; the server's address {host}:{port} reached from {where}"
 
     def _spawn(self, i: int) -> _Worker:
         actor = self._actor_class.remote()

@@ -48,6 +48,10 @@ class _Worker:
     def name(self) -> str:
         return f"load worker {self.index} (pid {self.pid})"
 
+    def where(self) -> str | None:
+        """Where it runs, for the cell's record: None for a process on this host."""
+        return self.host
+
     def open(self) -> None:
         """In the worker's reader thread, before its first message: whatever the transport needs."""
 

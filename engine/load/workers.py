@@ -310,7 +310,7 @@ class WorkerPool:
             health.end_epoch -= w.clock_offset_s
             if w.host is not None:  # a worker that may run elsewhere: where, and how its clock relates
                 health.host, health.clock_offset_s, health.clock_uncertainty_s = (
-                    w.host,
+                    w.where(),
                     w.clock_offset_s,
                     w.clock_uncertainty_s,
                 )
