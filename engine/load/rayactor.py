@@ -10,12 +10,11 @@ import os
 import queue
 import socket
 import threading
-import time
 import traceback
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from engine.load import wallclock
 from engine.load.worker import Serving, WorkerConfig
 
 
@@ -83,11 +82,11 @@ class _Relay:
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "ip": ray.util.get_node_ip_address(),
-            "boot_id": boot_id(),
+            "boot_id": boot_id() if wallclock.is_kernel_clock() else "",  # a clock set off is not the kernel's
         }
 
     def clock(self) -> float:
-        return time.time()
+        return wallclock.now()
 
     def reach(self, host: str, port: int) -> str | None:
         return reach(host, port)
@@ -112,8 +111,8 @@ class _Relay:
             self.out.last_word(traceback.format_exc(limit=8))
 
     def deliver(self, seq: int, msg: tuple, requests: list | None = None) -> None:
-        if requests is not None:  # a job's bodies, resolved from the object store by Ray
-            msg = (msg[0], replace(msg[1], requests=requests))
+        if requests is not None:  # the phase's bodies, resolved from the object store by Ray
+            msg[1].take(requests)
         if self.loop is None:
             return  # not started: nothing to relay to
         with self.lock:

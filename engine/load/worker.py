@@ -34,8 +34,9 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from engine.load import schedstat
+from engine.load import schedstat, wallclock
 from engine.load.client import CellLoad, HttpTarget, PreparedRequest, new_session, run_closed_loop
 from engine.load.monitor import LoopLagMonitor
 from engine.load.openloop import run_open_loop
@@ -76,6 +77,14 @@ class Job:
     offsets: list[float] | None = None  # open loop: this worker's planned send times
     indices: list[int] | None = None  # open loop: their requests' indices in the cell
     max_in_flight: int | None = None  # open loop: this worker's share of the cap
+    # The phase's request bodies as the transport shipped them once for every worker (a file in shared
+    # memory for processes): `take` fills `requests` from them. None: `requests` came with the job.
+    bodies: Any = None
+
+    def take(self, every: list[PreparedRequest]) -> None:
+        """This job's requests from the phase's: all of them (closed loop), or its own indices (open)."""
+        self.requests = every if self.indices is None else [every[k] for k in self.indices]
+        self.bodies = None
 
 
 @dataclass
@@ -95,6 +104,8 @@ class WorkerHealth:
     host: str | None = None
     clock_offset_s: float | None = None
     clock_uncertainty_s: float | None = None  # half the round trip of the estimate; 0 for the same clock
+    # Its offset's change per second since the run's first estimate, in parts per million (None: one clock).
+    clock_drift_ppm: float | None = None
 
 
 class _Dealer:
@@ -216,6 +227,8 @@ class Serving:
         async with new_session(config.session_limit, config.read_timeout_s, config.headers) as session:
             target = HttpTarget(session, config.base_url, config.api, config.model, keep_text=config.keep_text)
             while (job := await self.inbox.get()) is not None and not self.stopping:
+                if job.bodies is not None:
+                    job.take(job.bodies.load())  # before "staged": the shared start waits for it
                 self.go = (job.phase, asyncio.get_running_loop().create_future())
                 out.send(("staged", job.phase))
                 if (start := await self.go[1]) is None:
@@ -284,9 +297,9 @@ class _Outbox:
 async def _run_job(out, index: int, target: HttpTarget, job: Job, dealer: _Dealer | None) -> WorkerHealth:
     load = CellLoad(total=len(job.requests))
     outbox = _Outbox(out, job.phase, load)
-    while (wait := job.start_epoch - time.time()) > 0:  # uvloop may wake a little early
+    while (wait := job.start_epoch - wallclock.now()) > 0:  # uvloop may wake a little early
         await asyncio.sleep(wait)
-    start_late = time.time() - job.start_epoch
+    start_late = wallclock.now() - job.start_epoch
     # The shared start on this process's monotonic clock: planned and sent times are measured from
     # it, so every worker's share of the schedule sits on one timeline and a late start shows as
     # late sends (send_delay), not as a schedule shifted by this worker's own lateness.
@@ -300,7 +313,7 @@ async def _run_job(out, index: int, target: HttpTarget, job: Job, dealer: _Deale
     finally:
         ticker.cancel()
         outbox.flush()  # also when stopped mid-job: what finished goes back
-    end_epoch = time.time()
+    end_epoch = wallclock.now()
     return WorkerHealth(
         worker=index,
         pid=os.getpid(),

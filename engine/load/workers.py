@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from engine.load.bodies import SharedBodies, share, unshare
 from engine.load.client import CellLoad, PreparedRequest
 from engine.load.record import RequestRecord
 from engine.load.worker import Job, WorkerConfig, WorkerHealth
@@ -138,8 +139,17 @@ class WorkerPool:
         except RuntimeError:
             pass  # the loop is closed: the run is over
 
-    def _prepare(self, requests: list[PreparedRequest]) -> None:
-        """Before a closed loop's shared start: whatever the transport does ahead with its bodies."""
+    async def _clocks(self, indices: list[int]) -> None:
+        """Before a phase's shared start: the workers' clock offsets estimated again where they may
+        differ (processes on this host share its clock: nothing to do)."""
+
+    def _ship(self, requests: list[PreparedRequest]) -> SharedBodies:
+        """The phase's request bodies, once for every worker (each job carries only the handle)."""
+        return share(requests)
+
+    def _unship(self, bodies: SharedBodies) -> None:
+        """Every worker holds its job (or is gone): the shipped bodies are no longer needed."""
+        unshare(bodies)
 
     def close(self) -> None:
         """Stop every worker (a phase cut short loses its requests in flight, as one process would)."""
@@ -172,15 +182,19 @@ class WorkerPool:
         await self.start()
         self._phases += 1
         phase = _Phase(self._phases, cell, requests, offsets, output_len, warmup, on_record, load)
+        bodies = self._ship(requests)
         base = dict(cell=cell, output_len=output_len, warmup=warmup, deadline_s=deadline_s, start_epoch=0.0)
+        base |= dict(requests=[], bodies=bodies)
         if offsets is None:
-            self._prepare(requests)
             jobs = self._closed_jobs(phase, base)
         else:
             jobs = self._open_jobs(phase, base, max_in_flight)
         self._phase = phase
         try:
-            start_epoch = await self._start_jobs(phase, jobs)
+            try:
+                start_epoch = await self._start_jobs(phase, jobs)
+            finally:
+                self._unship(bodies)
             await asyncio.gather(*phase.done.values())
         except asyncio.CancelledError:
             await self._stop_phase(phase, list(jobs))
@@ -196,7 +210,7 @@ class WorkerPool:
 
     def _closed_jobs(self, phase: _Phase, base: dict) -> dict[int, Job]:
         """The closed loop's jobs: the cell's slots split exactly, each with its first indices."""
-        requests, n = phase.requests, len(phase.requests)
+        n = len(phase.requests)
         shares = split(min(phase.cell.concurrency, n), self.n)
         phase.slots = sum(shares)
         jobs: dict[int, Job] = {}
@@ -205,13 +219,13 @@ class WorkerPool:
                 first = list(range(phase.next, min(n, phase.next + slots)))
                 phase.next += len(first)
                 batch = max(1, slots // 4)
-                jobs[i] = Job(phase.id, requests=requests, slots=slots, first=first, batch=batch, **base)
+                jobs[i] = Job(phase.id, slots=slots, first=first, batch=batch, **base)
                 phase.held[i] = set(first)
         return jobs
 
     def _open_jobs(self, phase: _Phase, base: dict, max_in_flight: int | None) -> dict[int, Job]:
         """The open loop's jobs: the schedule dealt round-robin, the cap on requests in flight split."""
-        requests, offsets, n = phase.requests, phase.offsets, len(phase.requests)
+        offsets, n = phase.offsets, len(phase.requests)
         active = min(self.n, max_in_flight) if max_in_flight else self.n
         caps = split(max_in_flight, active) if max_in_flight else [None] * active
         jobs: dict[int, Job] = {}
@@ -220,7 +234,6 @@ class WorkerPool:
             if idx:
                 jobs[i] = Job(
                     phase.id,
-                    requests=[requests[k] for k in idx],
                     offsets=[offsets[k] for k in idx],
                     indices=idx,
                     max_in_flight=caps[i],
@@ -243,6 +256,7 @@ class WorkerPool:
         # to 1.8 s for 4 jobs of 66 MB): a start fixed before would find the later workers late.
         for i in jobs:
             await asyncio.wait((phase.staged[i], phase.done[i]), return_when=asyncio.FIRST_COMPLETED)
+        await self._clocks(list(jobs))
         start_epoch = time.time() + self.start_margin_s
         for i in jobs:
             if not phase.done[i].done():
@@ -308,12 +322,7 @@ class WorkerPool:
         elif kind == "done":
             health: WorkerHealth = msg[2]
             health.end_epoch -= w.clock_offset_s
-            if w.host is not None:  # a worker that may run elsewhere: where, and how its clock relates
-                health.host, health.clock_offset_s, health.clock_uncertainty_s = (
-                    w.where(),
-                    w.clock_offset_s,
-                    w.clock_uncertainty_s,
-                )
+            w.annotate(health)  # a worker that may run elsewhere: where, and how its clock relates
             phase.health[w.index] = health
             phase.counters[w.index] = (0, phase.counters.get(w.index, (0, 0))[1])
             self._counters(phase)
