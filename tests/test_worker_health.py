@@ -110,3 +110,10 @@ def test_an_open_loop_cell_is_flagged_when_a_workers_clock_is_known_less_well_th
     assert not [f for f in judged(tight, 0.0001, False).flags if f.code == "clock_uncertain"]
     # One kernel clock (uncertainty 0, no drift): nothing to flag, however punctual the sends.
     assert not [f for f in judged([health(0, 0.0, None)], 0.0, True).flags if f.code == "clock_uncertain"]
+
+
+def test_a_worker_that_died_mid_cell_is_shown_with_its_last_figures():
+    died = worker(1, 2.0, 1.0, 0.1, died="load worker 1 (pid 101) died (killed by SIGKILL)")
+    line = workers_line(with_workers(CELLS[1], [worker(0, 1.0, 1.0, 0.1), died]))
+    assert "w1 lag p99 2.0 ms cpu 25% rq 10% (died mid-cell: figures to its last report)" in line
+    assert "w0 lag p99 1.0 ms cpu 25% rq 10% ·" in line and line.count("died") == 1

@@ -216,7 +216,7 @@ async def test_an_interrupt_stops_the_workers_at_once_and_keeps_what_they_finish
 
 
 async def test_a_worker_killed_mid_cell_fails_what_it_held_and_the_cell_ends():
-    c, n, osl = 6, 30, 40
+    c, n, osl = 6, 60, 40
     cell = Cell(0, c, 8, osl, n, 0, 0)
     async with FakeServer(FakeConfig(token_delay_s=0.01)) as server:
         pool = WorkerPool(2, config(server))
@@ -237,9 +237,13 @@ async def test_a_worker_killed_mid_cell_fails_what_it_held_and_the_cell_ends():
                 pool.run_phase(cell, requests, None, output_len=osl, warmup=False, on_record=on_record, load=load)
             )
             await asyncio.wait_for(first_done.wait(), SAFETY_S)
+            deadline = time.monotonic() + SAFETY_S
+            while 1 not in pool._phase.last_health:  # its first health report (after about a second)
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.02)
             kept = list(records)
             os.kill(victim, signal.SIGKILL)
-            await asyncio.wait_for(phase, SAFETY_S)
+            _, health = await asyncio.wait_for(phase, SAFETY_S)
             # The next phase starts the dead worker again.
             again: list[RequestRecord] = []
             await asyncio.wait_for(
@@ -260,6 +264,12 @@ async def test_a_worker_killed_mid_cell_fails_what_it_held_and_the_cell_ends():
     result = summarize_cell(cell, records, 1.0, 1)
     assert result.failed == len(failed) and any(f.code == "failed_requests" for f in result.flags)
     assert len(again) == n and all(r.ok for r in again)
+    # The dead worker's last health stays in its cell, saying it died.
+    assert [h.worker for h in health] == [0, 1] and health[0].died is None
+    assert health[1].died == f"load worker 1 (pid {victim}) died (killed by SIGKILL)"
+    assert health[1].pid == victim and health[1].lags_s and health[1].cpu_s > 0
+    kept_in_cell = summarize_cell(cell, records, 1.0, 1, merge_workers(health)).client_workers
+    assert "died" not in kept_in_cell[0] and kept_in_cell[1]["died"] == health[1].died  # summary.json keeps it
 
 
 def test_inprocess_mode_refuses_several_workers(capsys, tmp_path):

@@ -13,7 +13,8 @@ both ways, are tuples whose first item names them:
   coordinator -> worker: ("config", WorkerConfig) first, then ("job", Job), ("go", phase,
       start_epoch), ("deal", phase, [indices], none_left), ("stop",)
   worker -> coordinator: ("ready", pid), ("staged", phase), ("ask", phase, k, slots waiting), ("records", phase,
-      [records], in_flight, output_tokens), ("done", phase, WorkerHealth), ("error", phase, text),
+      [records], in_flight, output_tokens), ("health", phase, WorkerHealth so far: lags since the last),
+      ("done", phase, WorkerHealth), ("error", phase, text),
       ("stopped",) last, after a "stop"
 
 A job is staged first, and starts at the "go"'s shared start: the start is fixed once every worker
@@ -45,6 +46,7 @@ from engine.plan import Cell
 
 FLUSH_S = 0.05  # finished records and live counters go back at least this often
 FLUSH_RECORDS = 64  # or as soon as this many records are waiting
+HEALTH_TICKS = 20  # its health so far every this many flushes (1 s): what is left of a worker that dies
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,12 @@ class WorkerHealth:
     clock_uncertainty_s: float | None = None  # half the round trip of the estimate; 0 for the same clock
     # Its offset's change per second since the run's first estimate, in parts per million (None: one clock).
     clock_drift_ppm: float | None = None
+    died: str | None = None  # set by the coordinator: the worker died mid-phase, these are its last figures
+
+    def then(self, later: WorkerHealth) -> WorkerHealth:
+        """This health followed by a later report of the same job (its lag samples since this one)."""
+        later.lags_s = self.lags_s + later.lags_s
+        return later
 
 
 class _Dealer:
@@ -288,10 +296,13 @@ class _Outbox:
         if len(self.pending) >= FLUSH_RECORDS:
             self.flush()
 
-    async def ticker(self) -> None:
+    async def ticker(self, gauges: _Gauges) -> None:
+        ticks = 0
         while True:
             await asyncio.sleep(FLUSH_S)
             self.flush()
+            if (ticks := ticks + 1) % HEALTH_TICKS == 0:
+                self.out.send(("health", self.phase, gauges.health(since_last=True)))
 
 
 async def _run_job(out, index: int, target: HttpTarget, job: Job, dealer: _Dealer | None) -> WorkerHealth:
@@ -304,25 +315,39 @@ async def _run_job(out, index: int, target: HttpTarget, job: Job, dealer: _Deale
     # it, so every worker's share of the schedule sits on one timeline and a late start shows as
     # late sends (send_delay), not as a schedule shifted by this worker's own lateness.
     origin = time.perf_counter() - start_late
-    cpu_start, sched_start = time.process_time(), schedstat.sample()
-    lag = LoopLagMonitor()
-    ticker = asyncio.create_task(outbox.ticker())
+    gauges = _Gauges(index, start_late)
+    ticker = asyncio.create_task(outbox.ticker(gauges))
     try:
-        with lag:
+        with gauges.lag:
             await _send_share(target, job, dealer, load, outbox.on_record, origin)
     finally:
         ticker.cancel()
         outbox.flush()  # also when stopped mid-job: what finished goes back
-    end_epoch = wallclock.now()
-    return WorkerHealth(
-        worker=index,
-        pid=os.getpid(),
-        cpu_s=time.process_time() - cpu_start,
-        lags_s=lag.lags,
-        sched=schedstat.between(sched_start, schedstat.sample()),
-        start_late_s=start_late,
-        end_epoch=end_epoch,
-    )
+    return gauges.health()
+
+
+class _Gauges:
+    """A job's health figures as they stand: the whole job's at its end, and every HEALTH_S on the way
+    (the lag samples since the last time only), so a worker that dies leaves its last health behind."""
+
+    def __init__(self, index: int, start_late_s: float):
+        self.index, self.start_late_s = index, start_late_s
+        self.cpu_start, self.sched_start = time.process_time(), schedstat.sample()
+        self.lag = LoopLagMonitor()
+        self.sent_lags = 0
+
+    def health(self, since_last: bool = False) -> WorkerHealth:
+        lags = self.lag.lags[self.sent_lags :] if since_last else self.lag.lags
+        self.sent_lags = len(self.lag.lags)
+        return WorkerHealth(
+            worker=self.index,
+            pid=os.getpid(),
+            cpu_s=time.process_time() - self.cpu_start,
+            lags_s=lags,
+            sched=schedstat.between(self.sched_start, schedstat.sample()),
+            start_late_s=self.start_late_s,
+            end_epoch=wallclock.now(),
+        )
 
 
 async def _send_share(

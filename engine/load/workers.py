@@ -74,6 +74,7 @@ class _Phase:
     staged: dict[int, asyncio.Future] = field(default_factory=dict)  # worker -> its job received, waiting to go
     counters: dict[int, tuple[int, int]] = field(default_factory=dict)  # worker -> (in flight, output tokens)
     health: dict[int, WorkerHealth] = field(default_factory=dict)
+    last_health: dict[int, WorkerHealth] = field(default_factory=dict)  # worker -> its health so far
 
 
 class WorkerPool:
@@ -319,6 +320,9 @@ class WorkerPool:
                 self._record(phase, record)
             phase.counters[w.index] = (msg[3], msg[4])
             self._counters(phase)
+        elif kind == "health":
+            last = phase.last_health.get(w.index)
+            phase.last_health[w.index] = last.then(msg[2]) if last is not None else msg[2]
         elif kind == "done":
             health: WorkerHealth = msg[2]
             health.end_epoch -= w.clock_offset_s
@@ -353,6 +357,12 @@ class WorkerPool:
         if phase.stopping:
             return  # stopped by an interrupt: what it held was cut short, not failed
         reason = f"{w.name()} died ({how}) with the request in flight or waiting to be sent"
+        # Its figures up to its last report (none within its first second: only that it died).
+        last = phase.last_health.get(w.index) or WorkerHealth(w.index, w.pid, 0.0, [], None, 0.0, time.time())
+        last.end_epoch -= w.clock_offset_s if w.index in phase.last_health else 0.0
+        last.died = f"{w.name()} died ({how})"
+        w.annotate(last)
+        phase.health[w.index] = last
         held = sorted(phase.held.pop(w.index, set()))
         self._fail(phase, held, reason)
         phase.counters[w.index] = (0, phase.counters.get(w.index, (0, 0))[1])

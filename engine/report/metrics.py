@@ -271,7 +271,7 @@ def _worker_figures(h: WorkerHealth) -> dict[str, object]:
         # clock minus the coordinator's, and its uncertainty); local processes have neither.
         **{
             key: value
-            for key in ("host", "clock_offset_s", "clock_uncertainty_s", "clock_drift_ppm")
+            for key in ("host", "clock_offset_s", "clock_uncertainty_s", "clock_drift_ppm", "died")
             if (value := getattr(h, key, None)) is not None
         },
     }
