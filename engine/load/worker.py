@@ -11,9 +11,10 @@ only its end of one duplex pipe (a multiprocessing Connection: pickled messages,
 both ways, are tuples whose first item names them:
 
   coordinator -> worker: ("config", WorkerConfig) first, then ("job", Job), ("go", phase,
-      start_epoch), ("deal", phase, [indices], none_left), ("stop",)
-  worker -> coordinator: ("ready", pid), ("staged", phase), ("ask", phase, k, slots waiting), ("records", phase,
-      [records], in_flight, output_tokens), ("health", phase, WorkerHealth so far: lags since the last),
+      start_epoch), ("deal", phase, [indices], none_left), ("grant", phase, k), ("stop",)
+  worker -> coordinator: ("ready", pid), ("staged", phase), ("ask", phase, k, slots waiting),
+      ("want", phase, planned_s), ("free", phase, k), ("records", phase, [records], in_flight,
+      output_tokens), ("health", phase, WorkerHealth so far: lag samples since the last one),
       ("done", phase, WorkerHealth), ("error", phase, text),
       ("stopped",) last, after a "stop"
 
@@ -41,6 +42,7 @@ from engine.load import schedstat, wallclock
 from engine.load.client import CellLoad, HttpTarget, PreparedRequest, new_session, run_closed_loop
 from engine.load.monitor import LoopLagMonitor
 from engine.load.openloop import run_open_loop
+from engine.load.permits import RemotePermits
 from engine.load.record import RequestRecord
 from engine.plan import Cell
 
@@ -78,7 +80,7 @@ class Job:
     batch: int = 1  # closed loop: ask for more indices when fewer than this are left
     offsets: list[float] | None = None  # open loop: this worker's planned send times
     indices: list[int] | None = None  # open loop: their requests' indices in the cell
-    max_in_flight: int | None = None  # open loop: this worker's share of the cap
+    max_in_flight: int | None = None  # open loop: the cap over every worker (permits from the coordinator)
     # The phase's request bodies as the transport shipped them once for every worker (a file in shared
     # memory for processes): `take` fills `requests` from them. None: `requests` came with the job.
     bodies: Any = None
@@ -207,6 +209,7 @@ class Serving:
         self.out, self.index, self.config = out, index, config
         self.inbox: asyncio.Queue[Job | None] = asyncio.Queue()
         self.dealer: _Dealer | None = None
+        self.permits: RemotePermits | None = None  # an open loop's cap: permits from the coordinator
         self.go: tuple[int, asyncio.Future] | None = None  # the staged job's phase, and its start to come
         self.running: asyncio.Task | None = None
         self.stopping = False  # a "stop" came: a job still in the inbox is not begun
@@ -217,6 +220,9 @@ class Serving:
         elif msg[0] == "go":
             if self.go is not None and self.go[0] == msg[1] and not self.go[1].done():
                 self.go[1].set_result(msg[2])
+        elif msg[0] == "grant":
+            if self.permits is not None and self.permits.phase == msg[1]:
+                self.permits.grant(msg[2])
         elif msg[0] == "deal":
             if self.dealer is not None and self.dealer.phase == msg[1]:
                 self.dealer.feed(msg[2], msg[3])
@@ -245,7 +251,10 @@ class Serving:
                 try:
                     if job.offsets is None:
                         self.dealer = _Dealer(out, job)
-                    self.running = asyncio.create_task(_run_job(out, self.index, target, job, self.dealer))
+                    elif job.max_in_flight:
+                        self.permits = RemotePermits(out, job.phase)
+                    job_run = _run_job(out, self.index, target, job, self.dealer, self.permits)
+                    self.running = asyncio.create_task(job_run)
                     health = await self.running
                     out.send(("done", job.phase, health))
                 except asyncio.CancelledError:
@@ -253,7 +262,7 @@ class Serving:
                 except Exception:  # a bug here: say so, and go (the coordinator fails what this worker held)
                     out.last_word(traceback.format_exc(limit=8), job.phase)
                 finally:
-                    self.dealer, self.running = None, None
+                    self.dealer, self.permits, self.running = None, None, None
             with contextlib.suppress(OSError):  # the coordinator may be gone already
                 out.send(("stopped",))  # after every record it finished
 
@@ -305,7 +314,9 @@ class _Outbox:
                 self.out.send(("health", self.phase, gauges.health(since_last=True)))
 
 
-async def _run_job(out, index: int, target: HttpTarget, job: Job, dealer: _Dealer | None) -> WorkerHealth:
+async def _run_job(
+    out, index: int, target: HttpTarget, job: Job, dealer: _Dealer | None, permits: RemotePermits | None
+) -> WorkerHealth:
     load = CellLoad(total=len(job.requests))
     outbox = _Outbox(out, job.phase, load)
     while (wait := job.start_epoch - wallclock.now()) > 0:  # uvloop may wake a little early
@@ -319,7 +330,7 @@ async def _run_job(out, index: int, target: HttpTarget, job: Job, dealer: _Deale
     ticker = asyncio.create_task(outbox.ticker(gauges))
     try:
         with gauges.lag:
-            await _send_share(target, job, dealer, load, outbox.on_record, origin)
+            await _send_share(target, job, dealer, permits, load, outbox.on_record, origin)
     finally:
         ticker.cancel()
         outbox.flush()  # also when stopped mid-job: what finished goes back
@@ -354,6 +365,7 @@ async def _send_share(
     target: HttpTarget,
     job: Job,
     dealer: _Dealer | None,
+    permits: RemotePermits | None,
     load: CellLoad,
     on_record: Callable[[RequestRecord], None],
     origin: float,
@@ -367,7 +379,7 @@ async def _send_share(
             job.requests,
             job.offsets,
             deadline_s=job.deadline_s,
-            max_in_flight=job.max_in_flight,
+            permits=permits,
             indices=job.indices,
             origin=origin,
             **common,

@@ -12,11 +12,12 @@ timestamps are late. Here the coordinator prepares every request, starts N worke
   stay busy to the end of the cell as in one process (a fixed share, or asking ahead to the end,
   cost a whole extra round of requests in a cell of 2 x C). The coordinator knows at every moment
   which indices each worker holds: what it must fail if that worker dies. Every request body goes to every worker
-  once per phase (they are bytes; any worker may be dealt any index).
+  once per phase, shipped once for all of them (engine.load.bodies; any worker may be dealt any index).
 - open loop: the schedule dealt round-robin by planned send time; every worker sends at the planned
   offsets from one shared start (time.time(), the host's CLOCK_REALTIME) and times with its own
   monotonic clock; how late each began is recorded (WorkerHealth.start_late_s). A cap on requests in
-  flight is split like slots (a per-worker cap: a global one would need a shared lock in the timed path).
+  flight (--max-concurrency) is one over every worker: the coordinator holds its permits and grants
+  them earliest planned send first (engine.load.permits).
 
 Workers stream finished records back in batches, with their live counters (in flight, output
 tokens); the coordinator calls on_record in order of arrival and keeps the CellLoad counters, so
@@ -39,6 +40,7 @@ from dataclasses import dataclass, field
 
 from engine.load.bodies import SharedBodies, share, unshare
 from engine.load.client import CellLoad, PreparedRequest
+from engine.load.permits import PermitPool
 from engine.load.record import RequestRecord
 from engine.load.worker import Job, WorkerConfig, WorkerHealth
 from engine.load.workerproc import _Worker
@@ -75,6 +77,7 @@ class _Phase:
     counters: dict[int, tuple[int, int]] = field(default_factory=dict)  # worker -> (in flight, output tokens)
     health: dict[int, WorkerHealth] = field(default_factory=dict)
     last_health: dict[int, WorkerHealth] = field(default_factory=dict)  # worker -> its health so far
+    permits: PermitPool | None = None  # an open loop's cap on requests in flight, over every worker
 
 
 class WorkerPool:
@@ -225,10 +228,10 @@ class WorkerPool:
         return jobs
 
     def _open_jobs(self, phase: _Phase, base: dict, max_in_flight: int | None) -> dict[int, Job]:
-        """The open loop's jobs: the schedule dealt round-robin, the cap on requests in flight split."""
-        offsets, n = phase.offsets, len(phase.requests)
-        active = min(self.n, max_in_flight) if max_in_flight else self.n
-        caps = split(max_in_flight, active) if max_in_flight else [None] * active
+        """The open loop's jobs: the schedule dealt round-robin; a cap on requests in flight held here,
+        over every worker (engine.load.permits)."""
+        offsets, n, active = phase.offsets, len(phase.requests), self.n
+        phase.permits = PermitPool(max_in_flight) if max_in_flight else None
         jobs: dict[int, Job] = {}
         for i in range(active):
             idx = list(range(i, n, active))
@@ -237,7 +240,7 @@ class WorkerPool:
                     phase.id,
                     offsets=[offsets[k] for k in idx],
                     indices=idx,
-                    max_in_flight=caps[i],
+                    max_in_flight=max_in_flight,
                     **base,
                 )
                 phase.held[i] = set(idx)
@@ -320,6 +323,9 @@ class WorkerPool:
                 self._record(phase, record)
             phase.counters[w.index] = (msg[3], msg[4])
             self._counters(phase)
+        elif kind in ("want", "free") and phase.permits is not None:
+            pool = phase.permits
+            self._grant(phase, pool.want(w.index, msg[2]) if kind == "want" else pool.give_back(w.index, msg[2]))
         elif kind == "health":
             last = phase.last_health.get(w.index)
             phase.last_health[w.index] = last.then(msg[2]) if last is not None else msg[2]
@@ -332,6 +338,13 @@ class WorkerPool:
             self._counters(phase)
             if not phase.done[w.index].done():
                 phase.done[w.index].set_result(None)
+
+    def _grant(self, phase: _Phase, grants: dict[int, int]) -> None:
+        for i, k in grants.items():
+            try:
+                self.workers[i].send(("grant", phase.id, k))
+            except OSError:
+                pass  # it is dying: its permits come back when it is buried
 
     def _record(self, phase: _Phase, record: RequestRecord) -> None:
         phase.load.count(record)
@@ -365,6 +378,8 @@ class WorkerPool:
         phase.health[w.index] = last
         held = sorted(phase.held.pop(w.index, set()))
         self._fail(phase, held, reason)
+        if phase.permits is not None:
+            self._grant(phase, phase.permits.drop(w.index))
         phase.counters[w.index] = (0, phase.counters.get(w.index, (0, 0))[1])
         self._counters(phase)
         phase.done[w.index].set_result(None)
