@@ -39,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from engine.load.bodies import SharedBodies, share, unshare
-from engine.load.client import CellLoad, PreparedRequest
+from engine.load.client import CellLoad, PreparedRequest, finish_request
 from engine.load.permits import PermitPool
 from engine.load.record import RequestRecord
 from engine.load.worker import Job, WorkerConfig, WorkerHealth
@@ -347,8 +347,7 @@ class WorkerPool:
                 pass  # it is dying: its permits come back when it is buried
 
     def _record(self, phase: _Phase, record: RequestRecord) -> None:
-        phase.load.count(record)
-        phase.on_record(record)
+        finish_request(phase.load, phase.on_record, record)
 
     def _counters(self, phase: _Phase) -> None:
         phase.load.in_flight = sum(c[0] for c in phase.counters.values())

@@ -13,7 +13,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from engine.report.cell_workload import DatasetLengths, Goodput, OpenLoop, RampFigures, TurnFigures
+from engine.report.cell_workload import (
+    DatasetLengths,
+    Goodput,
+    OpenLoop,
+    ReasoningFigures,
+    SteadyState,
+    TurnFigures,
+)
 from engine.report.run_notes import (
     InterruptedCell,
     IsolationNote,
@@ -23,6 +30,8 @@ from engine.report.run_notes import (
     ServerNote,
     WorkersNote,
 )
+from engine.shapes.base import ShapeKind
+from engine.shapes.registry import RESULT_FIELDS, by_axis, recognise
 
 SCHEMA_VERSION = 2
 
@@ -37,6 +46,8 @@ LENGTH_MISMATCH = "length_mismatch"
 SERVER_MISMATCH = "server_mismatch"
 # Prompts that share nothing by design hit the server's prefix cache (engine.telemetry.cache).
 PREFIX_CACHE_HITS = "prefix_cache_hits"
+# The load held its target for under half the cell (engine.report.steady).
+SHORT_STEADY_STATE = "short_steady_state"
 FLAG_CODES = (
     FAILED_REQUESTS,
     ONE_READ,
@@ -45,6 +56,7 @@ FLAG_CODES = (
     LENGTH_MISMATCH,
     SERVER_MISMATCH,
     PREFIX_CACHE_HITS,
+    SHORT_STEADY_STATE,
     CLOCK_UNCERTAIN,
 )
 
@@ -142,8 +154,9 @@ class TelemetryCellStats(Reading):
     energy_note: str | None = None
 
 
-class CellResult(Reading):
-    """One cell of the grid: vLLM bench's keys first, then input_len/output_len and our extras."""
+class CellFigures(Reading):
+    """One cell of the grid: vLLM bench's keys first, then input_len/output_len and our extras
+    (CellResult adds each load shape's own figures)."""
 
     duration: float
     completed: int
@@ -196,11 +209,17 @@ class CellResult(Reading):
     # A rate cell (open loop): how its requests were sent; goodput where SLOs were given.
     open_loop: OpenLoop | None = None
     goodput: Goodput | None = None
-    ramp: RampFigures | None = None  # a ramp cell: the rate at which the SLOs first failed
+    # Its load shape's axis (engine.shapes.registry: "concurrency", "rate", ...): what compare
+    # matches and how the cell is named. None (results of schema 2, a vLLM bench file): see load_shape.
+    shape: str | None = None
     # A dataset or trace cell (input_len / output_len 0: per request): its realised lengths.
     dataset: DatasetLengths | None = None
     # A multi-turn cell: figures per turn (TTFT grows with the history each turn carries).
     turns: list[TurnFigures] | None = None
+    # The window in which the load held its target, and its figures (engine.report.steady); None:
+    # the shape has none (a ramp, a trace) or results written before it was measured.
+    steady: SteadyState | None = OMIT_NONE
+    reasoning: ReasoningFigures | None = OMIT_NONE  # a chat cell whose answers streamed reasoning
     # The client's own health while the cell ran (engine.report.metrics.client_health).
     client_cpu_s: float | None = None
     client_cpu_ms_per_1k_tokens: float | None = None
@@ -273,21 +292,18 @@ class CellResult(Reading):
         return self.goodput.request_goodput if self.goodput else None
 
     @property
+    def load_shape(self) -> ShapeKind:
+        """Its load shape: the one it names, else the one its figures show (each shape recognises its own)."""
+        return by_axis(self.shape) if self.shape else by_axis(recognise(vars(self)))
+
+    @property
     def load_level(self) -> float:
-        """Where the cell sits on the load axis: its request rate (a ramp's highest), else its concurrency."""
-        if self.ramp is not None:
-            return max(self.ramp.start_rps, self.ramp.end_rps)
-        return self.request_rate or float(self.max_concurrency)
+        """Where the cell sits on the load axis: its request rate (as its shape names it), else its concurrency."""
+        return self.load_shape.result_level(self)
 
     @property
     def load_label(self) -> str:
-        if self.ramp is not None:
-            return f"ramp {self.ramp.start_rps:g}-{self.ramp.end_rps:g}"
-        return f"r={self.request_rate:g}" if self.open_loop else f"c={self.max_concurrency}"
-
-    @property
-    def slo_failed_at_rps(self) -> float | None:
-        return self.ramp.slo_failed_at_rps if self.ramp else None
+        return self.load_shape.result_label(self)
 
     @property
     def flagged(self) -> bool:
@@ -321,6 +337,13 @@ class CellResult(Reading):
     @property
     def spec_acceptance_length(self) -> float | None:
         return self.spec_decode.mean_acceptance_length if self.spec_decode is not None else None
+
+
+class CellResult(*reversed(RESULT_FIELDS), CellFigures):  # (the shapes' keys after the cell's own in a dump)
+    """One cell of the grid: its figures, then each load shape's own (engine/shapes: RESULT_FIELDS)
+    under their own keys, as summary.json has them."""
+
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class RunSummary(Reading):

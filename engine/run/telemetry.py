@@ -79,11 +79,13 @@ class TelemetryWindow:
     warmup_output_tokens: int
     prefix_cache_reset: str | None = None  # what emptying the cache before the cell gave (None: not tried)
     seed: PromptSeed | None = None  # what the prompts were drawn from: the cache flag names it
+    generation_counter: str | None = None  # the server's counter of generated tokens, by its backend's name
 
 
 class RunTelemetry:
     def __init__(self, recorder: TelemetryRecorder, found: dict[str, str], emit: Observer, no_power: str | None):
         self.recorder, self.found, self.emit, self.no_power = recorder, found, emit, no_power
+        self.scrapes = False  # a /metrics page is read (until it stops answering)
         self._cell_start: ServerState | None = None
         self._measure_start: ServerState | None = None
         self._settled = True
@@ -118,7 +120,7 @@ class RunTelemetry:
             headers,
             emit=emit,
             server_state=source.read,
-            parse=source.parse,
+            names=source.names,
         )
         gpus = any(r.kind in ("nvidia", "amd") for r in readers)
         no_power = (
@@ -127,7 +129,7 @@ class RunTelemetry:
         recorder.faults = faults
         recorder.start()
         telemetry = cls(recorder, found, emit, no_power)
-        telemetry.seed = seed
+        telemetry.seed, telemetry.scrapes = seed, source.metrics_url is not None
         if profile.load.reset_prefix_cache:
             telemetry.launcher = launcher
         else:
@@ -137,8 +139,7 @@ class RunTelemetry:
     def summary(self) -> dict[str, str]:
         """What was detected and read, for summary.json's `telemetry`."""
         out = dict(self.found)
-        stopped = self.recorder.metrics_url is None and out["server_metrics"].startswith("http")
-        if stopped and self.recorder.metrics_note:
+        if self.scrapes and self.recorder.metrics_url is None and self.recorder.metrics_note:
             out["server_metrics"] = f"stopped: {self.recorder.metrics_note}"
         if self._resets:
             out["prefix_cache_reset"] = reset_summary(self._resets)
@@ -189,6 +190,7 @@ class RunTelemetry:
             warmup_output_tokens=warmup_output_tokens,
             prefix_cache_reset=self._reset,
             seed=self.seed,
+            generation_counter=self.recorder.names.generation_tokens,
         )
 
     def stop(self) -> None:
