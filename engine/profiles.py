@@ -20,7 +20,7 @@ import tomli_w
 from pydantic import Field, ValidationError, field_validator
 
 from engine.grid import Grid, Strict
-from engine.sweep.spec import SweepSpec
+from engine.sweepspec import SweepSpec
 from engine.values import (
     arg_value,
     format_validation_error,

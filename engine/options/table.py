@@ -30,7 +30,7 @@ from engine.options.parse import (
 from engine.report.goodput import parse_slo
 from engine.shapes.registry import DEFAULT, SELECTORS
 from engine.shapes.registry import OPTIONS as SHAPE_OPTIONS
-from engine.sweep.spec import parse_axis, parse_recipes
+from engine.sweepspec import parse_axis, parse_recipes
 from engine.values import parse_range
 
 DEFAULT_PROFILE = "cpu-tiny"

@@ -40,6 +40,7 @@ SCHEMA_VERSION = 2
 FAILED_REQUESTS = "failed_requests"
 ONE_READ = "one_read"  # every token of a request arrived in one read: TPOT/ITL unmeasurable
 CLIENT_LIMIT = "client_limit"  # the client, not the server, may have set the figures
+CLOCK_UNCERTAIN = "clock_uncertain"  # a worker's clock is known less well than the send lateness measured
 CLIENT_STARVED = "client_starved"  # the client waited for a CPU a sizeable share of the cell
 LENGTH_MISMATCH = "length_mismatch"
 # The server's token counters disagree with ours over the cell (another client on the server?).
@@ -57,6 +58,7 @@ FLAG_CODES = (
     SERVER_MISMATCH,
     PREFIX_CACHE_HITS,
     SHORT_STEADY_STATE,
+    CLOCK_UNCERTAIN,
 )
 
 
