@@ -92,7 +92,7 @@ def test_open_loop_window_from_the_in_flight_median_to_the_last_send_on_schedule
     records = [rec(i, s, 1.25, 0.25, 11, concurrency=0, delay=d) for i, (s, d) in enumerate(zip(starts, late))]
     cell = Cell(0, 0, 10, 11, 10, 0, 1, rate=2.0)
     s = steady_state(cell, records, duration=5.95)
-    assert s.target == "2 req/s on schedule, in flight past its ramp-up"
+    assert s.target == "2 req/s on schedule, in flight past its climb"
     assert s.start_s == pytest.approx(0.5) and s.end_s == pytest.approx(3.5)
     assert s.share == pytest.approx(3.0 / 5.95)
     assert s.requests == 4  # r1..r4; r5 ends at 3.75
