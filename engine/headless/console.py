@@ -15,6 +15,8 @@ from engine.events import (
     PhaseChanged,
     RunFinished,
     ServerWaiting,
+    SweepProgress,
+    VariantFinished,
 )
 from engine.plan import conversations, per_request
 from engine.report import curves
@@ -22,6 +24,7 @@ from engine.report.model import CellResult
 from engine.report.registry import METRICS
 from engine.report.table import summary_table
 from engine.report.worker_health import workers_line
+from engine.sweep.progress import progress_line
 
 DONE_LINE = [METRICS[k] for k in ("output_throughput", "median_ttft_ms", "mean_tpot_ms", "mean_e2el_ms")]
 __all__ = ["ConsoleObserver", "curve", "summary_table"]
@@ -55,54 +58,57 @@ class ConsoleObserver:
         self._at = event.at
         if self._started is None:
             self._started = event.at
-        match event:
-            case PhaseChanged():
-                if event.phase in ("launching", "waiting", "discovering", "stopping", "failed", "interrupted"):
-                    self._print(f"{event.phase}: {event.detail}" if event.detail else event.phase)
-                elif event.phase == "warmup" and event.cell is not None:
-                    self._print(f"  warm-up: {event.detail}")
-            case ServerWaiting():
-                if event.elapsed_s - self._last_wait_print >= 5.0:
-                    self._last_wait_print = event.elapsed_s
-                    waited = f"{event.elapsed_s:.0f}/{event.timeout_s:.0f} s"
-                    self._print(f"waiting for the server: {waited} | {event.last_log_line[-120:]}")
-            case Notice():
-                self._print(f"{event.level}: {event.message}" if event.level != "info" else event.message)
-            case CellStarted():
-                c = event.cell
-                lengths = f"{c.seq}{per_request(c)}" if c.dataset else f"ISL/OSL {c.input_len}/{c.output_len}"
-                of = f"/{event.total_cells}" if event.total_cells else " (search probe)"
-                self._print(f"cell {c.index + 1}{of}: {c.pace}, {lengths}, {c.num_prompts} requests{conversations(c)}")
-            case LoadProgress():
-                if not self._throttled():
-                    self._print(
-                        f"  {event.done + event.failed}/{event.total} done ({event.failed} failed), "
-                        f"{event.in_flight} in flight, {event.live_output_tps:,.0f} output tok/s"
-                        + (
-                            f", client CPU wait {event.client_wait_share:.0%}"
-                            if event.client_wait_share is not None
-                            else ""
-                        )
+        if isinstance(event, PhaseChanged):
+            if event.phase in ("launching", "waiting", "discovering", "stopping", "failed", "interrupted"):
+                self._print(f"{event.phase}: {event.detail}" if event.detail else event.phase)
+            elif event.phase == "warmup" and event.cell is not None:
+                self._print(f"  warm-up: {event.detail}")
+        elif isinstance(event, ServerWaiting):
+            if event.elapsed_s - self._last_wait_print >= 5.0:
+                self._last_wait_print = event.elapsed_s
+                waited = f"{event.elapsed_s:.0f}/{event.timeout_s:.0f} s"
+                self._print(f"waiting for the server: {waited} | {event.last_log_line[-120:]}")
+        elif isinstance(event, Notice):
+            self._print(f"{event.level}: {event.message}" if event.level != "info" else event.message)
+        elif isinstance(event, CellStarted):
+            c = event.cell
+            lengths = f"{c.seq}{per_request(c)}" if c.dataset else f"ISL/OSL {c.input_len}/{c.output_len}"
+            of = f"/{event.total_cells}" if event.total_cells else " (search probe)"
+            self._print(f"cell {c.index + 1}{of}: {c.pace}, {lengths}, {c.num_prompts} requests{conversations(c)}")
+        elif isinstance(event, LoadProgress):
+            if not self._throttled():
+                self._print(
+                    f"  {event.done + event.failed}/{event.total} done ({event.failed} failed), "
+                    f"{event.in_flight} in flight, {event.live_output_tps:,.0f} output tok/s"
+                    + (
+                        f", client CPU wait {event.client_wait_share:.0%}"
+                        if event.client_wait_share is not None
+                        else ""
                     )
-            case CellFinished():
-                self._cell_finished(event.result)
-            case RunFinished():
-                self._print(f"run {event.status}" + (f": {event.error}" if event.error else ""))
-
-    def _cell_finished(self, r: CellResult) -> None:
-        figures = ", ".join(f"{m.label} {m.text(r)}" for m in DONE_LINE)
-        flagged = " [flagged]" if r.flags else ""
-        self._print(f"  done: {r.completed} ok, {r.failed} failed, {figures}{hardware_note(r)}{flagged}")
-        if (d := r.dataset) is not None:
+                )
+        elif isinstance(event, CellFinished):
+            r = event.result
+            figures = ", ".join(f"{m.label} {m.text(r)}" for m in DONE_LINE)
             self._print(
-                f"  lengths per request: input {d.input_len_min}-{d.input_len_max} (mean {d.input_len_mean:.1f}), "
-                f"output {d.output_len_min}-{d.output_len_max} (mean {d.output_len_mean:.1f}); "
-                f"{r.input_len_mismatches} input and {r.output_len_mismatches} output mismatches"
+                f"  done: {r.completed} ok, {r.failed} failed, {figures}{hardware_note(r)}"
+                + (" [flagged]" if r.flags else "")
             )
-        if line := workers_line(r):  # several load workers: the worst one, then each one
-            self._print(f"  {line}")
-        if r.turns:
-            self._print("  per turn: " + turns_line(r))
+            if (d := r.dataset) is not None:
+                self._print(
+                    f"  lengths per request: input {d.input_len_min}-{d.input_len_max} (mean {d.input_len_mean:.1f}), "
+                    f"output {d.output_len_min}-{d.output_len_max} (mean {d.output_len_mean:.1f}); "
+                    f"{r.input_len_mismatches} input and {r.output_len_mismatches} output mismatches"
+                )
+            if line := workers_line(r):  # several load workers: the worst one, then each one
+                self._print(f"  {line}")
+            if r.turns:
+                self._print("  per turn: " + turns_line(r))
+        elif isinstance(event, SweepProgress):
+            self._print(progress_line(event))
+        elif isinstance(event, VariantFinished):
+            self._print(f"variant {event.name}: {event.status}" + (f": {event.error}" if event.error else ""))
+        elif isinstance(event, RunFinished):
+            self._print(f"run {event.status}" + (f": {event.error}" if event.error else ""))
 
 
 def turns_line(r: CellResult) -> str:
