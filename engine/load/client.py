@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from engine.load import wallclock
 from engine.load.chunk import REASONING_KEY, StreamError, is_reasoning, parse_event
 from engine.load.http import HTTPError, Session
 from engine.load.prompts import Endpoint, Prompt, api_path, request_body
@@ -159,7 +160,7 @@ async def stream_request(
     `deadline_s` the request is given up (a failed record, its connection closed). With
     `collect_ids` (a body asking `return_token_ids`), the answer's ids go to `record.output_ids`."""
     consumer = _SSEConsumer(record, api, on_tokens, keep_text, collect_ids)
-    record.start_time = time.time()
+    record.start_time = wallclock.now()  # a worker's clock: the coordinator takes its offset off
     consumer.start = consumer.last = time.perf_counter()
     try:
         try:
@@ -247,10 +248,9 @@ class PreparedRequest:
 
 
 class Target(Protocol):
-    """Where a closed loop sends its requests: a server over HTTP, or an engine in this process
-    (`endpoint` None: load workers in other processes cannot send them)."""
+    """Where a closed loop sends its requests: a server over HTTP, or an engine in this process."""
 
-    endpoint: Endpoint | None
+    endpoint: Endpoint | None  # where load workers in other processes can send them too (None: nowhere)
 
     def prepare(self, prompt: Prompt, output_len: int, answer_ids: bool = False) -> PreparedRequest:
         """A request ready to send; with `answer_ids` its answer's token ids come back in the record."""
@@ -286,8 +286,13 @@ class SendCore:
             self.load.in_flight -= 1
 
     def finish(self, record: RequestRecord) -> None:
-        self.load.count(record)
-        self.on_record(record)
+        finish_request(self.load, self.on_record, record)
+
+
+def finish_request(load: CellLoad, on_record: Callable[[RequestRecord], None], record: RequestRecord) -> None:
+    """A finished request, wherever it was sent (here, or by a load worker): counted done or failed, then kept."""
+    load.count(record)
+    on_record(record)
 
 
 class HttpTarget:
