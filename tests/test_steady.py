@@ -8,6 +8,7 @@ from engine.report.metrics import summarize_cell
 from engine.report.model import SHORT_STEADY_STATE, CellResult, RunSummary
 from engine.report.registry import METRICS, Table, columns
 from engine.report.steady import steady_state, tokens_within, with_steady_state
+from engine.report.table import summary_table
 from engine.shapes.ramp import Ramp
 from engine.share.steady_html import steady_section
 
@@ -123,6 +124,8 @@ def test_steady_state_travels_in_summary_json_and_shows_in_table_and_report():
     assert back.steady == result.steady and METRICS["steady_share"].value(back) == pytest.approx(1 / 3)
     labels = [m.label for m in columns(Table.CONSOLE, [back])]
     assert "steady" in labels and "steady tok/s" in labels
+    table = summary_table([back])
+    assert "steady tok/s" in table.splitlines()[0] and "steady: the share of the cell" in table
     html = steady_section([back])
     assert "<h3>Steady state</h3>" in html and "0.5 - 1.0" in html and SHORT_STEADY_STATE in html
     # A cell without one (an older file, a ramp): no column, no section, no key in the file.
