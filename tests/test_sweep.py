@@ -9,16 +9,31 @@ import json
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
+import tomli_w
 
-from tests.conftest import cli_env
+from tests.conftest import ROOT, cli_env
 
 pytestmark = pytest.mark.integration
 CLI = str(Path(sys.executable).parent / "llmbench-tui")
 GRID = ["--concurrency", "1,3", "--seq", "32/8", "--prompts-per-concurrency", "3", "--warmup", "1"]
 PER_CELL = {1: 8, 3: 9}  # requests per cell: concurrency x 3, at least the cpu-tiny grid's min_prompts (8)
+
+
+def _profile(tmp_path: Path, sweep: str = "") -> str:
+    """cpu-tiny with a longer server start-up allowed: a server per variant, on a host whose few
+    cores other work shares, may take minutes to answer (the bound only turns a hang into a failure)."""
+    recipe = tomllib.loads((ROOT / "profiles" / "recipes" / "cpu-tiny.toml").read_text())
+    (tmp_path / "recipe.toml").write_text(tomli_w.dumps({**recipe, "startup_timeout_s": 1200}))
+    profile = tmp_path / "sweep.toml"
+    profile.write_text(
+        f'name = "tiny-sweep"\nmodel = "tiny-llama"\nhardware = "cpu"\nrecipe = "{tmp_path / "recipe.toml"}"\n'
+        f'grid = "cpu-tiny"\n{sweep}'
+    )
+    return str(profile)
 
 
 def _cli(*args: str, timeout: float = 1500) -> subprocess.CompletedProcess:
@@ -61,15 +76,14 @@ def test_a_sweep_runs_each_variant_and_records_the_one_whose_server_fails(tmp_pa
     """Three variants from a profile's [sweep] table (a pair excluded): max-num-seqs 2 and 16, and
     one whose max-model-len the model cannot hold, which vLLM's parser accepts but its server
     refuses at start-up. The other two complete with exact counts; the sweep exits 1 naming it."""
-    profile = tmp_path / "sweep.toml"
-    profile.write_text(
-        'name = "tiny-sweep"\nmodel = "tiny-llama"\nhardware = "cpu"\nrecipe = "cpu-tiny"\ngrid = "cpu-tiny"\n'
+    profile = _profile(
+        tmp_path,
         "[sweep]\n"
         "flags = { max-num-seqs = [2, 16], max-model-len = [4096, 100000] }\n"
-        'exclude = [{ max-num-seqs = "16", max-model-len = "100000" }]\n'
+        'exclude = [{ max-num-seqs = "16", max-model-len = "100000" }]\n',
     )
     root = tmp_path / "results"
-    proc = _cli("--profile", str(profile), *GRID, "--results", str(root))
+    proc = _cli("--profile", profile, *GRID, "--results", str(root))
     assert proc.returncode == 1, proc.stderr[-3000:]
     sweep_dir = _sweep_dir(root)
     sweep = json.loads((sweep_dir / "sweep.json").read_text())
@@ -115,7 +129,8 @@ def test_a_sweep_stopped_then_resumed_runs_every_cell_once(tmp_path, tiny_model)
     """Detached; stopped with `llmbench-tui stop` once the first variant has finished a cell; resumed
     with --resume: the first variant's other cell, then the second variant, each cell measured once."""
     root = tmp_path / "results"
-    proc = _cli("--sweep-flag", "max-num-seqs=2,16", *GRID, "--results", str(root), "--detach", timeout=300)
+    profile = _profile(tmp_path)
+    proc = _cli("--profile", profile, "--sweep-flag", "max-num-seqs=2,16", *GRID, "--results", str(root), "--detach")
     assert proc.returncode == 0, proc.stderr[-3000:]
     sweep_dir = _sweep_dir(root)
     first = sweep_dir / json.loads((sweep_dir / "sweep.json").read_text())["variants"][0]["run"]
