@@ -42,7 +42,9 @@ class Variant(Frozen):
     def reason(self) -> str:
         """Why it failed, on one line: the error's first line and, from a server log's tail, its last."""
         lines = [ln.strip() for ln in (self.error or "").splitlines() if ln.strip()]
-        return lines[0] if len(lines) < 2 else f"{lines[0]} ... {lines[-1]}"
+        if len(lines) < 2:
+            return "".join(lines) or self.status
+        return f"{lines[0]} ... {lines[-1]}"
 
     @property
     def finished(self) -> bool:
