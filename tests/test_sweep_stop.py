@@ -10,8 +10,8 @@ import json
 from engine.events import CellFinished, Event, PhaseChanged
 from engine.sweep.process import create_sweep
 from engine.sweep.runner import SweepRunner
-from engine.sweep.spec import SweepSpec
 from engine.sweep.variants import expand
+from engine.sweepspec import SweepSpec
 from tests.test_backends import fake_engine, fake_profile  # noqa: F401 (a fixture)
 
 ARGS = ["--metrics-prefix", "fake", "--health-path", "/ready", "--token-delay", "0.02"]
