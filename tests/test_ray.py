@@ -330,7 +330,7 @@ async def test_a_ray_worker_killed_mid_cell_fails_what_it_held_and_the_run_goes_
     first, second = outcome.cells
     failed = [r for r in _measured(outcome.results_dir) if r["cell"] == 0 and not r["ok"]]
     assert failed and first.failed == len(failed)
-    reason = f"Ray worker 1 (pid {killed[0]}) on host {socket.gethostname()} died ("
+    reason = f"Ray worker 1 (pid {killed[0]}) on host {socket.gethostname()} (127.0.0.1) died ("
     assert all(r["error"].startswith(reason) and "worker process has died" in r["error"] for r in failed)
     assert any(f.code == "failed_requests" for f in first.flags)
     assert first.completed + first.failed == first.num_prompts == 8  # every request accounted for, once

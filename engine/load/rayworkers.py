@@ -17,11 +17,15 @@ loop (uvloop) in a thread of its own, and relays the protocol's messages:
 Clocks: latencies are measured inside each worker with its own perf_counter and never mix clocks.
 What crosses machines is absolute time: the shared start of a phase (open loops send at offsets
 from it) and each record's send time. Each worker's clock offset (its time.time() minus the
-coordinator's) is estimated when it starts, from round trips of a clock reading (the one with the
-shortest round trip; the offset is the reading minus the round trip's midpoint, uncertain by half
-the round trip). A worker on the coordinator's own kernel (same /proc boot_id, hence the same
+coordinator's) is estimated when it starts and again before every phase, from round trips of a
+clock reading (the one with the shortest round trip; the offset is the reading minus the round
+trip's midpoint, uncertain by half the round trip); its drift is the offset's change since the
+first estimate. A worker on the coordinator's own kernel (same /proc boot_id, hence the same
 CLOCK_REALTIME) uses 0, exactly. The offset converts the shared start into the worker's clock and
-the worker's send times back into the coordinator's; WorkerHealth records host and offset.
+the worker's send times back into the coordinator's; WorkerHealth records host, offset,
+uncertainty and drift. The boot id says nothing of the network: whether the server's address
+reaches a worker is asked of the worker itself (engine.load.rayreach), before the server launches
+and again before the first cell.
 
 Actors belong to the run's Ray job: `close` kills them, and Ray kills them itself if the run
 process dies (they are not detached). Ray is an optional extra: `pip install 'llmbench-tui[ray]'`.
@@ -151,7 +155,7 @@ class _RayWorker(_Worker):
     drift_ppm: float | None = None
 
     def name(self) -> str:
-        return f"Ray worker {self.index} (pid {self.pid}) on host {self.host or '?'}"
+        return f"Ray worker {self.index} (pid {self.pid}) on host {self.where() if self.host else '?'}"
 
     def where(self) -> str:
         """Its host and address: hosts may share a name (containers, network namespaces)."""
