@@ -266,6 +266,7 @@ class RunSession:
             recorded = result.completed + result.failed
             ctx.writer.summary.interrupted_cell = InterruptedCell(cell=cell.label, index=cell.index, recorded=recorded)
             raise LoadFault(f"{why}, during cell {cell.label}", "see server.log in the results folder")
+        result.gpu_hour_cost = self.profile.hardware.gpu_hour_cost
         ctx.writer.summary.cells.append(result)
         ctx.writer.write_summary()
         self.observer(CellFinished(cell, result))
