@@ -20,6 +20,7 @@ import tomli_w
 from pydantic import Field, ValidationError, field_validator
 
 from engine.grid import Grid, Strict
+from engine.sweep.spec import SweepSpec
 from engine.values import (
     arg_value,
     format_validation_error,
@@ -175,6 +176,8 @@ class RunProfile(Strict):
     port: int | None = Field(default=None, ge=1, le=65535)
     load: Load = Load()
     isolation: IsolationSettings = IsolationSettings()
+    # Many server variants of this profile (engine/sweep): unset, one run.
+    sweep: SweepSpec | None = None
 
     @field_validator("endpoint")
     @classmethod

@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from engine.load.client import CellLoad, PreparedRequest
+from engine.load.client import CellLoad, PreparedRequest, finish_request
 from engine.load.record import RequestRecord
 from engine.load.worker import Job, WorkerConfig, WorkerHealth
 from engine.load.workerproc import _Worker
@@ -321,8 +321,7 @@ class WorkerPool:
                 phase.done[w.index].set_result(None)
 
     def _record(self, phase: _Phase, record: RequestRecord) -> None:
-        phase.load.count(record)
-        phase.on_record(record)
+        finish_request(phase.load, phase.on_record, record)
 
     def _counters(self, phase: _Phase) -> None:
         phase.load.in_flight = sum(c[0] for c in phase.counters.values())

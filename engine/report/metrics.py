@@ -43,7 +43,7 @@ def percentile(sorted_values: list[float], p: float) -> float:
     return interpolate(len(sorted_values), p, sorted_values.__getitem__) if sorted_values else 0.0
 
 
-def _stats(family: Latency, values_s: Iterable[float]) -> dict[str, float | None]:
+def latency_stats(family: Latency, values_s: Iterable[float]) -> dict[str, float | None]:
     """A latency's statistics over a cell, by CellResult field (None for all where no value)."""
     ms = sorted(v * 1000.0 for v in values_s)
     n = len(ms)
@@ -134,10 +134,10 @@ def summarize_cell(
         "request_throughput": len(ok) / duration,
         "output_throughput": out_tokens / duration,
         "total_token_throughput": (in_tokens + out_tokens) / duration,
-        **_stats(TTFT, (r.ttft for r in ok if r.ttft is not None)),
-        **_stats(TPOT, (t for r in timed if (t := tpot(r)) is not None)),
+        **latency_stats(TTFT, (r.ttft for r in ok if r.ttft is not None)),
+        **latency_stats(TPOT, (t for r in timed if (t := tpot(r)) is not None)),
         **_itl_stats(timed, itls),
-        **_stats(E2E, (r.e2el for r in ok if r.e2el is not None)),
+        **latency_stats(E2E, (r.e2el for r in ok if r.e2el is not None)),
     }
     mean_tpot = figures["mean_tpot_ms"]
     result = CellResult(
@@ -222,7 +222,7 @@ def turn_figures(records: list[RequestRecord]) -> list[TurnFigures]:
     for turn in sorted({r.turn for r in records if r.turn is not None}):
         of_turn = [r for r in records if r.turn == turn]
         ok = [r for r in of_turn if r.ok]
-        ttft, e2el = _stats(TTFT, (r.ttft for r in ok if r.ttft is not None)), [r.e2el for r in ok]
+        ttft, e2el = latency_stats(TTFT, (r.ttft for r in ok if r.ttft is not None)), [r.e2el for r in ok]
         out.append(
             TurnFigures(
                 turn=turn,

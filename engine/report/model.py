@@ -13,7 +13,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from engine.report.cell_workload import DatasetLengths, Goodput, OpenLoop, TurnFigures
+from engine.report.cell_workload import (
+    DatasetLengths,
+    Goodput,
+    OpenLoop,
+    ReasoningFigures,
+    SteadyState,
+    TurnFigures,
+)
 from engine.report.run_notes import (
     InterruptedCell,
     IsolationNote,
@@ -38,6 +45,8 @@ LENGTH_MISMATCH = "length_mismatch"
 SERVER_MISMATCH = "server_mismatch"
 # Prompts that share nothing by design hit the server's prefix cache (engine.telemetry.cache).
 PREFIX_CACHE_HITS = "prefix_cache_hits"
+# The load held its target for under half the cell (engine.report.steady).
+SHORT_STEADY_STATE = "short_steady_state"
 FLAG_CODES = (
     FAILED_REQUESTS,
     ONE_READ,
@@ -46,6 +55,7 @@ FLAG_CODES = (
     LENGTH_MISMATCH,
     SERVER_MISMATCH,
     PREFIX_CACHE_HITS,
+    SHORT_STEADY_STATE,
 )
 
 
@@ -204,6 +214,10 @@ class CellFigures(Reading):
     dataset: DatasetLengths | None = None
     # A multi-turn cell: figures per turn (TTFT grows with the history each turn carries).
     turns: list[TurnFigures] | None = None
+    # The window in which the load held its target, and its figures (engine.report.steady); None:
+    # the shape has none (a ramp, a trace) or results written before it was measured.
+    steady: SteadyState | None = OMIT_NONE
+    reasoning: ReasoningFigures | None = OMIT_NONE  # a chat cell whose answers streamed reasoning
     # The client's own health while the cell ran (engine.report.metrics.client_health).
     client_cpu_s: float | None = None
     client_cpu_ms_per_1k_tokens: float | None = None

@@ -50,12 +50,14 @@ class Metric:
     compared: Compared | None = None
     # The text that stands for the value in a cell where the figure does not apply (None: the value).
     placeholder: Callable[[CellResult], str | None] | None = None
+    # Where a figure lives in a part of the cell (its steady state, its reasoning): how to read it.
+    read: Callable[[CellResult], Any] | None = None
     # Reads the figure from a cell (or anything with the same attribute, such as a turn's figures):
-    # built once from `key`.
+    # built once, from `read` where given, else from `key`.
     value: Callable[[Any], Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "value", attrgetter(self.key))
+        object.__setattr__(self, "value", self.read or attrgetter(self.key))
 
     def text(self, cell: Any) -> str:
         if self.placeholder is not None and (stand_in := self.placeholder(cell)) is not None:
@@ -113,6 +115,23 @@ def _open_loop(cell: CellResult) -> bool:
 
 def _cache(cell: CellResult) -> bool:
     return cell.prefix_cache_hit_rate is not None
+
+
+def _steady(cell: CellResult) -> bool:
+    return cell.steady is not None
+
+
+def _in_steady(name: str) -> Callable[[CellResult], Any]:
+    """A figure of the cell's steady state (None where it has none)."""
+    return lambda c: getattr(c.steady, name) if c.steady is not None else None
+
+
+def _reasoning(cell: CellResult) -> bool:
+    return cell.reasoning is not None
+
+
+def _in_reasoning(name: str) -> Callable[[CellResult], Any]:
+    return lambda c: getattr(c.reasoning, name) if c.reasoning is not None else None
 
 
 def _spec(cell: CellResult) -> bool:
@@ -179,7 +198,41 @@ _ENTRIES = (
     Metric(
         "total_token_throughput_per_gpu", "tok/s/GPU", "tok/s", "{:,.0f}", True, compared=Compared(3, "total tok/s/GPU")
     ),
+    # Over the window in which the load held its target (engine.report.steady), where a cell has one.
+    Metric("steady_share", "steady", "%", "{:.0%}", tables=CONSOLE, shown_if=_steady, read=_in_steady("share")),
+    Metric(
+        "steady_output_throughput",
+        "steady tok/s",
+        "tok/s",
+        "{:,.0f}",
+        True,
+        tables=CONSOLE,
+        shown_if=_steady,
+        read=_in_steady("output_throughput"),
+    ),
+    Metric("steady_median_ttft_ms", "steady TTFT p50", "ms", "{:.1f}", False, read=_in_steady("median_ttft_ms")),
+    Metric("steady_mean_tpot_ms", "steady TPOT", "ms", "{:.2f}", False, read=_in_steady("mean_tpot_ms")),
     TTFT.metric("median", tables=BOTH, compared=Compared(6, "TTFT p50")),
+    # A chat cell whose answers streamed reasoning: the first answer token comes after the thinking.
+    Metric(
+        "median_answer_ttft_ms",
+        "answer TTFT p50",
+        "ms",
+        "{:.1f}",
+        False,
+        tables=CONSOLE,
+        shown_if=_reasoning,
+        read=_in_reasoning("median_answer_ttft_ms"),
+    ),
+    Metric(
+        "mean_reasoning_tokens",
+        "reasoning tok",
+        "tokens",
+        "{:,.0f}",
+        tables=CONSOLE,
+        shown_if=_reasoning,
+        read=_in_reasoning("mean_reasoning_tokens"),
+    ),
     TTFT.metric("p99", tables=BOTH),
     TPOT.metric("mean", tables=BOTH, compared=Compared(7, "TPOT")),
     ITL.metric("p99", tables=CONSOLE),
