@@ -28,7 +28,7 @@ class CellShape(Protocol):
     open_loop: ClassVar[bool]  # sent on a schedule, not with the cell's concurrency in flight
     shares_prefixes: ClassVar[bool]  # its prompts share prefixes on purpose
 
-    def level_label(self, concurrency: int) -> str: ...  # "c=4", "r=2", "ramp 1-8"
+    def level_label(self, concurrency: int) -> str: ...  # "c=4", "r=2", ...
 
     def level(self, concurrency: int) -> float: ...  # its place on the load axis
 
