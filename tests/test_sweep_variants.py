@@ -15,8 +15,8 @@ from engine.profiles import ProfileError, load_profile
 from engine.report.model import CellResult
 from engine.sweep.model import SweepFile, Variant, write_sweep
 from engine.sweep.progress import SweepClock, eta_text
-from engine.sweep.spec import SweepSpec, parse_axis, with_typed
 from engine.sweep.variants import expand, with_flags
+from engine.sweepspec import SweepSpec, parse_axis, with_typed
 from tests.conftest import ROOT
 
 

@@ -20,8 +20,8 @@ from engine.report.catalog import run_process_alive
 from engine.report.results import new_run_dir
 from engine.sweep.child import PROFILE_FILE
 from engine.sweep.model import read_sweep
-from engine.sweep.spec import with_typed
 from engine.sweep.variants import VariantPlan, expand
+from engine.sweepspec import with_typed
 
 
 def typed_sweep(args: argparse.Namespace, profile: ResolvedProfile) -> ResolvedProfile:

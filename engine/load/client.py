@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from engine.load import wallclock
 from engine.load.chunk import REASONING_KEY, StreamError, is_reasoning, parse_event
 from engine.load.http import HTTPError, Session
 from engine.load.prompts import Endpoint, Prompt, api_path, request_body
@@ -159,7 +160,7 @@ async def stream_request(
     `deadline_s` the request is given up (a failed record, its connection closed). With
     `collect_ids` (a body asking `return_token_ids`), the answer's ids go to `record.output_ids`."""
     consumer = _SSEConsumer(record, api, on_tokens, keep_text, collect_ids)
-    record.start_time = time.time()
+    record.start_time = wallclock.now()  # a worker's clock: the coordinator takes its offset off
     consumer.start = consumer.last = time.perf_counter()
     try:
         try:

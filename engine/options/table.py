@@ -30,7 +30,7 @@ from engine.options.parse import (
 from engine.report.goodput import parse_slo
 from engine.shapes.registry import DEFAULT, SELECTORS
 from engine.shapes.registry import OPTIONS as SHAPE_OPTIONS
-from engine.sweep.spec import parse_axis, parse_recipes
+from engine.sweepspec import parse_axis, parse_recipes
 from engine.values import parse_range
 
 DEFAULT_PROFILE = "cpu-tiny"
@@ -168,6 +168,13 @@ TARGET_OPTIONS: tuple[Option, ...] = (
     Option("--endpoint", "endpoint", "base URL of a running OpenAI-compatible server (implies --mode external)"),
     Option("--model", "model.name", "name of the model to request (external mode, when the server serves several)"),
     Option("--tokenizer", "model.tokenizer", "tokenizer folder or id, for servers that take text prompts"),
+    Option(
+        "--gpu-hour-cost",
+        "hardware.gpu_hour_cost",
+        "price of one GPU-hour, any currency: each cell's cost per million output tokens (default: none)",
+        parse=float,
+        metavar="PRICE",
+    ),
     Option("--results", help="folder under which each run's results folder is made (default ./results)", parse=Path),
     Option(
         "--prompts-per-concurrency",

@@ -21,6 +21,7 @@ from engine.report.cell_workload import (
     SteadyState,
     TurnFigures,
 )
+from engine.report.cost import cost_per_million
 from engine.report.run_notes import (
     InterruptedCell,
     IsolationNote,
@@ -39,6 +40,7 @@ SCHEMA_VERSION = 2
 FAILED_REQUESTS = "failed_requests"
 ONE_READ = "one_read"  # every token of a request arrived in one read: TPOT/ITL unmeasurable
 CLIENT_LIMIT = "client_limit"  # the client, not the server, may have set the figures
+CLOCK_UNCERTAIN = "clock_uncertain"  # a worker's clock is known less well than the send lateness measured
 CLIENT_STARVED = "client_starved"  # the client waited for a CPU a sizeable share of the cell
 LENGTH_MISMATCH = "length_mismatch"
 # The server's token counters disagree with ours over the cell (another client on the server?).
@@ -56,6 +58,7 @@ FLAG_CODES = (
     SERVER_MISMATCH,
     PREFIX_CACHE_HITS,
     SHORT_STEADY_STATE,
+    CLOCK_UNCERTAIN,
 )
 
 
@@ -202,6 +205,8 @@ class CellFigures(Reading):
     # Completed requests whose every token came in one read (their TPOT and ITL are left out).
     one_read_requests: int = 0
     errors: dict[str, int] = {}
+    # The price of a GPU-hour the run was given (hardware.gpu_hour_cost, any currency); None: unpriced.
+    gpu_hour_cost: float | None = OMIT_NONE
     # Failed requests the server turned away as overloaded (HTTP 429 or 503), counted apart.
     rejected: int = 0
     # A rate cell (open loop): how its requests were sent; goodput where SLOs were given.
@@ -309,6 +314,11 @@ class CellFigures(Reading):
 
     def flag_codes(self) -> list[str]:
         return [f.code for f in self.flags]
+
+    @property
+    def cost_per_mtok(self) -> float | None:
+        """Cost of a million output tokens on the cell's devices, in the price's currency (None: unpriced)."""
+        return cost_per_million(self.gpu_hour_cost, self.devices, self.output_throughput)
 
     @property
     def energy_j(self) -> float | None:

@@ -246,6 +246,15 @@ _ENTRIES = (
     Metric("prefix_cache_hit_rate", "cache hit", "%", "{:.0%}", tables=BOTH, shown_if=_cache),
     Metric("spec_acceptance_rate", "accepted", "%", "{:.0%}", True, tables=CONSOLE, shown_if=_spec),
     Metric("spec_acceptance_length", "accept len", "tokens", "{:.2f}", True, tables=CONSOLE, shown_if=_spec),
+    Metric(
+        "cost_per_mtok",
+        "cost/1M out",
+        "per 1M output tokens",
+        "{:,.3f}",
+        higher_is_better=False,
+        tables=CONSOLE,
+        shown_if=lambda c: c.gpu_hour_cost is not None,
+    ),
     Metric("energy_j", "energy", "J", "{:,.0f}"),
     Metric("output_tokens_per_joule", "tok/J", "tok/J", "{:.2f}", True),
 )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from engine.profiles import ProfileError, ResolvedProfile, load_part
 from engine.server.recipe_check import drop_flags
 from engine.sweep.model import Variant
-from engine.sweep.spec import SweepSpec, flag_name
+from engine.sweepspec import SweepSpec, flag_name
 from engine.values import arg_value
 
 PARALLEL_FLAGS = ("--tensor-parallel-size", "-tp", "--pipeline-parallel-size", "-pp", "--data-parallel-size", "-dp")
