@@ -10,7 +10,7 @@ for when its target was held (RULES, by shape type):
 - A fixed rate: sends on schedule, the in-flight count past its ramp-up. The window runs from the
   moment the count first reached its time-weighted median over the sending span to the last send
   made within one mean arrival gap (at most 50 ms) of its plan.
-- A climbing rate (ramp) or a trace has no target to hold: no window, no figures.
+- A climbing rate or a trace has no target to hold: no window, no figures.
 
 Over the window: output throughput, each request's tokens placed on its timeline as TPOT assumes
 (the first at its TTFT, the rest evenly to its end: the records keep no per-token times once their
