@@ -57,6 +57,7 @@ def _profile_value(profile: ResolvedProfile, path: str) -> Any:
 
 # -- the form <-> the profile ----------------------------------------------------------------------
 def form_from_profile(profile: ResolvedProfile) -> WorkloadForm:
+    """The form showing a profile's workload (each field as its option writes the value back)."""
     values = {}
     for name, info in FORM.items():
         if name not in _OWN:
