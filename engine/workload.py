@@ -50,7 +50,7 @@ WorkloadForm.__doc__ = "Every workload field as the form holds it: text, or the 
 
 
 def _profile_value(profile: ResolvedProfile, path: str) -> Any:
-    """The value at a dotted profile path of the option table ("grid.rates")."""
+    """The value at a dotted profile path of the option table ("grid.seq")."""
     section, leaf = path.split(".")
     return getattr(getattr(profile, section), leaf)
 

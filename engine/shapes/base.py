@@ -104,7 +104,7 @@ def mean_rate(planned: list[float | None]) -> float:
 class ShapeKind:
     """One load shape, whole. Subclasses set the attributes and override what differs."""
 
-    name: ClassVar[str]  # its key as the form chooses it: "grid", "rates", ...
+    name: ClassVar[str]  # its key as the form chooses it ("grid" for the closed loop, ...)
     title: ClassVar[str]  # the form's text for it
     axis: ClassVar[str | None]  # the load axis its cells' results sit on (None: it makes no cells of its own)
     shape: ClassVar[type | None] = None  # its cells' shape type
