@@ -14,6 +14,7 @@ from engine.report.model import CellResult
 from engine.report.registry import Metric
 from engine.report.table import FLAG_HEADER, compact_columns, flag_mark
 from engine.report.worker_health import workers_line
+from engine.sweep.catalog import SweepEntry
 
 
 class CellTable(DataTable):
@@ -113,6 +114,41 @@ def _run_cells(e: RunEntry) -> list[str]:
     date = (s.started_at or "?")[:16].replace("T", " ")
     cells = f"{e.cells_done}/{e.cells_planned}" if e.cells_planned else str(e.cells_done)
     return ["", s.profile or "?", s.hardware or "?", s.model_profile or "?", date, e.status, cells, e.path.name]
+
+
+class SweepTable(DataTable):
+    """The sweeps under a results root, one row per sweep folder (each holds a run folder per variant,
+    not listed among the runs); hidden when there are none."""
+
+    COLUMNS = ("sweep", "profile", "status", "variants", "created")
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.add_columns(*self.COLUMNS)
+
+    def show(self, entries: list[SweepEntry]) -> None:
+        row = self.cursor_row
+        self.clear()
+        for e in entries:
+            s = e.sweep
+            created = (s.created if s else "?")[:16].replace("T", " ")
+            self.add_row(e.path.name, s.profile if s else "?", e.status, e.progress, created, key=str(e.path))
+        self.display = bool(entries)
+        if entries:
+            self.move_cursor(row=min(row, len(entries) - 1))
+
+
+class TextTable(DataTable):
+    """Rows of text, header first (engine.sweep.render's tables), as they are given."""
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+
+    def show(self, rows: list[list[str]]) -> None:
+        self.clear(columns=True)
+        self.add_columns(*rows[0])
+        for r in rows[1:]:
+            self.add_row(*r)
 
 
 class RatioTable(DataTable):

@@ -67,6 +67,13 @@ def left_off_lines(f: Frontier) -> list[str]:
     return out + [f"note: {n}" for n in f.source.notes]
 
 
+def cost_lines(f: Frontier) -> list[str]:
+    """What the cost column means, where the cells were priced (none otherwise)."""
+    if f.gpu_hour_cost is None:
+        return []
+    return [f"cost per million output tokens at {f.gpu_hour_cost:g} per GPU-hour (the profile's currency)"]
+
+
 def render_table(rows: list[list[str]]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
@@ -112,22 +119,29 @@ def plot_text(f: Frontier, axis: Axis, seq: str, width: int = 100, height: int =
     return f"{axis.title}, {seq}\n" + re.sub(r"\x1b\[[0-9;]*m", "", plt.build())
 
 
+def shown_frontiers(f: Frontier) -> list[AxisFrontier]:
+    """Each axis's frontier per ISL/OSL, in the order shown, those with no point on the axis left out."""
+    fronts = [f.on(axis, seq) for axis in AXES for seq in f.seqs()]
+    return [front for front in fronts if front is not None and front.frontier]
+
+
+def frontier_heading(front: AxisFrontier) -> str:
+    return f"{front.axis.title}, {front.seq}: frontier of {len(front.frontier)} of {len(front.points)} points"
+
+
+def sweep_heading(f: Frontier) -> str:
+    return f"sweep {f.source.name}: {len(f.source.variants)} variants"
+
+
 def report_text(f: Frontier, slo: Slo | None, bests: list[Best], plots: bool = True) -> str:
     """The whole frontier in the terminal: variants, each frontier (and its plot), best per SLO, left off."""
     priced = f.gpu_hour_cost is not None
-    out = [f"sweep {f.source.name}: {len(f.source.variants)} variants", render_table(variant_rows(f)), ""]
-    for axis in AXES:
-        for seq in f.seqs():
-            front = f.on(axis, seq)
-            if front is None or not front.frontier:
-                continue
-            out += [f"{axis.title}, {seq}: frontier of {len(front.frontier)} of {len(front.points)} points"]
-            out += [render_table(frontier_rows(front, priced)), ""]
-            if plots:
-                out += [plot_text(f, axis, seq), ""]
+    out = [sweep_heading(f), render_table(variant_rows(f)), ""]
+    for front in shown_frontiers(f):
+        out += [frontier_heading(front), render_table(frontier_rows(front, priced)), ""]
+        if plots:
+            out += [plot_text(f, front.axis, front.seq), ""]
     if slo is not None:
         out += [f"best variant per ISL/OSL meeting {slo.describe()}:", render_table(slo_rows(bests, slo, priced)), ""]
-    if priced:
-        out.append(f"cost per million output tokens at {f.gpu_hour_cost:g} per GPU-hour (the profile's currency)")
-    out += left_off_lines(f)
+    out += cost_lines(f) + left_off_lines(f)
     return "\n".join(out).rstrip()
