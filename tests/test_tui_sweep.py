@@ -1,6 +1,7 @@
 """The run browser's sweeps and the frontier screen driven with Pilot, on a hand-made sweep whose
 frontier is known: variant "16" doubles variant "2"'s throughput at 10 and 20 tok/s/user, so those
-two points of "2" are dominated; "16"'s starved cell is left off; variant "64" failed."""
+two points of "2" are dominated; "16"'s starved cell is left off; variant "64" failed. Under the
+profile's SLO (p99 TTFT <= 500 ms, TTFT being E2E / 10) only "2"'s c=1 and c=4 pass."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def make_sweep(root: Path) -> Path:
     starved = cell(128, 5000.0, 5.0, flags=[STARVED])
     sweep = write_sweep(root / SWEEP, {"2": (curve_cells(), 1), "16": ([*curve_cells(2.0, {10.0, 20.0}), starved], 1)})
     for name in ("2", "16"):
-        (sweep / name / "profile.toml").write_text(tiny_profile().to_toml())
+        (sweep / name / "profile.toml").write_text(tiny_profile(**{"load.slo": {"ttft": 500.0}}).to_toml())
     record = read_sweep(sweep)
     failed = record.variants[0].model_copy(
         update={"name": "64", "flags": {"max-num-seqs": "64"}, "run": "64", "status": "failed"}
@@ -74,8 +75,16 @@ async def test_browser_lists_sweeps_and_opens_the_frontier(tmp_path, stable_path
         ]
         headings = [str(s.render()) for s in screen.query(".frontier-heading")]
         assert headings == [
+            "Output throughput per GPU vs interactivity, 128/128  (v: next of 2)",
             "Output throughput per GPU vs interactivity, 128/128: frontier of 4 of 6 points",
             "Output throughput per GPU vs mean E2E latency, 128/128: frontier of 4 of 6 points",
+            "best variant per ISL/OSL meeting p99 ttft <= 500 ms:",
+        ]
+        await pilot.press("v")
+        title = str(screen.query_one("#plot-title").render())
+        assert title == "Output throughput per GPU vs mean E2E latency, 128/128  (v: next of 2)"
+        assert rows(screen.query_one("#best", TextTable)) == [
+            ["128/128", "2", "c=4", "50.0", "200.0", "2,560", "2 of 6"]
         ]
         points = [rows(t) for t in screen.query(".frontier-points").results(TextTable)]
         # Interactivity rising: "16" where it doubles "2", then "2" alone.

@@ -14,7 +14,9 @@ from engine.report.model import CellResult
 from engine.report.registry import Metric
 from engine.report.table import FLAG_HEADER, compact_columns, flag_mark
 from engine.report.worker_health import workers_line
+from engine.sweep import render
 from engine.sweep.catalog import SweepEntry
+from engine.sweep.compute import AxisFrontier
 
 
 class CellTable(DataTable):
@@ -159,6 +161,16 @@ class RatioTable(DataTable):
         self.add_columns(rows[0][0], *(Text(h, justify="right") for h in rows[0][1:]))
         for r in rows[1:]:
             self.add_row(r[0], *(Text(v, justify="right") for v in r[1:]))
+
+
+class FrontierPlot(PlotextPlot):
+    """One ISL/OSL's frontier on one axis (engine.sweep.render.draw): each variant's points in its own
+    marker and colour, the frontier as a line through its points."""
+
+    def show(self, front: AxisFrontier, variants: list[str]) -> None:
+        self.plt.clear_figure()
+        render.draw(self.plt, front, variants)
+        self.refresh()
 
 
 class RatePlot(PlotextPlot):

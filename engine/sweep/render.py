@@ -106,6 +106,10 @@ def draw(plt, front: AxisFrontier, variants: list[str]) -> None:
     plt.ylabel("output tok/s per GPU")
 
 
+def plot_heading(front: AxisFrontier) -> str:
+    return f"{front.axis.title}, {front.seq}"
+
+
 def plot_text(f: Frontier, axis: Axis, seq: str, width: int = 100, height: int = 22) -> str:
     import plotext as plt
 
@@ -116,7 +120,7 @@ def plot_text(f: Frontier, axis: Axis, seq: str, width: int = 100, height: int =
     plt.plotsize(width, height)
     plt.theme("clear")
     draw(plt, front, [v.name for v in f.source.variants])
-    return f"{axis.title}, {seq}\n" + re.sub(r"\x1b\[[0-9;]*m", "", plt.build())
+    return f"{plot_heading(front)}\n" + re.sub(r"\x1b\[[0-9;]*m", "", plt.build())
 
 
 def shown_frontiers(f: Frontier) -> list[AxisFrontier]:

@@ -1,6 +1,7 @@
 """A sweep's frontier: the variants table, then per ISL/OSL and axis the frontier's points, the best
 variant per the profile's SLO, the cost note and the cells left off, all as engine.sweep.render
-writes them for the terminal. Enter on a variant opens its run on the results screen."""
+writes them for the terminal, with one frontier drawn (`v` draws the next). Enter on a variant opens
+its run on the results screen."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from engine.sweep.render import (
     frontier_heading,
     frontier_rows,
     left_off_lines,
+    plot_heading,
     shown_frontiers,
     slo_rows,
     sweep_heading,
@@ -26,12 +28,13 @@ from engine.sweep.render import (
 )
 from engine.sweep.slo import best_per_slo, recorded_slo
 from tui.messages import OpenRun
-from tui.widgets import TextTable
+from tui.widgets import FrontierPlot, TextTable
 
 
 class FrontierScreen(Screen):
     SUB_TITLE = "sweep"
     BINDINGS = [
+        Binding("v", "next_plot", "Next frontier"),
         Binding("escape", "app.pop_screen", "Back"),
         Binding("q", "app.quit", "Quit"),
     ]
@@ -41,13 +44,18 @@ class FrontierScreen(Screen):
         self.f = f
         self.priced = f.gpu_hour_cost is not None
         self.slo = recorded_slo(f.source)
+        self.fronts = shown_frontiers(f)
+        self.plot_index = 0
 
     def compose(self) -> ComposeResult:
         yield Label(f"{sweep_heading(self.f)}  ({self.f.source.path})  |  enter: open a variant's run", markup=False)
         # Not focusable itself: the tables take focus in turn (tab), and it scrolls to the focused one.
         with VerticalScroll(id="frontier", can_focus=False):
             yield TextTable(id="variants")
-            for front in shown_frontiers(self.f):
+            if self.fronts:
+                yield Static("", id="plot-title", classes="frontier-heading", markup=False)
+                yield FrontierPlot(id="frontier-plot")
+            for front in self.fronts:
                 yield Static(frontier_heading(front), classes="frontier-heading", markup=False)
                 yield TextTable(classes="frontier-points")
             if self.slo is not None:
@@ -61,10 +69,22 @@ class FrontierScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one("#variants", TextTable).show(variant_rows(self.f))
-        for table, front in zip(self.query(".frontier-points").results(TextTable), shown_frontiers(self.f)):
+        for table, front in zip(self.query(".frontier-points").results(TextTable), self.fronts):
             table.show(frontier_rows(front, self.priced))
+        self.show_plot()
         if self.slo is not None:
             self.query_one("#best", TextTable).show(slo_rows(best_per_slo(self.f, self.slo), self.slo, self.priced))
+
+    def show_plot(self) -> None:
+        if self.fronts:
+            front = self.fronts[self.plot_index]
+            more = f"  (v: next of {len(self.fronts)})" if len(self.fronts) > 1 else ""
+            self.query_one("#plot-title", Static).update(plot_heading(front) + more)
+            self.query_one(FrontierPlot).show(front, [v.name for v in self.f.source.variants])
+
+    def action_next_plot(self) -> None:
+        self.plot_index = (self.plot_index + 1) % max(len(self.fronts), 1)
+        self.show_plot()
 
     @on(DataTable.RowSelected, "#variants")
     def _open_variant(self, event: DataTable.RowSelected) -> None:
