@@ -87,7 +87,7 @@ def comparison_section(fc: FrontierComparison) -> str:
             if front is not None and front.frontier
         ]
         if series:
-            title = f"{c.axis.title} — frontiers, {c.seq}"
+            title = f"frontiers, {c.seq}"
             parts.append(f"<div class=charts>{chart(series, _view(c.axis), title=title)}</div>")
     return "".join(parts)
 
