@@ -282,7 +282,8 @@ async def test_two_ray_workers_on_vllm_give_exact_counts(vllm_server, ray_cluste
     assert cell.output_len_mismatches == 0 and cell.input_len_mismatches == 0
     workers = cell.client_workers
     assert [w["worker"] for w in workers] == [0, 1] and len({w["pid"] for w in workers}) == 2
-    assert all(w["host"] == f"{socket.gethostname()} (127.0.0.1)" for w in workers)
+    # This host, and the address Ray knows its node by (hosts may share a name: containers, namespaces).
+    assert all(w["host"].startswith(f"{socket.gethostname()} (") for w in workers), workers
     # The same kernel as the coordinator: one clock, offset 0 exactly (the estimate is in the notes).
     assert all(w["clock_offset_s"] == 0.0 and w["clock_uncertainty_s"] == 0.0 for w in workers)
     assert any("Ray cluster at" in n for n in notes) and sum("Ray worker" in n for n in notes) == 2
@@ -331,8 +332,9 @@ async def test_a_ray_worker_killed_mid_cell_fails_what_it_held_and_the_run_goes_
     first, second = outcome.cells
     failed = [r for r in _measured(outcome.results_dir) if r["cell"] == 0 and not r["ok"]]
     assert failed and first.failed == len(failed)
-    reason = f"Ray worker 1 (pid {killed[0]}) on host {socket.gethostname()} (127.0.0.1) died ("
-    assert all(r["error"].startswith(reason) and "worker process has died" in r["error"] for r in failed)
+    reason = f"Ray worker 1 (pid {killed[0]}) on host {socket.gethostname()} ("
+    assert all(r["error"].startswith(reason) and ") died (" in r["error"] for r in failed)
+    assert all("worker process has died" in r["error"] for r in failed)
     assert any(f.code == "failed_requests" for f in first.flags)
     assert first.completed + first.failed == first.num_prompts == 8  # every request accounted for, once
     assert sorted(r["index"] for r in _measured(outcome.results_dir) if r["cell"] == 0) == list(range(8))
