@@ -74,6 +74,7 @@ class WorkloadForm:
     speedup: str = ""
     slo: str = ""
     workers: str = "auto"
+    repeats: str = "1"
 
 
 def format_number(x: float) -> str:
@@ -115,12 +116,13 @@ def form_from_profile(profile: ResolvedProfile) -> WorkloadForm:
         speedup=format_number(g.speedup) if g.speedup else "",
         slo=format_slo(load.slo),
         workers=str(load.workers),
+        repeats=str(load.repeats),
     )
 
 
 def visible_fields(form: WorkloadForm) -> set[str]:
     """The fields that mean something for the chosen shape, dataset, search axis and arrivals."""
-    shown = {"shape", "slo", "workers"}
+    shown = {"shape", "slo", "workers"} | ({"repeats"} if form.shape != "search" else set())
     rate_cells = form.shape in ("rates", "ramp") or (form.shape == "search" and form.search == "rate")
     if form.shape == "trace":
         return shown | {"trace", "speedup", "num_prompts", "max_concurrency"}

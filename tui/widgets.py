@@ -23,7 +23,7 @@ class CellTable(DataTable):
         self.add_columns(*(m.label for m in COMPACT_COLUMNS), FLAG_HEADER)
 
     def add_cell(self, c: CellResult) -> None:
-        self.add_row(*(m.text(c) for m in COMPACT_COLUMNS), flag_mark(c))
+        self.add_row(*(m.cell_text(c) for m in COMPACT_COLUMNS), flag_mark(c))
 
     def show(self, cells: list[CellResult]) -> None:
         self.clear()

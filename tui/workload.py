@@ -28,7 +28,7 @@ from engine.workload import (
 # The section's rows, in order: a row's first field carries the row's label, the others their own
 # short one. A row shows when any of its fields does; the fixed grid shows five rows.
 ROWS: dict[str, tuple[str, ...]] = {
-    "shape": ("shape", "workers"),
+    "shape": ("shape", "workers", "repeats"),
     "concurrency": ("concurrency",),
     "rates": ("rates",),
     "ramp": ("ramp", "ramp_start", "ramp_end"),

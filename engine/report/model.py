@@ -19,10 +19,12 @@ from engine.report.run_notes import (
     IsolationNote,
     PromptSeed,
     Resumed,
+    RoundsNote,
     SearchFound,
     ServerNote,
     WorkersNote,
 )
+from engine.stats.intervals import Interval
 
 SCHEMA_VERSION = 2
 
@@ -225,6 +227,12 @@ class CellResult(Reading):
     # The server's own metrics and the hardware's telemetry over the cell (None: not recorded).
     server: ServerCellStats | None = None
     telemetry: TelemetryCellStats | None = None
+    # A run of several rounds (--repeat N, engine.report.rounds): a round's own result carries its
+    # index (0, 1, ...); the cell's result keeps every round's, and per figure of merit the mean's
+    # 95% interval (the cell's figure is that mean). Absent in a run of one round.
+    round: int | None = OMIT_NONE
+    rounds: list[CellResult] | None = OMIT_NONE
+    intervals: dict[str, Interval] | None = OMIT_NONE
 
     @model_validator(mode="before")
     @classmethod
@@ -291,6 +299,10 @@ class CellResult(Reading):
     def flagged(self) -> bool:
         return bool(self.flags)
 
+    def interval(self, key: str) -> Interval | None:
+        """The 95% interval of a figure's mean over the rounds (None: one round, or not a figure of merit)."""
+        return self.intervals.get(key) if self.intervals else None
+
     def flag_codes(self) -> list[str]:
         return [f.code for f in self.flags]
 
@@ -355,4 +367,5 @@ class RunSummary(Reading):
     telemetry: dict[str, str] | None = None
     workers: WorkersNote | None = None  # the load's worker processes
     seed: PromptSeed | None = None  # None: a run from before seeds were recorded (it used load.seed, 0 by default)
+    rounds: RoundsNote | None = OMIT_NONE  # --repeat N: the rounds, their cell orders, the interval's method
     cells: list[CellResult] = Field(default_factory=list)

@@ -58,6 +58,13 @@ class Metric:
         value = self.value(cell)
         return "n/a" if value is None else self.fmt.format(value)
 
+    def cell_text(self, cell: CellResult) -> str:
+        """A cell's figure as its table shows it: with the half-width of its 95% interval where the
+        cell has rounds ("1,234 +-56", engine.report.rounds)."""
+        text = self.text(cell)
+        interval = cell.interval(self.key)
+        return text if interval is None else f"{text} \u00b1{self.fmt.format(interval.half_width)}"
+
 
 @dataclass(frozen=True)
 class Latency:

@@ -100,8 +100,12 @@ class RunProgress:
             self.server = event.state
         elif isinstance(event, TelemetrySampled):
             self.hardware = event.readings
-        elif isinstance(event, CellFinished):
-            self.cells.append(event.result)
+        elif isinstance(event, CellFinished):  # a cell, or its result made again with one more round
+            at = next((i for i, c in enumerate(self.cells) if c.cell == event.result.cell), None)
+            if at is None or event.result.rounds is None:
+                self.cells.append(event.result)
+            else:
+                self.cells[at] = event.result
             self.cells_done += 1
         elif isinstance(event, RunFinished):
             self.status, self.results_dir, self.error = event.status, event.results_dir, event.error

@@ -91,7 +91,7 @@ class LiveScreen(Screen):
         if isinstance(event, LoadProgress):
             self.query_one("#rate", RatePlot).show(list(self.progress.tps_history))
         elif isinstance(event, CellFinished):
-            self.query_one("#cells", CellTable).add_cell(event.result)
+            self.query_one("#cells", CellTable).show(self.progress.cells)  # a round may remake a row
             self.query_one(WorkerHealthLine).show_cell(event.result)  # the latest cell's workers
             self.query_one("#curve", CurvePlot).show(self.progress.cells)
         elif isinstance(event, RunFinished):

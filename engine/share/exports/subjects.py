@@ -95,7 +95,7 @@ class RunsSubject:
         for run in self.runs:
             shown = columns(Table.CONSOLE, run.cells)
             rows = [[m.label for m in shown] + [FLAG_HEADER]]
-            rows += [[m.text(c) for m in shown] + [flag_mark(c)] for c in run.cells]
+            rows += [[m.cell_text(c) for m in shown] + [flag_mark(c)] for c in run.cells]
             notes = flag_notes(run.cells) if run.cells else ["no cell finished: nothing to tabulate"]
             out.append(Block(run.name, rows, notes))
         return out
