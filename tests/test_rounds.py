@@ -192,3 +192,20 @@ def test_one_round_in_either_run_says_no_interval_can_be_given():
     assert "no interval can be given: A and B measured one round" in summary_sentence(plain)
     # Without intervals the point ratio is all there is: the lead is read from it.
     assert crossovers(plain.cells, "A", "B") == ["A leads at concurrency 1"]
+
+
+def test_curves_draw_a_cell_of_rounds_with_its_spread():
+    from engine.report import curves
+    from engine.share.svg import chart
+
+    cells = [rounds_of(1, [90.0, 100.0, 110.0], cell=0), cell(4, tput=300.0, cell=1)]
+    (s,) = curves.series(cells, "latency")
+    half = cells[0].interval("total_token_throughput").half_width
+    assert s.y_spread == [pytest.approx(half), 0.0] and half == pytest.approx(2 * 4.3027 * 10 / math.sqrt(3), rel=1e-4)
+    svg = chart([s], curves.view("latency"))
+    assert svg.count("<path d='M") == 1  # one whisker: the cell of one round has none
+    import plotext
+
+    plotext.clear_figure()
+    curves.draw(plotext, cells)  # the terminal's chart takes the error bars too
+    assert plotext.build()

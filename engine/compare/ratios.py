@@ -71,19 +71,23 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 
 def stats(rows: list[CellRatio], figure: str) -> Stats:
-    """The geomean (with its interval where every cell has one), and the lowest and highest ratio;
-    where the cells have intervals, only a ratio whose interval leaves out 1.00 is a lowest below 1
-    or a highest above 1 (a tie is no "up to")."""
+    """The geomean (with its interval where every cell has one), the lowest and highest ratio, and
+    how many cells' intervals hold 1.00."""
     measured = [r for r in rows if r.ratios.get(figure) is not None]
     if not measured:
         return Stats(0, None, None, None, None, None)
     values = [(r.ratios[figure], r.key) for r in measured]
     geo = math.exp(sum(math.log(v) for v, _ in values) / len(values))
     intervals = [r.intervals.get(figure) for r in measured]
-    told = [(v, k) for (v, k), i in zip(values, intervals) if i is None or not i.spans_one] or [(1.0, None)]
-    low, high = min(told), max(told)
+    low, high = min(values), max(values)
     ties = sum(1 for i in intervals if i is not None and i.spans_one)
     return Stats(len(values), geo, low[0], low[1], high[0], high[1], combined(intervals), ties)
+
+
+def resolved(rows: list[CellRatio], figure: str) -> Stats:
+    """stats() over the cells whose interval leaves out 1.00 (or that have none): the ones an "up
+    to" may name (a tie is no "up to")."""
+    return stats([r for r in rows if (i := r.intervals.get(figure)) is None or not i.spans_one], figure)
 
 
 def clean(cell: CellResult, count_flagged: frozenset[str] = frozenset()) -> bool:
@@ -242,10 +246,11 @@ def summary_sentence(c: Comparison) -> str:
     ci = f" (95% CI {s.interval.low:.2f}-{s.interval.high:.2f})" if s.interval is not None else ""
     text = f"{c.a.name} delivers {s.geomean:.2f}x{ci} the output throughput of {c.b.name} across {s.n} cells (geomean)"
     text += _confidence(c, s)
-    if s.high is not None and s.high > 1:
-        text += f"; up to {s.high:.2f}x at {describe(s.high_at)}"
-    if s.low is not None and s.low < 1:
-        text += f"; {c.b.name} up to {1 / s.low:.2f}x at {describe(s.low_at)}"
+    told = resolved(c.cells, LEAD)
+    if told.high is not None and told.high > 1:
+        text += f"; up to {told.high:.2f}x at {describe(told.high_at)}"
+    if told.low is not None and told.low < 1:
+        text += f"; {c.b.name} up to {1 / told.low:.2f}x at {describe(told.low_at)}"
     turns = [f"{t} on {seq}" for seq, ts in c.crossovers.items() for t in ts if "takes the lead" in t]
     if turns:
         text += "; " + "; ".join(turns)
