@@ -1,5 +1,5 @@
-"""The grid of a run profile: the load to put on the server (concurrency or request rates, a ramp,
-a search, a trace), the lengths and prompts of its requests, and the checks across those fields."""
+"""The grid of a run profile: the load to put on the server (concurrency, or the fields of another
+load shape: engine/shapes), the lengths and prompts of its requests, and the checks across those fields."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from engine.shapes.registry import GRID_FIELDS, KINDS, chosen_fields
 from engine.values import check_dataset, dataset_kind, parse_range, parse_seq
 
 
@@ -14,7 +15,11 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
-class Grid(Strict):
+class Grid(Strict, *GRID_FIELDS):
+    """The grid's own fields; the fields that choose another load shape than the concurrency grid
+    come with that shape's module of engine/shapes (GRID_FIELDS), with their checks."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     name: str = ""
     concurrency: list[int] = Field(min_length=1)
     seq: list[str] = Field(min_length=1)
@@ -24,22 +29,11 @@ class Grid(Strict):
     # Unmeasured requests before each cell, with the cell's input length and a short output.
     warmup_requests: int = Field(default=2, ge=0)
     warmup_output_len: int = Field(default=16, ge=1)
-    # Open loop: request rates (req/s) replace the concurrency axis; arrivals drawn from a seed.
-    rates: list[float] = []
+    # Open-loop shapes: how requests arrive, how many per cell, the cap in flight.
     arrival: Literal["poisson", "constant", "gamma"] = "poisson"
     burstiness: float = Field(default=1.0, gt=0)  # gamma's shape: below 1 burstier, above 1 more even
     num_prompts: int | None = Field(default=None, ge=1)  # per rate cell (default: about 20 s of arrivals)
     max_concurrency: int | None = Field(default=None, ge=1)  # cap on requests in flight in a rate cell
-    # A ramp (vLLM bench serve's --ramp-up-*): one open-loop cell per ISL/OSL whose rate climbs from
-    # the start to the end rate over its num_prompts requests, linearly or exponentially.
-    ramp_up_strategy: Literal["linear", "exponential"] | None = None
-    ramp_up_start_rps: float | None = Field(default=None, gt=0)
-    ramp_up_end_rps: float | None = Field(default=None, gt=0)
-    # Search for the highest load meeting load.slo at a percentile, probing from search_start.
-    search: Literal["concurrency", "rate"] | None = None
-    search_percentile: Literal[50, 90, 99] = 99
-    search_start: float = Field(default=1.0, gt=0)
-    search_max_probes: int = Field(default=12, ge=2)
     # Prompts (engine/load/datasets.py): unset, the fixed grid (exact ISL/OSL per cell); else random
     # (lengths drawn from input_len_range / output_len_range, seeded), sharegpt:PATH, jsonl:PATH,
     # prefix:P[:G] (groups of G requests sharing a P-token prefix), multiturn:T (conversations of T
@@ -48,16 +42,6 @@ class Grid(Strict):
     dataset: str | None = None
     input_len_range: str | None = None  # "100:400", both ends included
     output_len_range: str | None = None
-    # Trace replay (engine/load/trace.py): a Mooncake-style JSONL sent on its own timestamps / speedup.
-    trace: str | None = None
-    speedup: float | None = Field(default=None, gt=0)  # unset: 1 (real time)
-
-    @field_validator("rates")
-    @classmethod
-    def _rates(cls, v: list[float]) -> list[float]:
-        if any(r <= 0 for r in v):
-            raise ValueError("every request rate must be above 0 req/s")
-        return v
 
     @field_validator("concurrency")
     @classmethod
@@ -94,35 +78,9 @@ class Grid(Strict):
             short = [s for s in self.seq if parse_seq(s)[0] <= prefix]
             if short:
                 raise ValueError(f"prefix:{prefix} needs every ISL above {prefix} (the unique suffix): {short}")
-        self._check_ramp()
-        if self.speedup is not None and self.trace is None:
-            raise ValueError("speedup applies to a trace: give trace = PATH (--trace) too")
-        if self.trace is not None:
-            if self.dataset is not None:
-                raise ValueError("give either a trace or a dataset: a trace brings its own prompts and lengths")
-            if self.rates:
-                raise ValueError("a trace brings its own send times: leave out the request rates")
-            if self.search:
-                raise ValueError(
-                    "a trace brings its own send times, so a search (--search) would replay the same trace "
-                    "at every probe: leave out one of them"
-                )
+        for kind in KINDS:  # each shape's own fields, and at most one shape chosen
+            kind.check(self, chosen_fields(self, but=kind))
         return self
-
-    def _check_ramp(self) -> None:
-        ends = (self.ramp_up_start_rps, self.ramp_up_end_rps)
-        if self.ramp_up_strategy is None:
-            if ends != (None, None):
-                raise ValueError("ramp_up_start_rps / ramp_up_end_rps need ramp_up_strategy (--ramp-up-strategy)")
-            return
-        if None in ends:
-            raise ValueError(
-                "a ramp (--ramp-up-strategy) needs both ramp_up_start_rps and ramp_up_end_rps "
-                "(--ramp-up-start-rps, --ramp-up-end-rps)"
-            )
-        others = [n for n, v in (("rates", self.rates), ("trace", self.trace), ("search", self.search)) if v]
-        if others:
-            raise ValueError(f"a ramp (--ramp-up-strategy) sets the request rate itself: leave out {', '.join(others)}")
 
     def turns(self) -> int:
         """multiturn:T[:PATH] -> T, the turns of each conversation; 0 for any other workload."""

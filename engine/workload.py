@@ -1,33 +1,28 @@
-"""The workload as a form: the fields a front end shows for a profile's load shape (concurrency
-grid, request rates, a ramp, search, trace replay), its prompts (dataset), service levels and load workers,
-and the plan described in words.
+"""The workload as a form: the fields a front end shows for a profile's load shape (each shape's
+own: engine/shapes), its prompts (dataset), service levels and load workers, and the plan described
+in words.
 
 The TUI's setup screen shows these fields as text; the headless command line takes the same values
 as flags. Each field is an entry of the option table (engine/options/table.py: label, flag, profile field,
-parser), so a value means the same wherever it is typed. `form_from_profile` and `apply_form` are
-inverses: a profile made from the form, saved and loaded again, gives back the same fields.
+parser, and the text a profile's value is written as), so a value means the same wherever it is typed.
+`form_from_profile` and `apply_form` are inverses: a profile made from the form, saved and loaded
+again, gives back the same fields.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import field, make_dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
+from engine.options.parse import format_number
 from engine.options.table import FORM
 from engine.plan import build_plan, conversations, per_request
 from engine.profiles import ResolvedProfile
+from engine.shapes.registry import KINDS, by_name, kind_of
 from engine.values import dataset_kind
 
-SHAPES: dict[str, str] = {
-    "grid": "concurrency grid",
-    "rates": "request rates",
-    "search": "search (SLOs)",
-    "trace": "trace replay",
-    "ramp": "ramp-up",
-}
-RAMPS = ("linear", "exponential")
 DATASETS: dict[str, str] = {
     "fixed": "fixed ISL/OSL",
     "random": "random lengths",
@@ -36,9 +31,9 @@ DATASETS: dict[str, str] = {
     "prefix": "shared prefix",
     "multiturn": "multi-turn",
 }
-ARRIVALS = ("poisson", "constant", "gamma")
-SEARCH_AXES = ("concurrency", "rate")
-PERCENTILES = ("50", "90", "99")
+# The form fields read apart from the table: the shape (a choice of engine/shapes), and the dataset
+# written as two fields (its kind, and its argument).
+_OWN = ("shape", "dataset", "dataset_arg")
 
 
 # A profile field's errors are shown beside the form field that sets it. The grid's checks across
@@ -46,102 +41,39 @@ PERCENTILES = ("50", "90", "99")
 _FIELD_OF_PATH = {info.path: name for name, info in FORM.items() if name not in ("shape", "dataset_arg")}
 _FIELD_OF_PATH["grid"] = "dataset"
 
-
-@dataclass(frozen=True)
-class WorkloadForm:
-    """Every workload field as the form holds it: text, or the chosen option of a list."""
-
-    shape: str = "grid"
-    concurrency: str = ""
-    seq: str = ""
-    prompts: str = ""
-    rates: str = ""
-    arrival: str = "poisson"
-    burstiness: str = ""
-    num_prompts: str = ""
-    max_concurrency: str = ""
-    ramp: str = "linear"
-    ramp_start: str = ""
-    ramp_end: str = ""
-    search: str = "concurrency"
-    percentile: str = "99"
-    search_start: str = ""
-    dataset: str = "fixed"
-    dataset_arg: str = ""
-    input_len_range: str = ""
-    output_len_range: str = ""
-    trace: str = ""
-    speedup: str = ""
-    slo: str = ""
-    workers: str = "auto"
-    repeats: str = "1"
+# Every workload field as the form holds it: text, or the chosen option of a list (one per form
+# field of the option table, the load shapes' included).
+WorkloadForm = make_dataclass(
+    "WorkloadForm", [(name, str, field(default=info.form_default)) for name, info in FORM.items()], frozen=True
+)
+WorkloadForm.__doc__ = "Every workload field as the form holds it: text, or the chosen option of a list."
 
 
-def format_number(x: float) -> str:
-    """Exactly, and as a person would write it: 2.0 -> '2', 0.25 -> '0.25'."""
-    return str(int(x)) if float(x).is_integer() else repr(float(x))
-
-
-def format_slo(slo: dict[str, float]) -> str:
-    return ",".join(f"{name}:{format_number(ms)}" for name, ms in slo.items())
+def _profile_value(profile: ResolvedProfile, path: str) -> Any:
+    """The value at a dotted profile path of the option table ("grid.rates")."""
+    section, leaf = path.split(".")
+    return getattr(getattr(profile, section), leaf)
 
 
 # -- the form <-> the profile ----------------------------------------------------------------------
 def form_from_profile(profile: ResolvedProfile) -> WorkloadForm:
-    g, load = profile.grid, profile.load
-    shape = "trace" if g.trace else "search" if g.search else "rates" if g.rates else "grid"
-    shape = "ramp" if g.ramp_up_strategy else shape
-    kind, _, arg = (g.dataset or "fixed").partition(":")
-    return WorkloadForm(
-        shape=shape,
-        concurrency=", ".join(map(str, g.concurrency)),
-        seq=", ".join(g.seq),
-        prompts=str(g.prompts_per_concurrency),
-        rates=", ".join(map(format_number, g.rates)),
-        arrival=g.arrival,
-        burstiness=format_number(g.burstiness),
-        num_prompts=str(g.num_prompts or ""),
-        max_concurrency=str(g.max_concurrency or ""),
-        ramp=g.ramp_up_strategy or "linear",
-        ramp_start=format_number(g.ramp_up_start_rps) if g.ramp_up_start_rps else "",
-        ramp_end=format_number(g.ramp_up_end_rps) if g.ramp_up_end_rps else "",
-        search=g.search or "concurrency",
-        percentile=str(g.search_percentile),
-        search_start=format_number(g.search_start),
-        dataset=kind,
-        dataset_arg=arg,
-        input_len_range=g.input_len_range or "",
-        output_len_range=g.output_len_range or "",
-        trace=g.trace or "",
-        speedup=format_number(g.speedup) if g.speedup else "",
-        slo=format_slo(load.slo),
-        workers=str(load.workers),
-        repeats=str(load.repeats),
-    )
+    values = {}
+    for name, info in FORM.items():
+        if name not in _OWN:
+            value = _profile_value(profile, info.path)
+            values[name] = info.form_default if value is None else info.form_text(value)
+    kind, _, arg = (profile.grid.dataset or "fixed").partition(":")
+    return WorkloadForm(**values, shape=kind_of(profile.grid).name, dataset=kind, dataset_arg=arg)
 
 
 def visible_fields(form: WorkloadForm) -> set[str]:
     """The fields that mean something for the chosen shape, dataset, search axis and arrivals."""
-    shown = {"shape", "slo", "workers"} | ({"repeats"} if form.shape != "search" else set())
-    rate_cells = form.shape in ("rates", "ramp") or (form.shape == "search" and form.search == "rate")
-    if form.shape == "trace":
-        return shown | {"trace", "speedup", "num_prompts", "max_concurrency"}
-    shown |= {"seq", "dataset"}
-    if form.shape == "grid":
-        shown |= {"concurrency"}
-    if form.shape == "rates":
-        shown |= {"rates"}
-    if form.shape == "ramp":
-        shown |= {"ramp", "ramp_start", "ramp_end"}
-    if form.shape == "search":
-        shown |= {"search", "percentile", "search_start"}
-    if rate_cells:
-        shown |= {"arrival", "num_prompts", "max_concurrency"} | ({"burstiness"} if form.arrival == "gamma" else set())
-    else:
-        shown |= {"prompts"}
-    if form.dataset in ("sharegpt", "jsonl", "prefix", "multiturn"):
+    shown = {"shape", "slo", "workers"} | by_name(form.shape).visible(form)
+    if form.shape != "search":  # a search's probes follow each other: no rounds (load.repeats)
+        shown.add("repeats")
+    if "dataset" in shown and form.dataset in ("sharegpt", "jsonl", "prefix", "multiturn"):
         shown |= {"dataset_arg"}
-    if form.dataset == "random":
+    if "dataset" in shown and form.dataset == "random":
         shown |= {"input_len_range", "output_len_range"}
     return shown
 
@@ -173,13 +105,10 @@ def form_overrides(form: WorkloadForm) -> tuple[dict[str, Any], dict[str, str]]:
     nothing for this shape), except the fields that choose the shape, which are cleared.
     """
     shown = visible_fields(form)
-    overrides: dict[str, Any] = {
-        **{"grid.rates": [], "grid.search": None, "grid.trace": None, "grid.speedup": None},
-        **{"grid.ramp_up_strategy": None, "grid.ramp_up_start_rps": None, "grid.ramp_up_end_rps": None},
-        **{"grid.dataset": None, "grid.input_len_range": None, "grid.output_len_range": None},
-    }
+    overrides: dict[str, Any] = {path: value for kind in KINDS for path, value in kind.clears.items()}
+    overrides |= {"grid.dataset": None, "grid.input_len_range": None, "grid.output_len_range": None}
     errors: dict[str, str] = {}
-    if form.shape != "trace":  # a trace brings its own prompts
+    if "dataset" in shown:  # (a shape that brings its own prompts does not show it)
         try:
             overrides["grid.dataset"] = _dataset(form)
         except ValueError as exc:
@@ -222,29 +151,16 @@ def _limits(slo: dict[str, float]) -> str:
 def plan_summary(profile: ResolvedProfile) -> str:
     """One line: how many cells, of what load, over which lengths."""
     g, slo = profile.grid, profile.load.slo
-    if g.search:
-        return (
-            f"a search over {g.search} per ISL/OSL ({', '.join(g.seq)}) for the highest load whose "
-            f"p{g.search_percentile} meets {_limits(slo) if slo else '(no --slo given)'}, from {g.search_start:g}, "
-            f"at most {g.search_max_probes} probes each"
-        )
-    n = len(build_plan(g))
-    lengths = f"ISL/OSL {', '.join(g.seq)}"
-    if g.trace:
-        return f"{n} cells: trace {g.trace} on its timestamps / {g.speedup or 1:g}"
-    if g.ramp_up_strategy:
-        ramp = f"{g.ramp_up_strategy} ramp {g.ramp_up_start_rps:g} -> {g.ramp_up_end_rps:g} req/s ({g.arrival})"
-        return f"{n} cells: {ramp} x {lengths}"
-    if g.rates:
-        return f"{n} cells: rates {', '.join(map(format_number, g.rates))} req/s ({g.arrival}) x {lengths}"
-    return f"{n} cells: concurrency {', '.join(map(str, g.concurrency))} x {lengths}"
+    kind = kind_of(g)
+    n = len(build_plan(g)) if kind.plans_ahead else 0
+    return kind.summary(g, n, f"ISL/OSL {', '.join(g.seq)}", _limits(slo))
 
 
 def cell_lines(profile: ResolvedProfile) -> list[str]:
     """One line per planned cell (none for a search, whose cells are made as it goes)."""
     g = profile.grid
     lines = []
-    for cell in [] if g.search else build_plan(g):
+    for cell in build_plan(g) if kind_of(g).plans_ahead else []:
         lengths = f"{cell.seq}{per_request(cell)}" if cell.dataset else f"ISL/OSL {cell.input_len}/{cell.output_len}"
         lines.append(
             f"{cell.index + 1:3d}. {cell.pace}  {lengths}  {cell.num_prompts} requests{conversations(cell)} "
@@ -274,6 +190,11 @@ def workload_notes(profile: ResolvedProfile) -> list[str]:
         notes.append(f"arrivals: gamma, burstiness {g.burstiness:g}")
     if load.slo and not g.search:
         notes.append(f"SLO: {_limits(load.slo)} (goodput per cell)")
+    if load.repeats > 1:
+        notes.append(
+            f"rounds: every cell measured {load.repeats} times, the cell order rotated each round (seeded); "
+            "figures are means over the rounds with 95% confidence intervals"
+        )
     if load.ray_address:
         count = "workers" if load.workers == "auto" else f"{load.workers} workers"
         notes.append(f"load: {count} as Ray actors on the cluster at {load.ray_address} (one CPU each)")

@@ -273,6 +273,17 @@ def test_jsonl_prompts_are_retokenised_to_their_exact_ids(factory, tmp_path):
     assert warm[0].prompt.token_ids != ids[0]
 
 
+def test_only_notes_of_requests_left_out_go_to_the_runs_skipped_list(factory, tmp_path):
+    long_prompt = "word " * 200
+    path = write_lines(tmp_path / "p.jsonl", [{"prompt": "short one"}, {"prompt": long_prompt}])
+    g = grid(dataset=f"jsonl:{path}")
+    _, notes = build_items(g, cell_of(g), factory, "token_ids", 3, max_model_len=100)
+    assert [(n.split(": ", 2)[1].split(",")[0], n.skips) for n in notes] == [
+        ("1 jsonl entries skipped", True),  # too long for the server
+        ("3 requests from 1 usable jsonl entries", False),  # cycled: every request is still sent
+    ]
+
+
 def test_sharegpt_takes_the_first_turn_and_the_answers_length(factory, tmp_path):
     tok = factory.tokenizer
     convs = [

@@ -17,26 +17,49 @@ LAYERS = {
     "spawn": set(),
     "exits": set(),
     "values": set(),
+    # Each load shape, whole (engine/shapes): its grid fields, options, plan, figures and words. It
+    # declares its options with engine.options' Option type and parsers (option.py, parse.py: no
+    # engine import beyond values), and the option table gathers them: the two layers import each
+    # other's leaves, never in a circle (test_no_import_circle).
+    "shapes": {"options"},
     # The grid: the load to put on the server, and its checks.
-    "grid": set(),
-    "profiles": {"grid"},
-    "plan": {"profiles", "grid"},
-    "load": {"profiles", "grid", "plan"},
-    "report": {"profiles", "grid", "plan", "load"},
-    "compare": {"profiles", "grid", "plan", "load", "report"},
+    "grid": {"shapes"},
+    "profiles": {"shapes", "grid"},
+    "plan": {"shapes", "profiles", "grid"},
+    "load": {"shapes", "profiles", "grid", "plan"},
+    "report": {"shapes", "profiles", "grid", "plan", "load"},
+    "compare": {"shapes", "profiles", "grid", "plan", "load", "report"},
     # Every option declared once: its flag, profile field, parser and form field.
-    "options": {"profiles", "grid", "report"},
+    "options": {"shapes", "profiles", "grid", "report"},
     # The workload as a front end's form fields and the plan in words (the TUI's setup, the dry run).
-    "workload": {"profiles", "grid", "plan", "report", "options"},
+    "workload": {"shapes", "profiles", "grid", "plan", "report", "options"},
     # What leaves the terminal for people (HTML reports, images for slides): runs and their comparisons.
-    "share": {"profiles", "grid", "plan", "load", "report", "compare"},
-    "events": {"profiles", "grid", "plan", "report"},
-    "server": {"profiles", "grid", "plan", "load", "report", "events"},
+    "share": {"shapes", "profiles", "grid", "plan", "load", "report", "compare"},
+    "events": {"shapes", "profiles", "grid", "plan", "report"},
+    "server": {"shapes", "profiles", "grid", "plan", "load", "report", "events"},
     # Server metrics and hardware sampled during a run (reads the server's /metrics, hence after server).
-    "telemetry": {"profiles", "grid", "plan", "load", "report", "events", "server"},
-    "run": {"profiles", "grid", "plan", "load", "report", "events", "server", "telemetry"},
-    "bench": {"profiles", "grid", "plan", "load", "report", "server"},
+    "telemetry": {"shapes", "profiles", "grid", "plan", "load", "report", "events", "server"},
+    "run": {"shapes", "profiles", "grid", "plan", "load", "report", "events", "server", "telemetry"},
+    "bench": {"shapes", "profiles", "grid", "plan", "load", "report", "server"},
+    # Many server variants of one profile: their runs, their frontier and its comparison.
+    "sweep": {
+        "shapes",
+        "profiles",
+        "grid",
+        "plan",
+        "load",
+        "report",
+        "compare",
+        "share",
+        "events",
+        "server",
+        "telemetry",
+        "run",
+        "options",
+        "workload",
+    },
     "headless": {
+        "shapes",
         "profiles",
         "grid",
         "plan",
@@ -51,6 +74,7 @@ LAYERS = {
         "bench",
         "workload",
         "options",
+        "sweep",
     },
 }
 

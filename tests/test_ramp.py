@@ -16,12 +16,12 @@ from engine.headless.compare import compare_main
 from engine.headless.report import report_main
 from engine.load.record import RequestRecord
 from engine.plan import Cell, build_plan
-from engine.plan.shapes import Ramp
 from engine.profiles import ProfileError, apply_overrides, load_profile
 from engine.report.model import FLAG_CODES
 from engine.report.results import read_summary
 from engine.run.assemble import assemble_cell
 from engine.run.preflight import worst_in_flight
+from engine.shapes.ramp import Ramp
 from engine.workload import apply_form, form_from_profile, plan_summary
 from tests.conftest import cli_env
 
@@ -162,7 +162,9 @@ def test_a_ramp_on_vllm_from_the_command_line_to_the_report_and_compare(vllm_ser
 
 def test_a_cells_shape_goes_through_the_event_log_and_older_lines_still_read():
     from engine.events import CellStarted, from_record, to_record
-    from engine.plan.shapes import ClosedLoop, Rate, Trace
+    from engine.shapes.closed import ClosedLoop
+    from engine.shapes.rate import Rate
+    from engine.shapes.trace import Trace
 
     for shape in (ClosedLoop(), Rate(2.0, "gamma", 0.5), Ramp("exponential", 1.0, 8.0), Trace(2.0)):
         cell = Cell(0, 4, 8, 8, 10, 0, 0, shape=shape)

@@ -4,8 +4,10 @@ from it."""
 
 from __future__ import annotations
 
-from engine.report.model import CellResult, OpenLoop
+from engine.report.model import CellResult, OpenLoop, ServerCellStats
 from engine.report.registry import COMPARED, LATENCIES, METRICS, Table, columns
+from engine.report.table import compact_columns
+from engine.shapes.ramp import RampFigures
 from tests.test_compare import cell
 
 
@@ -45,3 +47,14 @@ def test_table_columns_and_compared_figures_come_from_the_registry():
         *("total tok/s", "output tok/s", "total tok/s/GPU", "mean E2E", "p99 E2E", "TTFT p50", "TPOT"),
     ]
     assert all(m.higher_is_better is not None for m in COMPARED)
+
+
+def test_the_tuis_table_adds_a_ramps_and_a_caches_column_where_a_cell_has_them():
+    closed, ramp, cached = cell(1), cell(2), cell(4)
+    ramp.ramp = RampFigures(strategy="linear", start_rps=1.0, end_rps=9.0, first_miss=3, slo_failed_at_rps=4.5)
+    cached.server = ServerCellStats(prefix_cache_hit_rate=0.25)
+    assert compact_columns([closed]) == columns(Table.COMPACT)
+    labels = [m.label for m in compact_columns([closed, ramp, cached])]
+    fixed = [m.label for m in columns(Table.COMPACT)]
+    assert [x for x in labels if x not in fixed] == ["SLO fail at", "cache hit"]  # the console's labels and order
+    assert [m.text(ramp) for m in compact_columns([ramp]) if m.label == "SLO fail at"] == ["4.50"]

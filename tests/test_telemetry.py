@@ -17,7 +17,7 @@ import pytest
 from engine.events import DeviceReading, ServerState, ServerStateChanged, TelemetrySampled, from_record, to_record
 from engine.report.model import CellResult, RunSummary
 from engine.server.vllm_backend import VLLM_METRICS
-from engine.telemetry.aggregate import integrate, server_cell_stats, telemetry_cell_stats, token_check
+from engine.telemetry.aggregate import TokenVerdict, integrate, server_cell_stats, telemetry_cell_stats, token_check
 from engine.telemetry.devices import AmdSmiReader, NvmlReader, ProcessTreeReader, Unavailable, visible_indices
 from engine.telemetry.recorder import TelemetryRecorder, open_readers
 
@@ -120,7 +120,7 @@ def test_server_stats_absent_gauges_and_counters_are_none():
     assert s.generation_tokens is None and s.preemptions is None
     assert token_check(s, 10, 10, 0, True) == (
         "not checked: the server exports no vllm:generation_tokens counter",
-        False,
+        TokenVerdict.UNCHECKED,
     )
 
 
@@ -145,12 +145,12 @@ def test_the_first_token_of_a_cell_calls_its_hook_once():
 
 def test_token_check_match_mismatch_and_busy_server():
     s = server_cell_stats([], 0, 1, state(0, 0, 0, 0, 0), state(0, 0, 0, 10, 64), state(0, 0, 0, 74, 192))
-    text, bad = token_check(s, input_tokens=128, output_tokens=64, warmup_output_tokens=10, settled=True)
-    assert text.startswith("match") and not bad
-    text, bad = token_check(s, input_tokens=128, output_tokens=60, warmup_output_tokens=10, settled=True)
-    assert bad and "generation tokens 64 by the server, 60 received" in text
-    text, bad = token_check(s, input_tokens=128, output_tokens=60, warmup_output_tokens=10, settled=False)
-    assert not bad and text.startswith("not checked: the server was still busy")
+    text, verdict = token_check(s, input_tokens=128, output_tokens=64, warmup_output_tokens=10, settled=True)
+    assert text.startswith("match") and verdict is TokenVerdict.MATCH
+    text, verdict = token_check(s, input_tokens=128, output_tokens=60, warmup_output_tokens=10, settled=True)
+    assert verdict is TokenVerdict.DISAGREE and "generation tokens 64 by the server, 60 received" in text
+    text, verdict = token_check(s, input_tokens=128, output_tokens=60, warmup_output_tokens=10, settled=False)
+    assert verdict is TokenVerdict.UNCHECKED and text.startswith("not checked: the server was still busy")
 
 
 def test_parse_a_saved_vllm_032_metrics_page():

@@ -19,10 +19,10 @@ from engine.load.record import RequestRecord
 from engine.load.worker import Job, WorkerConfig, _Dealer
 from engine.load.workers import WorkerPool, _Phase, _Worker, split
 from engine.plan import Cell
-from engine.plan.arrivals import schedule
 from engine.profiles import apply_overrides, load_profile
 from engine.report.metrics import merge_workers, summarize_cell
 from engine.run.session import RunSession
+from engine.shapes.arrivals import schedule
 from tests.fake_openai import FakeConfig, FakeServer
 
 SAFETY_S = 120  # only a hang reaches this: every wait below is on state

@@ -13,10 +13,10 @@ from engine.load.openloop import achieved_rate, run_open_loop
 from engine.load.prompts import Prompt, request_body
 from engine.load.record import RequestRecord
 from engine.plan import Cell
-from engine.plan.arrivals import schedule
 from engine.report.goodput import goodput, meets, parse_slo
 from engine.report.model import CellResult
 from engine.run.search import Search
+from engine.shapes.arrivals import schedule
 from tests.fake_openai import FakeConfig, FakeServer
 
 

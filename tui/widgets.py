@@ -11,24 +11,45 @@ from textual_plotext import PlotextPlot
 from engine.report import curves
 from engine.report.catalog import RunEntry
 from engine.report.model import CellResult
-from engine.report.table import COMPACT_COLUMNS, FLAG_HEADER, flag_mark
+from engine.report.registry import Metric
+from engine.report.table import FLAG_HEADER, compact_columns, flag_mark
 from engine.report.worker_health import workers_line
 
 
 class CellTable(DataTable):
-    """One row per finished cell, filled in place as cells finish; flagged cells marked '!'."""
+    """One row per finished cell, filled in place as cells finish; flagged cells marked '!'. Its
+    columns are the registry's compact ones for the cells shown: a cell that brings a new one
+    (a ramp's, a prefix cache's) redraws the table."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.cells: list[CellResult] = []
+        self.shown: list[Metric] = []
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
-        self.add_columns(*(m.label for m in COMPACT_COLUMNS), FLAG_HEADER)
+        self._redraw()
 
     def add_cell(self, c: CellResult) -> None:
-        self.add_row(*(m.cell_text(c) for m in COMPACT_COLUMNS), flag_mark(c))
+        self.cells.append(c)
+        if compact_columns(self.cells) != self.shown:
+            self._redraw()
+        else:
+            self._add_row(c)
 
     def show(self, cells: list[CellResult]) -> None:
-        self.clear()
-        for c in cells:
-            self.add_cell(c)
+        self.cells = list(cells)
+        self._redraw()
+
+    def _redraw(self) -> None:
+        self.clear(columns=True)
+        self.shown = compact_columns(self.cells)
+        self.add_columns(*(m.label for m in self.shown), FLAG_HEADER)
+        for c in self.cells:
+            self._add_row(c)
+
+    def _add_row(self, c: CellResult) -> None:
+        self.add_row(*(m.cell_text(c) for m in self.shown), flag_mark(c))
 
 
 class WorkerHealthLine(Static):

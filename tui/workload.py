@@ -14,26 +14,15 @@ from textual.message import Message
 from textual.widgets import Input, Label, Select
 
 from engine.options.table import FORM
-from engine.workload import (
-    ARRIVALS,
-    DATASETS,
-    PERCENTILES,
-    RAMPS,
-    SEARCH_AXES,
-    SHAPES,
-    WorkloadForm,
-    visible_fields,
-)
+from engine.shapes.registry import FORM_ROWS, choices
+from engine.workload import DATASETS, WorkloadForm, visible_fields
 
 # The section's rows, in order: a row's first field carries the row's label, the others their own
-# short one. A row shows when any of its fields does; the fixed grid shows five rows.
+# short one. A row shows when any of its fields does; the fixed grid shows five rows. Each load
+# shape brings its own rows (engine/shapes).
 ROWS: dict[str, tuple[str, ...]] = {
     "shape": ("shape", "workers", "repeats"),
-    "concurrency": ("concurrency",),
-    "rates": ("rates",),
-    "ramp": ("ramp", "ramp_start", "ramp_end"),
-    "search": ("search", "percentile", "search_start"),
-    "trace": ("trace", "speedup"),
+    **{row[0]: row for row in FORM_ROWS},
     "seq": ("seq",),
     "prompts": ("prompts",),
     "arrival": ("arrival", "burstiness"),
@@ -43,13 +32,12 @@ ROWS: dict[str, tuple[str, ...]] = {
 }
 ROW_OF = {name: row for row, names in ROWS.items() for name in names}
 ROW_LABELS = {"shape": "Workload"}
+# A field with choices is a list: the shape, the dataset's kind, and every option that has choices.
 CHOICES: dict[str, list[tuple[str, str]]] = {
-    "shape": [(text, key) for key, text in SHAPES.items()],
+    **{name: [(str(c), str(c)) for c in info.choices] for name, info in FORM.items() if info.choices},
+    "shape": choices(),
     "dataset": [(text, key) for key, text in DATASETS.items()],
-    "arrival": [(a, a) for a in ARRIVALS],
-    "search": [(a, a) for a in SEARCH_AXES],
-    "ramp": [(a, a) for a in RAMPS],
-    "percentile": [(f"p{p}", p) for p in PERCENTILES],
+    "percentile": [(f"p{p}", str(p)) for p in FORM["percentile"].choices],
 }
 UNLABELLED = {"dataset_arg"}  # its placeholder says what it takes
 # Where a field may stay empty, its placeholder says what empty means (the engine's default).

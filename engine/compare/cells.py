@@ -6,26 +6,21 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from engine.report.model import CellResult
+from engine.shapes.registry import by_axis
 
 
 class Key(NamedTuple):
-    """Where a cell sits, for matching two runs' cells: the workload (ISL/OSL, or a dataset's or
-    trace's label) and the load on it (a concurrency, a request rate, or a trace's own pace)."""
+    """Where a cell sits, for matching two runs' cells: the workload (ISL/OSL, or a dataset's label)
+    and the load on it (its shape's axis, and its place there: engine/shapes)."""
 
-    seq: str  # "128/128", "sharegpt", "random 100:400/50:200", "multiturn4 256/64", "trace x2"
-    axis: str  # concurrency, rate, ramp, trace
-    level: float  # the concurrency or the rate (req/s; multi-turn: conversations/s; a ramp's highest); a trace's cap
+    seq: str  # "128/128", "sharegpt", "random 100:400/50:200", "multiturn4 256/64", ...
+    axis: str  # the result's shape: concurrency, rate, ...
+    level: float  # the concurrency or the rate (req/s; multi-turn: conversations/s), as the shape places it
 
 
 def key(cell: CellResult) -> Key:
-    loop = cell.open_loop
-    if cell.ramp is not None:
-        return Key(cell.seq, "ramp", cell.load_level)
-    if loop is not None and loop.arrival.startswith("trace"):
-        return Key(cell.seq, "trace", float(loop.max_in_flight or 0))
-    if loop is not None:
-        return Key(cell.seq, "rate", float(loop.request_rate))
-    return Key(cell.seq, "concurrency", float(cell.max_concurrency))
+    shape = cell.load_shape
+    return Key(cell.seq, shape.axis, shape.compare_level(cell))
 
 
 def pace(cell: CellResult) -> str:
@@ -35,23 +30,16 @@ def pace(cell: CellResult) -> str:
     if loop is None:
         return ""
     shape = f"gamma, burstiness {loop.burstiness:g}" if loop.arrival == "gamma" else loop.arrival
-    if cell.ramp is not None:
-        shape = f"{cell.ramp.strategy} ramp from {cell.ramp.start_rps:g} req/s, {shape}"
+    shape = cell.load_shape.result_pace(cell, shape)
     return f"{shape}, " + (f"at most {loop.max_in_flight} in flight" if loop.max_in_flight else "no cap")
 
 
 def level_text(k: Key) -> str:
-    if k.axis == "rate":
-        return f"rate {k.level:g} req/s"
-    if k.axis == "ramp":
-        return f"ramp up to {k.level:g} req/s"
-    if k.axis == "trace":
-        return f"at most {k.level:g} in flight" if k.level else "its own pace"
-    return f"concurrency {k.level:g}"
+    return by_axis(k.axis).level_text(k.level)
 
 
 def describe(k: Key) -> str:
-    return f"{k.seq}, {level_text(k)}" if k.axis == "trace" else f"{level_text(k)}, {k.seq}"
+    return by_axis(k.axis).describe(k.seq, k.level)
 
 
 def order(k: Key) -> tuple:

@@ -14,6 +14,7 @@ from engine.compare.cells import key, order
 from engine.report.model import FAILED_REQUESTS, CellResult, Flag, OpenLoop, RunSummary
 from engine.report.registry import COMPARED
 from engine.report.results import read_summary
+from engine.shapes.registry import by_axis
 
 # vLLM bench's keys that our cells need, and what we put when one is missing.
 VLLM_REQUIRED = ("completed", "duration", "total_input_tokens", "total_output_tokens", "output_throughput")
@@ -78,19 +79,14 @@ def workloads(run: Run) -> dict[str, str]:
     for k in sorted({key(c) for c in run.cells}, key=order):
         levels.setdefault(k.seq, {}).setdefault(k.axis, []).append(f"{k.level:g}")
 
-    def words(axis: str, values: list[str]) -> str:
-        if axis == "trace":
-            caps = ", ".join(v for v in values if v != "0")
-            return "its own pace" + (f", at most {caps} in flight" if caps else "")
-        if axis == "ramp":
-            return f"ramps up to {', '.join(values)} req/s"
-        return f"concurrency {', '.join(values)}" if axis == "concurrency" else f"rates {', '.join(values)} req/s"
-
-    return {seq: " and ".join(words(axis, values) for axis, values in axes.items()) for seq, axes in levels.items()}
+    return {
+        seq: " and ".join(by_axis(axis).levels_text(values) for axis, values in axes.items())
+        for seq, axes in levels.items()
+    }
 
 
 def _sources(run: Run) -> dict[str, str]:
-    """A dataset or trace cell's label -> the file its prompts came from (where it had one)."""
+    """A dataset cell's label -> the file its prompts came from (where it had one)."""
     return {c.seq: c.dataset.source for c in run.cells if c.dataset is not None and c.dataset.source}
 
 
@@ -115,8 +111,8 @@ def check_comparable(a: Run, b: Run) -> None:
         ran_b = "; ".join(f"{seq} at {levels}" for seq, levels in wb.items())
         what = f"{a.name} ran {ran_a} and {b.name} ran {ran_b}"
     raise SourceError(
-        f"no cell of {a.name} matches one of {b.name}: {what}. Cells match by workload (ISL/OSL, or dataset or "
-        "trace label) and load (the same concurrency, or the same request rate): compare runs of the same grid"
+        f"no cell of {a.name} matches one of {b.name}: {what}. Cells match by workload (ISL/OSL, or dataset "
+        "label) and load (the same concurrency, or the same request rate): compare runs of the same grid"
     )
 
 

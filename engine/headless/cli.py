@@ -297,10 +297,12 @@ def report_entry(argv: list[str]) -> int:
 
 
 def runs_entry(name: str):
+    """A subcommand of engine/headless/runs.py, imported only when it runs (the CLI starts fast)."""
+
     def entry(argv: list[str]) -> int:
         from engine.headless import runs
 
-        return getattr(runs, f"{name}_main")(argv)
+        return runs.COMMANDS[name](argv)
 
     return entry
 

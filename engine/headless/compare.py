@@ -16,8 +16,7 @@ from engine.compare.sources import Run, SourceError, load_runs
 from engine.exits import EXIT_BAD_INPUT, EXIT_OK
 from engine.report import curves
 from engine.report.model import FLAG_CODES
-from engine.share.exports import exports
-from engine.share.exports.base import Export, Subject
+from engine.share.exports import add_export_options, export_problem, requested, write_exports
 from engine.share.exports.subjects import ComparisonSubject
 
 
@@ -88,28 +87,6 @@ def overlay_plot(runs: list[Run], width: int = 100, height: int = 24) -> str:
     plt.theme("clear")
     curves.draw_runs(plt, [(r.name, r.cells) for r in runs])
     return curves.view("latency").title + "\n" + re.sub(r"\x1b\[[0-9;]*m", "", plt.build())
-
-
-def add_export_options(p: argparse.ArgumentParser) -> None:
-    """One option per export format (engine/share/exports): `compare` and `report` offer them all."""
-    for x in exports():
-        p.add_argument(x.flag, dest=x.name, type=Path, metavar=x.metavar, help=x.help)
-
-
-def requested(args: argparse.Namespace) -> list[tuple[Export, Path]]:
-    """The formats asked for, each with its path."""
-    given = vars(args)
-    return [(x, given[x.name]) for x in exports() if given[x.name] is not None]
-
-
-def export_problem(wanted: list[tuple[Export, Path]]) -> str | None:
-    """Why one of the exports cannot be written, found before anything is (None: all can)."""
-    return next((why for x, path in wanted if (why := x.problem(path))), None)
-
-
-def write_exports(subject: Subject, wanted: list[tuple[Export, Path]]) -> list[str]:
-    """Every export asked for, written; what was written, one line each (OSError: a path failed)."""
-    return [line for x, path in wanted for line in x.write(subject, path)]
 
 
 def compare_main(argv: list[str], out=None) -> int:

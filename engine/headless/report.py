@@ -10,8 +10,8 @@ from pathlib import Path
 
 from engine.compare.sources import SourceError, load_run, load_runs
 from engine.exits import EXIT_BAD_INPUT, EXIT_OK
-from engine.headless.compare import add_comparison_options, add_export_options, export_problem, requested, write_exports
-from engine.share.exports import exports
+from engine.headless.compare import add_comparison_options
+from engine.share.exports import add_export_options, export_problem, exports, requested, write_exports
 from engine.share.exports.subjects import RunsSubject
 
 

@@ -100,3 +100,6 @@ def stop_main(argv: list[str]) -> int:
     handle.stop()
     final = follow_to_the_end(handle, stops_run=False)
     return print_outcome(final) if final else EXIT_OK
+
+
+COMMANDS = {"ls": ls_main, "attach": attach_main, "stop": stop_main}  # by subcommand

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from engine.load.http import HTTPError, Session
-from engine.load.prompts import Prompt, api_path, request_body
+from engine.load.prompts import Endpoint, Prompt, api_path, request_body
 from engine.load.record import RequestRecord
 from engine.plan import Cell
 
@@ -258,7 +258,10 @@ class PreparedRequest:
 
 
 class Target(Protocol):
-    """Where a closed loop sends its requests: a server over HTTP, or an engine in this process."""
+    """Where a closed loop sends its requests: a server over HTTP, or an engine in this process
+    (`endpoint` None: load workers in other processes cannot send them)."""
+
+    endpoint: Endpoint | None
 
     def prepare(self, prompt: Prompt, output_len: int, answer_ids: bool = False) -> PreparedRequest:
         """A request ready to send; with `answer_ids` its answer's token ids come back in the record."""
@@ -315,6 +318,7 @@ class HttpTarget:
         self.session, self.api, self.model, self.keep_text = session, api, model, keep_text
         self.url = base_url + api_path(api)
         self.answer_ids_field = answer_ids_field
+        self.endpoint: Endpoint | None = Endpoint(base_url, api, model, keep_text)
 
     def prepare(self, prompt: Prompt, output_len: int, answer_ids: bool = False) -> PreparedRequest:
         field_name = self.answer_ids_field

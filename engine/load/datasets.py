@@ -43,7 +43,20 @@ from engine.values import dataset_kind, parse_range
 
 DEFAULT_GROUP = 4
 
-__all__ = ["DatasetError", "Item", "build_items", "check_files"]
+__all__ = ["DatasetError", "Item", "Note", "build_items", "check_files"]
+
+
+class Note(str):
+    """A note on a cell's dataset requests, as the user reads it. `skips`: requests were left out
+    (too long for the server, or empty), which the run's summary lists; else entries were only
+    cycled or passed over."""
+
+    skips: bool
+
+    def __new__(cls, text: str, skips: bool = False) -> Note:
+        note = super().__new__(cls, text)
+        note.skips = skips
+        return note
 
 
 @dataclass
@@ -95,7 +108,7 @@ def build_items(
     salt: int = 0,
     max_model_len: int | None = None,
     warmup_output_len: int | None = None,
-) -> tuple[list[Item], list[str]]:
+) -> tuple[list[Item], list[Note]]:
     """The cell's `n` requests (or a trace's rows, up to `n`) and notes on what was skipped or cycled.
     With `warmup_output_len`: warm-up requests, the lengths of the first `n` (output capped), random tokens."""
     kind, notes = cell.dataset, []
@@ -120,8 +133,12 @@ def build_items(
     if len(kept) < len(items):
         first = next(it for it in items if not fits(it.input_len, it.output_len))
         notes.append(
-            f"cell {cell.label}: {len(items) - len(kept)} of {len(items)} requests skipped, longer than the server's "
-            f"max_model_len {max_model_len} (first: {first.where}, {first.input_len}+{first.output_len} tokens)"
+            Note(
+                f"cell {cell.label}: {len(items) - len(kept)} of {len(items)} requests skipped, longer than the "
+                f"server's max_model_len {max_model_len} (first: {first.where}, {first.input_len}+{first.output_len} "
+                "tokens)",
+                skips=True,
+            )
         )
     if warmup_output_len is not None:
         kept = _warmup(kept, cell, factory, prompt_kind, salt, warmup_output_len)
@@ -131,7 +148,7 @@ def build_items(
 def _warmup(items: list[Item], cell: Cell, factory, prompt_kind: str, salt: int, cap: int) -> list[Item]:
     out = []
     for i, it in enumerate(items):
-        make = factory.token_ids if prompt_kind == "token_ids" else factory.text
+        make = factory.maker(prompt_kind)
         prompt = make(it.input_len, cell.index, salt + i)
         out.append(Item(prompt, it.input_len, min(cap, it.output_len), f"warm-up {i}"))
     return out
@@ -141,7 +158,7 @@ def _random(grid: Grid, cell: Cell, factory, prompt_kind: str, n: int, seed: int
     rng = random.Random(f"{seed}:lengths:{cell.index}:{salt}")
     in_range = parse_range(grid.input_len_range) if grid.input_len_range else None
     out_range = parse_range(grid.output_len_range) if grid.output_len_range else None
-    make = factory.token_ids if prompt_kind == "token_ids" else factory.text
+    make = factory.maker(prompt_kind)
     items = []
     for i in range(n):
         isl = rng.randint(*in_range) if in_range else cell.input_len
@@ -188,18 +205,22 @@ def _multiturn_file(grid: Grid, cell: Cell, factory: PromptFactory, n: int, seed
     label = f"cell {cell.label}"
     if too_long:
         notes.append(
-            f"{label}: {too_long} conversations skipped, their last turn longer than the server's max_model_len"
+            Note(
+                f"{label}: {too_long} conversations skipped, their last turn longer than the server's max_model_len",
+                skips=True,
+            )
         )
     if empty or short:
-        notes.append(
-            f"{label}: {empty} conversations with an empty message and {short} with under {turns} exchanges passed over"
-        )
+        passed = f"{empty} conversations with an empty message and {short} with under {turns} exchanges passed over"
+        notes.append(Note(f"{label}: {passed}"))
     if not chosen:
         return [], notes
     if len(chosen) < wanted:
         notes.append(
-            f"{label}: {wanted} conversations from {len(chosen)} usable ones: each used up to "
-            f"{-(-wanted // len(chosen))} times (a prefix cache sees the repeats)"
+            Note(
+                f"{label}: {wanted} conversations from {len(chosen)} usable ones: each used up to "
+                f"{-(-wanted // len(chosen))} times (a prefix cache sees the repeats)"
+            )
         )
     items = []
     for conv in range(wanted):
@@ -226,7 +247,7 @@ def _prefix(grid: Grid, cell: Cell, factory, prompt_kind: str, n: int, seed: int
     return items
 
 
-def _trace(grid: Grid, factory, prompt_kind: str, n: int, seed: int, fits) -> tuple[list[Item], list[str]]:
+def _trace(grid: Grid, factory, prompt_kind: str, n: int, seed: int, fits) -> tuple[list[Item], list[Note]]:
     rows = read_trace(grid.trace, n)
     blocks = BlockPrompts(factory.vocab, seed)
     items = []
@@ -241,7 +262,7 @@ def _trace(grid: Grid, factory, prompt_kind: str, n: int, seed: int, fits) -> tu
 
 def _from_file(
     grid: Grid, cell: Cell, factory, prompt_kind: str, n: int, seed: int, salt: int, fits, warmup_output_len
-) -> tuple[list[Item], list[str]]:
+) -> tuple[list[Item], list[Note]]:
     kind, path = grid.dataset.split(":", 1)
     tok = factory.tokenizer
     if kind == "jsonl":
@@ -267,20 +288,26 @@ def _from_file(
             first_long = first_long or f"{where}, {prompt.expected_len}+{osl} tokens"
             continue
         items.append(Item(prompt, prompt.expected_len, osl, where))
-    notes = []
+    notes: list[Note] = []
     if too_long:
         notes.append(
-            f"cell {cell.label}: {too_long} {kind} entries skipped, longer than the server's max_model_len "
-            f"(first: {first_long})"
+            Note(
+                f"cell {cell.label}: {too_long} {kind} entries skipped, longer than the server's max_model_len "
+                f"(first: {first_long})",
+                skips=True,
+            )
         )
     if empty:
-        notes.append(f"cell {cell.label}: {empty} {kind} entries skipped: an empty prompt or answer{short_note}")
+        text = f"cell {cell.label}: {empty} {kind} entries skipped: an empty prompt or answer{short_note}"
+        notes.append(Note(text, skips=True))
     if not items:
         return [], notes
     if len(items) < n:
         notes.append(
-            f"cell {cell.label}: {n} requests from {len(items)} usable {kind} entries: each used up to "
-            f"{-(-n // len(items))} times (a prefix cache sees the repeats)"
+            Note(
+                f"cell {cell.label}: {n} requests from {len(items)} usable {kind} entries: each used up to "
+                f"{-(-n // len(items))} times (a prefix cache sees the repeats)"
+            )
         )
         items = [items[i % len(items)] for i in range(n)]
     if warmup_output_len is not None:

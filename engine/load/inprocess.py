@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.load.client import PreparedRequest
-from engine.load.prompts import Prompt
+from engine.load.prompts import Endpoint, Prompt
 from engine.load.record import RequestRecord
 
 _ids = itertools.count()
@@ -39,7 +39,10 @@ def sampling_params(output_len: int):
 
 
 class EngineTarget:
-    """Closed-loop requests to an `AsyncLLM` (or anything with its `generate` signature)."""
+    """Closed-loop requests to an `AsyncLLM` (or anything with its `generate` signature): only this
+    process can send them (no endpoint for load workers)."""
+
+    endpoint: Endpoint | None = None
 
     def __init__(self, engine: Any, make_params: Callable[[int], Any] = sampling_params):
         self.engine = engine

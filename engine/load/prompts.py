@@ -1,4 +1,4 @@
-"""Prompts of an exact token length.
+"""Prompts of an exact token length, and the OpenAI-compatible requests that carry them.
 
 vLLM and SGLang take a list of token ids as the prompt: the input length is then exact and needs
 no round trip through text. Other servers take text only; there a text is made from random
@@ -8,6 +8,7 @@ tokens and adjusted until the tokenizer gives exactly the wanted length.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,10 @@ class PromptFactory:
             self._stable = stable or self.vocab
         return self._stable
 
+    def maker(self, prompt_kind: str) -> Callable[[int, int, int], Prompt]:
+        """How prompts are made for a server of `prompt_kind` (ServerInfo's): token ids, else text."""
+        return self.token_ids if prompt_kind == "token_ids" else self.text
+
     def text(self, length: int, cell_index: int, request_index: int) -> Prompt:
         """Text that re-encodes to `length` tokens: decode random ids, re-encode, trim or pad."""
         rng = self._rng(cell_index, request_index)
@@ -74,6 +79,17 @@ class PromptFactory:
 
     def count(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where any process can send a run's requests: an OpenAI-compatible server's URL, API and
+    model; `keep_text`: the server reports no usage, so answers are counted from their text."""
+
+    base_url: str
+    api: str
+    model: str
+    keep_text: bool
 
 
 def api_path(api: str) -> str:

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine.options.table import OPTIONS, Option
+from engine.options.option import Option
+from engine.options.table import OPTIONS
 
 
 def flag_value(parse: Callable[[str], Any]) -> Callable[[str], Any]:

@@ -1,5 +1,6 @@
 """The parsers of options' text, shared by the command line and the TUI's form, so a value means
 the same wherever it is typed. Each raises ValueError saying what is wrong and what to write.
+The formatters at the end write a value back as text a parser reads again (the form's fields).
 """
 
 from __future__ import annotations
@@ -101,3 +102,19 @@ def required(parse: Callable[[str], Any], what: str) -> Callable[[str], Any]:
         return parse(text)
 
     return check
+
+
+# -- values back to text (the form's fields, engine/workload.py) -------------------------------------
+def format_number(x: float) -> str:
+    """Exactly, and as a person would write it: 2.0 -> '2', 0.25 -> '0.25'."""
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+def joined(text: Callable[[Any], str] = str) -> Callable[[list], str]:
+    """A list as the list parsers read it: [2.0, 5.0] -> '2, 5'."""
+    return lambda values: ", ".join(map(text, values))
+
+
+def format_slo(slo: dict[str, float]) -> str:
+    """{"ttft": 500.0} -> 'ttft:500', as --slo reads it."""
+    return ",".join(f"{name}:{format_number(ms)}" for name, ms in slo.items())

@@ -1,7 +1,8 @@
-"""Every option of a run, declared once: its flag, the profile field it sets, how its text is
-parsed, its help, and its field on the TUI's workload form. The headless parser (argparse), the
-profile overrides a flag makes, the form's fields and the errors that name a flag are all made
-from OPTIONS; docs/options.md says how to add one.
+"""Every option of a run, declared once (engine.options.option.Option): its flag, the profile field
+it sets, how its text is parsed, its help, and its field on the TUI's workload form. The headless
+parser (argparse), the profile overrides a flag makes, the form's fields and the errors that name a
+flag are all made from OPTIONS; each load shape's own options come with its module (engine/shapes).
+docs/options.md says how to add one.
 
 The parsers (engine/options/parse.py) raise ValueError saying what is wrong and what to write; the
 command line and the form use the same ones, so a value means the same wherever it is typed.
@@ -9,17 +10,17 @@ command line and the form use the same ones, so a value means the same wherever 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from engine.options.option import Option
 from engine.options.parse import (
     checked,
+    format_number,
+    format_slo,
+    joined,
     number,
     optional,
     parse_int_list,
-    parse_rates,
     parse_seq_list,
     parse_workers,
     required,
@@ -27,41 +28,14 @@ from engine.options.parse import (
     whole,
 )
 from engine.report.goodput import parse_slo
+from engine.shapes.registry import DEFAULT, SELECTORS
+from engine.shapes.registry import OPTIONS as SHAPE_OPTIONS
 from engine.values import parse_range
 
 DEFAULT_PROFILE = "cpu-tiny"
 
 
-# -- the table -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Option:
-    """One option. `flag`: as typed on the command line (a form-only entry, `cli` False, names the
-    flags that stand for it); `path`: the dotted profile field it sets (None: an option of the
-    command itself, such as --detach); `parse`: text -> value for the flag (int, float and Path
-    keep argparse's own message); `action`: "store_true" or "switch" (--x / --no-x) for a flag
-    without a value. `field`, `label`, `example` and `form_parse`: its field on the TUI's workload
-    form (None: not on the form), the label and placeholder shown there, and how the form's text
-    is parsed (empty text may mean the profile's default)."""
-
-    flag: str
-    path: str | None = None
-    help: str = ""
-    parse: Callable[[str], Any] | None = None
-    choices: tuple[Any, ...] | None = None
-    metavar: str | None = None
-    action: str | None = None
-    field: str | None = None
-    label: str = ""
-    example: str = ""
-    form_parse: Callable[[str], Any] | None = None
-    cli: bool = True
-
-    @property
-    def dest(self) -> str:
-        """The attribute argparse gives the flag's value."""
-        return self.flag.removeprefix("--").replace("-", "_")
-
-
+# -- the table ---------------------------------------------------------------------------------------
 RUN_OPTIONS: tuple[Option, ...] = (
     Option("--no-ui", action="store_true", help="run headless: progress on stderr, summary on stdout"),
     Option("--profile", help=f"bundled run profile name or path to a .toml (default {DEFAULT_PROFILE})"),
@@ -69,9 +43,9 @@ RUN_OPTIONS: tuple[Option, ...] = (
     Option("--dry-run", action="store_true", help="print the plan, environment and launch command; launch nothing"),
 )
 
-# The workload: its shape (a grid, request rates, a ramp, a search, a trace), its prompts and service levels.
+# The workload: its load shape (each shape's own options: engine/shapes), its prompts and service levels.
 WORKLOAD_OPTIONS: tuple[Option, ...] = (
-    Option("--rate/--search/--trace/--ramp-up-strategy", "grid", field="shape", label="Load shape", cli=False),
+    Option(SELECTORS, "grid", field="shape", label="Load shape", form_default=DEFAULT.name, cli=False),
     Option(
         "--concurrency",
         "grid.concurrency",
@@ -81,6 +55,7 @@ WORKLOAD_OPTIONS: tuple[Option, ...] = (
         label="Concurrency",
         example="1, 4, 16, 64",
         form_parse=parse_int_list,
+        form_text=joined(),
     ),
     Option(
         "--seq",
@@ -91,16 +66,7 @@ WORKLOAD_OPTIONS: tuple[Option, ...] = (
         label="ISL/OSL",
         example="1024/1024, 8192/1024",
         form_parse=parse_seq_list,
-    ),
-    Option(
-        "--rate",
-        "grid.rates",
-        "request rates in req/s, e.g. 2,5,10: open-loop cells instead of concurrency",
-        parse=parse_rates,
-        field="rates",
-        label="Rates (req/s)",
-        example="2, 5, 10",
-        form_parse=parse_rates,
+        form_text=joined(),
     ),
     Option(
         "--arrival",
@@ -110,6 +76,7 @@ WORKLOAD_OPTIONS: tuple[Option, ...] = (
         field="arrival",
         label="Arrival",
         form_parse=str,
+        form_default="poisson",
     ),
     Option(
         "--burstiness",
@@ -120,6 +87,7 @@ WORKLOAD_OPTIONS: tuple[Option, ...] = (
         label="burstiness",
         example="0.5",
         form_parse=required(number, "gamma's shape, e.g. 0.5 (burstier) or 2 (more even)"),
+        form_text=format_number,
     ),
     Option(
         "--num-prompts",
@@ -142,66 +110,6 @@ WORKLOAD_OPTIONS: tuple[Option, ...] = (
         form_parse=optional(whole),
     ),
     Option(
-        "--ramp-up-strategy",
-        "grid.ramp_up_strategy",
-        "one open-loop cell per ISL/OSL whose request rate climbs from --ramp-up-start-rps to "
-        "--ramp-up-end-rps over its --num-prompts requests (as vllm bench serve); its table shows the rate "
-        "at which the --slo first failed",
-        choices=("linear", "exponential"),
-        field="ramp",
-        label="Ramp",
-        form_parse=str,
-    ),
-    Option(
-        "--ramp-up-start-rps",
-        "grid.ramp_up_start_rps",
-        "the ramp's first request rate (req/s)",
-        parse=float,
-        field="ramp_start",
-        label="from req/s",
-        example="1",
-        form_parse=required(number, "the ramp's first rate in req/s, e.g. 1"),
-    ),
-    Option(
-        "--ramp-up-end-rps",
-        "grid.ramp_up_end_rps",
-        "the ramp's last request rate (req/s)",
-        parse=float,
-        field="ramp_end",
-        label="to req/s",
-        example="20",
-        form_parse=required(number, "the ramp's last rate in req/s, e.g. 20"),
-    ),
-    Option(
-        "--search",
-        "grid.search",
-        "find the highest concurrency or rate whose --percentile meets every --slo (probes double, then bisect)",
-        choices=("concurrency", "rate"),
-        field="search",
-        label="Search",
-        form_parse=str,
-    ),
-    Option(
-        "--percentile",
-        "grid.search_percentile",
-        "the percentile a search holds to the SLOs",
-        parse=int,
-        choices=(50, 90, 99),
-        field="percentile",
-        label="percentile",
-        form_parse=int,
-    ),
-    Option(
-        "--search-start",
-        "grid.search_start",
-        "the first probe's concurrency or rate (default 1)",
-        parse=float,
-        field="search_start",
-        label="from",
-        example="1",
-        form_parse=required(number, "the first probe's load, e.g. 1"),
-    ),
-    Option(
         "--dataset",
         "grid.dataset",
         "prompts: random (with --input-len-range/--output-len-range), sharegpt:PATH, jsonl:PATH, prefix:P[:G] "
@@ -210,6 +118,7 @@ WORKLOAD_OPTIONS: tuple[Option, ...] = (
         "start at that rate) or multiturn:T:PATH (a ShareGPT file's first T exchanges); lengths stay exact per request",
         field="dataset",
         label="Dataset",
+        form_default="fixed",
     ),
     Option(
         "--dataset",
@@ -240,26 +149,6 @@ WORKLOAD_OPTIONS: tuple[Option, ...] = (
         form_parse=optional(checked(parse_range)),
     ),
     Option(
-        "--trace",
-        "grid.trace",
-        "replay a Mooncake-style JSONL trace on its timestamps",
-        metavar="PATH",
-        field="trace",
-        label="Trace",
-        example="mooncake_trace.jsonl",
-        form_parse=required(str, "the trace file's path (Mooncake-style JSONL)"),
-    ),
-    Option(
-        "--speedup",
-        "grid.speedup",
-        "--trace: divide its timestamps by this (default 1)",
-        parse=float,
-        field="speedup",
-        label="speedup",
-        example="2",
-        form_parse=optional(number),
-    ),
-    Option(
         "--repeat",
         "load.repeats",
         "measure every cell N times, in interleaved rounds whose cell order rotates: each figure is the "
@@ -280,6 +169,7 @@ WORKLOAD_OPTIONS: tuple[Option, ...] = (
         label="SLO (ms)",
         example="ttft:500,tpot:50,e2el:10000",
         form_parse=lambda text: parse_slo(text) if text else {},
+        form_text=format_slo,
     ),
 )
 
@@ -379,6 +269,7 @@ HOST_OPTIONS: tuple[Option, ...] = (
         label="workers",
         example="4",
         form_parse=lambda text: parse_workers(text or "auto"),
+        form_default="auto",
     ),
     Option(
         "--ray",
@@ -389,7 +280,7 @@ HOST_OPTIONS: tuple[Option, ...] = (
     ),
 )
 
-OPTIONS: tuple[Option, ...] = RUN_OPTIONS + WORKLOAD_OPTIONS + TARGET_OPTIONS + HOST_OPTIONS
+OPTIONS: tuple[Option, ...] = RUN_OPTIONS + WORKLOAD_OPTIONS + SHAPE_OPTIONS + TARGET_OPTIONS + HOST_OPTIONS
 
 # Flag (argparse dest) -> the profile field it sets, for the flags the user typed.
 OVERRIDES: dict[str, str] = {o.dest: o.path for o in OPTIONS if o.cli and o.path}

@@ -1,14 +1,13 @@
 """The plan: a run profile's grid unrolled into the cells the load generator drives, in order.
-Each cell carries its load shape (engine.plan.shapes): how its requests are paced."""
+Each cell carries its load shape (engine/shapes): how its requests are paced; the grid's shape
+plans its cells' load, this module their prompts."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import InitVar, dataclass, field, replace
-from pathlib import Path
 
 from engine.grid import Grid
-from engine.plan.shapes import ClosedLoop, LoadShape, Ramp, Rate, Trace
+from engine.shapes.registry import LoadShape, kind_of, legacy_shape
 from engine.values import dataset_kind
 
 
@@ -21,9 +20,9 @@ class Cell:
     num_prompts: int
     warmup_requests: int
     warmup_output_len: int
-    # Shorthand for a Rate shape at this many req/s (Poisson): Cell(..., rate=2.0).
+    # Shorthand for a request-rate shape at this many req/s (Poisson): Cell(..., rate=2.0).
     rate: InitVar[float | None] = None
-    # A dataset or trace cell: its kind (random, sharegpt, jsonl, prefix, trace), and `seq`, the label
+    # A dataset cell: its prompts' kind (random, sharegpt, jsonl, prefix, or a shape's own), and `seq`, the label
     # of its lengths. A length of 0 is then taken per request from the dataset, not from the cell.
     dataset: str | None = None
     seq: str = ""
@@ -35,9 +34,8 @@ class Cell:
     shape: LoadShape = field(default=None)  # type: ignore[assignment]  # set by __post_init__ when not given
 
     def __post_init__(self, rate: float | None) -> None:
-        if self.shape is None:  # the shorthands: rate=R, or a trace's cells (dataset "trace")
-            shape = Trace() if self.dataset == "trace" else Rate(rate) if rate else ClosedLoop()
-            object.__setattr__(self, "shape", shape)
+        if self.shape is None:  # the shorthands: rate=R, or the dataset of a shape that brings its prompts
+            object.__setattr__(self, "shape", legacy_shape(self.dataset, rate))
 
     @property
     def label(self) -> str:
@@ -47,12 +45,12 @@ class Cell:
 
     @property
     def open_loop(self) -> bool:
-        """Sent on a schedule (a request rate, a ramp, a trace's timestamps), not with C in flight."""
+        """Sent on a schedule (its shape's send times), not with C in flight."""
         return self.shape.open_loop
 
     @property
     def level(self) -> float:
-        """Where the cell sits on its load axis (its rate, its ramp's end rate, or its concurrency)."""
+        """Where the cell sits on its load axis (its shape says: a rate, or its concurrency)."""
         return self.shape.level(self.concurrency)
 
     @property
@@ -63,9 +61,9 @@ class Cell:
 
     @property
     def shares_prefixes(self) -> bool:
-        """Its prompts share prefixes on purpose (prefix:, a trace's blocks, multi-turn histories):
-        its prefix-cache hit rate is a figure of the workload, not a fault."""
-        return self.dataset in ("prefix", "trace", "multiturn")
+        """Its prompts share prefixes on purpose (prefix:, a shape that brings its own,
+        multi-turn histories): its prefix-cache hit rate is a figure of the workload, not a fault."""
+        return self.shape.shares_prefixes or self.dataset in ("prefix", "multiturn")
 
     @property
     def longest_request(self) -> int:
@@ -75,7 +73,7 @@ class Cell:
         return self.input_len + self.output_len
 
     def to_dict(self) -> dict:
-        """summary.json's plan entry (the keys of every earlier version, plus a ramp's own)."""
+        """summary.json's plan entry (the keys of every earlier version, plus its shape's own)."""
         d = {
             "index": self.index,
             "concurrency": self.concurrency,
@@ -128,42 +126,27 @@ def _pairs(grid: Grid) -> list[tuple[int, int, str]]:
 
 
 def build_plan(grid: Grid) -> list[Cell]:
-    """One series per ISL/OSL pair, concurrency (or request rate) rising within it (the order the
-    curves are drawn)."""
-    if grid.trace is not None:
-        return [_trace_cell(grid)]
-    if grid.rates or grid.ramp_up_strategy:
-        # The default count is about 20 s of arrivals: of conversations, when the rate is of conversations.
-        per_start = (grid.turns() or 1) if grid.num_prompts is None else 1
-        cells = [replace(c, num_prompts=c.num_prompts * per_start) for c in _open_plan(grid)]
-        return [_conversations(c, grid.turns()) for c in cells]
-    cells = []
-    kind = dataset_kind(grid.dataset)
-    for isl, osl, seq in _pairs(grid):
-        for conc in sorted(dict.fromkeys(grid.concurrency)):
-            cells.append(
-                Cell(
-                    index=len(cells),
-                    concurrency=conc,
-                    input_len=isl,
-                    output_len=osl,
-                    num_prompts=max(conc * grid.prompts_per_concurrency, grid.min_prompts, conc),
-                    warmup_requests=grid.warmup_requests,
-                    warmup_output_len=min(grid.warmup_output_len, osl or grid.warmup_output_len),
-                    dataset=kind,
-                    seq=seq,
-                    shape=ClosedLoop(),
-                )
-            )
-    return [_conversations(c, grid.turns()) for c in cells]
-
-
-def open_shapes(grid: Grid) -> list[LoadShape]:
-    """The open-loop shapes of a grid's series: a cell per request rate, or one ramp."""
-    if grid.ramp_up_strategy:
-        start, end = grid.ramp_up_start_rps, grid.ramp_up_end_rps
-        return [Ramp(grid.ramp_up_strategy, start, end, grid.arrival, grid.burstiness)]
-    return [Rate(rate, grid.arrival, grid.burstiness) for rate in sorted(dict.fromkeys(grid.rates))]
+    """One series per ISL/OSL pair, its load rising within it (the order the curves are drawn): the
+    grid's shape plans each cell's load, a multi-turn dataset makes its requests conversations."""
+    turns, cells = grid.turns(), []
+    for i, p in enumerate(kind_of(grid).plan(grid, _pairs(grid), dataset_kind(grid.dataset))):
+        n = p.num_prompts
+        if p.shape.open_loop and grid.num_prompts is None:
+            n *= turns or 1  # the default count is about 20 s of arrivals: of conversations, for a multi-turn cell
+        cell = Cell(
+            index=i,
+            concurrency=p.concurrency,
+            input_len=p.input_len,
+            output_len=p.output_len,
+            num_prompts=n,
+            warmup_requests=grid.warmup_requests,
+            warmup_output_len=p.warmup_output_len,
+            dataset=p.dataset,
+            seq=p.seq,
+            shape=p.shape,
+        )
+        cells.append(_conversations(cell, turns))
+    return cells
 
 
 def _conversations(cell: Cell, turns: int) -> Cell:
@@ -176,46 +159,3 @@ def _conversations(cell: Cell, turns: int) -> Cell:
         conversations = max(conversations, cell.concurrency)
     n = conversations * turns
     return replace(cell, input_len=0, turns=turns, turn_len=cell.input_len, num_prompts=n)
-
-
-def _open_plan(grid: Grid) -> list[Cell]:
-    cells = []
-    kind = dataset_kind(grid.dataset)
-    for isl, osl, seq in _pairs(grid):
-        for shape in open_shapes(grid):
-            cells.append(
-                Cell(
-                    index=len(cells),
-                    concurrency=grid.max_concurrency or 0,
-                    input_len=isl,
-                    output_len=osl,
-                    num_prompts=grid.num_prompts or max(grid.min_prompts, math.ceil(shape.peak_rate() * 20), 10),
-                    warmup_requests=grid.warmup_requests,
-                    warmup_output_len=min(grid.warmup_output_len, osl or grid.warmup_output_len),
-                    dataset=kind,
-                    seq=seq,
-                    shape=shape,
-                )
-            )
-    return cells
-
-
-def _trace_cell(grid: Grid) -> Cell:
-    """A trace is one open-loop cell: its rows, sent on their timestamps (lengths per request)."""
-    try:
-        with Path(grid.trace).expanduser().open("rb") as f:
-            rows = sum(1 for line in f if line.strip())
-    except OSError:  # named, with what to do, by the dataset check before anything starts
-        rows = 0
-    return Cell(
-        index=0,
-        concurrency=grid.max_concurrency or 0,
-        input_len=0,
-        output_len=0,
-        num_prompts=min(rows, grid.num_prompts or rows),
-        warmup_requests=grid.warmup_requests,
-        warmup_output_len=grid.warmup_output_len,
-        dataset="trace",
-        seq=f"trace x{grid.speedup or 1:g}",
-        shape=Trace(grid.speedup or 1.0),
-    )

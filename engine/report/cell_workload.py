@@ -1,6 +1,6 @@
 """What a cell's workload adds to its result beyond the closed loop's figures: how an open loop's
-requests were sent, goodput under SLOs, a ramp's breaking point, a dataset's realised lengths, and
-a multi-turn cell's figures per turn."""
+requests were sent, goodput under SLOs, a dataset's realised lengths, and a multi-turn cell's
+figures per turn (a load shape's own figures come with its module of engine/shapes)."""
 
 from __future__ import annotations
 
@@ -22,19 +22,6 @@ class OpenLoop(Reading):
     achieved_rate: float | None = None  # req/s actually sent, over the span of the sends
     max_in_flight: int | None = None  # the cap (--max-concurrency); None: no cap
     peak_in_flight: int | None = None  # the most requests seen in flight at once
-
-
-class RampFigures(Reading):
-    """A ramp cell: its rate climbed from start_rps to end_rps over its requests; the rate it had
-    reached at the first request (in send order) that missed an SLO (without SLOs: that failed).
-    None: none missed."""
-
-    strategy: str
-    start_rps: float
-    end_rps: float
-    slo_ms: dict[str, float] = {}
-    first_miss: int | None = None  # that request's index in the cell
-    slo_failed_at_rps: float | None = None
 
 
 class DatasetLengths(Reading):

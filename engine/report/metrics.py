@@ -145,6 +145,7 @@ def summarize_cell(
         input_len=cell.input_len,
         output_len=cell.output_len,
         cell=cell.index,
+        shape=cell.shape.kind,
         interactivity=1000.0 / mean_tpot if mean_tpot else None,
         devices=devices,
         total_token_throughput_per_gpu=figures["total_token_throughput"] / devices,

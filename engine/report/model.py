@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from engine.report.cell_workload import DatasetLengths, Goodput, OpenLoop, RampFigures, TurnFigures
+from engine.report.cell_workload import DatasetLengths, Goodput, OpenLoop, TurnFigures
 from engine.report.run_notes import (
     InterruptedCell,
     IsolationNote,
@@ -24,6 +24,8 @@ from engine.report.run_notes import (
     ServerNote,
     WorkersNote,
 )
+from engine.shapes.base import ShapeKind
+from engine.shapes.registry import RESULT_FIELDS, by_axis, recognise
 from engine.stats.intervals import Interval
 
 SCHEMA_VERSION = 2
@@ -142,8 +144,11 @@ class TelemetryCellStats(Reading):
     energy_note: str | None = None
 
 
-class CellResult(Reading):
-    """One cell of the grid: vLLM bench's keys first, then input_len/output_len and our extras."""
+class CellResult(Reading, *RESULT_FIELDS):
+    """One cell of the grid: vLLM bench's keys first, then input_len/output_len and our extras; a
+    load shape's own figures (engine/shapes: RESULT_FIELDS) under their own keys."""
+
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     duration: float
     completed: int
@@ -196,7 +201,9 @@ class CellResult(Reading):
     # A rate cell (open loop): how its requests were sent; goodput where SLOs were given.
     open_loop: OpenLoop | None = None
     goodput: Goodput | None = None
-    ramp: RampFigures | None = None  # a ramp cell: the rate at which the SLOs first failed
+    # Its load shape's axis (engine.shapes.registry: "concurrency", "rate", ...): what compare
+    # matches and how the cell is named. None (results of schema 2, a vLLM bench file): see load_shape.
+    shape: str | None = None
     # A dataset or trace cell (input_len / output_len 0: per request): its realised lengths.
     dataset: DatasetLengths | None = None
     # A multi-turn cell: figures per turn (TTFT grows with the history each turn carries).
@@ -279,21 +286,18 @@ class CellResult(Reading):
         return self.goodput.request_goodput if self.goodput else None
 
     @property
+    def load_shape(self) -> ShapeKind:
+        """Its load shape: the one it names, else the one its figures show (each shape recognises its own)."""
+        return by_axis(self.shape) if self.shape else by_axis(recognise(vars(self)))
+
+    @property
     def load_level(self) -> float:
-        """Where the cell sits on the load axis: its request rate (a ramp's highest), else its concurrency."""
-        if self.ramp is not None:
-            return max(self.ramp.start_rps, self.ramp.end_rps)
-        return self.request_rate or float(self.max_concurrency)
+        """Where the cell sits on the load axis: its request rate (as its shape names it), else its concurrency."""
+        return self.load_shape.result_level(self)
 
     @property
     def load_label(self) -> str:
-        if self.ramp is not None:
-            return f"ramp {self.ramp.start_rps:g}-{self.ramp.end_rps:g}"
-        return f"r={self.request_rate:g}" if self.open_loop else f"c={self.max_concurrency}"
-
-    @property
-    def slo_failed_at_rps(self) -> float | None:
-        return self.ramp.slo_failed_at_rps if self.ramp else None
+        return self.load_shape.result_label(self)
 
     @property
     def flagged(self) -> bool:

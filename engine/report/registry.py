@@ -9,11 +9,14 @@ Latencies come in families (TTFT, TPOT, ITL, E2E), each with vLLM bench's statis
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
+from operator import attrgetter
 from typing import Any
 
 from engine.report.model import CellResult
+from engine.shapes.base import Column
+from engine.shapes.registry import COLUMNS as SHAPE_COLUMNS
 
 
 class Table(Enum):
@@ -47,10 +50,12 @@ class Metric:
     compared: Compared | None = None
     # The text that stands for the value in a cell where the figure does not apply (None: the value).
     placeholder: Callable[[CellResult], str | None] | None = None
+    # Reads the figure from a cell (or anything with the same attribute, such as a turn's figures):
+    # built once from `key`.
+    value: Callable[[Any], Any] = field(init=False, repr=False, compare=False)
 
-    def value(self, cell: Any) -> Any:
-        """The figure of a cell (or of anything with the same attribute, such as a turn's figures)."""
-        return getattr(cell, self.key)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "value", attrgetter(self.key))
 
     def text(self, cell: Any) -> str:
         if self.placeholder is not None and (stand_in := self.placeholder(cell)) is not None:
@@ -126,6 +131,18 @@ def _no_cap(cell: CellResult) -> str | None:
     return "-" if cell.open_loop and not cell.max_concurrency else None
 
 
+def _shape_metric(column: Column) -> Metric:
+    return Metric(
+        column.key,
+        column.label,
+        column.unit,
+        column.fmt,
+        higher_is_better=column.higher_is_better,
+        tables=BOTH,
+        shown_if=column.shown_if,
+    )
+
+
 _ENTRIES = (
     Metric("max_concurrency", "conc", "", "{:d}", vllm_key="max_concurrency", tables=BOTH, placeholder=_no_cap),
     Metric("seq", "ISL/OSL", "tokens", "{}", tables=BOTH),
@@ -142,15 +159,7 @@ _ENTRIES = (
         tables=CONSOLE,
         shown_if=lambda c: c.goodput is not None,
     ),
-    Metric(
-        "slo_failed_at_rps",
-        "SLO fail at",
-        "req/s",
-        "{:.2f}",
-        higher_is_better=True,
-        tables=CONSOLE,
-        shown_if=lambda c: c.ramp is not None,
-    ),
+    *(_shape_metric(c) for c in SHAPE_COLUMNS),  # a load shape's own figures (engine/shapes)
     Metric("completed", "ok", "requests", "{:d}", vllm_key="completed", tables=CONSOLE),
     Metric("failed", "fail", "requests", "{:d}", higher_is_better=False, vllm_key="failed", tables=BOTH),
     Metric("request_throughput", "req/s", "req/s", "{:.2f}", True, "request_throughput", BOTH),
@@ -188,7 +197,7 @@ _ENTRIES = (
     Metric("client_run_queue_share", "CPU wait", "%", "{:.0%}", tables=CONSOLE),
     # The server's counters, where some cell has them: a prefix-cache hit rate (caching on), and
     # speculative decoding's acceptance (a server that speculates).
-    Metric("prefix_cache_hit_rate", "cache hit", "%", "{:.0%}", tables=CONSOLE, shown_if=_cache),
+    Metric("prefix_cache_hit_rate", "cache hit", "%", "{:.0%}", tables=BOTH, shown_if=_cache),
     Metric("spec_acceptance_rate", "accepted", "%", "{:.0%}", True, tables=CONSOLE, shown_if=_spec),
     Metric("spec_acceptance_length", "accept len", "tokens", "{:.2f}", True, tables=CONSOLE, shown_if=_spec),
     Metric("energy_j", "energy", "J", "{:,.0f}"),

@@ -5,9 +5,13 @@ from __future__ import annotations
 from engine.report.model import CellResult
 from engine.report.registry import Metric, Table, columns
 
-# The TUI's table (it sits beside the charts): its fixed columns.
-COMPACT_COLUMNS: list[Metric] = columns(Table.COMPACT)
 FLAG_HEADER = "flag"
+
+
+def compact_columns(cells: list[CellResult]) -> list[Metric]:
+    """The TUI's narrower table (it sits beside the charts): its fixed columns, and a ramp's or a
+    prefix cache's where some of `cells` has them."""
+    return columns(Table.COMPACT, cells)
 
 
 def flag_mark(cell: CellResult) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from engine.events import CellStarted, LoadProgress, Notice, Observer, PhaseChanged
@@ -29,7 +30,7 @@ from engine.report.metrics import EXTERNAL_ADVICE, LAUNCHED_ADVICE, ClientFigure
 from engine.report.model import CellResult
 from engine.report.results import ResultsWriter
 from engine.run.assemble import assemble_cell
-from engine.run.requests import prepare_requests
+from engine.run.requests import Phase, prepare_requests
 from engine.run.telemetry import RunTelemetry
 from engine.run.watch import LoadWatch
 from engine.server.launcher import Launcher
@@ -127,30 +128,26 @@ class CellExecutor:
             records, duration, client = await self._load_phase(cell, warmup=False, itls=itls)
             ended = time.time()
             window = await telemetry.finish_cell(cell, ended - duration, ended, warmup_tokens) if telemetry else None
-            result = assemble_cell(cell, records, duration, client, self.profile, window, itls)
-        if result.server is not None and (result.server.token_check or "").startswith("not checked"):
-            emit(Notice("info", f"cell {cell.label}: {result.server.token_check}"))
+            result = assemble_cell(cell, records, duration, client, self.profile, window, itls, self._note_for(cell))
         for flag in result.flags:
             emit(Notice("warning", f"cell {cell.label}: {flag.reason}"))
         return result
+
+    def _note_for(self, cell: Cell) -> Callable[[str], None]:
+        """What a cell's figures could not check, told to the user (not a warning)."""
+        return lambda text: self.ctx.observer(Notice("info", f"cell {cell.label}: {text}"))
 
     async def _load_phase(
         self, cell: Cell, *, warmup: bool, itls: Itls | None = None
     ) -> tuple[list[RequestRecord], float, ClientFigures]:
         """One pass over prepared requests: the warm-up (unmeasured) or the measurement."""
-        ctx = self.ctx
-        n, output_len = (
-            (cell.warmup_requests, cell.warmup_output_len) if warmup else (cell.num_prompts, cell.output_len)
-        )
-        salt = 10**6 if warmup else 0
+        ctx, phase = self.ctx, Phase.of(cell, warmup)
         ctx.faults.check()  # a write fault since the last phase (events, telemetry): no load on a full disk
-        requests, notes = await prepare_requests(
-            self.profile, ctx.target, ctx.info, ctx.factory, cell, n, output_len, salt
-        )
+        requests, notes = await prepare_requests(replace(ctx, profile=self.profile), cell, phase)  # the round's seed
         ctx.faults.check()
         for note in notes:
-            ctx.observer(Notice("warning", note))
-        ctx.writer.summary.skipped.extend(note for note in notes if "skipped" in note)
+            ctx.observer(Notice("warning", str(note)))
+        ctx.writer.summary.skipped.extend(str(note) for note in notes if note.skips)
         records: list[RequestRecord] = []
         on_record = self._recorder(requests, records, itls)
         load = CellLoad(total=len(requests))
@@ -161,7 +158,7 @@ class CellExecutor:
             self.measuring = (cell, records)
         cpu_start, sched_start, lag = time.process_time(), schedstat.sample(), LoopLagMonitor()
         # A task of its own, so a write fault (a full disk) can stop the load alone (stop_load).
-        self._load_task = asyncio.ensure_future(self._send(cell, requests, output_len, warmup, on_record, load))
+        self._load_task = asyncio.ensure_future(self._send(cell, requests, phase, on_record, load))
         # A server gone or stalled cancels the load task too (engine/run/watch.py).
         recorder = ctx.telemetry.recorder if ctx.telemetry else None
         watch = LoadWatch(cell, load, ctx.launcher, recorder, ctx.profile.load.stall_timeout_s, warmup)
@@ -210,9 +207,10 @@ class CellExecutor:
 
         return on_record
 
-    async def _send(self, cell: Cell, requests: list[PreparedRequest], output_len: int, warmup: bool, on_record, load):
+    async def _send(self, cell: Cell, requests: list[PreparedRequest], phase: Phase, on_record, load):
         """Send the phase's requests as the cell's workload says; returns (duration, workers' health or None)."""
         ctx, pool = self.ctx, self.ctx.pool
+        output_len, warmup = phase.output_len, phase.warmup
         longest = max((r.output_len or output_len for r in requests), default=output_len)
         common = dict(output_len=output_len, warmup=warmup, on_record=on_record, load=load)
         common["deadline_s"] = self.profile.load.deadline_s(longest)

@@ -8,8 +8,7 @@ import asyncio
 from engine.events import Notice, Observer, PhaseChanged
 from engine.exits import EXIT_BAD_INPUT
 from engine.load import autoworkers
-from engine.load.client import HttpTarget
-from engine.load.prompts import api_path
+from engine.load.prompts import Endpoint
 from engine.load.rayworkers import RayPool, RayUnavailable
 from engine.load.worker import WorkerConfig
 from engine.load.workers import WorkerPool
@@ -39,18 +38,18 @@ def choose_workers(profile: ResolvedProfile, plan: list[Cell], iso: Isolation) -
 async def start_pool(
     profile: ResolvedProfile,
     workers: WorkersNote,
-    target: HttpTarget,
+    endpoint: Endpoint,
     headers: dict[str, str],
     max_c: int,
     emit: Observer,
 ) -> WorkerPool:
-    """The run's worker processes (or Ray actors), ready to take a cell's requests."""
+    """The run's worker processes (or Ray actors), ready to take a cell's requests sent to `endpoint`."""
     n, address = workers.count, profile.load.ray_address
     config = WorkerConfig(
-        target.url.removesuffix(api_path(target.api)),
-        target.api,
-        target.model,
-        target.keep_text,
+        endpoint.base_url,
+        endpoint.api,
+        endpoint.model,
+        endpoint.keep_text,
         headers,
         profile.load.read_timeout_s,
         max_c + 4,

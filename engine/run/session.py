@@ -19,7 +19,7 @@ import httpx
 from engine import __version__
 from engine.events import CellFinished, Notice, Observer, PhaseChanged, RunFinished
 from engine.exits import EXIT_FAILED, EXIT_INTERRUPTED
-from engine.load.client import HttpTarget, new_session
+from engine.load.client import new_session
 from engine.load.prompts import api_path
 from engine.load.workers import WorkerPool
 from engine.plan import Cell, build_plan
@@ -125,9 +125,8 @@ class RunSession:
         except LoadFault as exc:  # the server went away or stalled under load (engine/run/watch.py)
             message = self._with_cut(summary, exc.what) + (f"; {exc.diagnosis}" if exc.diagnosis else "")
             outcome = RunOutcome("failed", EXIT_FAILED, run_dir, summary.cells, message)
-        except (LaunchError, DiscoveryError) as exc:
-            code = exc.exit_code if isinstance(exc, LaunchError) else EXIT_FAILED
-            outcome = RunOutcome("failed", code, run_dir, summary.cells, str(exc))
+        except (LaunchError, DiscoveryError) as exc:  # each says its exit code
+            outcome = RunOutcome("failed", exc.exit_code, run_dir, summary.cells, str(exc))
         except Exception as exc:  # a bug or an unforeseen fault: still a final status, a message, a trace
             try:
                 (run_dir / "error.log").write_text(traceback.format_exc())
@@ -221,8 +220,9 @@ class RunSession:
             writer.summary.telemetry = self.telemetry.summary()
             try:
                 workers = writer.summary.workers
-                if (workers.count > 1 or profile.load.ray_address) and isinstance(target, HttpTarget):
-                    self.pool = await start_pool(profile, workers, target, self.headers, max_c, emit)
+                # Load workers send to an endpoint; an engine inside this process has none.
+                if (workers.count > 1 or profile.load.ray_address) and target.endpoint is not None:
+                    self.pool = await start_pool(profile, workers, target.endpoint, self.headers, max_c, emit)
                 ctx = CellContext(
                     profile, target, launcher, info, factory, writer, emit, self.faults, self.telemetry, self.pool
                 )

@@ -79,6 +79,7 @@ class TelemetryWindow:
     warmup_output_tokens: int
     prefix_cache_reset: str | None = None  # what emptying the cache before the cell gave (None: not tried)
     seed: PromptSeed | None = None  # what the prompts were drawn from: the cache flag names it
+    generation_counter: str | None = None  # the server's counter of generated tokens, by its backend's name
 
 
 class RunTelemetry:
@@ -118,7 +119,7 @@ class RunTelemetry:
             headers,
             emit=emit,
             server_state=source.read,
-            parse=source.parse,
+            names=source.names,
         )
         gpus = any(r.kind in ("nvidia", "amd") for r in readers)
         no_power = (
@@ -189,6 +190,7 @@ class RunTelemetry:
             warmup_output_tokens=warmup_output_tokens,
             prefix_cache_reset=self._reset,
             seed=self.seed,
+            generation_counter=self.recorder.names.generation_tokens,
         )
 
     def stop(self) -> None:

@@ -8,6 +8,7 @@ from engine.server.launcher_base import NotSupportedError
 from engine.server.vllm_backend import VLLM
 
 BACKENDS: dict[str, Backend] = {VLLM.name: VLLM}
+DEFAULT_BACKEND: Backend = VLLM  # a recipe that names none (recipe.backend's default)
 
 
 def register(backend: Backend) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from engine.exits import EXIT_FAILED
 from engine.load.client import stream_request
 from engine.load.http import Session
 from engine.load.prompts import Prompt, PromptFactory, api_path, request_body
@@ -25,6 +26,8 @@ from engine.server.launcher_base import ServerInfo, model_location
 
 class DiscoveryError(Exception):
     """The server cannot be benchmarked as asked (exit code 1), or the choice is ambiguous."""
+
+    exit_code = EXIT_FAILED
 
 
 def choose_model(served: list[dict], wanted: list[str]) -> dict:

@@ -28,7 +28,7 @@ from engine.profiles import ResolvedProfile
 from engine.redact import Redactor, secret_values
 from engine.server import isolation, keeper
 from engine.server.backend import Backend
-from engine.server.backends import backend_for
+from engine.server.backends import DEFAULT_BACKEND, backend_for
 from engine.server.discovery import discover
 from engine.server.isolation import Isolation
 from engine.server.launcher_base import (
@@ -45,7 +45,6 @@ from engine.server.launcher_base import (
     run_isolation,
     server_env,
 )
-from engine.server.vllm_backend import VLLM
 from engine.values import format_cpus, parse_cpus
 
 STOP_GRACE_S = 20.0  # from SIGTERM to SIGKILL of what is left of the server's tree
@@ -101,7 +100,7 @@ def server_spec(profile: ResolvedProfile, model: str, port: int, backend: Backen
 class HttpLauncher(Launcher):
     """A server reached over HTTP: discovered through its OpenAI API, its state from its /metrics."""
 
-    backend: Backend = VLLM
+    backend: Backend = DEFAULT_BACKEND
 
     async def discover(
         self, client: httpx.AsyncClient, session: Session, profile: ResolvedProfile
@@ -115,7 +114,7 @@ class HttpLauncher(Launcher):
 
     def state_source(self) -> StateSource:
         url = f"{self.base_url}/metrics"
-        return StateSource(f"{url}, about once a second", metrics_url=url, parse=self.backend.metrics.parse)
+        return StateSource(f"{url}, about once a second", metrics_url=url, names=self.backend.metrics)
 
     async def reset_prefix_cache(self) -> CacheReset:
         async with httpx.AsyncClient(timeout=30, headers=self.headers) as client:
@@ -132,7 +131,7 @@ class HttpLauncher(Launcher):
 
 
 class ExternalLauncher(HttpLauncher):
-    def __init__(self, endpoint: str, backend: Backend = VLLM):
+    def __init__(self, endpoint: str, backend: Backend = DEFAULT_BACKEND):
         self.base_url = endpoint.rstrip("/").removesuffix("/v1")
         self.backend = backend
 
@@ -160,7 +159,7 @@ class ServerLauncher(HttpLauncher):
         log_path: Path,
         timeout_s: float,
         model_arg: str | None = None,
-        backend: Backend = VLLM,
+        backend: Backend = DEFAULT_BACKEND,
     ):
         self.spec, self.backend = spec, backend
         self.model_arg = model_arg

@@ -23,6 +23,7 @@ from engine.load.prompts import PromptFactory
 from engine.profiles import BUILTIN_PREFIX, ResolvedProfile
 from engine.server import isolation
 from engine.server.isolation import Isolation
+from engine.server.metrics import MetricNames
 from engine.server.tinymodel import TINY_NAME, ensure_tiny_model, tiny_model_dir
 
 
@@ -59,12 +60,12 @@ class ServerInfo:
 @dataclass(frozen=True)
 class StateSource:
     """Where the run reads the server's state (running, waiting, KV cache, token counters) about
-    once a second: a Prometheus page and the backend's parser for it, or a callable (an in-process
-    engine's stat logger). `description` goes to summary.json's telemetry.server_metrics."""
+    once a second: a Prometheus page and the backend's names for it (which parse it), or a callable
+    (an in-process engine's stat logger). `description` goes to summary.json's telemetry.server_metrics."""
 
     description: str
     metrics_url: str | None = None
-    parse: Callable[[str], ServerState] | None = None
+    names: MetricNames | None = None
     read: Callable[[], ServerState | None] | None = None
 
 

@@ -1,7 +1,7 @@
 """The report's Workload section: what a run asked of the server beyond a fixed concurrency grid.
 
-Rate cells (how their requests were sent against the plan), goodput under the SLOs, what a
-search found and how, the realised lengths of dataset and trace cells, and a multi-turn cell's
+Rate cells (how their requests were sent against the plan), a load shape's own tables, goodput
+under the SLOs, what a search found and how, the realised lengths of dataset cells, and a multi-turn cell's
 figures per turn. Each part appears only where a cell has it, so a plain concurrency grid's report
 has no Workload section at all. Labels are the ones of engine.report.registry.METRICS, so the page,
 the console and the TUI name a figure alike.
@@ -15,6 +15,7 @@ from typing import Any
 from engine.report.model import CLIENT_LIMIT, CLIENT_STARVED, LENGTH_MISMATCH, CellResult
 from engine.report.registry import METRICS
 from engine.report.run_notes import SearchFound
+from engine.shapes.registry import sections
 from engine.share.markup import NA, caption, e, flag_codes, na, table
 
 CLIENT_CODES = (CLIENT_LIMIT, CLIENT_STARVED)
@@ -66,24 +67,12 @@ def rates(cells: list[CellResult]) -> str:
     )
 
 
-def ramps(cells: list[CellResult]) -> str:
-    """Per ramp cell: the climb, and the rate it had reached when a request first missed the SLOs."""
-    ramped = [c for c in cells if c.ramp is not None]
-    if not ramped:
-        return ""
-    header = ["cell", "strategy", "from req/s", "to req/s", "SLOs (ms)", METRICS["slo_failed_at_rps"].label]
-    rows = []
-    for c in ramped:
-        r = c.ramp
-        slos = ", ".join(f"{k} {v:g}" for k, v in r.slo_ms.items()) or "none: the first failed request"
-        at = METRICS["slo_failed_at_rps"].text(c) if r.first_miss is not None else "never (held to the end)"
-        rows.append([c.label, r.strategy, f"{r.start_rps:g}", f"{r.end_rps:g}", slos, at])
-    note = (
-        "A ramp's rate climbs from its first to its last rate over the cell's requests, each sent at a time "
-        "planned before the cell (as vllm bench serve --ramp-up-strategy). The last column is the planned rate "
-        "at the first request, in send order, that missed an SLO (without SLOs: that failed)."
+def shapes(cells: list[CellResult]) -> str:
+    """Each load shape's own table (engine/shapes), where some cell has one."""
+    return "".join(
+        f"<h4>{s.title}</h4>" + table(s.header, s.rows, text_columns=s.text_columns) + caption(s.note)
+        for s in sections(cells)
     )
-    return "<h4>Ramp-up</h4>" + table(header, rows, text_columns=(0, 1, 4, 5)) + caption(note)
 
 
 def goodput(cells: list[CellResult]) -> str:
@@ -198,5 +187,5 @@ def turns(cells: list[CellResult]) -> str:
 
 def workload_section(cells: list[CellResult], found: list[SearchFound]) -> str:
     """The section, or "" for a plain concurrency grid (nothing to add to the cells table)."""
-    body = rates(cells) + ramps(cells) + goodput(cells) + search(found) + datasets(cells) + turns(cells)
+    body = rates(cells) + shapes(cells) + goodput(cells) + search(found) + datasets(cells) + turns(cells)
     return f"<h3>Workload</h3>{body}" if body else ""

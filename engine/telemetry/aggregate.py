@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from enum import Enum
+from typing import NamedTuple
 
 from engine.events import DeviceReading, ServerState
 from engine.report.model import DeviceCellStats, ServerCellStats, SpecDecodeStats, TelemetryCellStats
+from engine.server.backends import DEFAULT_BACKEND
 
 Series = Sequence[tuple[float, float]]
 
@@ -114,14 +117,34 @@ def spec_decode_stats(before: ServerState | None, after: ServerState | None) -> 
     return out
 
 
+class TokenVerdict(Enum):
+    """What the server's token counters say against our counts."""
+
+    MATCH = "match"
+    UNCHECKED = "not checked"  # no counter, or the server busy when read: a difference is only noted
+    DISAGREE = "disagree"  # a flag on the cell
+
+
+class TokenCheck(NamedTuple):
+    text: str  # the cell's `server.token_check`
+    verdict: TokenVerdict
+
+
 def token_check(
-    stats: ServerCellStats, input_tokens: int, output_tokens: int, warmup_output_tokens: int, settled: bool
-) -> tuple[str, bool]:
-    """(what the server's counters say against our counts, whether they disagree). `settled`: the
-    server went idle before each counter was read; if not, the counters may hold others' requests
-    or tokens still in flight, and a difference is noted, not taken as a disagreement."""
+    stats: ServerCellStats,
+    input_tokens: int,
+    output_tokens: int,
+    warmup_output_tokens: int,
+    settled: bool,
+    counter: str | None = None,
+) -> TokenCheck:
+    """What the server's counters say against our counts. `settled`: the server went idle before
+    each counter was read; if not, the counters may hold others' requests or tokens still in
+    flight, and a difference is noted, not taken as a disagreement. `counter`: the generated-token
+    counter's name in the server's backend (None: the default backend's)."""
     if stats.generation_tokens is None:
-        return "not checked: the server exports no vllm:generation_tokens counter", False
+        name = counter or DEFAULT_BACKEND.metrics.generation_tokens
+        return TokenCheck(f"not checked: the server exports no {name} counter", TokenVerdict.UNCHECKED)
     differs = []
     if stats.generation_tokens != output_tokens:
         differs.append(f"generation tokens {stats.generation_tokens} by the server, {output_tokens} received")
@@ -137,11 +160,14 @@ def token_check(
     if stats.prompt_tokens is not None and stats.prompt_tokens != input_tokens and not stats.preemptions:
         differs.append(f"prompt tokens {stats.prompt_tokens} by the server, {input_tokens} sent")
     if not differs:
-        return "match: the server's prompt and generation token counters equal our counts", False
+        return TokenCheck(
+            "match: the server's prompt and generation token counters equal our counts", TokenVerdict.MATCH
+        )
     text = "; ".join(differs)
     if not settled:
-        return f"not checked: the server was still busy when its counters were read (another client?): {text}", False
-    return f"the server's counters disagree with ours: {text}", True
+        busy = f"not checked: the server was still busy when its counters were read (another client?): {text}"
+        return TokenCheck(busy, TokenVerdict.UNCHECKED)
+    return TokenCheck(f"the server's counters disagree with ours: {text}", TokenVerdict.DISAGREE)
 
 
 def device_cell_stats(source: str, samples: Sequence[tuple[float, DeviceReading]], t0: float, t1: float):

@@ -20,7 +20,8 @@ from typing import Any
 
 from engine.events import DeviceReading, Event, ServerState, ServerStateChanged, TelemetrySampled
 from engine.report.diskspace import AppendFile, FaultLatch
-from engine.server.vllm_backend import VLLM_METRICS
+from engine.server.backends import DEFAULT_BACKEND
+from engine.server.metrics import MetricNames
 from engine.telemetry.devices import Unavailable
 
 IDLE_TIMEOUT_S = 10.0  # how long to wait for the server to go idle after a cell before reading its counters
@@ -41,11 +42,11 @@ class TelemetryRecorder:
         emit: Callable[[Event], None] | None = None,
         fetch: Callable[[str], tuple[int, str]] | None = None,  # GET url -> (status, body); tests fake it
         server_state: Callable[[], ServerState | None] | None = None,
-        parse: Callable[[str], ServerState] | None = None,  # /metrics in its backend's names (default vLLM's)
+        names: MetricNames | None = None,  # /metrics in its backend's names (None: the default backend's)
     ):
         self.path, self.metrics_url, self.readers = path, metrics_url, readers
         self.headers, self.interval_s, self.emit = headers or {}, interval_s, emit
-        self.fetch, self.server_state, self.parse = fetch, server_state, parse or VLLM_METRICS.parse
+        self.fetch, self.server_state, self.names = fetch, server_state, names or DEFAULT_BACKEND.metrics
         self.loop: asyncio.AbstractEventLoop | None = None
         self.server: list[tuple[float, ServerState]] = []
         self.readings: list[tuple[float, DeviceReading]] = []
@@ -159,9 +160,9 @@ class TelemetryRecorder:
         if status != 200:
             self.metrics_note = f"/metrics answered HTTP {status}"
             if status == 404:
-                self.metrics_url = None  # not a vLLM server, or metrics off: stop asking
+                self.metrics_url = None  # no metrics page (metrics off, or another server): stop asking
             return None
-        return self.parse(text)
+        return self.names.parse(text)
 
     def _send(self, event: Event) -> None:
         if self.emit is None:
@@ -217,7 +218,7 @@ class TelemetryRecorder:
             if state.running == 0 and state.waiting == 0:
                 return state, True
             if state is not None and state.running is None and state.waiting is None:
-                return state, False  # a /metrics without vLLM's gauges: idleness cannot be seen
+                return state, False  # a /metrics without the backend's gauges: idleness cannot be seen
             if time.monotonic() >= deadline:
                 return state, False
             await asyncio.sleep(0.05)
