@@ -209,3 +209,27 @@ def test_curves_draw_a_cell_of_rounds_with_its_spread():
     plotext.clear_figure()
     curves.draw(plotext, cells)  # the terminal's chart takes the error bars too
     assert plotext.build()
+
+
+def test_compare_exports_carry_each_ratio_s_interval(tmp_path):
+    from engine.headless.compare import compare_main
+    from engine.report.results import SummaryFile
+
+    for name, tputs in (("a", [103.0, 93.0, 113.0]), ("b", [100.0, 100.5, 99.5])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "profile.toml").write_text('name = "cpu-tiny"\n')
+        SummaryFile(tmp_path / name).write(RunSummary(profile=name, cells=[rounds_of(1, tputs)]))
+    out = tmp_path / "cmp.csv"
+    code = compare_main(
+        [str(tmp_path / "a"), str(tmp_path / "b"), "--csv", str(out), "--json", str(tmp_path / "c.json")]
+    )
+    assert code == 0
+    header, row = [line.split(",") for line in out.read_text().splitlines()]
+    low, high = (float(row[header.index(f"output_throughput_{end}")]) for end in ("low", "high"))
+    assert low < 1.0 < float(row[header.index("output_throughput")]) < high
+    data = json.loads((tmp_path / "c.json").read_text())["comparisons"][0]
+    assert data["cells"][0]["intervals"]["output_throughput"] == [
+        pytest.approx(low, abs=1e-4),
+        pytest.approx(high, abs=1e-4),
+    ]
+    assert "95% CI" in data["summary"]
