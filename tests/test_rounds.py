@@ -233,3 +233,21 @@ def test_compare_exports_carry_each_ratio_s_interval(tmp_path):
         pytest.approx(high, abs=1e-4),
     ]
     assert "95% CI" in data["summary"]
+
+
+def test_the_live_progress_remakes_a_cell_s_row_with_each_round_and_counts_rounds_in_its_eta():
+    from engine.events import CellFinished, CellStarted
+    from engine.plan import Cell
+    from engine.run.progress import RunProgress
+
+    plan = [Cell(index=i, concurrency=c, input_len=128, output_len=128, num_prompts=8, warmup_requests=0,
+                 warmup_output_len=8) for i, c in enumerate((1, 4))]  # fmt: skip
+    p = RunProgress()
+    measured: list[CellResult] = []
+    for r, i in ((0, 0), (0, 1), (1, 1)):
+        p.apply(CellStarted(plan[i], 2, r, 2))
+        whole = add_round(measured, cell(plan[i].concurrency, tput=10.0 * (r + 1), round=r, cell=i), repeats=2)
+        p.apply(CellFinished(plan[i], whole))
+    assert (p.round, p.rounds) == (1, 2) and p.cells_done == 3
+    assert [c.cell for c in p.cells] == [0, 1] and p.cells[1].output_throughput == pytest.approx(15.0)
+    assert p.eta_s() == pytest.approx(1.0)  # 3 s measured over 3 (cell, round)s; 1 of 4 left

@@ -104,6 +104,7 @@ class LiveScreen(Screen):
         cell = p.cell
         where = (
             f"cell {cell.index + 1}{f'/{p.total_cells}' if p.total_cells else ''} {cell.label}"
+            + (f" round {p.round + 1}/{p.rounds}" if p.rounds else "")
             if cell
             else "no cell yet"
         )
