@@ -89,6 +89,8 @@ def test_a_cell_of_three_rounds_is_their_mean_with_an_interval():
     assert ci.mean == pytest.approx(100.0) and ci.half_width == pytest.approx(4.3027 * 10 / math.sqrt(3), rel=1e-4)
     assert c.interval("completed") is None  # a count: a total, not a figure of merit
     assert [f.reason for f in c.flags] == ["round 2: lag"]
+    errors = combine([cell(4, round=r, errors={"timeout": 1, f"HTTP 50{r}": 1}) for r in (0, 1)]).errors
+    assert errors == {"timeout": 2, "HTTP 500": 1, "HTTP 501": 1}
     # Tables show the half-width beside the mean.
     assert METRICS["output_throughput"].cell_text(c) == "100 \u00b125"
     assert "100 \u00b125" in summary_table([c])

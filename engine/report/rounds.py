@@ -12,6 +12,7 @@ round's own kept in `rounds`; each round's flags are the cell's, named by round.
 
 from __future__ import annotations
 
+import collections
 import random
 
 from engine.report.model import CellResult, Flag
@@ -69,12 +70,11 @@ def combine(rounds: list[CellResult]) -> CellResult:
             update[name] = sum(present) / len(present) if present else None
             if name in WITH_INTERVAL and (interval := mean_interval(present)) is not None:
                 update["intervals"][name] = interval
-    flags = {
-        (f.code, f"round {r.round + 1 if r.round is not None else i + 1}: {f.reason}")
-        for i, r in enumerate(rounds)
-        for f in r.flags
-    }
-    update["flags"] = [Flag(code=code, reason=reason) for code, reason in sorted(flags, key=lambda f: f[1])]
+    # Each round's flags, named by it, in round order.
+    update["flags"] = [
+        Flag(code=f.code, reason=f"round {(r.round or 0) + 1}: {f.reason}") for r in rounds for f in r.flags
+    ]
+    update["errors"] = dict(sum((collections.Counter(r.errors) for r in rounds), collections.Counter()))
     update["intervals"] = update["intervals"] or None
     return first.model_copy(update=update)
 
