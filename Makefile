@@ -30,9 +30,10 @@ dry-run: setup
 selftest: setup
 	$(BIN)/llmbench-tui selftest
 
-# Our numbers beside vllm bench serve's on one real vLLM server (tiny model), several rounds.
+# Our numbers beside vllm bench serve's on one real vLLM server (tiny model): ratios with 95% intervals
+# from 3 interleaved rounds per cell (benchmarks/fidelity.py says the method).
 fidelity: setup
-	$(BIN)/python benchmarks/fidelity.py --cells 256/256@1,256/256@4,256/256@16,256/256@64,1024/128@1,1024/128@4,1024/128@16,1024/128@64
+	$(BIN)/python benchmarks/fidelity.py --rounds 3 --cells 256/256@1,256/256@4,256/256@16,256/256@64,1024/128@1,1024/128@4,1024/128@16,1024/128@64
 
 # Lint and format check first (seconds), then every test tier.
 test: setup lint

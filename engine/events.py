@@ -138,6 +138,30 @@ class RunFinished(Event):
     exit_code: int | None = None  # what the run's command exits with
 
 
+@dataclass
+class SweepProgress(Event):
+    """Where a sweep is: variant i of N (1-based), cell j of M of that variant (0: its server is
+    starting; M 0: a search, whose cells are not known ahead), and the time left (None: not yet known)."""
+
+    variant: int
+    variants: int
+    name: str
+    cell: int
+    cells: int
+    eta_s: float | None = None
+
+
+@dataclass
+class VariantFinished(Event):
+    """A sweep's variant ended: done, failed (why, and its run folder holds server.log) or pending
+    (interrupted: a resume goes on with it)."""
+
+    name: str
+    status: str
+    run: str
+    error: str | None = None
+
+
 Observer = Callable[[Event], None]
 
 EVENTS: dict[str, type[Event]] = {cls.__name__: cls for cls in Event.__subclasses__()}

@@ -15,11 +15,9 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
-class Grid(Strict, *GRID_FIELDS):
-    """The grid's own fields; the fields that choose another load shape than the concurrency grid
-    come with that shape's module of engine/shapes (GRID_FIELDS), with their checks."""
+class GridCore(Strict):
+    """The grid's own fields (Grid adds each load shape's)."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
     name: str = ""
     concurrency: list[int] = Field(min_length=1)
     seq: list[str] = Field(min_length=1)
@@ -65,7 +63,7 @@ class Grid(Strict, *GRID_FIELDS):
         return v
 
     @model_validator(mode="after")
-    def _workload(self) -> Grid:
+    def _workload(self) -> GridCore:
         kind = dataset_kind(self.dataset)
         if self.dataset is not None:
             check_dataset(self.dataset)
@@ -94,3 +92,10 @@ class Grid(Strict, *GRID_FIELDS):
 
     def pairs(self) -> list[tuple[int, int]]:
         return [parse_seq(s) for s in self.seq]
+
+
+class Grid(*reversed(GRID_FIELDS), GridCore):  # (bases listed last come first in a dump: the grid's own fields)
+    """The grid: its own fields, then the fields of each load shape that is not the concurrency grid,
+    which come with the shape's module of engine/shapes (GRID_FIELDS), with their checks."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)

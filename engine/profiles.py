@@ -20,6 +20,7 @@ import tomli_w
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from engine.grid import Grid, Strict
+from engine.sweepspec import SweepSpec
 from engine.values import (
     arg_value,
     format_validation_error,
@@ -54,6 +55,9 @@ class Hardware(Strict):
     accelerator: str
     devices_per_node: int = Field(ge=1)
     memory_gib_per_device: float | None = None
+    # The price of one GPU-hour, in any currency (recorded with each cell): the cost per million
+    # output tokens of every cell and frontier point. Unset: no cost figure anywhere.
+    gpu_hour_cost: float | None = Field(default=None, gt=0)
     # Extra `docker run` arguments that give a container this vendor's devices.
     docker_args: list[str] = []
     env: dict[str, str] = {}
@@ -178,6 +182,8 @@ class RunProfile(Strict):
     port: int | None = Field(default=None, ge=1, le=65535)
     load: Load = Load()
     isolation: IsolationSettings = IsolationSettings()
+    # Many server variants of this profile (engine/sweep): unset, one run.
+    sweep: SweepSpec | None = None
 
     @field_validator("endpoint")
     @classmethod

@@ -52,6 +52,10 @@ class FakeConfig:
     # /metrics in this engine's own names (`PREFIX:running_streams`, `PREFIX:tokens_out_total`, ...)
     metrics_prefix: str | None = None
     exit_on_request: int | None = None  # the whole process exits (code 3) when this request arrives
+    # A chat answer's first tokens stream as a reasoning parser's deltas, in this field (vLLM 0.32:
+    # `reasoning`; older vLLM, SGLang and DeepSeek's API: `reasoning_content`, beside a null content).
+    reasoning_tokens: int = 0
+    reasoning_field: str = "reasoning"
     requests: list[dict] = field(default_factory=list)
     tokens_in: int = 0  # prompt tokens of every completion stream so far
     tokens_out: int = 0  # tokens streamed so far
@@ -205,7 +209,7 @@ class FakeServer:
             if cfg.error_event_after is not None and sent > cfg.error_event_after:
                 await self._send(resp, {"error": {"message": "injected", "code": 500}})
                 break
-            choice = {"index": 0, "delta": {"content": text}} if chat else {"index": 0, "text": text}
+            choice = {"index": 0, "delta": self._delta(text, sent, k)} if chat else {"index": 0, "text": text}
             if body.get("return_token_ids") and cfg.return_token_ids:
                 choice["token_ids"] = list(range(1000 + sent - k, 1000 + sent))
                 if sent == k and isinstance(body.get("prompt"), list):
@@ -225,6 +229,17 @@ class FakeServer:
         await self._send(resp, "[DONE]")
         await resp.write_eof()
         return resp
+
+    def _delta(self, text: str, sent: int, k: int) -> dict:
+        """A chat chunk's delta: reasoning while the answer's first `reasoning_tokens` stream, then
+        content (a chunk that holds both carries both)."""
+        thinking = min(k, max(0, self.config.reasoning_tokens - (sent - k)))
+        if not thinking:
+            return {"content": text}
+        field = self.config.reasoning_field
+        if thinking == k:
+            return {field: text} | ({"content": None} if field == "reasoning_content" else {})
+        return {field: text[:thinking], "content": text[thinking:]}  # split by characters: a stand-in
 
     async def _send(self, resp, event) -> None:
         # ensure_ascii=False: U+2028 and U+0085 go out raw, as vLLM sends them.

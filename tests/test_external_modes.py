@@ -110,3 +110,10 @@ async def test_mid_run_failures_are_counted_not_averaged(tiny_model, tmp_path):
     cell = summary["cells"][0]
     assert cell["failed"] == 4 and cell["completed"] == 0
     assert outcome.exit_code == EXIT_FAILED and "every request failed" in outcome.error
+
+
+async def test_a_server_whose_metrics_do_not_answer_says_the_telemetry_stopped_and_why(tiny_model, tmp_path):
+    async with FakeServer(FakeConfig()) as server:  # no /metrics route
+        outcome, summary, _ = await run(profile_for(server.url, tiny_model), tmp_path)
+    assert outcome.exit_code == 0, outcome.error
+    assert summary["telemetry"]["server_metrics"] == "stopped: /metrics answered HTTP 404"

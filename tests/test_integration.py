@@ -14,7 +14,7 @@ import pytest
 
 from engine.events import LoadProgress
 from engine.profiles import apply_overrides, load_profile
-from engine.report.model import ONE_READ
+from engine.report.model import ONE_READ, SHORT_STEADY_STATE
 from engine.run.session import RunSession
 from tests.conftest import cli_env
 
@@ -70,6 +70,10 @@ def test_headless_server_mode_end_to_end(tmp_path, tiny_model):
         assert cell["total_input_tokens"] == cell["completed"] * 64
         assert cell["output_throughput"] > 0
         assert_latencies_true_or_flagged(cell)
+        # The window in which all C slots were busy, flagged where under half the cell.
+        steady = cell["steady"]
+        assert steady["target"] == f"{cell['max_concurrency']} in flight" and 0 <= steady["share"] <= 1
+        assert (SHORT_STEADY_STATE in [f["code"] for f in cell["flags"]]) == (steady["share"] < 0.5)
         for key in (
             "request_throughput",
             "total_token_throughput",
@@ -79,6 +83,8 @@ def test_headless_server_mode_end_to_end(tmp_path, tiny_model):
             "duration",
         ):
             assert cell[key] > 0, key
+    # One slot: busy from the first send to the last end, every request inside the window.
+    assert summary["cells"][0]["steady"]["share"] > 0.9 and summary["cells"][0]["steady"]["requests"] == 8
     records = [json.loads(x) for x in (run_dir / "requests.jsonl").read_text().splitlines()]
     measured = [r for r in records if not r["warmup"]]
     assert len(measured) == 16 and len(records) == 16 + 2 * 2

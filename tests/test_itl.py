@@ -10,7 +10,7 @@ import pytest
 
 from engine.load.record import RequestRecord
 from engine.report.itl import Itls
-from engine.report.metrics import _stats, percentile
+from engine.report.metrics import latency_stats, percentile
 from engine.report.registry import ITL
 
 
@@ -35,7 +35,7 @@ def records(n: int, seed: int) -> list[RequestRecord]:
 def test_same_figures_as_the_list_definition(run):
     """Many runs, one run, values repeated (a chunk of k tokens), ties: order statistics exact."""
     rs = records(300, seed=run)
-    expected = _stats(ITL, (g for r in rs for g in r.itl()))
+    expected = latency_stats(ITL, (g for r in rs for g in r.itl()))
     with Itls(run=run) as itls:
         for r in rs:
             itls.add(r)
@@ -115,7 +115,7 @@ async def test_a_run_keeps_its_itls_on_disk_and_reports_what_its_requests_say(ti
     ]
     measured = [r for r in lines if not r.warmup]
     assert len(taken) == len(measured) == 6 and all(len(r.chunk_gaps) == 0 for r in taken)
-    expected = _stats(ITL, (g for r in measured if r.ok and not r.one_read for g in r.itl()))
+    expected = latency_stats(ITL, (g for r in measured if r.ok and not r.one_read for g in r.itl()))
     cell = summary["cells"][0]
     for key, value in expected.items():
         assert cell[key] == pytest.approx(value, abs=1e-3), key
@@ -128,7 +128,7 @@ def test_without_a_writable_temporary_folder_the_figures_are_the_same(monkeypatc
         raise OSError(30, "Read-only file system")
 
     rs = records(40, seed=5)
-    expected = _stats(ITL, (g for r in rs for g in r.itl()))
+    expected = latency_stats(ITL, (g for r in rs for g in r.itl()))
     monkeypatch.setattr(itl_module.tempfile, "TemporaryFile", refuse)
     with Itls(run=16) as itls:
         for r in rs:

@@ -24,13 +24,15 @@ LAYERS = {
     "shapes": {"options"},
     # The grid: the load to put on the server, and its checks.
     "grid": {"shapes"},
-    "profiles": {"shapes", "grid"},
+    # A profile's [sweep] table: the server variants to run (run by the sweep layer).
+    "sweepspec": {"grid"},
+    "profiles": {"shapes", "grid", "sweepspec"},
     "plan": {"shapes", "profiles", "grid"},
     "load": {"shapes", "profiles", "grid", "plan"},
     "report": {"shapes", "profiles", "grid", "plan", "load"},
     "compare": {"shapes", "profiles", "grid", "plan", "load", "report"},
     # Every option declared once: its flag, profile field, parser and form field.
-    "options": {"shapes", "profiles", "grid", "report"},
+    "options": {"shapes", "profiles", "grid", "report", "sweepspec"},
     # The workload as a front end's form fields and the plan in words (the TUI's setup, the dry run).
     "workload": {"shapes", "profiles", "grid", "plan", "report", "options"},
     # What leaves the terminal for people (HTML reports, images for slides): runs and their comparisons.
@@ -43,6 +45,7 @@ LAYERS = {
     "bench": {"shapes", "profiles", "grid", "plan", "load", "report", "server"},
     # Many server variants of one profile: their runs, their frontier and its comparison.
     "sweep": {
+        "sweepspec",
         "shapes",
         "profiles",
         "grid",
@@ -59,6 +62,7 @@ LAYERS = {
         "workload",
     },
     "headless": {
+        "sweepspec",
         "shapes",
         "profiles",
         "grid",

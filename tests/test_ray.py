@@ -23,6 +23,8 @@ import pytest
 from engine.events import LoadProgress
 from engine.headless.cli import main
 from engine.load import rayworkers
+from engine.load.rayactor import reach
+from engine.load.rayreach import Reach
 from engine.load.rayworkers import (
     RayPool,
     RayUnavailable,
@@ -114,19 +116,23 @@ def test_an_unreachable_ray_address_is_bad_input_with_advice(monkeypatch, capsys
         check_address("my-cluster")
 
 
-def test_workers_on_other_nodes_refuse_a_loopback_server_address():
+def test_workers_that_cannot_reach_the_server_refuse_its_address_whatever_their_kernel():
+    """Each worker's own connect decides, not its boot id: a worker in another network namespace
+    shares the coordinator's kernel and not its loopback."""
     pool = RayPool(2, WorkerConfig("http://127.0.0.1:8000", "completions", "m", False, {}, 60.0, 8), "10.0.0.1:6379")
+    refused = reach("127.0.0.1", _free_port())  # a real refused connect: nothing listens there
+    assert refused is not None and "refused" in refused.lower()
     pool.workers = [
-        _RayWorker(0, None, None, host="here", same_kernel=True),
-        _RayWorker(1, None, None, host="gpu-node-7", same_kernel=False),
+        _RayWorker(0, None, None, host="here", same_kernel=True, reach=Reach("here", "10.0.0.1", None)),
+        _RayWorker(1, None, None, host="vm", same_kernel=True, reach=Reach("vm", "10.231.0.2", refused)),
     ]
-    with pytest.raises(RayUnavailable, match=r"other nodes \(gpu-node-7\) that cannot reach it"):
+    with pytest.raises(RayUnavailable) as caught:
         pool._check_reach()
-    pool.config = WorkerConfig("http://10.0.0.2:8000", "completions", "m", False, {}, 60.0, 8)
-    pool._check_reach()  # an address the other nodes may reach
-    pool.workers[1].same_kernel = True
-    pool.config = WorkerConfig("http://localhost:8000", "completions", "m", False, {}, 60.0, 8)
-    pool._check_reach()  # every worker on this host
+    message = str(caught.value)
+    assert "http://127.0.0.1:8000 cannot be reached from 1 of the 2 load workers (vm (10.231.0.2): " in message
+    assert "--endpoint http://" in message and "each worker's own loopback" in message
+    pool.workers[1].reach = Reach("vm", "10.231.0.2", None)
+    pool._check_reach()  # every worker connected
 
 
 def test_the_dry_runs_notes_say_the_workers_are_ray_actors():
@@ -275,7 +281,7 @@ async def test_two_ray_workers_on_vllm_give_exact_counts(vllm_server, ray_cluste
     assert cell.output_len_mismatches == 0 and cell.input_len_mismatches == 0
     workers = cell.client_workers
     assert [w["worker"] for w in workers] == [0, 1] and len({w["pid"] for w in workers}) == 2
-    assert all(w["host"] == socket.gethostname() for w in workers)
+    assert all(w["host"] == f"{socket.gethostname()} (127.0.0.1)" for w in workers)
     # The same kernel as the coordinator: one clock, offset 0 exactly (the estimate is in the notes).
     assert all(w["clock_offset_s"] == 0.0 and w["clock_uncertainty_s"] == 0.0 for w in workers)
     assert any("Ray cluster at" in n for n in notes) and sum("Ray worker" in n for n in notes) == 2

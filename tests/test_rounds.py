@@ -85,9 +85,9 @@ def test_a_cell_of_three_rounds_is_their_mean_with_an_interval():
     c = combine(rounds)
     assert c.output_throughput == pytest.approx(100.0) and c.completed == 24 and c.duration == 3.0
     assert c.max_concurrency == 4 and c.round is None and [r.round for r in c.rounds] == [0, 1, 2]
-    ci = c.interval("output_throughput")
+    ci = METRICS["output_throughput"].interval(c)
     assert ci.mean == pytest.approx(100.0) and ci.half_width == pytest.approx(4.3027 * 10 / math.sqrt(3), rel=1e-4)
-    assert c.interval("completed") is None  # a count: a total, not a figure of merit
+    assert METRICS["completed"].interval(c) is None  # a count: a total, not a figure of merit
     assert [f.reason for f in c.flags] == ["round 2: lag"]
     errors = combine([cell(4, round=r, errors={"timeout": 1, f"HTTP 50{r}": 1}) for r in (0, 1)]).errors
     assert errors == {"timeout": 2, "HTTP 500": 1, "HTTP 501": 1}
@@ -96,7 +96,7 @@ def test_a_cell_of_three_rounds_is_their_mean_with_an_interval():
     assert "100 \u00b125" in summary_table([c])
     # Through summary.json and back, every round and interval kept.
     again = RunSummary.model_validate(json.loads(RunSummary(cells=[c]).model_dump_json())).cells[0]
-    assert again.interval("output_throughput") == ci and len(again.rounds) == 3
+    assert METRICS["output_throughput"].interval(again) == ci and len(again.rounds) == 3
 
 
 def test_rounds_are_added_to_their_cell_as_they_come_and_a_resume_sees_which():
@@ -146,7 +146,7 @@ def test_a_summary_without_rounds_opens_as_one_round(tmp_path):
     assert "rounds" not in data and "rounds" not in data["cells"][0] and "intervals" not in data["cells"][0]
     path.write_text(json.dumps(data))
     s = read_summary(path)
-    assert s.rounds is None and s.cells[0].interval("output_throughput") is None
+    assert s.rounds is None and s.cells[0].intervals is None
     assert "\u00b1" not in summary_table(s.cells)
 
 
@@ -202,7 +202,7 @@ def test_curves_draw_a_cell_of_rounds_with_its_spread():
 
     cells = [rounds_of(1, [90.0, 100.0, 110.0], cell=0), cell(4, tput=300.0, cell=1)]
     (s,) = curves.series(cells, "latency")
-    half = cells[0].interval("total_token_throughput").half_width
+    half = METRICS["total_token_throughput"].interval(cells[0]).half_width
     assert s.y_spread == [pytest.approx(half), 0.0] and half == pytest.approx(2 * 4.3027 * 10 / math.sqrt(3), rel=1e-4)
     svg = chart([s], curves.view("latency"))
     assert svg.count("<path d='M") == 1  # one whisker: the cell of one round has none

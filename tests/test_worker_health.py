@@ -77,3 +77,43 @@ def test_the_console_prints_a_workers_line_after_each_cell_with_several():
     assert sum("workers:" in line for line in lines) == 1
     expected = "  workers: 2, worst w1 · w0 lag p99 1.2 ms cpu 41% rq 2% · w1 lag p99 3.1 ms cpu 40% rq 5%"
     assert lines[1].endswith(expected)
+
+
+def test_an_open_loop_cell_is_flagged_when_a_workers_clock_is_known_less_well_than_its_send_lateness():
+    from engine.load.record import RequestRecord
+
+    def health(i: int, uncertainty_s: float, drift_ppm: float | None) -> WorkerHealth:
+        h = WorkerHealth(worker=i, pid=10 + i, cpu_s=0.5, lags_s=[0.001], sched=None, start_late_s=0.0, end_epoch=0.0)
+        h.host, h.clock_offset_s, h.clock_uncertainty_s, h.clock_drift_ppm = (
+            f"n{i} (10.0.0.{i})",
+            3.0,
+            uncertainty_s,
+            drift_ppm,
+        )
+        return h
+
+    def judged(workers: list[WorkerHealth], delay_s: float, planned: bool) -> CellResult:
+        plan = dict(concurrency=4, input_len=8, output_len=8)
+        records = [RequestRecord(0, k, **plan, planned_s=0.1 * k if planned else None) for k in range(10)]
+        for r in records:
+            r.send_delay = delay_s
+        result = CELLS[0].model_copy(deep=True)  # duration 4 s
+        client_health(result, ClientFigures(1.0, [0.0], workers=workers), records)
+        return result
+
+    tight = [health(0, 0.0002, None), health(1, 0.0003, 1.0)]  # ±0.2 ms; ±0.3 ms + 1 ppm x 4 s = ±0.304 ms
+    assert not [f for f in judged(tight, 0.001, True).flags if f.code == "clock_uncertain"]  # 1 ms late: above
+    (flag,) = [f for f in judged(tight, 0.0001, True).flags if f.code == "clock_uncertain"]  # 0.1 ms: below
+    assert "send lateness p99 0.100 ms" in flag.reason and "worker 1 on n1 (10.0.0.1) to ±0.304 ms" in flag.reason
+    assert "drift +1.0 ppm over 4.0 s" in flag.reason and "worker 0 on n0 (10.0.0.0) to ±0.200 ms" in flag.reason
+    # A closed loop sends on no schedule: its send lateness is not measured against the clocks.
+    assert not [f for f in judged(tight, 0.0001, False).flags if f.code == "clock_uncertain"]
+    # One kernel clock (uncertainty 0, no drift): nothing to flag, however punctual the sends.
+    assert not [f for f in judged([health(0, 0.0, None)], 0.0, True).flags if f.code == "clock_uncertain"]
+
+
+def test_a_worker_that_died_mid_cell_is_shown_with_its_last_figures():
+    died = worker(1, 2.0, 1.0, 0.1, died="load worker 1 (pid 101) died (killed by SIGKILL)")
+    line = workers_line(with_workers(CELLS[1], [worker(0, 1.0, 1.0, 0.1), died]))
+    assert "w1 lag p99 2.0 ms cpu 25% rq 10% (died mid-cell: figures to its last report)" in line
+    assert "w0 lag p99 1.0 ms cpu 25% rq 10% ·" in line and line.count("died") == 1

@@ -151,6 +151,42 @@ async def test_an_open_loop_schedule_dealt_over_workers_keeps_its_plan():
     assert all(h.start_late_s >= 0 for h in health)
 
 
+async def test_an_open_loops_cap_is_one_over_every_worker():
+    """--max-concurrency 4 over 3 workers: the server never sees more than 4 streams and does see 4
+    (a cap split 2/1/1 would leave a worker's slot idle while another's requests wait); every send
+    waits for a permit, and the permits out never exceed the cap."""
+    n, cap = 36, 4
+    offsets = [0.001 * i for i in range(n)]  # all due within 36 ms: the cap, not the schedule, sets the pace
+    cell = Cell(0, cap, 8, 4, n, 0, 0, rate=1000.0)
+    pools: list = []
+    async with FakeServer(FakeConfig(token_delay_s=0.01)) as server:
+        pool = WorkerPool(3, config(server))
+        run_phase = pool.run_phase
+
+        async def watched(*args, **kwargs):
+            phase = asyncio.ensure_future(run_phase(*args, **kwargs))
+            while pool._phase is None or pool._phase.permits is None:
+                await asyncio.sleep(0.001)
+            pools.append(pool._phase.permits)
+            return await phase
+
+        try:
+            records: list[RequestRecord] = []
+            _, health = await asyncio.wait_for(
+                watched(
+                    cell, prepared(n, 4), offsets, output_len=4, warmup=False, on_record=records.append,
+                    load=CellLoad(n), max_in_flight=cap,
+                ),
+                SAFETY_S,
+            )  # fmt: skip
+        finally:
+            pool.close()
+    assert sorted(r.index for r in records) == list(range(n)) and all(r.ok for r in records)
+    assert server.config.max_streams == cap  # held, and reached
+    assert pools[0].most_held == cap and pools[0].free == cap  # every permit given back
+    assert len(health) == 3
+
+
 async def test_a_late_start_shows_as_late_sends_not_as_a_shifted_schedule():
     """A worker's share of the schedule is timed from the cell's shared start (`origin`): starting
     late, its first sends are late by that much, where a start of its own would hide it."""
@@ -216,7 +252,7 @@ async def test_an_interrupt_stops_the_workers_at_once_and_keeps_what_they_finish
 
 
 async def test_a_worker_killed_mid_cell_fails_what_it_held_and_the_cell_ends():
-    c, n, osl = 6, 30, 40
+    c, n, osl = 6, 60, 40
     cell = Cell(0, c, 8, osl, n, 0, 0)
     async with FakeServer(FakeConfig(token_delay_s=0.01)) as server:
         pool = WorkerPool(2, config(server))
@@ -237,9 +273,13 @@ async def test_a_worker_killed_mid_cell_fails_what_it_held_and_the_cell_ends():
                 pool.run_phase(cell, requests, None, output_len=osl, warmup=False, on_record=on_record, load=load)
             )
             await asyncio.wait_for(first_done.wait(), SAFETY_S)
+            deadline = time.monotonic() + SAFETY_S
+            while 1 not in pool._phase.last_health:  # its first health report (after about a second)
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.02)
             kept = list(records)
             os.kill(victim, signal.SIGKILL)
-            await asyncio.wait_for(phase, SAFETY_S)
+            _, health = await asyncio.wait_for(phase, SAFETY_S)
             # The next phase starts the dead worker again.
             again: list[RequestRecord] = []
             await asyncio.wait_for(
@@ -260,6 +300,12 @@ async def test_a_worker_killed_mid_cell_fails_what_it_held_and_the_cell_ends():
     result = summarize_cell(cell, records, 1.0, 1)
     assert result.failed == len(failed) and any(f.code == "failed_requests" for f in result.flags)
     assert len(again) == n and all(r.ok for r in again)
+    # The dead worker's last health stays in its cell, saying it died.
+    assert [h.worker for h in health] == [0, 1] and health[0].died is None
+    assert health[1].died == f"load worker 1 (pid {victim}) died (killed by SIGKILL)"
+    assert health[1].pid == victim and health[1].lags_s and health[1].cpu_s > 0
+    kept_in_cell = summarize_cell(cell, records, 1.0, 1, merge_workers(health)).client_workers
+    assert "died" not in kept_in_cell[0] and kept_in_cell[1]["died"] == health[1].died  # summary.json keeps it
 
 
 def test_inprocess_mode_refuses_several_workers(capsys, tmp_path):

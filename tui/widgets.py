@@ -19,7 +19,7 @@ from engine.report.worker_health import workers_line
 class CellTable(DataTable):
     """One row per finished cell, filled in place as cells finish; flagged cells marked '!'. Its
     columns are the registry's compact ones for the cells shown: a cell that brings a new one
-    (a ramp's, a prefix cache's) redraws the table."""
+    (a load shape's, a prefix cache's) redraws the table."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

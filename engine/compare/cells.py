@@ -20,7 +20,7 @@ class Key(NamedTuple):
 
 def key(cell: CellResult) -> Key:
     shape = cell.load_shape
-    return Key(cell.seq, shape.axis, shape.compare_level(cell))
+    return Key(cell.seq, shape.axis, shape.plan_level(cell))
 
 
 def pace(cell: CellResult) -> str:

@@ -172,11 +172,18 @@ def run_headless(args: argparse.Namespace) -> int:
         for name in bundled_names("run"):
             print(name)
         return EXIT_OK
+    from engine.headless.sweep import resume_sweep, start_sweep, typed_sweep
+    from engine.sweep.model import is_sweep
+
+    if hasattr(args, "resume") and is_sweep(args.resume):
+        return resume_sweep(args)
     try:
-        profile = resume_profile(args) if hasattr(args, "resume") else resolve_args(args)
+        profile = resume_profile(args) if hasattr(args, "resume") else typed_sweep(args, resolve_args(args))
     except ProfileError as exc:
         _err(str(exc))
         return EXIT_BAD_INPUT
+    if profile.sweep is not None:  # many server variants, each a run (engine/sweep)
+        return start_sweep(args, profile)
     try:
         if getattr(args, "dry_run", False):
             return dry_run(profile)

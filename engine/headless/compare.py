@@ -14,6 +14,7 @@ from engine.compare.ratios import Comparison, summary_sentence, table_rows
 from engine.compare.render import counted_lines, heading, iso_lines, left_out_lines, stats_lines
 from engine.compare.sources import Run, SourceError, load_runs
 from engine.exits import EXIT_BAD_INPUT, EXIT_OK
+from engine.headless.frontier import add_slo_options, any_sweep, compare_frontiers_main
 from engine.report import curves
 from engine.report.model import FLAG_CODES
 from engine.share.exports import add_export_options, export_problem, requested, write_exports
@@ -28,7 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("runs", nargs="+", type=Path, help="results folders or vLLM bench JSON files (two or more)")
     add_comparison_options(p)
-    p.add_argument("--plot", action="store_true", help="overlay the runs' throughput-latency curves")
+    p.add_argument(
+        "--plot", action="store_true", help="overlay the runs' throughput-latency curves (sweeps: draw each frontier)"
+    )
+    add_slo_options(p)
     add_export_options(p)
     return p
 
@@ -100,6 +104,8 @@ def compare_main(argv: list[str], out=None) -> int:
         if problem := export_problem(wanted):
             raise ValueError(problem)
         targets = [float(x) for x in args.latency.split(",")] if args.latency else None
+        if any_sweep(args.runs):  # a sweep on either side: frontier against frontier
+            return compare_frontiers_main(args, wanted, out)
         runs = load_runs(args.runs, args.name)
     except (SourceError, ValueError, OSError) as exc:
         print(f"llmbench-tui compare: error: {exc}", file=sys.stderr)

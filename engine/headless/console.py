@@ -15,6 +15,8 @@ from engine.events import (
     PhaseChanged,
     RunFinished,
     ServerWaiting,
+    SweepProgress,
+    VariantFinished,
 )
 from engine.plan import conversations, per_request
 from engine.report import curves
@@ -22,6 +24,7 @@ from engine.report.model import CellResult
 from engine.report.registry import METRICS
 from engine.report.table import summary_table
 from engine.report.worker_health import workers_line
+from engine.sweep.progress import progress_line
 
 DONE_LINE = [METRICS[k] for k in ("output_throughput", "median_ttft_ms", "mean_tpot_ms", "mean_e2el_ms")]
 __all__ = ["ConsoleObserver", "curve", "summary_table"]
@@ -101,6 +104,10 @@ class ConsoleObserver:
                 self._print(f"  {line}")
             if r.turns:
                 self._print("  per turn: " + turns_line(r))
+        elif isinstance(event, SweepProgress):
+            self._print(progress_line(event))
+        elif isinstance(event, VariantFinished):
+            self._print(f"variant {event.name}: {event.status}" + (f": {event.error}" if event.error else ""))
         elif isinstance(event, RunFinished):
             self._print(f"run {event.status}" + (f": {event.error}" if event.error else ""))
 

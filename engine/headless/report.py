@@ -11,6 +11,7 @@ from pathlib import Path
 from engine.compare.sources import SourceError, load_run, load_runs
 from engine.exits import EXIT_BAD_INPUT, EXIT_OK
 from engine.headless.compare import add_comparison_options
+from engine.headless.frontier import add_slo_options, any_sweep, report_frontiers_main
 from engine.share.exports import add_export_options, export_problem, exports, requested, write_exports
 from engine.share.exports.subjects import RunsSubject
 
@@ -22,8 +23,14 @@ def build_parser() -> argparse.ArgumentParser:
         "profile; with several runs the comparison, each relative to the last one named), images of the curves, "
         "and the cell tables as CSV, Markdown or JSON.",
     )
-    p.add_argument("runs", nargs="+", type=Path, help="results folders or `vllm bench serve --save-result` JSON files")
+    p.add_argument(
+        "runs",
+        nargs="+",
+        type=Path,
+        help="results folders, sweep folders (with sweep.json) or `vllm bench serve --save-result` JSON files",
+    )
     add_comparison_options(p)
+    add_slo_options(p)
     add_export_options(p)
     return p
 
@@ -37,6 +44,10 @@ def report_main(argv: list[str], out=None) -> int:
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
     wanted = requested(args)
+    if any_sweep(args.runs):  # sweeps: the frontier in the terminal, and the exports asked for
+        if problem := export_problem(wanted):
+            return _err(problem)
+        return report_frontiers_main(args, wanted, out)
     if not wanted:
         return _err("nothing to write: give " + ", ".join(f"{x.flag} {x.metavar}" for x in exports()))
     if problem := export_problem(wanted):  # before anything is written: a missing folder or extra is bad input

@@ -21,16 +21,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from engine.load import wallclock
+from engine.load.chunk import REASONING_KEY, StreamError, is_reasoning, parse_event
 from engine.load.http import HTTPError, Session
 from engine.load.prompts import Endpoint, Prompt, api_path, request_body
 from engine.load.record import RequestRecord
 from engine.plan import Cell
 
 OnTokens = Callable[[int], None]  # told how many tokens just arrived
-
-
-class StreamError(Exception):
-    pass
 
 
 # An SSE line longer than this is no token stream (and buffering it would cost quadratic CPU).
@@ -51,27 +49,6 @@ def _response_id(payload: bytes) -> str:
     return m.group(1).decode(errors="replace") if m else ""
 
 
-def _parse_event(payload: bytes, api: str, record: RequestRecord) -> tuple[int, str]:
-    """The JSON path: (new tokens, text). A server without usage: a chunk with text is one token
-    (re-counted with the tokenizer at the end). With usage, returns -(cumulative + 1)."""
-    chunk = json.loads(payload)
-    choices = chunk.get("choices") or ()
-    if "error" in chunk and not choices:
-        raise StreamError(f"server error in stream: {chunk['error']}")
-    piece = ""
-    if choices:
-        c0 = choices[0]
-        piece = (c0.get("text") if api == "completions" else (c0.get("delta") or {}).get("content")) or ""
-    usage = chunk.get("usage")
-    if usage and usage.get("completion_tokens") is not None:
-        if usage.get("prompt_tokens") is not None:
-            record.prompt_tokens = usage["prompt_tokens"]
-        if not choices:
-            return 0, piece  # final usage-only chunk
-        return -(usage["completion_tokens"] + 1), piece
-    return (1 if piece else 0), piece
-
-
 class _SSEConsumer:
     """Turns a streamed body into the record's timings and token counts, read by read.
 
@@ -84,7 +61,7 @@ class _SSEConsumer:
 
     __slots__ = (
         *("api", "buf", "counted", "got_first", "keep_text", "last", "on_tokens", "record", "start"),
-        *("ids", "text_parts", "usage_seen"),
+        *("ids", "text_parts", "usage_seen", "chat", "reasoning", "answer_at", "reasoning_parts"),
     )
 
     def __init__(
@@ -103,6 +80,10 @@ class _SSEConsumer:
         self.usage_seen = False
         self.text_parts: list[str] = []
         self.start = self.last = 0.0
+        # A chat answer's reasoning tokens (engine.load.chunk), apart from the answer's, and when
+        # its first answer token came.
+        self.chat, self.reasoning, self.answer_at = api == "chat", 0, None
+        self.reasoning_parts: list[str] = []
 
     def __call__(self, data: bytes, now: float) -> bool:
         """Feed one read; True once the stream's [DONE] has arrived."""
@@ -136,15 +117,20 @@ class _SSEConsumer:
                     # The final usage-only chunk (or a chunk with no new token).
                     self.counted += max(new, 0)
                     continue
+                thinking = self.chat and REASONING_KEY in payload and is_reasoning(payload)
             else:
-                new, piece = _parse_event(payload, self.api, record)
+                new, piece, thinking = parse_event(payload, self.api, record)
                 if new < 0:  # usage reported through the JSON path
                     self.usage_seen = True
                     new = -new - 1 - self.counted
                 if self.keep_text and piece:
-                    self.text_parts.append(piece)
+                    (self.reasoning_parts if thinking else self.text_parts).append(piece)
                 if new <= 0:
                     continue
+            if thinking:
+                self.reasoning += new
+            elif self.answer_at is None:
+                self.answer_at = now
             if self.ids is not None and (m := TOKEN_IDS_RE.search(payload)):
                 self.ids.extend(int(t) for t in m.group(1).split(b",") if t.strip())
             if not self.got_first:
@@ -174,7 +160,7 @@ async def stream_request(
     `deadline_s` the request is given up (a failed record, its connection closed). With
     `collect_ids` (a body asking `return_token_ids`), the answer's ids go to `record.output_ids`."""
     consumer = _SSEConsumer(record, api, on_tokens, keep_text, collect_ids)
-    record.start_time = time.time()
+    record.start_time = wallclock.now()  # a worker's clock: the coordinator takes its offset off
     consumer.start = consumer.last = time.perf_counter()
     try:
         try:
@@ -187,6 +173,10 @@ async def stream_request(
         record.usage_reported = consumer.usage_seen
         if keep_text:
             record.text = "".join(consumer.text_parts)
+            record.reasoning_text = "".join(consumer.reasoning_parts) if consumer.reasoning_parts else None
+        if consumer.reasoning or consumer.reasoning_parts:
+            record.reasoning_tokens = consumer.reasoning
+            record.answer_ttft = None if consumer.answer_at is None else consumer.answer_at - consumer.start
         record.output_tokens = consumer.counted
         record.output_ids = consumer.ids
         if not consumer.got_first:
@@ -258,10 +248,9 @@ class PreparedRequest:
 
 
 class Target(Protocol):
-    """Where a closed loop sends its requests: a server over HTTP, or an engine in this process
-    (`endpoint` None: load workers in other processes cannot send them)."""
+    """Where a closed loop sends its requests: a server over HTTP, or an engine in this process."""
 
-    endpoint: Endpoint | None
+    endpoint: Endpoint | None  # where load workers in other processes can send them too (None: nowhere)
 
     def prepare(self, prompt: Prompt, output_len: int, answer_ids: bool = False) -> PreparedRequest:
         """A request ready to send; with `answer_ids` its answer's token ids come back in the record."""
@@ -297,8 +286,13 @@ class SendCore:
             self.load.in_flight -= 1
 
     def finish(self, record: RequestRecord) -> None:
-        self.load.count(record)
-        self.on_record(record)
+        finish_request(self.load, self.on_record, record)
+
+
+def finish_request(load: CellLoad, on_record: Callable[[RequestRecord], None], record: RequestRecord) -> None:
+    """A finished request, wherever it was sent (here, or by a load worker): counted done or failed, then kept."""
+    load.count(record)
+    on_record(record)
 
 
 class HttpTarget:

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from itertools import groupby
 
+from engine.load import wallclock
 from engine.load.client import CellLoad, PreparedRequest, SendCore, Target
 from engine.load.prompts import Prompt
 from engine.load.record import RequestRecord
@@ -152,5 +153,5 @@ class _Conversations:
         """The rest of a conversation whose turn failed: failed records that say why (never sent)."""
         for i in indices:
             record = self.new_record(i)
-            record.ok, record.error, record.start_time = False, why, time.time()
+            record.ok, record.error, record.start_time = False, why, wallclock.now()
             self.core.finish(record)

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 from engine.load.client import CellLoad, PreparedRequest, SendCore, Target
+from engine.load.permits import LocalPermits, Permits
 from engine.load.record import RequestRecord
 from engine.plan import Cell
 
@@ -30,30 +31,34 @@ async def run_open_loop(
     max_in_flight: int | None = None,
     indices: list[int] | None = None,
     origin: float | None = None,
+    permits: Permits | None = None,
 ) -> float:
     """Send request i at `offsets[i]` seconds after the start (or as soon after as a slot frees,
     with `max_in_flight`); return the wall duration until the last answer, in seconds. A worker
     process sending part of a cell's schedule gives its requests' indices in the cell (`indices`)
-    and the cell's shared start on its perf_counter (`origin`; default: now)."""
-    slots = asyncio.Semaphore(max_in_flight) if max_in_flight else None
+    and the cell's shared start on its perf_counter (`origin`; default: now), and the cap's permits
+    when they are the cell's over several workers (`permits`, engine.load.permits)."""
+    if permits is None and max_in_flight:
+        permits = LocalPermits(max_in_flight)
     core = SendCore(target, load, on_record, deadline_s)
 
     async def one(request: PreparedRequest, record: RequestRecord) -> None:
         try:
             await core.send(request, record)
         finally:
-            if slots is not None:
-                slots.release()
+            if permits is not None:
+                permits.release()
         core.finish(record)
 
     start = time.perf_counter() if origin is None else origin
     tasks = []
     for i, (request, planned) in enumerate(zip(requests, offsets)):
-        # A while, not an if: uvloop rounds timers to the millisecond and may wake a little early.
-        while (delay := start + planned - time.perf_counter()) > 0:
-            await asyncio.sleep(delay)
-        if slots is not None:
-            await slots.acquire()
+        if permits is not None:
+            await _until(start + planned - permits.lead_s)
+            held = permits.reserve(planned)
+        await _until(start + planned)
+        if permits is not None:
+            await held
         index = i if indices is None else indices[i]
         record = RequestRecord.for_cell(
             cell, index, output_len, warmup, request.expected_prompt_tokens, planned_s=planned
@@ -63,6 +68,12 @@ async def run_open_loop(
         tasks.append(asyncio.create_task(one(request, record)))
     await asyncio.gather(*tasks)
     return time.perf_counter() - start
+
+
+async def _until(when: float) -> None:
+    # A while, not an if: uvloop rounds timers to the millisecond and may wake a little early.
+    while (delay := when - time.perf_counter()) > 0:
+        await asyncio.sleep(delay)
 
 
 def achieved_rate(records: list[RequestRecord]) -> float | None:

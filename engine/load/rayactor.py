@@ -10,13 +10,31 @@ import os
 import queue
 import socket
 import threading
-import time
 import traceback
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from engine.load import wallclock
 from engine.load.worker import Serving, WorkerConfig
+
+
+def reach(host: str, port: int, timeout_s: float = 3.0) -> str | None:
+    """Whether this process can open a TCP connection to host:port: None when it can, else why not.
+    Asked of the load workers where they run: an address is reachable from a network namespace
+    (another host, a container) or not, whatever the coordinator itself reaches."""
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as exc:
+        return exc.strerror or str(exc) or type(exc).__name__
+    return None
+
+
+def probe(host: str, port: int) -> dict[str, Any]:
+    """A Ray task placed as a load worker would be (before any actor starts): where it ran, and
+    whether the server's address is reachable from there."""
+    import ray
+
+    return {"host": socket.gethostname(), "ip": ray.util.get_node_ip_address(), "error": reach(host, port)}
 
 
 def boot_id() -> str:
@@ -64,11 +82,14 @@ class _Relay:
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "ip": ray.util.get_node_ip_address(),
-            "boot_id": boot_id(),
+            "boot_id": boot_id() if wallclock.is_kernel_clock() else "",  # a clock set off is not the kernel's
         }
 
     def clock(self) -> float:
-        return time.time()
+        return wallclock.now()
+
+    def reach(self, host: str, port: int) -> str | None:
+        return reach(host, port)
 
     def start(self, index: int, config: WorkerConfig) -> None:
         threading.Thread(target=self._run, args=(index, config), name=f"load-worker-{index}", daemon=True).start()
@@ -90,8 +111,8 @@ class _Relay:
             self.out.last_word(traceback.format_exc(limit=8))
 
     def deliver(self, seq: int, msg: tuple, requests: list | None = None) -> None:
-        if requests is not None:  # a job's bodies, resolved from the object store by Ray
-            msg = (msg[0], replace(msg[1], requests=requests))
+        if requests is not None:  # the phase's bodies, resolved from the object store by Ray
+            msg[1].take(requests)
         if self.loop is None:
             return  # not started: nothing to relay to
         with self.lock:

@@ -39,12 +39,12 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from engine.load.rayactor import _Relay, boot_id
-from engine.load.worker import WorkerConfig
+from engine.load.rayactor import _Relay, boot_id, probe
+from engine.load.rayreach import Reach, refusal, server_address, stand_in
+from engine.load.worker import WorkerConfig, WorkerHealth
 from engine.load.workerproc import _Worker
-from engine.load.workers import WorkerPool
+from engine.load.workers import START_TIMEOUT_S, WorkerPool
 
 INSTALL = "pip install 'llmbench-tui[ray]'"
 CLOCK_SAMPLES = 8
@@ -145,38 +145,58 @@ class _RayWorker(_Worker):
     seq: int = 0
     died: str | None = None
     measured: tuple[float, float] | None = None  # the clock offset as estimated, (offset, uncertainty)
-    same_kernel: bool = False  # on the coordinator's own host (same boot id): one clock, and its loopback
+    same_kernel: bool = False  # on the coordinator's own kernel (same boot id): one clock (not one network)
+    reach: Reach | None = None  # its own attempt at the server's address
+    first_clock: tuple[float, float] | None = None  # (when, offset) of its first estimate: drift is from it
+    drift_ppm: float | None = None
 
     def name(self) -> str:
         return f"Ray worker {self.index} (pid {self.pid}) on host {self.host or '?'}"
+
+    def where(self) -> str:
+        """Its host and address: hosts may share a name (containers, network namespaces)."""
+        return f"{self.host} ({self.ip})" if self.ip else str(self.host)
 
     def open(self) -> None:
         ray = self.pool.ray
         try:
             info = ray.get(self.actor.info.remote())
             self.pid, self.host, self.ip = info["pid"], info["host"], info["ip"]
-            samples = []
-            for _ in range(CLOCK_SAMPLES):
-                t0 = time.time()
-                remote = ray.get(self.actor.clock.remote())
-                samples.append((t0, remote, time.time()))
-            self.measured = estimate_offset(samples)
+            host, port = server_address(self.pool.config.base_url)
+            self.reach = Reach(self.host, self.ip, ray.get(self.actor.reach.remote(host, port)))
             self.same_kernel = bool(info["boot_id"]) and info["boot_id"] == self.pool.boot_id
-            if self.same_kernel:
-                self.clock_offset_s, self.clock_uncertainty_s = 0.0, 0.0  # the same kernel clock
-            else:
-                self.clock_offset_s, self.clock_uncertainty_s = self.measured
+            self.measure_clock()
             ray.get(self.actor.start.remote(self.index, self.pool.config))
         except Exception as exc:
             self._gone(exc)
+
+    def measure_clock(self) -> None:
+        """Estimate its clock's offset now (blocking): when it starts, and again before each phase,
+        so a clock that drifts over a long run is followed; its drift is measured from the first."""
+        samples = []
+        for _ in range(CLOCK_SAMPLES):
+            t0 = time.time()
+            remote = self.pool.ray.get(self.actor.clock.remote())
+            samples.append((t0, remote, time.time()))
+        self.measured = offset, _ = estimate_offset(samples)
+        at = samples[-1][2]
+        if self.first_clock is None:
+            self.first_clock = (at, offset)
+        elif at > self.first_clock[0] and not self.same_kernel:
+            self.drift_ppm = 1e6 * (offset - self.first_clock[1]) / (at - self.first_clock[0])
+        if not self.same_kernel:  # else one kernel clock: 0 exactly, the estimate only shown
+            self.clock_offset_s, self.clock_uncertainty_s = self.measured
+
+    def annotate(self, health: WorkerHealth) -> None:
+        health.host, health.clock_offset_s = self.where(), self.clock_offset_s
+        health.clock_uncertainty_s, health.clock_drift_ppm = self.clock_uncertainty_s, self.drift_ppm
 
     def send(self, msg: tuple) -> None:
         if not self.alive:
             raise OSError("the actor is gone")
         if msg[0] == "job":
-            job = msg[1]
-            ref = self.pool.shared(job.requests)
-            self.actor.deliver.remote(self.seq, (msg[0], replace(job, requests=[])), ref)
+            job = msg[1]  # its bodies as a top-level argument: Ray resolves it in the actor
+            self.actor.deliver.remote(self.seq, (msg[0], replace(job, bodies=None)), job.bodies)
         else:
             self.actor.deliver.remote(self.seq, msg)
         self.seq += 1
@@ -233,10 +253,12 @@ class RayPool(WorkerPool):
         self.start_margin_s = 0.25  # the jobs go out as Ray calls: a few ms each, more on a busy host
         self._actor_class: Any = None
         self._joined = False
-        self._shared: tuple[list, Any] | None = None
+        self._about: str | None = None  # what connect() found
 
     def connect(self) -> str:
-        """Join the cluster (blocking: call it off the event loop); say what it holds."""
+        """Join the cluster (blocking: call it off the event loop), once; say what it holds."""
+        if self._about is not None:
+            return self._about
         if not ray_installed():
             raise RayUnavailable(f"--ray {self.address}: Ray is not installed here; {INSTALL}")
         import ray
@@ -272,10 +294,11 @@ class RayPool(WorkerPool):
                 f"{self.n} load workers takes one; use fewer --workers, or add nodes (ray start --address ...)"
             )
         hosts = ", ".join(sorted({n.get("NodeManagerHostname") or n.get("NodeManagerAddress", "?") for n in nodes}))
-        return f"Ray cluster at {self.address}: {len(nodes)} nodes ({hosts}), {free:g} of {total:g} CPUs free"
+        self._about = f"Ray cluster at {self.address}: {len(nodes)} nodes ({hosts}), {free:g} of {total:g} CPUs free"
+        return self._about
 
     async def start(self) -> None:
-        if self.ray is None:
+        if self._about is None:
             await asyncio.get_running_loop().run_in_executor(None, self.connect)
         try:
             await super().start()
@@ -287,16 +310,29 @@ class RayPool(WorkerPool):
         self._check_reach()
 
     def _check_reach(self) -> None:
-        """A loopback URL reaches the server only from its own host: refuse it for workers elsewhere."""
-        host = urlsplit(self.config.base_url).hostname or ""
-        away = [w for w in self.workers if isinstance(w, _RayWorker) and not w.same_kernel]
-        if away and (host in ("localhost", "0.0.0.0", "::") or host.startswith("127.") or host == "::1"):
-            where = ", ".join(sorted({w.host for w in away}))
+        """Every worker connected to the server's address from where it runs (a loopback address
+        reaches only a worker in the coordinator's own network namespace): refuse it otherwise."""
+        workers = [w for w in self.workers if isinstance(w, _RayWorker) and w.reach is not None]
+        if failed := [w.reach for w in workers if w.reach.error is not None]:
             raise RayUnavailable(
-                f"--ray {self.address}: the server's address {self.config.base_url} is this host's own, and "
-                f"{len(away)} load workers run on other nodes ({where}) that cannot reach it; give an address "
-                'they reach: --endpoint http://IP:PORT, or for a launched server `host = "IP"` in the profile'
+                refusal(self.address, self.config.base_url, failed, self.n, reachable_ip(self.address))
             )
+
+    def probe(self, base_url: str, launched: bool) -> str:
+        """Before the server launches (blocking): join the cluster (enough free CPUs), and ask N tasks
+        placed as the workers will be whether the server's address reaches; RayUnavailable if not."""
+        about = self.connect()
+        host, port = server_address(base_url)
+        with stand_in(host) if launched else contextlib.nullcontext(port) as target:
+            if target is None:
+                return about  # this host cannot listen there: the launch will say so
+            task = self.ray.remote(probe).options(num_cpus=1, scheduling_strategy="SPREAD")
+            answers = self.ray.get([task.remote(host, target) for _ in range(self.n)], timeout=START_TIMEOUT_S)
+        reached = [Reach(a["host"], a["ip"], a["error"]) for a in answers]
+        if failed := [r for r in reached if r.error is not None]:
+            raise RayUnavailable(refusal(self.address, base_url, failed, self.n, reachable_ip(self.address)))
+        where = ", ".join(sorted({r.where() for r in reached}))
+        return f"{about}; the server's address {host}:{port} reached from {where}"
 
     def _spawn(self, i: int) -> _Worker:
         actor = self._actor_class.remote()
@@ -304,18 +340,21 @@ class RayPool(WorkerPool):
         self._watch(w)
         return w
 
-    def _prepare(self, requests: list) -> None:
-        self.shared(requests)
+    async def _clocks(self, indices: list[int]) -> None:
+        """Every worker's clock offset estimated again, all at once, before a phase's shared start."""
+        loop = asyncio.get_running_loop()
+        workers = [w for i in indices if isinstance(w := self.workers[i], _RayWorker) and w.alive]
+        await asyncio.gather(*(loop.run_in_executor(None, w.measure_clock) for w in workers), return_exceptions=True)
 
-    def shared(self, requests: list) -> Any:
+    def _ship(self, requests: list) -> Any:
         """The object-store copy of a phase's request bodies: put once, shared by every worker."""
-        if self._shared is None or self._shared[0] is not requests:
-            self._shared = (requests, self.ray.put(requests))
-        return self._shared[1]
+        return self.ray.put(requests)
+
+    def _unship(self, bodies: Any) -> None:
+        """The object store frees it once no job refers to it."""
 
     def close(self) -> None:
         super().close()  # the actors killed: each reader thread's pending recv fails, and it ends
-        self._shared = None
         # Ray's connection goes only once no reader thread is inside a Ray call: shut down under a
         # thread still in ray.get, the driver's core worker took the whole process down (exit 1,
         # no traceback: seen in CI's Ray kill test).

@@ -45,6 +45,13 @@ class RequestRecord:
     planned_s: float | None = None
     sent_s: float | None = None
     text: str | None = None  # kept only when the server reports no usage and we count tokens
+    # A chat answer that streamed a reasoning parser's deltas (`reasoning` / `reasoning_content`):
+    # how many of its output tokens were reasoning, its time to the first answer token (seconds;
+    # None: no answer token came), and where text is kept, the reasoning's. All None: no reasoning
+    # streamed (the answer's first token is then the TTFT).
+    reasoning_tokens: int | None = None
+    answer_ttft: float | None = None
+    reasoning_text: str | None = None
     # A multi-turn request: its conversation and turn (1, 2, ...), and while it runs the answer's
     # token ids, which the next turn's prompt carries (never saved: the lengths say what was sent).
     conversation: int | None = None
@@ -100,4 +107,5 @@ class RequestRecord:
 
 # Never saved: the answer's ids (the lengths say what was sent). Saved only when set: the rest.
 _OPTIONAL = frozenset(("text", "planned_s", "sent_s", "conversation", "turn", "round"))
+_OPTIONAL |= {"reasoning_tokens", "answer_ttft", "reasoning_text"}
 _SAVED = tuple(f.name for f in fields(RequestRecord) if f.name != "output_ids")

@@ -11,9 +11,11 @@ only its end of one duplex pipe (a multiprocessing Connection: pickled messages,
 both ways, are tuples whose first item names them:
 
   coordinator -> worker: ("config", WorkerConfig) first, then ("job", Job), ("go", phase,
-      start_epoch), ("deal", phase, [indices], none_left), ("stop",)
-  worker -> coordinator: ("ready", pid), ("staged", phase), ("ask", phase, k, slots waiting), ("records", phase,
-      [records], in_flight, output_tokens), ("done", phase, WorkerHealth), ("error", phase, text),
+      start_epoch), ("deal", phase, [indices], none_left), ("grant", phase, k), ("stop",)
+  worker -> coordinator: ("ready", pid), ("staged", phase), ("ask", phase, k, slots waiting),
+      ("want", phase, planned_s), ("free", phase, k), ("records", phase, [records], in_flight,
+      output_tokens), ("health", phase, WorkerHealth so far: lag samples since the last one),
+      ("done", phase, WorkerHealth), ("error", phase, text),
       ("stopped",) last, after a "stop"
 
 A job is staged first, and starts at the "go"'s shared start: the start is fixed once every worker
@@ -34,16 +36,19 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from engine.load import schedstat
+from engine.load import schedstat, wallclock
 from engine.load.client import CellLoad, HttpTarget, PreparedRequest, new_session, run_closed_loop
 from engine.load.monitor import LoopLagMonitor
 from engine.load.openloop import run_open_loop
+from engine.load.permits import RemotePermits
 from engine.load.record import RequestRecord
 from engine.plan import Cell
 
 FLUSH_S = 0.05  # finished records and live counters go back at least this often
 FLUSH_RECORDS = 64  # or as soon as this many records are waiting
+HEALTH_TICKS = 20  # its health so far every this many flushes (1 s): what is left of a worker that dies
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,15 @@ class Job:
     batch: int = 1  # closed loop: ask for more indices when fewer than this are left
     offsets: list[float] | None = None  # open loop: this worker's planned send times
     indices: list[int] | None = None  # open loop: their requests' indices in the cell
-    max_in_flight: int | None = None  # open loop: this worker's share of the cap
+    max_in_flight: int | None = None  # open loop: the cap over every worker (permits from the coordinator)
+    # The phase's request bodies as the transport shipped them once for every worker (a file in shared
+    # memory for processes): `take` fills `requests` from them. None: `requests` came with the job.
+    bodies: Any = None
+
+    def take(self, every: list[PreparedRequest]) -> None:
+        """This job's requests from the phase's: all of them (closed loop), or its own indices (open)."""
+        self.requests = every if self.indices is None else [every[k] for k in self.indices]
+        self.bodies = None
 
 
 @dataclass
@@ -95,6 +108,14 @@ class WorkerHealth:
     host: str | None = None
     clock_offset_s: float | None = None
     clock_uncertainty_s: float | None = None  # half the round trip of the estimate; 0 for the same clock
+    # Its offset's change per second since the run's first estimate, in parts per million (None: one clock).
+    clock_drift_ppm: float | None = None
+    died: str | None = None  # set by the coordinator: the worker died mid-phase, these are its last figures
+
+    def then(self, later: WorkerHealth) -> WorkerHealth:
+        """This health followed by a later report of the same job (its lag samples since this one)."""
+        later.lags_s = self.lags_s + later.lags_s
+        return later
 
 
 class _Dealer:
@@ -188,6 +209,7 @@ class Serving:
         self.out, self.index, self.config = out, index, config
         self.inbox: asyncio.Queue[Job | None] = asyncio.Queue()
         self.dealer: _Dealer | None = None
+        self.permits: RemotePermits | None = None  # an open loop's cap: permits from the coordinator
         self.go: tuple[int, asyncio.Future] | None = None  # the staged job's phase, and its start to come
         self.running: asyncio.Task | None = None
         self.stopping = False  # a "stop" came: a job still in the inbox is not begun
@@ -198,6 +220,9 @@ class Serving:
         elif msg[0] == "go":
             if self.go is not None and self.go[0] == msg[1] and not self.go[1].done():
                 self.go[1].set_result(msg[2])
+        elif msg[0] == "grant":
+            if self.permits is not None and self.permits.phase == msg[1]:
+                self.permits.grant(msg[2])
         elif msg[0] == "deal":
             if self.dealer is not None and self.dealer.phase == msg[1]:
                 self.dealer.feed(msg[2], msg[3])
@@ -216,6 +241,8 @@ class Serving:
         async with new_session(config.session_limit, config.read_timeout_s, config.headers) as session:
             target = HttpTarget(session, config.base_url, config.api, config.model, keep_text=config.keep_text)
             while (job := await self.inbox.get()) is not None and not self.stopping:
+                if job.bodies is not None:
+                    job.take(job.bodies.load())  # before "staged": the shared start waits for it
                 self.go = (job.phase, asyncio.get_running_loop().create_future())
                 out.send(("staged", job.phase))
                 if (start := await self.go[1]) is None:
@@ -224,7 +251,10 @@ class Serving:
                 try:
                     if job.offsets is None:
                         self.dealer = _Dealer(out, job)
-                    self.running = asyncio.create_task(_run_job(out, self.index, target, job, self.dealer))
+                    elif job.max_in_flight:
+                        self.permits = RemotePermits(out, job.phase)
+                    job_run = _run_job(out, self.index, target, job, self.dealer, self.permits)
+                    self.running = asyncio.create_task(job_run)
                     health = await self.running
                     out.send(("done", job.phase, health))
                 except asyncio.CancelledError:
@@ -232,7 +262,7 @@ class Serving:
                 except Exception:  # a bug here: say so, and go (the coordinator fails what this worker held)
                     out.last_word(traceback.format_exc(limit=8), job.phase)
                 finally:
-                    self.dealer, self.running = None, None
+                    self.dealer, self.permits, self.running = None, None, None
             with contextlib.suppress(OSError):  # the coordinator may be gone already
                 out.send(("stopped",))  # after every record it finished
 
@@ -275,47 +305,67 @@ class _Outbox:
         if len(self.pending) >= FLUSH_RECORDS:
             self.flush()
 
-    async def ticker(self) -> None:
+    async def ticker(self, gauges: _Gauges) -> None:
+        ticks = 0
         while True:
             await asyncio.sleep(FLUSH_S)
             self.flush()
+            if (ticks := ticks + 1) % HEALTH_TICKS == 0:
+                self.out.send(("health", self.phase, gauges.health(since_last=True)))
 
 
-async def _run_job(out, index: int, target: HttpTarget, job: Job, dealer: _Dealer | None) -> WorkerHealth:
+async def _run_job(
+    out, index: int, target: HttpTarget, job: Job, dealer: _Dealer | None, permits: RemotePermits | None
+) -> WorkerHealth:
     load = CellLoad(total=len(job.requests))
     outbox = _Outbox(out, job.phase, load)
-    while (wait := job.start_epoch - time.time()) > 0:  # uvloop may wake a little early
+    while (wait := job.start_epoch - wallclock.now()) > 0:  # uvloop may wake a little early
         await asyncio.sleep(wait)
-    start_late = time.time() - job.start_epoch
+    start_late = wallclock.now() - job.start_epoch
     # The shared start on this process's monotonic clock: planned and sent times are measured from
     # it, so every worker's share of the schedule sits on one timeline and a late start shows as
     # late sends (send_delay), not as a schedule shifted by this worker's own lateness.
     origin = time.perf_counter() - start_late
-    cpu_start, sched_start = time.process_time(), schedstat.sample()
-    lag = LoopLagMonitor()
-    ticker = asyncio.create_task(outbox.ticker())
+    gauges = _Gauges(index, start_late)
+    ticker = asyncio.create_task(outbox.ticker(gauges))
     try:
-        with lag:
-            await _send_share(target, job, dealer, load, outbox.on_record, origin)
+        with gauges.lag:
+            await _send_share(target, job, dealer, permits, load, outbox.on_record, origin)
     finally:
         ticker.cancel()
         outbox.flush()  # also when stopped mid-job: what finished goes back
-    end_epoch = time.time()
-    return WorkerHealth(
-        worker=index,
-        pid=os.getpid(),
-        cpu_s=time.process_time() - cpu_start,
-        lags_s=lag.lags,
-        sched=schedstat.between(sched_start, schedstat.sample()),
-        start_late_s=start_late,
-        end_epoch=end_epoch,
-    )
+    return gauges.health()
+
+
+class _Gauges:
+    """A job's health figures as they stand: the whole job's at its end, and every HEALTH_S on the way
+    (the lag samples since the last time only), so a worker that dies leaves its last health behind."""
+
+    def __init__(self, index: int, start_late_s: float):
+        self.index, self.start_late_s = index, start_late_s
+        self.cpu_start, self.sched_start = time.process_time(), schedstat.sample()
+        self.lag = LoopLagMonitor()
+        self.sent_lags = 0
+
+    def health(self, since_last: bool = False) -> WorkerHealth:
+        lags = self.lag.lags[self.sent_lags :] if since_last else self.lag.lags
+        self.sent_lags = len(self.lag.lags)
+        return WorkerHealth(
+            worker=self.index,
+            pid=os.getpid(),
+            cpu_s=time.process_time() - self.cpu_start,
+            lags_s=lags,
+            sched=schedstat.between(self.sched_start, schedstat.sample()),
+            start_late_s=self.start_late_s,
+            end_epoch=wallclock.now(),
+        )
 
 
 async def _send_share(
     target: HttpTarget,
     job: Job,
     dealer: _Dealer | None,
+    permits: RemotePermits | None,
     load: CellLoad,
     on_record: Callable[[RequestRecord], None],
     origin: float,
@@ -329,7 +379,7 @@ async def _send_share(
             job.requests,
             job.offsets,
             deadline_s=job.deadline_s,
-            max_in_flight=job.max_in_flight,
+            permits=permits,
             indices=job.indices,
             origin=origin,
             **common,

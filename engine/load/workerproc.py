@@ -13,6 +13,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from engine.load.worker import WorkerHealth
+
 
 def _death(exitcode: int | None) -> str:
     if exitcode is None:
@@ -47,6 +49,10 @@ class _Worker:
 
     def name(self) -> str:
         return f"load worker {self.index} (pid {self.pid})"
+
+    def annotate(self, health: WorkerHealth) -> None:
+        """Add to its health what the coordinator knows of it (where it ran, its clock): nothing for a
+        process on this host."""
 
     def open(self) -> None:
         """In the worker's reader thread, before its first message: whatever the transport needs."""

@@ -12,11 +12,12 @@ timestamps are late. Here the coordinator prepares every request, starts N worke
   stay busy to the end of the cell as in one process (a fixed share, or asking ahead to the end,
   cost a whole extra round of requests in a cell of 2 x C). The coordinator knows at every moment
   which indices each worker holds: what it must fail if that worker dies. Every request body goes to every worker
-  once per phase (they are bytes; any worker may be dealt any index).
+  once per phase, shipped once for all of them (engine.load.bodies; any worker may be dealt any index).
 - open loop: the schedule dealt round-robin by planned send time; every worker sends at the planned
   offsets from one shared start (time.time(), the host's CLOCK_REALTIME) and times with its own
   monotonic clock; how late each began is recorded (WorkerHealth.start_late_s). A cap on requests in
-  flight is split like slots (a per-worker cap: a global one would need a shared lock in the timed path).
+  flight (--max-concurrency) is one over every worker: the coordinator holds its permits and grants
+  them earliest planned send first (engine.load.permits).
 
 Workers stream finished records back in batches, with their live counters (in flight, output
 tokens); the coordinator calls on_record in order of arrival and keeps the CellLoad counters, so
@@ -37,7 +38,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from engine.load.client import CellLoad, PreparedRequest
+from engine.load.bodies import SharedBodies, share, unshare
+from engine.load.client import CellLoad, PreparedRequest, finish_request
+from engine.load.permits import PermitPool
 from engine.load.record import RequestRecord
 from engine.load.worker import Job, WorkerConfig, WorkerHealth
 from engine.load.workerproc import _Worker
@@ -73,6 +76,8 @@ class _Phase:
     staged: dict[int, asyncio.Future] = field(default_factory=dict)  # worker -> its job received, waiting to go
     counters: dict[int, tuple[int, int]] = field(default_factory=dict)  # worker -> (in flight, output tokens)
     health: dict[int, WorkerHealth] = field(default_factory=dict)
+    last_health: dict[int, WorkerHealth] = field(default_factory=dict)  # worker -> its health so far
+    permits: PermitPool | None = None  # an open loop's cap on requests in flight, over every worker
 
 
 class WorkerPool:
@@ -138,8 +143,17 @@ class WorkerPool:
         except RuntimeError:
             pass  # the loop is closed: the run is over
 
-    def _prepare(self, requests: list[PreparedRequest]) -> None:
-        """Before a closed loop's shared start: whatever the transport does ahead with its bodies."""
+    async def _clocks(self, indices: list[int]) -> None:
+        """Before a phase's shared start: the workers' clock offsets estimated again where they may
+        differ (processes on this host share its clock: nothing to do)."""
+
+    def _ship(self, requests: list[PreparedRequest]) -> SharedBodies:
+        """The phase's request bodies, once for every worker (each job carries only the handle)."""
+        return share(requests)
+
+    def _unship(self, bodies: SharedBodies) -> None:
+        """Every worker holds its job (or is gone): the shipped bodies are no longer needed."""
+        unshare(bodies)
 
     def close(self) -> None:
         """Stop every worker (a phase cut short loses its requests in flight, as one process would)."""
@@ -172,15 +186,19 @@ class WorkerPool:
         await self.start()
         self._phases += 1
         phase = _Phase(self._phases, cell, requests, offsets, output_len, warmup, on_record, load)
+        bodies = self._ship(requests)
         base = dict(cell=cell, output_len=output_len, warmup=warmup, deadline_s=deadline_s, start_epoch=0.0)
+        base |= dict(requests=[], bodies=bodies)
         if offsets is None:
-            self._prepare(requests)
             jobs = self._closed_jobs(phase, base)
         else:
             jobs = self._open_jobs(phase, base, max_in_flight)
         self._phase = phase
         try:
-            start_epoch = await self._start_jobs(phase, jobs)
+            try:
+                start_epoch = await self._start_jobs(phase, jobs)
+            finally:
+                self._unship(bodies)
             await asyncio.gather(*phase.done.values())
         except asyncio.CancelledError:
             await self._stop_phase(phase, list(jobs))
@@ -196,7 +214,7 @@ class WorkerPool:
 
     def _closed_jobs(self, phase: _Phase, base: dict) -> dict[int, Job]:
         """The closed loop's jobs: the cell's slots split exactly, each with its first indices."""
-        requests, n = phase.requests, len(phase.requests)
+        n = len(phase.requests)
         shares = split(min(phase.cell.concurrency, n), self.n)
         phase.slots = sum(shares)
         jobs: dict[int, Job] = {}
@@ -205,25 +223,24 @@ class WorkerPool:
                 first = list(range(phase.next, min(n, phase.next + slots)))
                 phase.next += len(first)
                 batch = max(1, slots // 4)
-                jobs[i] = Job(phase.id, requests=requests, slots=slots, first=first, batch=batch, **base)
+                jobs[i] = Job(phase.id, slots=slots, first=first, batch=batch, **base)
                 phase.held[i] = set(first)
         return jobs
 
     def _open_jobs(self, phase: _Phase, base: dict, max_in_flight: int | None) -> dict[int, Job]:
-        """The open loop's jobs: the schedule dealt round-robin, the cap on requests in flight split."""
-        requests, offsets, n = phase.requests, phase.offsets, len(phase.requests)
-        active = min(self.n, max_in_flight) if max_in_flight else self.n
-        caps = split(max_in_flight, active) if max_in_flight else [None] * active
+        """The open loop's jobs: the schedule dealt round-robin; a cap on requests in flight held here,
+        over every worker (engine.load.permits)."""
+        offsets, n, active = phase.offsets, len(phase.requests), self.n
+        phase.permits = PermitPool(max_in_flight) if max_in_flight else None
         jobs: dict[int, Job] = {}
         for i in range(active):
             idx = list(range(i, n, active))
             if idx:
                 jobs[i] = Job(
                     phase.id,
-                    requests=[requests[k] for k in idx],
                     offsets=[offsets[k] for k in idx],
                     indices=idx,
-                    max_in_flight=caps[i],
+                    max_in_flight=max_in_flight,
                     **base,
                 )
                 phase.held[i] = set(idx)
@@ -243,6 +260,7 @@ class WorkerPool:
         # to 1.8 s for 4 jobs of 66 MB): a start fixed before would find the later workers late.
         for i in jobs:
             await asyncio.wait((phase.staged[i], phase.done[i]), return_when=asyncio.FIRST_COMPLETED)
+        await self._clocks(list(jobs))
         start_epoch = time.time() + self.start_margin_s
         for i in jobs:
             if not phase.done[i].done():
@@ -305,24 +323,31 @@ class WorkerPool:
                 self._record(phase, record)
             phase.counters[w.index] = (msg[3], msg[4])
             self._counters(phase)
+        elif kind in ("want", "free") and phase.permits is not None:
+            pool = phase.permits
+            self._grant(phase, pool.want(w.index, msg[2]) if kind == "want" else pool.give_back(w.index, msg[2]))
+        elif kind == "health":
+            last = phase.last_health.get(w.index)
+            phase.last_health[w.index] = last.then(msg[2]) if last is not None else msg[2]
         elif kind == "done":
             health: WorkerHealth = msg[2]
             health.end_epoch -= w.clock_offset_s
-            if w.host is not None:  # a worker that may run elsewhere: where, and how its clock relates
-                health.host, health.clock_offset_s, health.clock_uncertainty_s = (
-                    w.host,
-                    w.clock_offset_s,
-                    w.clock_uncertainty_s,
-                )
+            w.annotate(health)  # a worker that may run elsewhere: where, and how its clock relates
             phase.health[w.index] = health
             phase.counters[w.index] = (0, phase.counters.get(w.index, (0, 0))[1])
             self._counters(phase)
             if not phase.done[w.index].done():
                 phase.done[w.index].set_result(None)
 
+    def _grant(self, phase: _Phase, grants: dict[int, int]) -> None:
+        for i, k in grants.items():
+            try:
+                self.workers[i].send(("grant", phase.id, k))
+            except OSError:
+                pass  # it is dying: its permits come back when it is buried
+
     def _record(self, phase: _Phase, record: RequestRecord) -> None:
-        phase.load.count(record)
-        phase.on_record(record)
+        finish_request(phase.load, phase.on_record, record)
 
     def _counters(self, phase: _Phase) -> None:
         phase.load.in_flight = sum(c[0] for c in phase.counters.values())
@@ -344,8 +369,16 @@ class WorkerPool:
         if phase.stopping:
             return  # stopped by an interrupt: what it held was cut short, not failed
         reason = f"{w.name()} died ({how}) with the request in flight or waiting to be sent"
+        # Its figures up to its last report (none within its first second: only that it died).
+        last = phase.last_health.get(w.index) or WorkerHealth(w.index, w.pid, 0.0, [], None, 0.0, time.time())
+        last.end_epoch -= w.clock_offset_s if w.index in phase.last_health else 0.0
+        last.died = f"{w.name()} died ({how})"
+        w.annotate(last)
+        phase.health[w.index] = last
         held = sorted(phase.held.pop(w.index, set()))
         self._fail(phase, held, reason)
+        if phase.permits is not None:
+            self._grant(phase, phase.permits.drop(w.index))
         phase.counters[w.index] = (0, phase.counters.get(w.index, (0, 0))[1])
         self._counters(phase)
         phase.done[w.index].set_result(None)

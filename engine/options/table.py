@@ -30,6 +30,7 @@ from engine.options.parse import (
 from engine.report.goodput import parse_slo
 from engine.shapes.registry import DEFAULT, SELECTORS
 from engine.shapes.registry import OPTIONS as SHAPE_OPTIONS
+from engine.sweepspec import parse_axis, parse_recipes
 from engine.values import parse_range
 
 DEFAULT_PROFILE = "cpu-tiny"
@@ -179,6 +180,13 @@ TARGET_OPTIONS: tuple[Option, ...] = (
     Option("--endpoint", "endpoint", "base URL of a running OpenAI-compatible server (implies --mode external)"),
     Option("--model", "model.name", "name of the model to request (external mode, when the server serves several)"),
     Option("--tokenizer", "model.tokenizer", "tokenizer folder or id, for servers that take text prompts"),
+    Option(
+        "--gpu-hour-cost",
+        "hardware.gpu_hour_cost",
+        "price of one GPU-hour, any currency: each cell's cost per million output tokens (default: none)",
+        parse=float,
+        metavar="PRICE",
+    ),
     Option("--results", help="folder under which each run's results folder is made (default ./results)", parse=Path),
     Option(
         "--prompts-per-concurrency",
@@ -252,7 +260,7 @@ HOST_OPTIONS: tuple[Option, ...] = (
     Option("--detach", action="store_true", help="headless: run in the background, print its folder, return at once"),
     Option(
         "--resume",
-        help="continue an interrupted or failed run, skipping finished cells",
+        help="continue an interrupted or failed run or sweep, skipping finished cells (and variants)",
         parse=Path,
         metavar="RUN_DIR",
     ),
@@ -280,7 +288,17 @@ HOST_OPTIONS: tuple[Option, ...] = (
     ),
 )
 
-OPTIONS: tuple[Option, ...] = RUN_OPTIONS + WORKLOAD_OPTIONS + SHAPE_OPTIONS + TARGET_OPTIONS + HOST_OPTIONS
+# A sweep (engine/sweep/spec.py): the server variants to run the grid on, each axis repeatable.
+_AXIS = {"parse": parse_axis, "action": "append", "metavar": "NAME=V1,V2"}
+SWEEP_OPTIONS: tuple[Option, ...] = (
+    Option("--sweep-flag", help="sweep a vLLM flag (dashes optional), e.g. max-num-seqs=128,256", **_AXIS),
+    Option("--sweep-env", help="sweep an environment variable, e.g. VLLM_ROCM_USE_AITER=0,1", **_AXIS),
+    Option("--sweep-recipes", help="sweep recipes (names or paths), e.g. r1,r2", parse=parse_recipes, action="append"),
+)
+
+OPTIONS: tuple[Option, ...] = (
+    RUN_OPTIONS + WORKLOAD_OPTIONS + SHAPE_OPTIONS + TARGET_OPTIONS + HOST_OPTIONS + SWEEP_OPTIONS
+)
 
 # Flag (argparse dest) -> the profile field it sets, for the flags the user typed.
 OVERRIDES: dict[str, str] = {o.dest: o.path for o in OPTIONS if o.cli and o.path}

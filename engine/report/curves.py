@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.report.model import CellResult
+from engine.report.registry import METRICS
 
 MARKERS = ("o", "+", "x", "*", "#", "@", "%", "&")
 
@@ -74,7 +75,8 @@ def _series(
     # A figure that could not be measured (None) is not drawn: no point where there is no value.
     kept = [(x, y, c) for x, y, c in points if x is not None and y is not None]
     labels = [f"{c.load_label.removeprefix('c=')}{'!' if c.flagged else ''}" for _, _, c in kept]
-    spread = [i.half_width if (i := c.interval(y_key)) is not None else 0.0 for _, _, c in kept]
+    figure = METRICS[y_key]
+    spread = [i.half_width if (i := figure.interval(c)) is not None else 0.0 for _, _, c in kept]
     return Series(label, [x for x, _, _ in kept], [y for _, y, _ in kept], labels, right, spread)
 
 

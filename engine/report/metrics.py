@@ -21,6 +21,7 @@ from engine.report.itl import Itls, interpolate
 from engine.report.model import (
     CLIENT_LIMIT,
     CLIENT_STARVED,
+    CLOCK_UNCERTAIN,
     FAILED_REQUESTS,
     LENGTH_MISMATCH,
     ONE_READ,
@@ -43,7 +44,7 @@ def percentile(sorted_values: list[float], p: float) -> float:
     return interpolate(len(sorted_values), p, sorted_values.__getitem__) if sorted_values else 0.0
 
 
-def _stats(family: Latency, values_s: Iterable[float]) -> dict[str, float | None]:
+def latency_stats(family: Latency, values_s: Iterable[float]) -> dict[str, float | None]:
     """A latency's statistics over a cell, by CellResult field (None for all where no value)."""
     ms = sorted(v * 1000.0 for v in values_s)
     n = len(ms)
@@ -134,10 +135,10 @@ def summarize_cell(
         "request_throughput": len(ok) / duration,
         "output_throughput": out_tokens / duration,
         "total_token_throughput": (in_tokens + out_tokens) / duration,
-        **_stats(TTFT, (r.ttft for r in ok if r.ttft is not None)),
-        **_stats(TPOT, (t for r in timed if (t := tpot(r)) is not None)),
+        **latency_stats(TTFT, (r.ttft for r in ok if r.ttft is not None)),
+        **latency_stats(TPOT, (t for r in timed if (t := tpot(r)) is not None)),
         **_itl_stats(timed, itls),
-        **_stats(E2E, (r.e2el for r in ok if r.e2el is not None)),
+        **latency_stats(E2E, (r.e2el for r in ok if r.e2el is not None)),
     }
     mean_tpot = figures["mean_tpot_ms"]
     result = CellResult(
@@ -222,7 +223,7 @@ def turn_figures(records: list[RequestRecord]) -> list[TurnFigures]:
     for turn in sorted({r.turn for r in records if r.turn is not None}):
         of_turn = [r for r in records if r.turn == turn]
         ok = [r for r in of_turn if r.ok]
-        ttft, e2el = _stats(TTFT, (r.ttft for r in ok if r.ttft is not None)), [r.e2el for r in ok]
+        ttft, e2el = latency_stats(TTFT, (r.ttft for r in ok if r.ttft is not None)), [r.e2el for r in ok]
         out.append(
             TurnFigures(
                 turn=turn,
@@ -255,6 +256,7 @@ def client_health(result: CellResult, client: ClientFigures, records: list[Reque
     if client.sched is not None:
         _scheduler_figures(result, client.sched, client.advice)
     _flag_client_limit(result, client)
+    _flag_clocks(result, client.workers or [], records)
 
 
 def _worker_figures(h: WorkerHealth) -> dict[str, object]:
@@ -270,7 +272,7 @@ def _worker_figures(h: WorkerHealth) -> dict[str, object]:
         # clock minus the coordinator's, and its uncertainty); local processes have neither.
         **{
             key: value
-            for key in ("host", "clock_offset_s", "clock_uncertainty_s")
+            for key in ("host", "clock_offset_s", "clock_uncertainty_s", "clock_drift_ppm", "died")
             if (value := getattr(h, key, None)) is not None
         },
     }
@@ -313,6 +315,30 @@ def _flag_client_limit(result: CellResult, client: ClientFigures) -> None:
     if reasons:
         reason = "the client, not the server, may be the limit: " + ", ".join(reasons)
         result.flags.append(Flag(code=CLIENT_LIMIT, reason=reason))
+
+
+def _flag_clocks(result: CellResult, workers: list[WorkerHealth], records: list[RequestRecord]) -> None:
+    """An open loop's send lateness is measured from the shared start, which each worker on another
+    host reads through its clock offset: wrong by the offset's uncertainty, plus what the clock drifts
+    over the cell. Flag the cell when that exceeds its send lateness p99 (below the clocks' noise)."""
+    if not any(r.planned_s is not None for r in records):
+        return  # a closed loop: no planned send times, nothing measured against the shared start
+    worse = []
+    for h in workers:
+        drift_ms = abs(h.clock_drift_ppm or 0.0) * 1e-3 * result.duration
+        bound_ms = 1000 * (h.clock_uncertainty_s or 0.0) + drift_ms
+        if bound_ms > result.client_send_delay_p99_ms:
+            drift = f", drift {h.clock_drift_ppm:+.1f} ppm over {result.duration:.1f} s" if drift_ms else ""
+            offset_ms = 1000 * (h.clock_uncertainty_s or 0.0)
+            worse.append(f"worker {h.worker} on {h.host} to ±{bound_ms:.3f} ms (offset ±{offset_ms:.3f} ms{drift})")
+    if worse:
+        reason = (
+            f"send lateness p99 {result.client_send_delay_p99_ms:.3f} ms is below what the workers' clocks are "
+            "known to: "
+            + "; ".join(worse)
+            + ": the lateness and start skew of those workers are not measured to better than that"
+        )
+        result.flags.append(Flag(code=CLOCK_UNCERTAIN, reason=reason))
 
 
 def _error_counts(failed: list[RequestRecord]) -> dict[str, int]:

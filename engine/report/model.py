@@ -13,7 +13,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from engine.report.cell_workload import DatasetLengths, Goodput, OpenLoop, TurnFigures
+from engine.report.cell_workload import (
+    DatasetLengths,
+    Goodput,
+    OpenLoop,
+    ReasoningFigures,
+    SteadyState,
+    TurnFigures,
+)
+from engine.report.cost import cost_per_million
 from engine.report.run_notes import (
     InterruptedCell,
     IsolationNote,
@@ -34,12 +42,15 @@ SCHEMA_VERSION = 2
 FAILED_REQUESTS = "failed_requests"
 ONE_READ = "one_read"  # every token of a request arrived in one read: TPOT/ITL unmeasurable
 CLIENT_LIMIT = "client_limit"  # the client, not the server, may have set the figures
+CLOCK_UNCERTAIN = "clock_uncertain"  # a worker's clock is known less well than the send lateness measured
 CLIENT_STARVED = "client_starved"  # the client waited for a CPU a sizeable share of the cell
 LENGTH_MISMATCH = "length_mismatch"
 # The server's token counters disagree with ours over the cell (another client on the server?).
 SERVER_MISMATCH = "server_mismatch"
 # Prompts that share nothing by design hit the server's prefix cache (engine.telemetry.cache).
 PREFIX_CACHE_HITS = "prefix_cache_hits"
+# The load held its target for under half the cell (engine.report.steady).
+SHORT_STEADY_STATE = "short_steady_state"
 FLAG_CODES = (
     FAILED_REQUESTS,
     ONE_READ,
@@ -48,6 +59,8 @@ FLAG_CODES = (
     LENGTH_MISMATCH,
     SERVER_MISMATCH,
     PREFIX_CACHE_HITS,
+    SHORT_STEADY_STATE,
+    CLOCK_UNCERTAIN,
 )
 
 
@@ -144,11 +157,9 @@ class TelemetryCellStats(Reading):
     energy_note: str | None = None
 
 
-class CellResult(Reading, *RESULT_FIELDS):
-    """One cell of the grid: vLLM bench's keys first, then input_len/output_len and our extras; a
-    load shape's own figures (engine/shapes: RESULT_FIELDS) under their own keys."""
-
-    model_config = ConfigDict(extra="ignore", defer_build=True)
+class CellFigures(Reading):
+    """One cell of the grid: vLLM bench's keys first, then input_len/output_len and our extras
+    (CellResult adds each load shape's own figures)."""
 
     duration: float
     completed: int
@@ -196,6 +207,8 @@ class CellResult(Reading, *RESULT_FIELDS):
     # Completed requests whose every token came in one read (their TPOT and ITL are left out).
     one_read_requests: int = 0
     errors: dict[str, int] = {}
+    # The price of a GPU-hour the run was given (hardware.gpu_hour_cost, any currency); None: unpriced.
+    gpu_hour_cost: float | None = OMIT_NONE
     # Failed requests the server turned away as overloaded (HTTP 429 or 503), counted apart.
     rejected: int = 0
     # A rate cell (open loop): how its requests were sent; goodput where SLOs were given.
@@ -208,6 +221,10 @@ class CellResult(Reading, *RESULT_FIELDS):
     dataset: DatasetLengths | None = None
     # A multi-turn cell: figures per turn (TTFT grows with the history each turn carries).
     turns: list[TurnFigures] | None = None
+    # The window in which the load held its target, and its figures (engine.report.steady); None:
+    # the shape has none (a ramp, a trace) or results written before it was measured.
+    steady: SteadyState | None = OMIT_NONE
+    reasoning: ReasoningFigures | None = OMIT_NONE  # a chat cell whose answers streamed reasoning
     # The client's own health while the cell ran (engine.report.metrics.client_health).
     client_cpu_s: float | None = None
     client_cpu_ms_per_1k_tokens: float | None = None
@@ -234,9 +251,8 @@ class CellResult(Reading, *RESULT_FIELDS):
     # The server's own metrics and the hardware's telemetry over the cell (None: not recorded).
     server: ServerCellStats | None = None
     telemetry: TelemetryCellStats | None = None
-    # A run of several rounds (--repeat N, engine.report.rounds): a round's own result carries its
-    # index (0, 1, ...); the cell's result keeps every round's, and per figure of merit the mean's
-    # 95% interval (the cell's figure is that mean). Absent in a run of one round.
+    # --repeat N (engine.report.rounds): a round's result has its `round`; a cell's keeps its `rounds` and
+    # per figure of merit the 95% interval of their mean (the cell's figure). Absent for one round.
     round: int | None = OMIT_NONE
     rounds: list[CellResult] | None = OMIT_NONE
     intervals: dict[str, Interval] | None = OMIT_NONE
@@ -303,12 +319,13 @@ class CellResult(Reading, *RESULT_FIELDS):
     def flagged(self) -> bool:
         return bool(self.flags)
 
-    def interval(self, key: str) -> Interval | None:
-        """The 95% interval of a figure's mean over the rounds (None: one round, or not a figure of merit)."""
-        return self.intervals.get(key) if self.intervals else None
-
     def flag_codes(self) -> list[str]:
         return [f.code for f in self.flags]
+
+    @property
+    def cost_per_mtok(self) -> float | None:
+        """Cost of a million output tokens on the cell's devices, in the price's currency (None: unpriced)."""
+        return cost_per_million(self.gpu_hour_cost, self.devices, self.output_throughput)
 
     @property
     def energy_j(self) -> float | None:
@@ -335,6 +352,13 @@ class CellResult(Reading, *RESULT_FIELDS):
     @property
     def spec_acceptance_length(self) -> float | None:
         return self.spec_decode.mean_acceptance_length if self.spec_decode is not None else None
+
+
+class CellResult(*reversed(RESULT_FIELDS), CellFigures):  # (the shapes' keys after the cell's own in a dump)
+    """One cell of the grid: its figures, then each load shape's own (engine/shapes: RESULT_FIELDS)
+    under their own keys, as summary.json has them."""
+
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
 
 class RunSummary(Reading):

@@ -17,6 +17,7 @@ from typing import Any
 from engine.report.model import CellResult
 from engine.shapes.base import Column
 from engine.shapes.registry import COLUMNS as SHAPE_COLUMNS
+from engine.stats.intervals import Interval
 
 
 class Table(Enum):
@@ -50,12 +51,14 @@ class Metric:
     compared: Compared | None = None
     # The text that stands for the value in a cell where the figure does not apply (None: the value).
     placeholder: Callable[[CellResult], str | None] | None = None
+    # Where a figure lives in a part of the cell (its steady state, its reasoning): how to read it.
+    read: Callable[[CellResult], Any] | None = None
     # Reads the figure from a cell (or anything with the same attribute, such as a turn's figures):
-    # built once from `key`.
+    # built once, from `read` where given, else from `key`.
     value: Callable[[Any], Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "value", attrgetter(self.key))
+        object.__setattr__(self, "value", self.read or attrgetter(self.key))
 
     def text(self, cell: Any) -> str:
         if self.placeholder is not None and (stand_in := self.placeholder(cell)) is not None:
@@ -63,11 +66,15 @@ class Metric:
         value = self.value(cell)
         return "n/a" if value is None else self.fmt.format(value)
 
+    def interval(self, cell: CellResult) -> Interval | None:
+        """The 95% interval of the figure's mean over a cell's rounds (None: one round, or not a figure of merit)."""
+        return cell.intervals.get(self.key) if cell.intervals else None
+
     def cell_text(self, cell: CellResult) -> str:
         """A cell's figure as its table shows it: with the half-width of its 95% interval where the
         cell has rounds ("1,234 +-56", engine.report.rounds)."""
         text = self.text(cell)
-        interval = cell.interval(self.key)
+        interval = self.interval(cell)
         return text if interval is None else f"{text} \u00b1{self.fmt.format(interval.half_width)}"
 
 
@@ -120,6 +127,23 @@ def _open_loop(cell: CellResult) -> bool:
 
 def _cache(cell: CellResult) -> bool:
     return cell.prefix_cache_hit_rate is not None
+
+
+def _steady(cell: CellResult) -> bool:
+    return cell.steady is not None
+
+
+def _in_steady(name: str) -> Callable[[CellResult], Any]:
+    """A figure of the cell's steady state (None where it has none)."""
+    return lambda c: getattr(c.steady, name) if c.steady is not None else None
+
+
+def _reasoning(cell: CellResult) -> bool:
+    return cell.reasoning is not None
+
+
+def _in_reasoning(name: str) -> Callable[[CellResult], Any]:
+    return lambda c: getattr(c.reasoning, name) if c.reasoning is not None else None
 
 
 def _spec(cell: CellResult) -> bool:
@@ -186,7 +210,41 @@ _ENTRIES = (
     Metric(
         "total_token_throughput_per_gpu", "tok/s/GPU", "tok/s", "{:,.0f}", True, compared=Compared(3, "total tok/s/GPU")
     ),
+    # Over the window in which the load held its target (engine.report.steady), where a cell has one.
+    Metric("steady_share", "steady", "%", "{:.0%}", tables=CONSOLE, shown_if=_steady, read=_in_steady("share")),
+    Metric(
+        "steady_output_throughput",
+        "steady tok/s",
+        "tok/s",
+        "{:,.0f}",
+        True,
+        tables=CONSOLE,
+        shown_if=_steady,
+        read=_in_steady("output_throughput"),
+    ),
+    Metric("steady_median_ttft_ms", "steady TTFT p50", "ms", "{:.1f}", False, read=_in_steady("median_ttft_ms")),
+    Metric("steady_mean_tpot_ms", "steady TPOT", "ms", "{:.2f}", False, read=_in_steady("mean_tpot_ms")),
     TTFT.metric("median", tables=BOTH, compared=Compared(6, "TTFT p50")),
+    # A chat cell whose answers streamed reasoning: the first answer token comes after the thinking.
+    Metric(
+        "median_answer_ttft_ms",
+        "answer TTFT p50",
+        "ms",
+        "{:.1f}",
+        False,
+        tables=CONSOLE,
+        shown_if=_reasoning,
+        read=_in_reasoning("median_answer_ttft_ms"),
+    ),
+    Metric(
+        "mean_reasoning_tokens",
+        "reasoning tok",
+        "tokens",
+        "{:,.0f}",
+        tables=CONSOLE,
+        shown_if=_reasoning,
+        read=_in_reasoning("mean_reasoning_tokens"),
+    ),
     TTFT.metric("p99", tables=BOTH),
     TPOT.metric("mean", tables=BOTH, compared=Compared(7, "TPOT")),
     ITL.metric("p99", tables=CONSOLE),
@@ -200,6 +258,15 @@ _ENTRIES = (
     Metric("prefix_cache_hit_rate", "cache hit", "%", "{:.0%}", tables=BOTH, shown_if=_cache),
     Metric("spec_acceptance_rate", "accepted", "%", "{:.0%}", True, tables=CONSOLE, shown_if=_spec),
     Metric("spec_acceptance_length", "accept len", "tokens", "{:.2f}", True, tables=CONSOLE, shown_if=_spec),
+    Metric(
+        "cost_per_mtok",
+        "cost/1M out",
+        "per 1M output tokens",
+        "{:,.3f}",
+        higher_is_better=False,
+        tables=CONSOLE,
+        shown_if=lambda c: c.gpu_hour_cost is not None,
+    ),
     Metric("energy_j", "energy", "J", "{:,.0f}"),
     Metric("output_tokens_per_joule", "tok/J", "tok/J", "{:.2f}", True),
 )

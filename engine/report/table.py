@@ -9,7 +9,7 @@ FLAG_HEADER = "flag"
 
 
 def compact_columns(cells: list[CellResult]) -> list[Metric]:
-    """The TUI's narrower table (it sits beside the charts): its fixed columns, and a ramp's or a
+    """The TUI's narrower table (it sits beside the charts): its fixed columns, and a load shape's or a
     prefix cache's where some of `cells` has them."""
     return columns(Table.COMPACT, cells)
 

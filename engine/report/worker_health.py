@@ -27,6 +27,7 @@ class WorkerFigures:
     start_late_ms: float | None
     host: str | None = None
     clock_offset_ms: float | None = None
+    died: str | None = None  # it died mid-cell: these are its figures up to its last report
 
     @property
     def name(self) -> str:
@@ -59,6 +60,7 @@ def worker_figures(cell: CellResult) -> list[WorkerFigures]:
                 start_late_ms=_number(d, "start_late_ms"),
                 host=str(host) if host is not None else None,
                 clock_offset_ms=1000 * offset_s if offset_s is not None else None,
+                died=str(d["died"]) if d.get("died") is not None else None,
             )
         )
     return out
@@ -78,6 +80,8 @@ def describe_worker(w: WorkerFigures) -> str:
         text += f" on {w.host}"
     if w.clock_offset_ms is not None:
         text += f" (clock {w.clock_offset_ms:+.1f} ms)"
+    if w.died is not None:
+        text += " (died mid-cell: figures to its last report)"
     return text
 
 

@@ -1,6 +1,7 @@
-"""The one place a cell's result is made: the client's figures from its records, what its
-workload adds (an open-loop cell's target and achieved rate, a dataset's source, goodput
-under SLOs, its shape's own figures) and the server's and hardware's telemetry over its measured window."""
+"""The one place a cell's result is made: the client's figures from its records, the window in
+which the load held its target (its steady state), reasoning apart from answers, what its
+workload adds (an open-loop cell's target and achieved rate, a dataset's source, goodput under
+SLOs, its shape's own figures) and the server's and hardware's telemetry over its measured window."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from engine.report.goodput import goodput, meets
 from engine.report.itl import Itls
 from engine.report.metrics import ClientFigures, summarize_cell
 from engine.report.model import SERVER_MISMATCH, CellResult, Flag, Goodput, OpenLoop
+from engine.report.reasoning import with_reasoning
+from engine.report.steady import with_steady_state
 from engine.run.telemetry import TelemetryWindow
 from engine.shapes.registry import kind_of
 from engine.telemetry.aggregate import TokenVerdict, server_cell_stats, telemetry_cell_stats, token_check
@@ -34,6 +37,7 @@ def assemble_cell(
     """A finished cell's result, whole (its ITLs from `itls` where the load handed them there).
     `on_note` is told what could not be checked (the server's token counters), for the user."""
     result = summarize_cell(cell, records, duration, profile.recipe.tensor_devices(), client, itls)
+    result = with_reasoning(with_steady_state(result, cell, records), records)
     update = workload_figures(result, cell, records, profile)
     if window is not None:
         update.update(telemetry_figures(result, window, cell, on_note))

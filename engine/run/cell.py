@@ -197,8 +197,11 @@ class CellExecutor:
         def on_record(record: RequestRecord) -> None:
             if (own := requests[record.index]).input_len is not None:  # a dataset request: its own lengths
                 record.input_len, record.output_len = own.input_len, own.output_len
-            if keep_text and record.ok:
+            if keep_text and record.ok:  # the answer's tokens and the reasoning's (OSL counts both)
                 record.output_tokens = ctx.factory.count(record.text or "")
+                if record.reasoning_text is not None:
+                    record.reasoning_tokens = ctx.factory.count(record.reasoning_text)
+                    record.output_tokens += record.reasoning_tokens
             record.round = round
             records.append(record)
             ctx.writer.add_request(record)

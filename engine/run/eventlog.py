@@ -40,12 +40,13 @@ class EventLog:
 
 
 def _mask(event: Event, redact: Redactor) -> None:
-    if isinstance(event, Notice):
-        event.message = redact(event.message)
-    elif isinstance(event, PhaseChanged):
-        event.detail = redact(event.detail)
-    elif isinstance(event, RunFinished) and event.error:
-        event.error = redact(event.error)
+    match event:
+        case Notice():
+            event.message = redact(event.message)
+        case PhaseChanged():
+            event.detail = redact(event.detail)
+        case RunFinished() if event.error:
+            event.error = redact(event.error)
 
 
 def read_events(path: Path) -> list[Event]:

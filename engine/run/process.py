@@ -101,7 +101,7 @@ class RunProcess:
     def _lost(self) -> RunFinished:
         code = self._proc.poll() if self._proc is not None else None
         how = f"exit code {code}" if code is not None and code >= 0 else f"signal {-code}" if code else "unknown"
-        tail = _tail(self.run_dir / RUN_LOG)
+        tail = log_tail(self.run_dir / RUN_LOG)
         error = f"the run process (pid {self.pid}) ended without a final status ({how})" + (
             f"; last lines of {self.run_dir / RUN_LOG}:\n{tail}" if tail else ""
         )
@@ -146,7 +146,7 @@ def _first_summary(run_dir: Path, profile: ResolvedProfile, pid: int) -> None:
     SummaryFile(run_dir).create(summary)
 
 
-def _tail(path: Path, lines: int = 15) -> str:
+def log_tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:

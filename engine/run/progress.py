@@ -81,34 +81,35 @@ class RunProgress:
     def apply(self, event: Event) -> None:
         self.started = self.started or event.at
         self.last_at = event.at
-        if isinstance(event, PhaseChanged):
-            self.phase, self.detail = event.phase, event.detail
-        elif isinstance(event, ServerWaiting):
-            self.detail = f"waiting for /health: {event.elapsed_s:.0f} s of {event.timeout_s:.0f} s"
-            if event.last_log_line and (not self.log or self.log[-1] != event.last_log_line):
-                self.log.append(event.last_log_line)
-        elif isinstance(event, Notice):
-            self.log.append(f"{event.level}: {event.message}")
-        elif isinstance(event, CellStarted):
-            self.cell, self.total_cells = event.cell, event.total_cells
-            self.round, self.rounds = event.round, event.rounds
-            self.done = self.failed = self.in_flight = 0
-            self.cell_total = event.cell.num_prompts
-        elif isinstance(event, LoadProgress):
-            self.done, self.failed, self.in_flight = event.done, event.failed, event.in_flight
-            self.cell_total, self.live_tps = event.total, event.live_output_tps
-            self.client_wait_share = event.client_wait_share
-            self.tps_history.append((event.at - self.started, event.live_output_tps))
-        elif isinstance(event, ServerStateChanged):
-            self.server = event.state
-        elif isinstance(event, TelemetrySampled):
-            self.hardware = event.readings
-        elif isinstance(event, CellFinished):  # a cell, or its result made again with one more round
-            at = next((i for i, c in enumerate(self.cells) if c.cell == event.result.cell), None)
-            if at is None or event.result.rounds is None:
-                self.cells.append(event.result)
-            else:
-                self.cells[at] = event.result
-            self.cells_done += 1
-        elif isinstance(event, RunFinished):
-            self.status, self.results_dir, self.error = event.status, event.results_dir, event.error
+        match event:
+            case PhaseChanged():
+                self.phase, self.detail = event.phase, event.detail
+            case ServerWaiting():
+                self.detail = f"waiting for /health: {event.elapsed_s:.0f} s of {event.timeout_s:.0f} s"
+                if event.last_log_line and (not self.log or self.log[-1] != event.last_log_line):
+                    self.log.append(event.last_log_line)
+            case Notice():
+                self.log.append(f"{event.level}: {event.message}")
+            case CellStarted():
+                self.cell, self.total_cells = event.cell, event.total_cells
+                self.round, self.rounds = event.round, event.rounds
+                self.done = self.failed = self.in_flight = 0
+                self.cell_total = event.cell.num_prompts
+            case LoadProgress():
+                self.done, self.failed, self.in_flight = event.done, event.failed, event.in_flight
+                self.cell_total, self.live_tps = event.total, event.live_output_tps
+                self.client_wait_share = event.client_wait_share
+                self.tps_history.append((event.at - self.started, event.live_output_tps))
+            case ServerStateChanged():
+                self.server = event.state
+            case TelemetrySampled():
+                self.hardware = event.readings
+            case CellFinished():  # a cell, or its result made again with one more round
+                at = next((i for i, c in enumerate(self.cells) if c.cell == event.result.cell), None)
+                if at is None or event.result.rounds is None:
+                    self.cells.append(event.result)
+                else:
+                    self.cells[at] = event.result
+                self.cells_done += 1
+            case RunFinished():
+                self.status, self.results_dir, self.error = event.status, event.results_dir, event.error

@@ -72,11 +72,9 @@ def done_rounds(cells: list[CellResult]) -> set[tuple[tuple[float, str], int]]:
 
 
 def result_key(result: CellResult) -> tuple[float, str]:
-    """A finished cell's place: a trace cell's result carries the trace's mean rate, but its plan
-    cell has none (the trace sets the pace): key it by its cap on requests in flight, as planned."""
-    if result.open_loop and result.open_loop.arrival.startswith("trace"):
-        return _key(result.open_loop.max_in_flight or 0, result.seq)
-    return _key(result.load_level, result.seq)
+    """A finished cell's place, as its cell was planned (its shape says: a result may carry another
+    rate than its plan, such as a shape setting its own pace)."""
+    return _key(result.load_shape.plan_level(result), result.seq)
 
 
 def cell_key(cell: Cell) -> tuple[float, str]:

@@ -16,7 +16,7 @@ from engine.plan import Cell
 from engine.profiles import ResolvedProfile
 from engine.report.run_notes import WorkersNote
 from engine.server.isolation import Isolation
-from engine.server.launcher import LaunchError
+from engine.server.launcher import HttpLauncher, LaunchError
 from engine.values import parse_cpus
 
 
@@ -42,8 +42,10 @@ async def start_pool(
     headers: dict[str, str],
     max_c: int,
     emit: Observer,
+    pool: WorkerPool | None = None,
 ) -> WorkerPool:
-    """The run's worker processes (or Ray actors), ready to take a cell's requests sent to `endpoint`."""
+    """The run's worker processes (or Ray actors), ready to take a cell's requests sent to `endpoint`;
+    `pool`: the one `probe_ray` made before the server launched (its cluster joined and checked)."""
     n, address = workers.count, profile.load.ray_address
     config = WorkerConfig(
         endpoint.base_url,
@@ -54,7 +56,9 @@ async def start_pool(
         profile.load.read_timeout_s,
         max_c + 4,
     )
-    pool = RayPool(n, config, address) if address else WorkerPool(n, config)
+    if pool is None:
+        pool = RayPool(n, config, address) if address else WorkerPool(n, config)
+    pool.config = config
     try:  # a pool that fails to start is closed here: its caller never holds it
         if address:
             return await _start_ray(pool, n, address, emit)
@@ -69,14 +73,38 @@ async def start_pool(
     return pool
 
 
+async def probe_ray(
+    profile: ResolvedProfile, workers: WorkersNote, launcher: HttpLauncher, emit: Observer
+) -> RayPool | None:
+    """With --ray, before the server launches (minutes on a GPU host): the cluster joined, its free
+    CPUs counted, and the server's address tried from where the workers will run
+    (engine.load.rayreach); LaunchError with exit 2 when any of it fails. None without --ray."""
+    address = profile.load.ray_address
+    if not address:
+        return None
+    emit(PhaseChanged("discovering", f"checking the Ray cluster at {address} before the server starts"))
+    pool = RayPool(workers.count, None, address)
+    try:
+        about = await asyncio.get_running_loop().run_in_executor(None, pool.probe, launcher.base_url, launcher.launched)
+    except RayUnavailable as exc:
+        pool.close()
+        raise LaunchError(str(exc), exit_code=EXIT_BAD_INPUT) from None
+    except BaseException:
+        pool.close()
+        raise
+    emit(Notice("info", about))
+    return pool
+
+
 async def _start_ray(pool: RayPool, n: int, address: str, emit: Observer) -> RayPool:
     """Ray actors over the cluster's nodes (engine.load.rayworkers)."""
-    emit(PhaseChanged("discovering", f"connecting to the Ray cluster at {address}"))
-    try:
-        about = await asyncio.get_running_loop().run_in_executor(None, pool.connect)
-    except RayUnavailable as exc:
-        raise LaunchError(str(exc), exit_code=EXIT_BAD_INPUT) from None
-    emit(Notice("info", about))
+    if pool._about is None:  # not probed before the launch
+        emit(PhaseChanged("discovering", f"connecting to the Ray cluster at {address}"))
+        try:
+            about = await asyncio.get_running_loop().run_in_executor(None, pool.connect)
+        except RayUnavailable as exc:
+            raise LaunchError(str(exc), exit_code=EXIT_BAD_INPUT) from None
+        emit(Notice("info", about))
     emit(PhaseChanged("discovering", f"starting {n} load workers as Ray actors"))
     try:
         await pool.start()

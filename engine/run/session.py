@@ -35,7 +35,7 @@ from engine.run.outcome import RunOutcome, judge
 from engine.run.resume import cell_key, done_rounds, resumed_summary
 from engine.run.search_run import run_searches
 from engine.run.seed import run_seed, seeded
-from engine.run.senders import choose_workers, start_pool
+from engine.run.senders import choose_workers, probe_ray, start_pool
 from engine.run.telemetry import RunTelemetry
 from engine.run.watch import LoadFault
 from engine.server import isolation
@@ -112,6 +112,8 @@ class RunSession:
         try:
             writer.write_summary()
             launcher = self._launcher(summary, run_dir)
+            # Whatever the Ray cluster can refuse is found before a server launch (minutes on a GPU host).
+            self.pool = await probe_ray(profile, summary.workers, launcher, emit)
             await launcher.start(emit)
             summary.endpoint = launcher.base_url
             isolation.pin_client(iso)  # only now: a server launched from a pinned thread would inherit it
@@ -135,6 +137,8 @@ class RunSession:
             message = f"unexpected {exc.__class__.__name__}: {exc} (traceback in {run_dir / 'error.log'})"
             outcome = RunOutcome("failed", EXIT_FAILED, run_dir, summary.cells, message)
         finally:
+            if self.pool is not None:
+                self.pool.close()
             if launcher is not None and launcher.launched:
                 emit(PhaseChanged("stopping", "stopping the server"))
                 await asyncio.shield(launcher.stop())
@@ -222,7 +226,9 @@ class RunSession:
                 workers = writer.summary.workers
                 # Load workers send to an endpoint; an engine inside this process has none.
                 if (workers.count > 1 or profile.load.ray_address) and target.endpoint is not None:
-                    self.pool = await start_pool(profile, workers, target.endpoint, self.headers, max_c, emit)
+                    self.pool = await start_pool(
+                        profile, workers, target.endpoint, self.headers, max_c, emit, self.pool
+                    )
                 ctx = CellContext(
                     profile, target, launcher, info, factory, writer, emit, self.faults, self.telemetry, self.pool
                 )
@@ -231,6 +237,7 @@ class RunSession:
             finally:
                 if self.pool is not None:
                     self.pool.close()
+                    self.pool = None
                 self.telemetry.stop()
                 writer.summary.telemetry = self.telemetry.summary()
         return judge(writer.dir, writer.summary.cells, writer.summary.skipped, profile.load.max_failed_share)
@@ -267,6 +274,7 @@ class RunSession:
             recorded = result.completed + result.failed
             ctx.writer.summary.interrupted_cell = InterruptedCell(cell=cell.label, index=cell.index, recorded=recorded)
             raise LoadFault(f"{why}, during cell {cell.label}", "see server.log in the results folder")
+        result.gpu_hour_cost = self.profile.hardware.gpu_hour_cost
         repeats = self.profile.load.repeats
         if repeats > 1:
             result = result.model_copy(update={"round": round})

@@ -85,6 +85,7 @@ class TelemetryWindow:
 class RunTelemetry:
     def __init__(self, recorder: TelemetryRecorder, found: dict[str, str], emit: Observer, no_power: str | None):
         self.recorder, self.found, self.emit, self.no_power = recorder, found, emit, no_power
+        self.scrapes = False  # a /metrics page is read (until it stops answering)
         self._cell_start: ServerState | None = None
         self._measure_start: ServerState | None = None
         self._settled = True
@@ -128,7 +129,7 @@ class RunTelemetry:
         recorder.faults = faults
         recorder.start()
         telemetry = cls(recorder, found, emit, no_power)
-        telemetry.seed = seed
+        telemetry.seed, telemetry.scrapes = seed, source.metrics_url is not None
         if profile.load.reset_prefix_cache:
             telemetry.launcher = launcher
         else:
@@ -138,8 +139,7 @@ class RunTelemetry:
     def summary(self) -> dict[str, str]:
         """What was detected and read, for summary.json's `telemetry`."""
         out = dict(self.found)
-        stopped = self.recorder.metrics_url is None and out["server_metrics"].startswith("http")
-        if stopped and self.recorder.metrics_note:
+        if self.scrapes and self.recorder.metrics_url is None and self.recorder.metrics_note:
             out["server_metrics"] = f"stopped: {self.recorder.metrics_note}"
         if self._resets:
             out["prefix_cache_reset"] = reset_summary(self._resets)

@@ -145,8 +145,9 @@ class ShapeKind:
         return None
 
     # -- compare ------------------------------------------------------------------------------------
-    def compare_level(self, cell: Any) -> float:
-        """The load two runs' cells must share to be compared."""
+    def plan_level(self, cell: Any) -> float:
+        """A result's place on its load axis as its cell was planned (Cell.level): the load two runs'
+        cells must share to be compared, and what a resumed run skips."""
         return float(cell.request_rate)
 
     def level_text(self, level: float) -> str:

@@ -78,7 +78,7 @@ class Closed(ShapeKind):
     def recognises(self, data: dict) -> bool:
         return True
 
-    def compare_level(self, cell: Any) -> float:
+    def plan_level(self, cell: Any) -> float:
         return float(cell.max_concurrency)
 
     def level_text(self, level: float) -> str:

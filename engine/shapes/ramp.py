@@ -220,7 +220,7 @@ class RampUp(ShapeKind):
         header = ["cell", "strategy", "from req/s", "to req/s", "SLOs (ms)", FAILED_AT.label]
         return Section("Ramp-up", header, rows, (0, 1, 4, 5), note)
 
-    def compare_level(self, cell: Any) -> float:
+    def plan_level(self, cell: Any) -> float:
         return self.result_level(cell)
 
     def level_text(self, level: float) -> str:

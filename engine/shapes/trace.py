@@ -144,7 +144,7 @@ class Replay(ShapeKind):
         arrival = loop.get("arrival") if isinstance(loop, dict) else getattr(loop, "arrival", None)
         return str(arrival or "").startswith("trace")  # (read from JSON, or a model made in code)
 
-    def compare_level(self, cell: Any) -> float:
+    def plan_level(self, cell: Any) -> float:
         return float(cell.open_loop.max_in_flight or 0)
 
     def level_text(self, level: float) -> str:

@@ -1,11 +1,11 @@
 """A self-contained HTML report of one or more runs, to share: it opens offline in any browser.
 
-Per run: the summary table (flagged cells carry their reasons in the row), the curves as inline
-SVG, the flags and warnings, the environment and the profile that produced it. Where the run has
-them: its workload beyond a concurrency grid (rates, goodput, a search, datasets, turns), the
-server's and the hardware's telemetry, and the load workers' health; a plain grid's report shows
-none of these sections. With two or more runs the comparison comes first, as `compare` computes it
-(each run relative to the last one).
+Per run: the summary table (flagged cells carry their reasons in the row), the steady state of
+its cells, the curves as inline SVG, the flags and warnings, the environment and the profile that
+produced it. Where the run has them: its workload beyond a concurrency grid (rates, goodput, a
+search, datasets, turns), the server's and the hardware's telemetry, and the load workers' health;
+a plain grid's report shows none of these sections. With two or more runs the comparison comes
+first, as `compare` computes it (each run relative to the last one).
 No JavaScript, no external asset; every text that came from a file or a flag is escaped.
 """
 
@@ -22,6 +22,7 @@ from engine.report.model import CellResult
 from engine.report.registry import Table, columns
 from engine.report.table import FLAG_HEADER
 from engine.share.markup import e
+from engine.share.steady_html import steady_section
 from engine.share.svg import chart
 from engine.share.telemetry_html import telemetry_section
 from engine.share.workers_html import workers_meta, workers_section
@@ -173,7 +174,7 @@ def run_section(i: int, run: Run) -> str:
     charts = "".join(run_charts(run))
     return (
         f"<section id='run-{i}'><h2>{e(run.name)}</h2><dl class=env>{meta_rows}</dl>{warn}"
-        f"<h3>Cells</h3>{cells_table(run.cells) if run.cells else ''}"
+        f"<h3>Cells</h3>{cells_table(run.cells) if run.cells else ''}{steady_section(run.cells)}"
         f"{workload_section(run.cells, summary.search if summary else [])}"
         f"<h3>Curves</h3><div class=charts>{charts}</div>"
         f"{telemetry_section(run.cells, summary, run.path, run.name)}"

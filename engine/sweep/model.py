@@ -50,6 +50,10 @@ class SweepFile(Frozen):
     created: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     profile: str
     variants: list[Variant]
+    # The sweep as a whole, and its process while it runs (engine/sweep/process.py): `ls`, `attach`
+    # and `stop` find it here, as they find a run's in summary.json.
+    status: Literal["running", "completed", "failed", "interrupted"] = "running"
+    pid: int | None = None
     # Written by engine/sweep/frontier.py (its own model reads it); null until the sweep is done.
     frontier: Any = None
 
@@ -85,6 +89,6 @@ def read_sweep(sweep_dir: Path) -> SweepFile:
 def write_sweep(sweep_dir: Path, sweep: SweepFile) -> None:
     """Written to a temporary file and renamed, so a reader never sees half of it."""
     path = Path(sweep_dir) / SWEEP_FILE
-    tmp = path.with_suffix(".json.tmp")
+    tmp = path.with_suffix(f".json.{os.getpid()}.tmp")  # the front end and the sweep may both write
     tmp.write_text(json.dumps(sweep.model_dump(mode="json", by_alias=True), indent=2) + "\n")
     os.replace(tmp, path)

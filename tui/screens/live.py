@@ -91,7 +91,11 @@ class LiveScreen(Screen):
         if isinstance(event, LoadProgress):
             self.query_one("#rate", RatePlot).show(list(self.progress.tps_history))
         elif isinstance(event, CellFinished):
-            self.query_one("#cells", CellTable).show(self.progress.cells)  # a round may remake a row
+            table = self.query_one("#cells", CellTable)
+            if len(table.cells) < len(self.progress.cells):
+                table.add_cell(event.result)
+            else:  # another round of a cell shown: its row made again
+                table.show(self.progress.cells)
             self.query_one(WorkerHealthLine).show_cell(event.result)  # the latest cell's workers
             self.query_one("#curve", CurvePlot).show(self.progress.cells)
         elif isinstance(event, RunFinished):

@@ -44,6 +44,10 @@ class Subject(Protocol):
         """Everything computed, as plain JSON-able data."""
         ...
 
+    def html(self) -> str:
+        """The self-contained HTML report."""
+        ...
+
 
 class Export(Protocol):
     """A format: the option that asks for it, a check before anything is written, and the writer."""

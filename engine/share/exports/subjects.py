@@ -13,6 +13,7 @@ from engine.report.model import CellResult
 from engine.report.registry import COMPARED, Metric, Table, columns
 from engine.report.table import FLAG_HEADER, flag_mark, flag_notes
 from engine.share.exports.base import Block
+from engine.share.html import render
 
 
 def _plain(value: Any) -> str:
@@ -88,6 +89,9 @@ class ComparisonSubject:
     def data(self) -> dict[str, Any]:
         return {"comparisons": [comparison_data(c) for c in self.comparisons]}
 
+    def html(self) -> str:
+        return render(self.runs, self.targets, self.count_flagged)
+
 
 def _cell_data(cell: CellResult, shown: list[Metric]) -> dict[str, Any]:
     return {m.key: m.value(cell) for m in shown} | {"flags": [f.model_dump() for f in cell.flags]}
@@ -141,6 +145,9 @@ class RunsSubject:
                 }
             )
         return {"comparisons": [comparison_data(c) for c in self.comparisons], "runs": runs}
+
+    def html(self) -> str:
+        return render(self.runs, self.targets, self.count_flagged)
 
 
 def _metric_data(m: Metric) -> dict[str, Any]:

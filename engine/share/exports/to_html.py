@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.share.exports.base import Subject, file_problem, write_text
-from engine.share.html import render
 
 
 class HtmlExport:
@@ -18,7 +17,7 @@ class HtmlExport:
         return file_problem(path)
 
     def write(self, subject: Subject, path: Path) -> list[str]:
-        return write_text(path, render(subject.runs, subject.targets, subject.count_flagged))
+        return write_text(path, subject.html())
 
 
 EXPORT = HtmlExport()
