@@ -54,6 +54,13 @@ def check_dom(dom: str, runs: int) -> list[str]:
     return problems
 
 
+def compared(page: str) -> int:
+    """How many sources the report compares: its sweeps where it is a sweep report (a sweep's
+    variants are runs of one source, not compared with each other), else its runs."""
+    sweeps = len(re.findall(r"<section id='sweep-", page))
+    return max(1, sweeps or len(re.findall(r"<section id='run-", page)))
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="*", help="results folders or vllm bench JSON files to report on")
@@ -63,7 +70,7 @@ def main() -> int:
     p.add_argument("--window-size", default="1400,3200", help="browser window, width,height in pixels")
     args = p.parse_args()
     if args.html:
-        html, runs = args.html, max(1, len(re.findall(r"<section id='run-", args.html.read_text())))
+        html, runs = args.html, compared(args.html.read_text())
     elif args.runs:
         if report_main([*args.runs, "--out", str(args.out)]) != 0:
             return 2

@@ -50,13 +50,14 @@ WorkloadForm.__doc__ = "Every workload field as the form holds it: text, or the 
 
 
 def _profile_value(profile: ResolvedProfile, path: str) -> Any:
-    """The value at a dotted profile path of the option table ("grid.rates")."""
+    """The value at a dotted profile path of the option table ("grid.seq")."""
     section, leaf = path.split(".")
     return getattr(getattr(profile, section), leaf)
 
 
 # -- the form <-> the profile ----------------------------------------------------------------------
 def form_from_profile(profile: ResolvedProfile) -> WorkloadForm:
+    """The form showing a profile's workload (each field as its option writes the value back)."""
     values = {}
     for name, info in FORM.items():
         if name not in _OWN:

@@ -31,6 +31,7 @@ from engine.load.rayworkers import (
     _RayWorker,
     _Relay,
     check_address,
+    drift_ppm,
     estimate_offset,
     ray_death,
 )
@@ -330,7 +331,7 @@ async def test_a_ray_worker_killed_mid_cell_fails_what_it_held_and_the_run_goes_
     first, second = outcome.cells
     failed = [r for r in _measured(outcome.results_dir) if r["cell"] == 0 and not r["ok"]]
     assert failed and first.failed == len(failed)
-    reason = f"Ray worker 1 (pid {killed[0]}) on host {socket.gethostname()} died ("
+    reason = f"Ray worker 1 (pid {killed[0]}) on host {socket.gethostname()} (127.0.0.1) died ("
     assert all(r["error"].startswith(reason) and "worker process has died" in r["error"] for r in failed)
     assert any(f.code == "failed_requests" for f in first.flags)
     assert first.completed + first.failed == first.num_prompts == 8  # every request accounted for, once
@@ -365,3 +366,11 @@ def _no_relays_left(cluster: Cluster) -> set[int]:
     while (left := _relays(cluster)) and time.monotonic() < deadline:
         time.sleep(0.2)
     return left
+
+
+def test_a_clocks_drift_counts_only_the_offset_change_beyond_both_estimates_uncertainty():
+    # Two estimates 1 s apart, each ±0.5 ms: a 0.7 ms change is noise, not 700 ppm.
+    assert drift_ppm((100.0, 2.5, 0.0005), (101.0, 2.5007, 0.0005)) == 0.0
+    # 100 s apart, the offset grew 5 ms: 4 ms of it beyond the uncertainties, 40 ppm at least.
+    assert drift_ppm((100.0, 2.5, 0.0005), (200.0, 2.505, 0.0005)) == pytest.approx(40.0)
+    assert drift_ppm((100.0, 2.5, 0.0005), (200.0, 2.495, 0.0005)) == pytest.approx(-40.0)

@@ -8,6 +8,7 @@ from engine.report.metrics import summarize_cell
 from engine.report.model import SHORT_STEADY_STATE, CellResult, RunSummary
 from engine.report.registry import METRICS, Table, columns
 from engine.report.steady import steady_state, tokens_within, with_steady_state
+from engine.report.table import summary_table
 from engine.shapes.ramp import Ramp
 from engine.share.steady_html import steady_section
 
@@ -92,7 +93,7 @@ def test_open_loop_window_from_the_in_flight_median_to_the_last_send_on_schedule
     records = [rec(i, s, 1.25, 0.25, 11, concurrency=0, delay=d) for i, (s, d) in enumerate(zip(starts, late))]
     cell = Cell(0, 0, 10, 11, 10, 0, 1, rate=2.0)
     s = steady_state(cell, records, duration=5.95)
-    assert s.target == "2 req/s on schedule, in flight past its ramp-up"
+    assert s.target == "2 req/s on schedule, in flight past its climb"
     assert s.start_s == pytest.approx(0.5) and s.end_s == pytest.approx(3.5)
     assert s.share == pytest.approx(3.0 / 5.95)
     assert s.requests == 4  # r1..r4; r5 ends at 3.75
@@ -123,6 +124,8 @@ def test_steady_state_travels_in_summary_json_and_shows_in_table_and_report():
     assert back.steady == result.steady and METRICS["steady_share"].value(back) == pytest.approx(1 / 3)
     labels = [m.label for m in columns(Table.CONSOLE, [back])]
     assert "steady" in labels and "steady tok/s" in labels
+    table = summary_table([back])
+    assert "steady tok/s" in table.splitlines()[0] and "steady: the share of the cell" in table
     html = steady_section([back])
     assert "<h3>Steady state</h3>" in html and "0.5 - 1.0" in html and SHORT_STEADY_STATE in html
     # A cell without one (an older file, a ramp): no column, no section, no key in the file.

@@ -34,3 +34,11 @@ def test_not_a_sweep_folder_is_named(tmp_path):
     (tmp_path / "sweep.json").write_text('{"kind": "run"}')
     with pytest.raises(ValueError, match=r"sweep\.json"):
         read_sweep(tmp_path)
+
+
+def test_a_failed_variants_reason_is_one_line_with_the_logs_last():
+    error = "the server exited with code 1; last lines of server.log:\n  File x\nValueError: too long"
+    assert Variant(name="a", run="r", error=error).reason == (
+        "the server exited with code 1; last lines of server.log: ... ValueError: too long"
+    )
+    assert Variant(name="a", run="r", error="refused").reason == "refused"

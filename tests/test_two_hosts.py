@@ -27,13 +27,15 @@ from pathlib import Path
 
 import pytest
 
+from engine.load.openloop import peak_in_flight
+from engine.load.record import RequestRecord
 from engine.load.wallclock import SKEW_ENV
 from engine.profiles import apply_overrides, load_profile
 from engine.server.launcher import server_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 RAY = str(Path(sys.executable).parent / "ray")
-A_IP, B_IP = "10.231.0.1", "10.231.0.2"  # inside the test's own namespaces: they clash with nothing
+A_IP, B_IP, C_IP = "10.231.0.1", "10.231.0.2", "10.231.1.2"  # inside the test's own namespaces: they clash with nothing
 HEAD_PORT = 6379
 # The worker node's clock, set this far ahead of the kernel's (engine.load.wallclock): one kernel
 # serves both namespaces, so another host's clock is played by a known offset.
@@ -219,16 +221,17 @@ def test_a_worker_clock_set_off_by_a_known_offset_keeps_the_schedule_and_the_rec
     send times come back in ours: an offset not taken off would start them an hour late (every send
     at once) and put every record an hour into the future."""
     before = time.time()
-    flags = ["--workers", "2", "--rate", "8", "--num-prompts", "24", "--seq", "64/16", "--warmup", "0"]
+    flags = ["--workers", "3", "--rate", "8", "--num-prompts", "24", "--seq", "64/16", "--warmup", "0"]
+    flags += ["--max-concurrency", "2"]  # one cap over the three workers
     done, run_dir = _run(two_hosts, tmp_path, A_IP, *flags)
     after = time.time()
     assert done.returncode == 0, done.stderr[-4000:]
     (cell,) = json.loads((run_dir / "summary.json").read_text())["cells"]
     assert cell["completed"] == cell["num_prompts"] == 24 and cell["failed"] == 0
     workers = cell["client_workers"]
-    assert len(workers) == 2 and all(abs(w["clock_offset_s"] - SKEW_S) < 0.05 for w in workers)
+    assert len(workers) == 3 and all(abs(w["clock_offset_s"] - SKEW_S) < 0.05 for w in workers)
     assert all(w["start_late_ms"] < 500 for w in workers), workers  # they began at the shared start
-    assert cell["client_send_delay_p99_ms"] < 1000  # sent on schedule, not all at once an hour late
+    assert cell["client_send_delay_p99_ms"] < 10_000  # on schedule (or the cap's), not all at once an hour late
     records = [json.loads(line) for line in (run_dir / "requests.jsonl").read_text().splitlines()]
     assert sorted(r["index"] for r in records) == list(range(24))
     # Send times in the coordinator's clock: inside the run, and every one the same shared start
@@ -236,3 +239,96 @@ def test_a_worker_clock_set_off_by_a_known_offset_keeps_the_schedule_and_the_rec
     assert all(before < r["start_time"] < after for r in records)
     starts = [r["start_time"] - r["sent_s"] for r in records]
     assert max(starts) - min(starts) < 0.25, starts
+    # The cap held over the three workers, their requests put on one timeline by their clocks' offsets
+    # (a request's end shortened by CLOCK_SLACK_S: two workers' clocks agree only to their uncertainty).
+    assert peak_in_flight([_record(r) for r in records]) <= 2
+
+
+CLOCK_SLACK_S = 0.005
+
+
+def _record(d: dict) -> RequestRecord:
+    e2el = max(0.0, d["e2el"] - CLOCK_SLACK_S)
+    return RequestRecord(d["cell"], d["index"], 0, 0, 0, start_time=d["start_time"], e2el=e2el)
+
+
+def _relays(ns: str) -> set[int]:
+    """The load worker actors' processes in a namespace (Ray names an actor's process ray::CLASS)."""
+    found = set()
+    for pid in _pids(ns):
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"ray::_Relay"):
+                found.add(pid)
+    return found
+
+
+def _measured_ok(run_dir: Path, cell: int) -> int:
+    path = run_dir / "requests.jsonl"
+    if not path.exists():
+        return 0
+    count = 0
+    for line in path.read_text().splitlines():
+        with contextlib.suppress(ValueError):  # a line being written
+            r = json.loads(line)
+            count += r["cell"] == cell and r["ok"] and not r["warmup"]
+    return count
+
+
+def test_a_worker_node_removed_mid_cell_fails_what_its_worker_held_and_the_next_cell_goes_on(two_hosts, tmp_path):
+    """A third namespace C joins as a worker node with one CPU; the two workers spread over B and C.
+    Mid-cell, every process of C is killed (the node is gone): its worker's requests fail saying so,
+    and the next cell starts that worker again on B, with exact counts."""
+    c = f"{two_hosts.a[:-1]}c"
+    steps = [
+        ("netns", "add", c),
+        ("link", "add", f"{c}v", "type", "veth", "peer", "name", f"{two_hosts.a}w"),
+        ("link", "set", f"{c}v", "netns", c),
+        ("link", "set", f"{two_hosts.a}w", "netns", two_hosts.a),
+        ("-n", two_hosts.a, "addr", "add", "10.231.1.1/24", "dev", f"{two_hosts.a}w"),
+        ("-n", c, "addr", "add", f"{C_IP}/24", "dev", f"{c}v"),
+        ("-n", two_hosts.a, "link", "set", f"{two_hosts.a}w", "up"),
+        *[("-n", c, "link", "set", dev, "up") for dev in (f"{c}v", "lo")],
+        ("-n", c, "route", "add", "default", "via", "10.231.1.1"),  # the head's address is A's other one
+    ]
+    try:
+        for step in steps:
+            assert (done := _ip(*step)).returncode == 0, f"ip {' '.join(step)}: {done.stderr}"
+        args = ("--address", two_hosts.head, "--node-ip-address", C_IP, "--num-cpus", "1")
+        _start(c, *args, temp=two_hosts.temp, **{SKEW_ENV: str(SKEW_S)})
+        results = tmp_path / "runs"
+        profile = tmp_path / "p.toml"
+        profile.write_text(apply_overrides(load_profile("cpu-tiny"), host=A_IP).to_toml())
+        argv = [sys.executable, "-m", "engine.headless.cli", "--no-ui", "--profile", str(profile)]
+        argv += ["--results", str(results), "--ray", two_hosts.head, "--mode", "external"]
+        argv += ["--endpoint", f"http://{A_IP}:{two_hosts.port}", "--workers", "2", "--concurrency", "2,4"]
+        argv += ["--seq", "64/64", "--prompts-per-concurrency", "12", "--max-failed-share", "1.0"]
+        run = subprocess.Popen(
+            ["ip", "netns", "exec", two_hosts.a, *argv],
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + SAFETY_S
+        # Wait (on state) for a worker on C and for the first cell's first answers, then remove C.
+        while not (_relays(c) and (runs := sorted(results.glob("*"))) and _measured_ok(runs[-1], 0) >= 2):
+            assert run.poll() is None, run.communicate()[1][-4000:]
+            assert time.monotonic() < deadline, "no worker on C, or no answers in the first cell"
+            time.sleep(0.05)
+        _empty(c)
+        _, err = run.communicate(timeout=SAFETY_S)
+    finally:
+        _empty(c)
+        _ip("netns", "del", c)
+    assert run.returncode == 0, err[-4000:]
+    summary = json.loads((runs[-1] / "summary.json").read_text())
+    first, second = summary["cells"]
+    records = [json.loads(line) for line in (runs[-1] / "requests.jsonl").read_text().splitlines()]
+    failed = [r for r in records if r["cell"] == 0 and not r["ok"] and not r["warmup"]]
+    assert failed and first["failed"] == len(failed) and first["completed"] + first["failed"] == first["num_prompts"]
+    assert all(f"({C_IP}) died (" in r["error"] for r in failed), failed[0]["error"]
+    dead = [w for w in first["client_workers"] if w.get("died")]
+    assert len(dead) == 1 and f"({C_IP}) died" in dead[0]["died"]  # its last health, kept in the cell
+    assert second["failed"] == 0 and second["completed"] == second["num_prompts"]
+    assert second["total_output_tokens"] == 64 * second["num_prompts"]
+    assert all(w["host"].endswith(f"({B_IP})") for w in second["client_workers"])

@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 
 from engine import loop
+from engine.exits import EXIT_OK
 from engine.load.client import CellLoad, HttpTarget, PreparedRequest, new_session, run_closed_loop
 from engine.load.prompts import Prompt, request_body
 from engine.load.rayworkers import RayPool, reachable_ip
@@ -320,7 +321,7 @@ def run_selftest(
         server.stop()
     print(file=out)
     _print_sustained(results, threshold_ms, out)
-    return 0
+    return EXIT_OK
 
 
 def _print_sustained(results: list[LevelResult], threshold_ms: float, out) -> None:

@@ -144,7 +144,9 @@ def resume_profile(args: argparse.Namespace) -> ResolvedProfile:
     from engine.report.catalog import find_run
 
     run_dir = args.resume
-    typed = sorted(f"--{k.replace('_', '-')}" for k in vars(args) if k in OVERRIDES or k == "profile")
+    typed = sorted(
+        f"--{k.replace('_', '-')}" for k in vars(args) if k in OVERRIDES or k == "profile" or k.startswith("sweep_")
+    )
     if typed:
         raise ProfileError(f"--resume continues {run_dir} with its own profile: leave out {', '.join(typed)}")
     entry = find_run(run_dir.parent, str(run_dir))

@@ -70,7 +70,7 @@ def _print_sweeps(sweeps: list[SweepEntry]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
-    failed = [f"{e.path.name}: {v.name}: {v.error}" for e in sweeps if e.sweep for v in e.sweep.failed()]
+    failed = [f"{e.path.name}: {v.name}: {v.reason}" for e in sweeps if e.sweep for v in e.sweep.failed()]
     print("\n".join(["", *failed, ""]) if failed else "")
 
 

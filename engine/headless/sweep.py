@@ -145,7 +145,7 @@ def print_sweep_outcome(final, sweep_dir: Path) -> int:
         sweep = read_sweep(sweep_dir)
         width = max(len(v.name) for v in sweep.variants)
         for v in sweep.variants:
-            say(f"  {v.name.ljust(width)}  {v.status:<8} {v.run}" + (f"  {v.error}" if v.error else ""), sys.stdout)
+            say(f"  {v.name.ljust(width)}  {v.status:<8} {v.run}" + (f"  {v.reason}" if v.error else ""), sys.stdout)
     except (OSError, ValueError) as exc:
         say(f"llmbench-tui: error: {exc}")
     if final is None:

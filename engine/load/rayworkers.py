@@ -17,11 +17,15 @@ loop (uvloop) in a thread of its own, and relays the protocol's messages:
 Clocks: latencies are measured inside each worker with its own perf_counter and never mix clocks.
 What crosses machines is absolute time: the shared start of a phase (open loops send at offsets
 from it) and each record's send time. Each worker's clock offset (its time.time() minus the
-coordinator's) is estimated when it starts, from round trips of a clock reading (the one with the
-shortest round trip; the offset is the reading minus the round trip's midpoint, uncertain by half
-the round trip). A worker on the coordinator's own kernel (same /proc boot_id, hence the same
+coordinator's) is estimated when it starts and again before every phase, from round trips of a
+clock reading (the one with the shortest round trip; the offset is the reading minus the round
+trip's midpoint, uncertain by half the round trip); its drift is the offset's change since the
+first estimate. A worker on the coordinator's own kernel (same /proc boot_id, hence the same
 CLOCK_REALTIME) uses 0, exactly. The offset converts the shared start into the worker's clock and
-the worker's send times back into the coordinator's; WorkerHealth records host and offset.
+the worker's send times back into the coordinator's; WorkerHealth records host, offset,
+uncertainty and drift. The boot id says nothing of the network: whether the server's address
+reaches a worker is asked of the worker itself (engine.load.rayreach), before the server launches
+and again before the first cell.
 
 Actors belong to the run's Ray job: `close` kills them, and Ray kills them itself if the run
 process dies (they are not detached). Ray is an optional extra: `pip install 'llmbench-tui[ray]'`.
@@ -33,6 +37,7 @@ import asyncio
 import contextlib
 import importlib.util
 import logging
+import math
 import re
 import socket
 import time
@@ -127,6 +132,16 @@ def estimate_offset(samples: list[tuple[float, float, float]]) -> tuple[float, f
     return remote - (t0 + t1) / 2, (t1 - t0) / 2
 
 
+def drift_ppm(first: tuple[float, float, float], now: tuple[float, float, float]) -> float:
+    """A clock's drift from two (when, offset, uncertainty) estimates, in parts per million: only the
+    change beyond what the two uncertainties allow counts (0: none seen), since over a short span
+    two estimates' noise alone would read as thousands of ppm."""
+    (t0, offset0, err0), (t1, offset1, err1) = first, now
+    change = offset1 - offset0
+    beyond = max(0.0, abs(change) - err0 - err1)
+    return math.copysign(1e6 * beyond / (t1 - t0), change) if beyond else 0.0
+
+
 def ray_death(text: str) -> str:
     """Ray's long account of an actor's death, in one line: why the actor died, and the exit detail."""
     why = re.search(r"The actor is dead because ([^.]*)", text)
@@ -147,11 +162,11 @@ class _RayWorker(_Worker):
     measured: tuple[float, float] | None = None  # the clock offset as estimated, (offset, uncertainty)
     same_kernel: bool = False  # on the coordinator's own kernel (same boot id): one clock (not one network)
     reach: Reach | None = None  # its own attempt at the server's address
-    first_clock: tuple[float, float] | None = None  # (when, offset) of its first estimate: drift is from it
+    first_clock: tuple[float, float, float] | None = None  # its first estimate (when, offset, uncertainty)
     drift_ppm: float | None = None
 
     def name(self) -> str:
-        return f"Ray worker {self.index} (pid {self.pid}) on host {self.host or '?'}"
+        return f"Ray worker {self.index} (pid {self.pid}) on host {self.where() if self.host else '?'}"
 
     def where(self) -> str:
         """Its host and address: hosts may share a name (containers, network namespaces)."""
@@ -178,12 +193,12 @@ class _RayWorker(_Worker):
             t0 = time.time()
             remote = self.pool.ray.get(self.actor.clock.remote())
             samples.append((t0, remote, time.time()))
-        self.measured = offset, _ = estimate_offset(samples)
+        self.measured = offset, uncertainty = estimate_offset(samples)
         at = samples[-1][2]
         if self.first_clock is None:
-            self.first_clock = (at, offset)
+            self.first_clock = (at, offset, uncertainty)
         elif at > self.first_clock[0] and not self.same_kernel:
-            self.drift_ppm = 1e6 * (offset - self.first_clock[1]) / (at - self.first_clock[0])
+            self.drift_ppm = drift_ppm(self.first_clock, (at, offset, uncertainty))
         if not self.same_kernel:  # else one kernel clock: 0 exactly, the estimate only shown
             self.clock_offset_s, self.clock_uncertainty_s = self.measured
 

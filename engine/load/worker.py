@@ -108,7 +108,8 @@ class WorkerHealth:
     host: str | None = None
     clock_offset_s: float | None = None
     clock_uncertainty_s: float | None = None  # half the round trip of the estimate; 0 for the same clock
-    # Its offset's change per second since the run's first estimate, in parts per million (None: one clock).
+    # Its offset's change per second since the first estimate beyond both estimates' uncertainty, in
+    # parts per million (0: none seen; None: one kernel clock).
     clock_drift_ppm: float | None = None
     died: str | None = None  # set by the coordinator: the worker died mid-phase, these are its last figures
 

@@ -288,7 +288,7 @@ HOST_OPTIONS: tuple[Option, ...] = (
     ),
 )
 
-# A sweep (engine/sweep/spec.py): the server variants to run the grid on, each axis repeatable.
+# A sweep (engine/sweepspec.py): the server variants to run the grid on, each axis repeatable.
 _AXIS = {"parse": parse_axis, "action": "append", "metavar": "NAME=V1,V2"}
 SWEEP_OPTIONS: tuple[Option, ...] = (
     Option("--sweep-flag", help="sweep a vLLM flag (dashes optional), e.g. max-num-seqs=128,256", **_AXIS),

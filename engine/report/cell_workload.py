@@ -66,7 +66,7 @@ class SteadyState(Reading):
     from the cell's first send; latencies in ms over the completed requests that ran wholly inside
     the window (None: none did); throughput over the window's span."""
 
-    target: str  # what was held: "4 in flight", "2 req/s on schedule, in flight past its ramp-up"
+    target: str  # what was held: "4 in flight", "2 req/s on schedule, in flight past its climb"
     start_s: float | None = None  # None: the load never held its target
     end_s: float | None = None
     duration_s: float = 0.0

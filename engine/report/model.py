@@ -222,7 +222,7 @@ class CellFigures(Reading):
     # A multi-turn cell: figures per turn (TTFT grows with the history each turn carries).
     turns: list[TurnFigures] | None = None
     # The window in which the load held its target, and its figures (engine.report.steady); None:
-    # the shape has none (a ramp, a trace) or results written before it was measured.
+    # the shape has none (a climbing rate, a trace) or results written before it was measured.
     steady: SteadyState | None = OMIT_NONE
     reasoning: ReasoningFigures | None = OMIT_NONE  # a chat cell whose answers streamed reasoning
     # The client's own health while the cell ran (engine.report.metrics.client_health).

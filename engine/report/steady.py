@@ -1,16 +1,16 @@
 """Steady state: the part of a cell in which the load held its target, and the figures over it.
 
-Whole-cell figures mix in the ramp-up (slots filling, an open loop's in-flight count climbing)
+Whole-cell figures mix in the climb (slots filling, an open loop's in-flight count climbing)
 and the drain (the last requests finishing with fewer beside them). Each load shape has its rule
 for when its target was held (RULES, by shape type):
 
 - A closed loop of C: all C slots busy. The window runs from the moment the C-th request was in
   flight to the moment the count last fell below C (a slot found no request left). A slot's
   turnover inside it (a request ends, the slot sends the next) is no gap.
-- A fixed rate: sends on schedule, the in-flight count past its ramp-up. The window runs from the
+- A fixed rate: sends on schedule, the in-flight count past its climb. The window runs from the
   moment the count first reached its time-weighted median over the sending span to the last send
   made within one mean arrival gap (at most 50 ms) of its plan.
-- A climbing rate (ramp) or a trace has no target to hold: no window, no figures.
+- A climbing rate or a trace has no target to hold: no window, no figures.
 
 Over the window: output throughput, each request's tokens placed on its timeline as TPOT assumes
 (the first at its TTFT, the rest evenly to its end: the records keep no per-token times once their
@@ -65,12 +65,12 @@ class SlotsBusy:
 @dataclass(frozen=True)
 class OnSchedule:
     advice: str = (
-        "send more requests (--num-prompts) so that the sends outlast the ramp-up; sends late to their plan "
+        "send more requests (--num-prompts) so that the sends outlast the climb to full load; sends late to their plan "
         "mean the client or the cap on requests in flight set the pace"
     )
 
     def target(self, cell: Cell) -> str:
-        return f"{cell.shape.rate:g} req/s on schedule, in flight past its ramp-up"
+        return f"{cell.shape.rate:g} req/s on schedule, in flight past its climb"
 
     def window(self, cell: Cell, records: Sequence[RequestRecord], steps: Steps) -> tuple[float, float] | None:
         sends = sorted(r.start_time for r in records)
@@ -184,7 +184,7 @@ def with_steady_state(result: CellResult, cell: Cell, records: Sequence[RequestR
         )
         reason = (
             f"the load held its target ({steady.target}) {held_for}: the whole-cell figures are mostly its "
-            f"ramp-up and drain (the steady-state figures stand beside them); {rule.advice}"
+            f"climb and drain (the steady-state figures stand beside them); {rule.advice}"
         )
         update["flags"] = [*result.flags, Flag(code=SHORT_STEADY_STATE, reason=reason)]
     return result.model_copy(update=update)

@@ -37,4 +37,6 @@ def summary_table(cells: list[CellResult]) -> str:
     legend = "(latencies in ms; E2E is the mean; n/a: cannot be measured, see the flags"
     if any(c.open_loop for c in cells):
         legend += "; rate cells: conc is the cap on requests in flight, - for none; peak the most seen in flight"
+    if any(c.steady is not None for c in cells):
+        legend += "; steady: the share of the cell in which the load held its target, steady tok/s over it"
     return "\n".join([*lines, legend + ")", *notes])

@@ -141,7 +141,7 @@ class RunSession:
                 self.pool.close()
             if launcher is not None and launcher.launched:
                 emit(PhaseChanged("stopping", "stopping the server"))
-                await asyncio.shield(launcher.stop())
+                await _stop_server(launcher)
             summary.status, summary.pid = outcome.status, None
             summary.finished_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             summary.error = outcome.error = self.redact(outcome.error) if outcome.error else None
@@ -294,6 +294,18 @@ def too_long(cell: Cell, info: ServerInfo) -> str | None:
         return None
     longest = f"a conversation's last turn ({cell.turns} x (ISL+OSL))" if cell.turns else "ISL+OSL"
     return f"cell {cell.label} skipped: {longest} exceeds the server's max_model_len {info.max_model_len}"
+
+
+async def _stop_server(launcher) -> None:
+    """Stop the server to the end, even when the run is cancelled meanwhile (a stop asked for as the
+    last cell ended): the final summary is written after this, and must be."""
+    stopping = asyncio.ensure_future(launcher.stop())
+    while not stopping.done():
+        try:
+            await asyncio.shield(stopping)
+        except asyncio.CancelledError:
+            continue  # the run is ending already: its outcome says how
+    stopping.result()
 
 
 def recipe_api_key(args: list[str]) -> str | None:

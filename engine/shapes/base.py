@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel
 
@@ -19,6 +19,30 @@ from engine.options.option import Option
 
 # The form's fields every shape that takes prompts shows (a shape may bring its own prompts).
 PROMPTED = frozenset({"seq", "dataset"})
+
+
+class CellShape(Protocol):
+    """What a cell's shape answers (the frozen type a kind plans its cells with; the cell carries it)."""
+
+    kind: ClassVar[str]  # its kind's axis
+    open_loop: ClassVar[bool]  # sent on a schedule, not with the cell's concurrency in flight
+    shares_prefixes: ClassVar[bool]  # its prompts share prefixes on purpose
+
+    def level_label(self, concurrency: int) -> str: ...  # "c=4", "r=2", ...
+
+    def level(self, concurrency: int) -> float: ...  # its place on the load axis
+
+    def pace(self, concurrency: int, unit: str) -> str: ...  # how it sends, in words
+
+    def send_times(self, sends: int, planned: list[float | None], seed: int) -> list[float] | None: ...
+
+    def peak_rate(self) -> float | None: ...  # its highest planned rate (sockets, load workers)
+
+    def planned(self, planned: list[float | None]) -> dict | None: ...  # a result's open_loop figures
+
+    def plan_keys(self) -> dict: ...  # its keys in summary.json's plan entry
+
+    def figures(self, first_miss: int | None, n: int, slo: dict[str, float]) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -32,7 +56,7 @@ class Planned:
     dataset: str | None  # its prompts' kind (engine.values.dataset_kind), None for the fixed grid
     num_prompts: int
     warmup_output_len: int
-    shape: Any  # the cell's load shape (one of the kinds' `shape` types)
+    shape: CellShape
 
 
 @dataclass(frozen=True)
@@ -80,7 +104,7 @@ def mean_rate(planned: list[float | None]) -> float:
 class ShapeKind:
     """One load shape, whole. Subclasses set the attributes and override what differs."""
 
-    name: ClassVar[str]  # the form's choice (and its TOML-free key: "grid", "rates", ...)
+    name: ClassVar[str]  # its key as the form chooses it ("grid" for the closed loop, ...)
     title: ClassVar[str]  # the form's text for it
     axis: ClassVar[str | None]  # the load axis its cells' results sit on (None: it makes no cells of its own)
     shape: ClassVar[type | None] = None  # its cells' shape type

@@ -1,6 +1,6 @@
 """The report's Steady state section: per cell, the window in which the load held its target
 (engine.report.steady) and its output throughput, TTFT and TPOT beside the whole cell's. Shown
-only where some cell has a window (a ramp's or a trace's cells have none)."""
+only where some cell has a window (a climbing rate's or a trace's cells have none)."""
 
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ from engine.sweep.slo import Slo, best_per_slo
 from engine.sweep.words import coverage, forming, lead_words, sentence, table_rows
 
 Y_LABEL = "output tok/s per GPU"
+VARIANT_TEXT = (0, 1, 3, 4, 6, 7)  # the variants table's columns of words: name, status, flags, env, yes/no, error
 
 
 def _view(axis: Axis) -> View:
@@ -52,8 +53,8 @@ def _markers_only(name: str, front: AxisFrontier, points: list) -> Series:
     return Series(name, xs, ys, labels)
 
 
-def _table(rows: list[list[str]]) -> str:
-    return table(rows[0], rows[1:])
+def _table(rows: list[list[str]], text_columns: tuple[int, ...] = (0,)) -> str:
+    return table(rows[0], rows[1:], text_columns=text_columns)
 
 
 def _ul(lines: list[str], cls: str = "") -> str:
@@ -86,7 +87,7 @@ def comparison_section(fc: FrontierComparison) -> str:
             if front is not None and front.frontier
         ]
         if series:
-            title = f"{c.axis.title} — frontiers, {c.seq}"
+            title = f"frontiers, {c.seq}"
             parts.append(f"<div class=charts>{chart(series, _view(c.axis), title=title)}</div>")
     return "".join(parts)
 
@@ -103,7 +104,7 @@ def sweep_section(i: int, f: Frontier, slo: Slo | None) -> str:
         f"<section id='sweep-{i}'><h2>{e(f.source.name)}</h2>",
         f"<p class=meta>{e(kind)}: {e(f.source.path)}; {len(variants)} variant{'s' if len(variants) != 1 else ''}</p>",
         "<h3>Variants</h3>",
-        _table(variant_rows(f)),
+        _table(variant_rows(f), text_columns=VARIANT_TEXT),
     ]
     for axis in AXES:
         for seq in f.seqs():

@@ -39,6 +39,14 @@ class Variant(Frozen):
     error: str | None = None
 
     @property
+    def reason(self) -> str:
+        """Why it failed, on one line: the error's first line and, from a server log's tail, its last."""
+        lines = [ln.strip() for ln in (self.error or "").splitlines() if ln.strip()]
+        if len(lines) < 2:
+            return "".join(lines) or self.status
+        return f"{lines[0]} ... {lines[-1]}"
+
+    @property
     def finished(self) -> bool:
         """Done or failed: a resume does not run it again."""
         return self.status in ("done", "failed")

@@ -18,6 +18,7 @@ from engine.events import CellStarted, Event, Notice, Observer, RunFinished, Swe
 from engine.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from engine.plan import build_plan
 from engine.profiles import load_profile
+from engine.report.results import read_summary
 from engine.run.eventlog import EVENTS_FILE, EventLog
 from engine.run.outcome import RunOutcome
 from engine.run.session import RunSession
@@ -64,6 +65,10 @@ class SweepRunner:
         run_dir = self.dir / record.run
         run_dir.mkdir(parents=True, exist_ok=True)
         resume = (run_dir / "summary.json").is_file() and (run_dir / "profile.toml").is_file()
+        if resume and read_summary(run_dir / "summary.json").status == "completed":
+            # It ended before sweep.json could say so: nothing left to run.
+            self._record(plan.name, record, RunOutcome("completed", EXIT_OK, run_dir))
+            return
         profile = load_profile(str(run_dir / "profile.toml")) if resume else plan.profile
         self._set(plan.name, status="running", error=None)
         self.session = session = RunSession(profile, self.observer, self.dir, run_dir=run_dir, resume=resume)
@@ -116,8 +121,10 @@ class SweepRunner:
             status, code, error = "interrupted", EXIT_INTERRUPTED, f"sweep interrupted: {self.stopping}"
         elif failed:
             status, code = "failed", EXIT_FAILED
-            error = f"{len(failed)} of {len(self.plans)} variants failed: " + "; ".join(
-                f"{v.name}: {v.error}" for v in failed
+            error = (
+                f"{len(failed)} of {len(self.plans)} variants failed: "
+                + "; ".join(f"{v.name}: {v.reason}" for v in failed)
+                + " (whole reasons in sweep.json, each variant's server.log in its run folder)"
             )
         else:
             status, code, error = "completed", EXIT_OK, None

@@ -10,9 +10,12 @@ from engine.sweep.compare import AxisComparison, FrontierComparison, Sample, Str
 ROWS = 7  # rows of the ratio table across the common range
 
 
-def num(x: float) -> str:
-    """An x or a y as people read it: whole numbers from 10 up, two significant digits below."""
-    return f"{x:,.0f}" if abs(x) >= 10 else f"{x:.2g}"
+def num(x: float, fine: bool = False) -> str:
+    """An x or a y as people read it: whole numbers from 10 up (one decimal where `fine`: a range
+    too narrow for whole numbers to tell its points apart), two significant digits below."""
+    if abs(x) >= 10:
+        return f"{x:,.1f}" if fine else f"{x:,.0f}"
+    return f"{x:.2g}"
 
 
 def where(c: AxisComparison, x: float) -> str:
@@ -90,8 +93,9 @@ def table_rows(c: AxisComparison, name_a: str, name_b: str) -> list[list[str]]:
     head = [c.axis.unit, f"{name_a} out tok/s/GPU", f"{name_b} out tok/s/GPU", "ratio"]
     rows = [head + (["cost ratio"] if cost else [])]
     picks = _spread(c.samples, ROWS)
+    fine = c.high - c.low < 2 * ROWS  # fewer whole units than rows: a decimal tells them apart
     for s in picks:
-        row = [num(s.at), f"{s.a:,.1f}", f"{s.b:,.1f}", f"{s.ratio:.2f}x"]
+        row = [num(s.at, fine), f"{s.a:,.1f}", f"{s.b:,.1f}", f"{s.ratio:.2f}x"]
         rows.append(row + ([f"{s.cost_ratio:.2f}x"] if cost and s.cost_ratio is not None else []))
     return rows
 

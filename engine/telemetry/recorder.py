@@ -92,7 +92,8 @@ class TelemetryRecorder:
             self._file = None
 
     def _run(self) -> None:
-        client = self.fetch or KeepAliveGet(self.headers)
+        own = KeepAliveGet(self.headers) if self.fetch is None else None  # closed here at the end
+        client = self.fetch or own
         try:
             while not self._stop.is_set():
                 with self._lock:
@@ -110,8 +111,8 @@ class TelemetryRecorder:
                 self._wake.wait(self.interval_s)
                 self._wake.clear()
         finally:
-            if isinstance(client, KeepAliveGet):
-                client.close()
+            if own is not None:
+                own.close()
             with self._cond:
                 self._done_seq = max(self._done_seq, self._started_seq) + 1  # release any waiter
                 self._cond.notify_all()
