@@ -97,6 +97,9 @@ class TelemetrySampled(Event):
 class CellStarted(Event):
     cell: Cell
     total_cells: int
+    # --repeat N: which round (0, 1, ...) of `rounds` (None: a run of one round)
+    round: int | None = None
+    rounds: int | None = None
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import tomli_w
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from engine.grid import Grid, Strict
 from engine.sweepspec import SweepSpec
@@ -120,6 +120,9 @@ class Load(Strict):
     # is given VLLM_SERVER_DEV_MODE=1, which serves the route; an external one is tried), so no cell
     # is served from what an earlier one or an earlier run left there.
     reset_prefix_cache: bool = True
+    # Rounds (--repeat N): every cell measured N times, the rounds interleaved (engine.report.rounds);
+    # a cell's figures are the means over its rounds with a 95% interval.
+    repeats: int = Field(default=1, ge=1, le=100)
     # Load worker processes (HTTP targets only): 1 is the one in-process client; N > 1 spreads the
     # load over N processes, each with its own event loop and connections (engine.load.workers);
     # "auto": chosen from the plan's load and the client's CPUs (engine.load.autoworkers).
@@ -204,6 +207,15 @@ class ResolvedProfile(RunProfile):
     hardware: Hardware
     recipe: Recipe
     grid: Grid
+
+    @model_validator(mode="after")
+    def _rounds_of_a_grid(self) -> ResolvedProfile:
+        if self.load.repeats > 1 and self.grid.search:
+            raise ValueError(
+                "load.repeats (--repeat) cannot repeat a search: each probe is chosen from the last one's "
+                "figures; search first, then measure the load it found as a grid with --repeat"
+            )
+        return self
 
     def to_toml(self) -> str:
         return tomli_w.dumps(self.model_dump(exclude_none=True))

@@ -70,6 +70,8 @@ def form_from_profile(profile: ResolvedProfile) -> WorkloadForm:
 def visible_fields(form: WorkloadForm) -> set[str]:
     """The fields that mean something for the chosen shape, dataset, search axis and arrivals."""
     shown = {"shape", "slo", "workers"} | by_name(form.shape).visible(form)
+    if form.shape != "search":  # a search's probes follow each other: no rounds (load.repeats)
+        shown.add("repeats")
     if "dataset" in shown and form.dataset in ("sharegpt", "jsonl", "prefix", "multiturn"):
         shown |= {"dataset_arg"}
     if "dataset" in shown and form.dataset == "random":
@@ -189,6 +191,11 @@ def workload_notes(profile: ResolvedProfile) -> list[str]:
         notes.append(f"arrivals: gamma, burstiness {g.burstiness:g}")
     if load.slo and not g.search:
         notes.append(f"SLO: {_limits(load.slo)} (goodput per cell)")
+    if load.repeats > 1:
+        notes.append(
+            f"rounds: every cell measured {load.repeats} times, the cell order rotated each round (seeded); "
+            "figures are means over the rounds with 95% confidence intervals"
+        )
     if load.ray_address:
         count = "workers" if load.workers == "auto" else f"{load.workers} workers"
         notes.append(f"load: {count} as Ray actors on the cluster at {load.ray_address} (one CPU each)")

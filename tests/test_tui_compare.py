@@ -88,6 +88,7 @@ async def test_browse_mark_two_and_compare(tmp_path, stable_paths):
         assert isinstance(screen, CompareScreen)
         assert str(screen.query_one(".compare-summary").render()) == (
             f"{NAME_A} delivers 0.50x the output throughput of {NAME_B} across 2 cells (geomean); "
+            f"no interval can be given: {NAME_A} and {NAME_B} measured one round (run with --repeat 3 or more); "
             f"{NAME_B} up to 2.00x at concurrency 1, 128/128 (2 cells left out: see below)."
         )
         ratios = rows(screen.query_one(RatioTable))

@@ -52,7 +52,7 @@ class CellTable(DataTable):
             self._add_row(c)
 
     def _add_row(self, c: CellResult) -> None:
-        self.add_row(*(m.text(c) for m in self.shown), flag_mark(c))
+        self.add_row(*(m.cell_text(c) for m in self.shown), flag_mark(c))
 
 
 class WorkerHealthLine(Static):

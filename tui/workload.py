@@ -21,7 +21,7 @@ from engine.workload import DATASETS, WorkloadForm, visible_fields
 # short one. A row shows when any of its fields does; the fixed grid shows five rows. Each load
 # shape brings its own rows (engine/shapes).
 ROWS: dict[str, tuple[str, ...]] = {
-    "shape": ("shape", "workers"),
+    "shape": ("shape", "workers", "repeats"),
     **{row[0]: row for row in FORM_ROWS},
     "seq": ("seq",),
     "prompts": ("prompts",),

@@ -15,9 +15,11 @@ import math
 from dataclasses import dataclass, field
 
 from engine.compare.cells import Key, describe, key, level_text, order, pace
+from engine.compare.confidence import NO_DIFFERENCE, cell_interval, combined, interval_text, one_round, side, verdict
 from engine.compare.sources import Run
 from engine.report.model import CellResult
 from engine.report.registry import COMPARED, metric
+from engine.stats.intervals import RatioInterval
 
 NOT_SAME_LOAD = "not the same load"  # an excluded cell's reason when the two sides' arrivals differ
 LEAD = "output_throughput"  # the figure the summary, the lead and the crossovers speak of
@@ -29,6 +31,8 @@ class CellRatio:
     a: CellResult
     b: CellResult
     ratios: dict[str, float | None]  # compared metric's key -> A / B (None where either side has no value)
+    # compared metric's key -> the ratio's 95% interval from both runs' rounds (None: one round in either)
+    intervals: dict[str, RatioInterval | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -41,6 +45,8 @@ class Stats:
     low_at: Key | None
     high: float | None
     high_at: Key | None
+    interval: RatioInterval | None = None  # the geometric mean's 95% interval (None: a cell of one round)
+    no_difference: int = 0  # cells whose interval holds 1.00
 
 
 @dataclass
@@ -65,13 +71,23 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 
 def stats(rows: list[CellRatio], figure: str) -> Stats:
-    values = [(r.ratios[figure], r.key) for r in rows if r.ratios.get(figure) is not None]
-    if not values:
+    """The geomean (with its interval where every cell has one), the lowest and highest ratio, and
+    how many cells' intervals hold 1.00."""
+    measured = [r for r in rows if r.ratios.get(figure) is not None]
+    if not measured:
         return Stats(0, None, None, None, None, None)
+    values = [(r.ratios[figure], r.key) for r in measured]
     geo = math.exp(sum(math.log(v) for v, _ in values) / len(values))
-    low = min(values)
-    high = max(values)
-    return Stats(len(values), geo, low[0], low[1], high[0], high[1])
+    intervals = [r.intervals.get(figure) for r in measured]
+    low, high = min(values), max(values)
+    ties = sum(1 for i in intervals if i is not None and i.spans_one)
+    return Stats(len(values), geo, low[0], low[1], high[0], high[1], combined(intervals), ties)
+
+
+def resolved(rows: list[CellRatio], figure: str) -> Stats:
+    """stats() over the cells whose interval leaves out 1.00 (or that have none): the ones an "up
+    to" may name (a tie is no "up to")."""
+    return stats([r for r in rows if (i := r.intervals.get(figure)) is None or not i.spans_one], figure)
 
 
 def clean(cell: CellResult, count_flagged: frozenset[str] = frozenset()) -> bool:
@@ -94,7 +110,8 @@ def compare(a: Run, b: Run, count_flagged: frozenset[str] = frozenset()) -> Comp
             continue
         if why:
             counted.append((k, "; ".join(why)))
-        rows.append(CellRatio(k, ca, cb, {m.key: ratio(m.value(ca), m.value(cb)) for m in COMPARED}))
+        ratios = {m.key: ratio(m.value(ca), m.value(cb)) for m in COMPARED}
+        rows.append(CellRatio(k, ca, cb, ratios, {m.key: cell_interval(ca, cb, m) for m in COMPARED}))
     only_a = sorted(cells_a.keys() - cells_b.keys(), key=order)
     result = Comparison(a, b, rows, excluded, only_a, sorted(cells_b.keys() - cells_a.keys(), key=order))
     result.counted, result.count_flagged = counted, frozenset(count_flagged)
@@ -112,28 +129,29 @@ def against_last(runs: list[Run], count_flagged: frozenset[str] = frozenset()) -
 
 
 def crossovers(rows: list[CellRatio], name_a: str, name_b: str) -> list[str]:
-    """Where the lead in output throughput changes hands along the load (concurrency or rate), in words."""
-    points = [(r.key, r.ratios[LEAD]) for r in rows if r.ratios.get(LEAD) is not None]
+    """Where the lead in output throughput changes hands along the load (concurrency or rate), in
+    words. A cell whose interval holds 1.00 is a tie: no lead there, none taken or lost."""
+    points = [(r.key, side(r.ratios[LEAD], r.intervals.get(LEAD))) for r in rows if r.ratios.get(LEAD) is not None]
     points.sort(key=lambda p: order(p[0]))
     if not points:
         return []
-    out = []
-    leader = None
-    for k, value in points:
-        now = name_a if value > 1 else name_b if value < 1 else None
-        if now is not None and leader is not None and now != leader:
-            out.append(f"{now} takes the lead at {level_text(k)}")
+    names = {1: name_a, -1: name_b}
+    out, leader = [], 0
+    for k, now in points:
+        if now and leader and now != leader:
+            out.append(f"{names[now]} takes the lead at {level_text(k)}")
         leader = now or leader
     if not out:
-        side = name_a if all(v > 1 for _, v in points) else name_b if all(v < 1 for _, v in points) else None
+        sides = {lead for _, lead in points}
+        who = names.get(sides.pop()) if len(sides) == 1 else None
         axes = {k.axis for k, _ in points}
-        if side and len(points) > 1 and axes <= {"concurrency", "rate"} and len(axes) == 1:
+        if who and len(points) > 1 and axes <= {"concurrency", "rate"} and len(axes) == 1:
             unit = " req/s" if axes == {"rate"} else ""
             first, last = points[0][0].level, points[-1][0].level
-            out.append(f"{side} leads at every {axes.pop()} ({first:g} to {last:g}{unit})")
-        elif side:
+            out.append(f"{who} leads at every {axes.pop()} ({first:g} to {last:g}{unit})")
+        elif who:
             out.append(
-                f"{side} leads at {level_text(points[0][0])}" if len(points) == 1 else f"{side} leads in every cell"
+                f"{who} leads at {level_text(points[0][0])}" if len(points) == 1 else f"{who} leads in every cell"
             )
     return out
 
@@ -143,9 +161,14 @@ def fmt_ratio(value: float | None) -> str:
 
 
 def table_rows(c: Comparison) -> list[list[str]]:
-    """The per-cell ratio table (header first), as `compare` prints it and the HTML report shows it."""
-    rows = [["cell", *(m.compared.label for m in COMPARED)]]
-    rows += [[describe(r.key), *(fmt_ratio(r.ratios[m.key]) for m in COMPARED)] for r in c.cells]
+    """The per-cell ratio table (header first), as `compare` prints it and the HTML report shows it;
+    where the runs have rounds, each ratio's 95% interval and what the output throughput's says."""
+    with_ci = any(i is not None for r in c.cells for i in r.intervals.values())
+    rows = [["cell", *(m.compared.label for m in COMPARED), *(["output tok/s, 95% CI"] if with_ci else [])]]
+    for r in c.cells:
+        ratios = [fmt_ratio(r.ratios[m.key]) + interval_text(r.intervals.get(m.key)) for m in COMPARED]
+        said = [verdict(r.intervals.get(LEAD), c.a.name, c.b.name)] if with_ci else []
+        rows.append([describe(r.key), *ratios, *said])
     return rows
 
 
@@ -214,16 +237,20 @@ def iso(
 
 # -- the seed's sentence ----------------------------------------------------------------------
 def summary_sentence(c: Comparison) -> str:
-    """'A delivers 1.12x the output throughput of B across 18 cells (geomean); up to 1.40x at
-    concurrency 128, 8192/1024; B leads below concurrency 32 on 1024/1024.' Computed, never typed."""
+    """'A delivers 1.12x (95% CI 1.05-1.19) the output throughput of B across 18 cells (geomean); up
+    to 1.40x at concurrency 128, 8192/1024; B leads below concurrency 32 on 1024/1024.' Computed,
+    never typed. Without rounds on both sides it says no interval can be given."""
     s = c.overall[LEAD]
     if not s.n:
         return f"{c.a.name} and {c.b.name} have no clean cell in common: nothing to compare."
-    text = f"{c.a.name} delivers {s.geomean:.2f}x the output throughput of {c.b.name} across {s.n} cells (geomean)"
-    if s.high is not None and s.high > 1:
-        text += f"; up to {s.high:.2f}x at {describe(s.high_at)}"
-    if s.low is not None and s.low < 1:
-        text += f"; {c.b.name} up to {1 / s.low:.2f}x at {describe(s.low_at)}"
+    ci = f" (95% CI {s.interval.low:.2f}-{s.interval.high:.2f})" if s.interval is not None else ""
+    text = f"{c.a.name} delivers {s.geomean:.2f}x{ci} the output throughput of {c.b.name} across {s.n} cells (geomean)"
+    text += _confidence(c, s)
+    told = resolved(c.cells, LEAD)
+    if told.high is not None and told.high > 1:
+        text += f"; up to {told.high:.2f}x at {describe(told.high_at)}"
+    if told.low is not None and told.low < 1:
+        text += f"; {c.b.name} up to {1 / told.low:.2f}x at {describe(told.low_at)}"
     turns = [f"{t} on {seq}" for seq, ts in c.crossovers.items() for t in ts if "takes the lead" in t]
     if turns:
         text += "; " + "; ".join(turns)
@@ -234,3 +261,17 @@ def summary_sentence(c: Comparison) -> str:
     if left:
         text += f" ({left} cells left out: see below)"
     return text + "."
+
+
+def _confidence(c: Comparison, s: Stats) -> str:
+    """What the intervals say, after the geomean: no measurable difference overall, how many cells
+    show none; or that one round in a run leaves no interval to give."""
+    single = one_round([(c.a.name, [r.a for r in c.cells]), (c.b.name, [r.b for r in c.cells])])
+    if single:
+        return f"; no interval can be given: {' and '.join(single)} measured one round (run with --repeat 3 or more)"
+    if s.interval is None:
+        return "; no interval can be given: a cell has one round in a run"
+    text = f"; {NO_DIFFERENCE}" if s.interval.spans_one else ""
+    if s.no_difference:
+        text += f"; {s.no_difference} of {s.n} cells show {NO_DIFFERENCE} (their interval holds 1.00)"
+    return text

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.compare.ratios import LEAD, NOT_SAME_LOAD, Comparison, IsoPoint, describe, fmt_ratio, iso
+from engine.compare.ratios import LEAD, NOT_SAME_LOAD, Comparison, IsoPoint, Stats, describe, fmt_ratio, iso
 
 
 def heading(c: Comparison) -> str:
@@ -23,13 +23,18 @@ def stats_lines(c: Comparison) -> list[str]:
         if s.n:
             where = "; ".join(c.crossovers.get(seq, []))
             out.append(
-                f"{seq}: output tok/s geomean {fmt_ratio(s.geomean)} over {s.n} cells, min {fmt_ratio(s.low)}, "
+                f"{seq}: output tok/s geomean {geomean_text(s)} over {s.n} cells, min {fmt_ratio(s.low)}, "
                 f"max {fmt_ratio(s.high)}" + (f"; {where}" if where else "")
             )
     s = c.overall[LEAD]
     if s.n:
-        out.append(f"overall: output tok/s geomean {fmt_ratio(s.geomean)} over {s.n} cells")
+        out.append(f"overall: output tok/s geomean {geomean_text(s)} over {s.n} cells")
     return out + counter_lines(c)
+
+
+def geomean_text(s: Stats) -> str:
+    """'1.02x', or with its interval '1.02x (95% CI 0.97-1.07)'."""
+    return fmt_ratio(s.geomean) if s.interval is None else s.interval.text()
 
 
 def _pct(value: float | None) -> str:

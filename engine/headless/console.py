@@ -74,7 +74,8 @@ class ConsoleObserver:
             c = event.cell
             lengths = f"{c.seq}{per_request(c)}" if c.dataset else f"ISL/OSL {c.input_len}/{c.output_len}"
             of = f"/{event.total_cells}" if event.total_cells else " (search probe)"
-            self._print(f"cell {c.index + 1}{of}: {c.pace}, {lengths}, {c.num_prompts} requests{conversations(c)}")
+            rnd = f" (round {event.round + 1}/{event.rounds})" if event.rounds else ""
+            self._print(f"cell {c.index + 1}{of}{rnd}: {c.pace}, {lengths}, {c.num_prompts} requests{conversations(c)}")
         elif isinstance(event, LoadProgress):
             if not self._throttled():
                 self._print(
@@ -88,7 +89,7 @@ class ConsoleObserver:
                 )
         elif isinstance(event, CellFinished):
             r = event.result
-            figures = ", ".join(f"{m.label} {m.text(r)}" for m in DONE_LINE)
+            figures = ", ".join(f"{m.label} {m.cell_text(r)}" for m in DONE_LINE)
             self._print(
                 f"  done: {r.completed} ok, {r.failed} failed, {figures}{hardware_note(r)}"
                 + (" [flagged]" if r.flags else "")

@@ -57,6 +57,7 @@ class RequestRecord:
     conversation: int | None = None
     turn: int | None = None
     output_ids: list[int] | None = None
+    round: int | None = None  # a run of several rounds (--repeat N): the round that sent it (0, 1, ...)
 
     @classmethod
     def for_cell(
@@ -105,6 +106,6 @@ class RequestRecord:
 
 
 # Never saved: the answer's ids (the lengths say what was sent). Saved only when set: the rest.
-_OPTIONAL = frozenset(("text", "planned_s", "sent_s", "conversation", "turn"))
+_OPTIONAL = frozenset(("text", "planned_s", "sent_s", "conversation", "turn", "round"))
 _OPTIONAL |= {"reasoning_tokens", "answer_ttft", "reasoning_text"}
 _SAVED = tuple(f.name for f in fields(RequestRecord) if f.name != "output_ids")

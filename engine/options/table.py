@@ -150,6 +150,18 @@ WORKLOAD_OPTIONS: tuple[Option, ...] = (
         form_parse=optional(checked(parse_range)),
     ),
     Option(
+        "--repeat",
+        "load.repeats",
+        "measure every cell N times, in interleaved rounds whose cell order rotates: each figure is the "
+        "mean over the rounds with its 95 percent confidence interval (default 1)",
+        parse=int,
+        metavar="N",
+        field="repeats",
+        label="rounds",
+        example="3",
+        form_parse=lambda text: whole(text) if text else 1,
+    ),
+    Option(
         "--slo",
         "load.slo",
         "service levels in ms, e.g. ttft:500,tpot:50,e2el:10000: goodput per cell",

@@ -1,15 +1,17 @@
 """The curves of a run, as data: one series per ISL/OSL, one point per concurrency.
 
-Shared by the headless console and the TUI so both draw exactly the same thing. Series differ
+Shared by the headless console and the TUI so both draw exactly the same thing. A cell of several
+rounds (--repeat N) has its spread drawn: error bars of its figure's 95% interval. Series differ
 by marker as well as by colour (readable under NO_COLOR and in a pasted log); the legend goes in
 the title, where it never covers a point; a point whose cell is flagged is labelled "C!".
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from engine.report.model import CellResult
+from engine.report.registry import METRICS
 
 MARKERS = ("o", "+", "x", "*", "#", "@", "%", "&")
 
@@ -21,6 +23,12 @@ class Series:
     ys: list[float]
     point_labels: list[str]
     right_axis: bool = False
+    # The half-width of each y's 95% interval over the cell's rounds (0: one round, no interval).
+    y_spread: list[float] = field(default_factory=list)
+
+    def y_top(self) -> list[float]:
+        """Each point's y with its spread above it: how high the series reaches."""
+        return [y + h for y, h in zip(self.ys, self.y_spread or [0.0] * len(self.ys))]
 
 
 @dataclass(frozen=True)
@@ -61,11 +69,15 @@ def _by_seq(cells: list[CellResult]) -> dict[str, list[CellResult]]:
     return groups
 
 
-def _series(label: str, points: list[tuple[float | None, float | None, CellResult]], right: bool = False) -> Series:
+def _series(
+    label: str, points: list[tuple[float | None, float | None, CellResult]], y_key: str, right: bool = False
+) -> Series:
     # A figure that could not be measured (None) is not drawn: no point where there is no value.
     kept = [(x, y, c) for x, y, c in points if x is not None and y is not None]
     labels = [f"{c.load_label.removeprefix('c=')}{'!' if c.flagged else ''}" for _, _, c in kept]
-    return Series(label, [x for x, _, _ in kept], [y for _, y, _ in kept], labels, right)
+    figure = METRICS[y_key]
+    spread = [i.half_width if (i := figure.interval(c)) is not None else 0.0 for _, _, c in kept]
+    return Series(label, [x for x, _, _ in kept], [y for _, y, _ in kept], labels, right, spread)
 
 
 def series(cells: list[CellResult], view: str = "latency") -> list[Series]:
@@ -73,13 +85,15 @@ def series(cells: list[CellResult], view: str = "latency") -> list[Series]:
     for seq, points in _by_seq(cells).items():
         if view == "latency":
             e2e = [(p.mean_e2el_ms / 1000 if p.mean_e2el_ms is not None else None) for p in points]
-            out.append(_series(seq, [(x, p.total_token_throughput, p) for x, p in zip(e2e, points)]))
+            tput = [(x, p.total_token_throughput, p) for x, p in zip(e2e, points)]
+            out.append(_series(seq, tput, "total_token_throughput"))
         elif view == "interactivity":
-            out.append(_series(seq, [(p.interactivity, p.total_token_throughput_per_gpu, p) for p in points]))
+            per_gpu = [(p.interactivity, p.total_token_throughput_per_gpu, p) for p in points]
+            out.append(_series(seq, per_gpu, "total_token_throughput_per_gpu"))
         elif view == "ttft":
-            out.append(_series(f"{seq} TTFT", [(p.load_level, p.median_ttft_ms, p) for p in points]))
+            out.append(_series(f"{seq} TTFT", [(p.load_level, p.median_ttft_ms, p) for p in points], "median_ttft_ms"))
             tpot = [(p.load_level, p.mean_tpot_ms, p) for p in points]
-            out.append(_series(f"{seq} TPOT", tpot, right=True))
+            out.append(_series(f"{seq} TPOT", tpot, "mean_tpot_ms", right=True))
         else:
             raise ValueError(f"unknown view {view!r}: one of {', '.join(v.name for v in VIEWS)}")
     return out
@@ -127,6 +141,8 @@ def draw_runs(plt, runs: list[tuple[str, list[CellResult]]], view_name: str = "l
 def _plot(plt, s: Series, marker: str, color: str | None = None) -> None:
     side = "right" if s.right_axis else "left"
     plt.plot(s.xs, s.ys, marker="braille", yside=side, color=color)
+    if any(s.y_spread):  # rounds: each point's 95% interval as an error bar
+        plt.error(s.xs, s.ys, yerr=s.y_spread, yside=side, color=color)
     for x, y, text in zip(s.xs, s.ys, s.point_labels):
         # The point itself: its marker, then its label.
         plt.text(f"{marker}{text}", x, y, yside=side, alignment="left", color=color)

@@ -27,12 +27,14 @@ from engine.report.run_notes import (
     IsolationNote,
     PromptSeed,
     Resumed,
+    RoundsNote,
     SearchFound,
     ServerNote,
     WorkersNote,
 )
 from engine.shapes.base import ShapeKind
 from engine.shapes.registry import RESULT_FIELDS, by_axis, recognise
+from engine.stats.intervals import Interval
 
 SCHEMA_VERSION = 2
 
@@ -249,6 +251,11 @@ class CellFigures(Reading):
     # The server's own metrics and the hardware's telemetry over the cell (None: not recorded).
     server: ServerCellStats | None = None
     telemetry: TelemetryCellStats | None = None
+    # --repeat N (engine.report.rounds): a round's result has its `round`; a cell's keeps its `rounds` and
+    # per figure of merit the 95% interval of their mean (the cell's figure). Absent for one round.
+    round: int | None = OMIT_NONE
+    rounds: list[CellResult] | None = OMIT_NONE
+    intervals: dict[str, Interval] | None = OMIT_NONE
 
     @model_validator(mode="before")
     @classmethod
@@ -388,4 +395,5 @@ class RunSummary(Reading):
     telemetry: dict[str, str] | None = None
     workers: WorkersNote | None = None  # the load's worker processes
     seed: PromptSeed | None = None  # None: a run from before seeds were recorded (it used load.seed, 0 by default)
+    rounds: RoundsNote | None = OMIT_NONE  # --repeat N: the rounds, their cell orders, the interval's method
     cells: list[CellResult] = Field(default_factory=list)

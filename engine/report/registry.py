@@ -17,6 +17,7 @@ from typing import Any
 from engine.report.model import CellResult
 from engine.shapes.base import Column
 from engine.shapes.registry import COLUMNS as SHAPE_COLUMNS
+from engine.stats.intervals import Interval
 
 
 class Table(Enum):
@@ -64,6 +65,17 @@ class Metric:
             return stand_in
         value = self.value(cell)
         return "n/a" if value is None else self.fmt.format(value)
+
+    def interval(self, cell: CellResult) -> Interval | None:
+        """The 95% interval of the figure's mean over a cell's rounds (None: one round, or not a figure of merit)."""
+        return cell.intervals.get(self.key) if cell.intervals else None
+
+    def cell_text(self, cell: CellResult) -> str:
+        """A cell's figure as its table shows it: with the half-width of its 95% interval where the
+        cell has rounds ("1,234 +-56", engine.report.rounds)."""
+        text = self.text(cell)
+        interval = self.interval(cell)
+        return text if interval is None else f"{text} \u00b1{self.fmt.format(interval.half_width)}"
 
 
 @dataclass(frozen=True)

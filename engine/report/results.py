@@ -134,9 +134,10 @@ class ResultsWriter:
         self.reserve.release()
 
 
-def mark_superseded(requests_path: Path, cells: set[int]) -> int:
-    """Mark the requests of `cells` (indices in the plan) as superseded: a resumed run measures
-    those cells again, and keeps the earlier attempt's records for the record. Returns how many."""
+def mark_superseded(requests_path: Path, cells: set[tuple[int, int]]) -> int:
+    """Mark the requests of `cells` ((index in the plan, round) pairs; a record without a round is
+    of round 0) as superseded: a resumed run measures those cells again, and keeps the earlier
+    attempt's records for the record. Returns how many."""
     if not requests_path.exists():
         return 0
     lines, marked = [], 0
@@ -145,7 +146,7 @@ def mark_superseded(requests_path: Path, cells: set[int]) -> int:
             record = json.loads(line)
         except ValueError:
             continue  # a partial last line from a crash: nothing of it can be trusted
-        if record.get("cell") in cells and not record.get("superseded"):
+        if (record.get("cell"), record.get("round") or 0) in cells and not record.get("superseded"):
             record["superseded"] = True
             marked += 1
         lines.append(json.dumps(record, separators=(",", ":")))

@@ -96,3 +96,13 @@ class PromptSeed(Note):
         return (
             f"seed {self.value} (drawn for this run: prompts differ from other runs'; --seed {self.value} repeats them)"
         )
+
+
+class RoundsNote(Note):
+    """A run of several rounds (--repeat N): each round measures every cell once, in `orders[r]`
+    (cell indices: the plan rotated, from the run's seed, so drift spreads over all cells); a cell's
+    figures are the means over its rounds with a 95% interval by `method`."""
+
+    repeats: int = 1
+    orders: list[list[int]] = []
+    method: str = ""

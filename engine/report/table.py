@@ -16,7 +16,7 @@ def compact_columns(cells: list[CellResult]) -> list[Metric]:
 
 def flag_mark(cell: CellResult) -> str:
     """'!' and the flag codes, for a table's last column ('' when the cell is clean)."""
-    return "! " + ",".join(cell.flag_codes()) if cell.flags else ""
+    return "! " + ",".join(dict.fromkeys(cell.flag_codes())) if cell.flags else ""
 
 
 def flag_notes(cells: list[CellResult]) -> list[str]:
@@ -29,7 +29,7 @@ def summary_table(cells: list[CellResult]) -> str:
     cell's columns (target and achieved rate, goodput) where a cell has them."""
     shown = columns(Table.CONSOLE, cells)
     rows = [[m.label for m in shown] + [FLAG_HEADER]]
-    rows += [[m.text(c) for m in shown] + [flag_mark(c)] for c in cells]
+    rows += [[m.cell_text(c) for m in shown] + [flag_mark(c)] for c in cells]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(v.rjust(w) if i < len(shown) else v for i, (v, w) in enumerate(zip(r, widths))) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

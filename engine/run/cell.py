@@ -36,6 +36,9 @@ from engine.run.watch import LoadWatch
 from engine.server.launcher import Launcher
 from engine.server.launcher_base import ServerInfo
 
+# Round r's seed is the run's + r * this: far from the run's other draws (seed + cell index).
+ROUND_SEED_STEP = 1_000_003
+
 
 @dataclass(frozen=True)
 class CellContext:
@@ -90,16 +93,27 @@ class CellExecutor:
         self.measuring: tuple[Cell, list[RequestRecord]] | None = None  # the cell being measured, its records
         self.cell: Cell | None = None  # the cell started last
         self._load_task: asyncio.Future | None = None  # the load phase running now
+        self.round = 0  # of the cell being measured (--repeat N)
+        self.profile = ctx.profile  # the run's profile, its seed that of the round being measured
+
+    def _round(self, round: int) -> None:
+        """Round r > 0 of a cell draws its prompts and arrivals from the run's seed + r * ROUND_SEED_STEP,
+        so no round resends another's prompts (a prefix cache would serve them)."""
+        self.round, load = round, self.ctx.profile.load
+        seed = load.seed + round * ROUND_SEED_STEP
+        self.profile = self.ctx.profile.model_copy(update={"load": load.model_copy(update={"seed": seed})})
 
     def stop_load(self) -> None:
         """Cancel the load phase running now (a write fault: it raises the fault)."""
         if self._load_task is not None and not self._load_task.done():
             self._load_task.cancel()
 
-    async def run_cell(self, cell: Cell) -> CellResult:
+    async def run_cell(self, cell: Cell, round: int = 0) -> CellResult:
         ctx, emit = self.ctx, self.ctx.observer
         self.cell = cell
-        emit(CellStarted(cell, self.total_cells))
+        self._round(round)
+        repeats = ctx.profile.load.repeats
+        emit(CellStarted(cell, self.total_cells, *((round, repeats) if repeats > 1 else ())))
         telemetry, warmup_tokens = ctx.telemetry, 0
         if telemetry:
             await telemetry.begin_cell(cell)
@@ -114,7 +128,7 @@ class CellExecutor:
             records, duration, client = await self._load_phase(cell, warmup=False, itls=itls)
             ended = time.time()
             window = await telemetry.finish_cell(cell, ended - duration, ended, warmup_tokens) if telemetry else None
-            result = assemble_cell(cell, records, duration, client, ctx.profile, window, itls, self._note_for(cell))
+            result = assemble_cell(cell, records, duration, client, self.profile, window, itls, self._note_for(cell))
         for flag in result.flags:
             emit(Notice("warning", f"cell {cell.label}: {flag.reason}"))
         return result
@@ -129,7 +143,7 @@ class CellExecutor:
         """One pass over prepared requests: the warm-up (unmeasured) or the measurement."""
         ctx, phase = self.ctx, Phase.of(cell, warmup)
         ctx.faults.check()  # a write fault since the last phase (events, telemetry): no load on a full disk
-        requests, notes = await prepare_requests(ctx, cell, phase)
+        requests, notes = await prepare_requests(replace(ctx, profile=self.profile), cell, phase)  # the round's seed
         ctx.faults.check()
         for note in notes:
             ctx.observer(Notice("warning", str(note)))
@@ -178,6 +192,7 @@ class CellExecutor:
         go to the cell's `itls` (memory flat in tokens)."""
         ctx = self.ctx
         keep_text = not ctx.info.usage_reported
+        round = self.round if ctx.profile.load.repeats > 1 else None
 
         def on_record(record: RequestRecord) -> None:
             if (own := requests[record.index]).input_len is not None:  # a dataset request: its own lengths
@@ -187,6 +202,7 @@ class CellExecutor:
                 if record.reasoning_text is not None:
                     record.reasoning_tokens = ctx.factory.count(record.reasoning_text)
                     record.output_tokens += record.reasoning_tokens
+            record.round = round
             records.append(record)
             ctx.writer.add_request(record)
             if itls is not None:
@@ -200,12 +216,12 @@ class CellExecutor:
         output_len, warmup = phase.output_len, phase.warmup
         longest = max((r.output_len or output_len for r in requests), default=output_len)
         common = dict(output_len=output_len, warmup=warmup, on_record=on_record, load=load)
-        common["deadline_s"] = ctx.profile.load.deadline_s(longest)
+        common["deadline_s"] = self.profile.load.deadline_s(longest)
         offsets = None
         if not warmup:  # the shape's send times (None: a closed loop); multi-turn: of conversation starts
             sends = len(requests) // cell.turns if cell.turns else len(requests)
             planned = [r.planned_s for r in requests]
-            offsets = cell.shape.send_times(sends, planned, ctx.profile.load.seed + cell.index)
+            offsets = cell.shape.send_times(sends, planned, self.profile.load.seed + cell.index)
         max_in_flight = cell.concurrency or None
         if cell.turns and not warmup:
             return await run_conversations(

@@ -30,7 +30,9 @@ class RunProgress:
     phase: str = "starting"
     detail: str = ""
     cell: Cell | None = None
-    cells_done: int = 0
+    cells_done: int = 0  # cells measured (with --repeat N: rounds of cells)
+    round: int | None = None  # of the cell being measured, and of how many (None: one round)
+    rounds: int | None = None
     done: int = 0
     failed: int = 0
     in_flight: int = 0
@@ -59,8 +61,8 @@ class RunProgress:
         """Remaining time, from the mean duration of the cells done so far (None before the first)."""
         if not self.cells_done or not self.total_cells:
             return None
-        measured = sum(c.duration for c in self.cells)
-        return measured / self.cells_done * (self.total_cells - self.cells_done)
+        measured = sum(c.duration for c in self.cells)  # a cell of rounds: their total
+        return measured / self.cells_done * (self.total_cells * (self.rounds or 1) - self.cells_done)
 
     def hardware_line(self) -> str:
         """The latest readings in a line: per GPU power and utilisation, or the server's CPU and memory."""
@@ -90,6 +92,7 @@ class RunProgress:
                 self.log.append(f"{event.level}: {event.message}")
             case CellStarted():
                 self.cell, self.total_cells = event.cell, event.total_cells
+                self.round, self.rounds = event.round, event.rounds
                 self.done = self.failed = self.in_flight = 0
                 self.cell_total = event.cell.num_prompts
             case LoadProgress():
@@ -101,8 +104,12 @@ class RunProgress:
                 self.server = event.state
             case TelemetrySampled():
                 self.hardware = event.readings
-            case CellFinished():
-                self.cells.append(event.result)
+            case CellFinished():  # a cell, or its result made again with one more round
+                at = next((i for i, c in enumerate(self.cells) if c.cell == event.result.cell), None)
+                if at is None or event.result.rounds is None:
+                    self.cells.append(event.result)
+                else:
+                    self.cells[at] = event.result
                 self.cells_done += 1
             case RunFinished():
                 self.status, self.results_dir, self.error = event.status, event.results_dir, event.error

@@ -13,18 +13,20 @@ from engine.plan import Cell
 from engine.profiles import ResolvedProfile
 from engine.report.model import CellResult, RunSummary
 from engine.report.results import mark_superseded, read_summary
+from engine.report.rounds import measured_rounds
 from engine.report.run_notes import Resumed
 
 
 def resumed_summary(profile: ResolvedProfile, plan: list[Cell], run_dir: Path, observer: Observer) -> RunSummary:
     """The summary of the run in `run_dir`, ready to go on: a resume recorded, its unfinished cells' requests marked."""
     summary = read_summary(run_dir / "summary.json")
-    done = {result_key(c) for c in summary.cells}
-    todo = [c for c in plan if cell_key(c) not in done]
-    unfinished = {c.index for c in todo}
+    done = done_rounds(summary.cells)
+    rounds = range(profile.load.repeats)
+    todo = [(c, r) for r in rounds for c in plan if (cell_key(c), r) not in done]
+    unfinished = {(c.index, r) for c, r in todo}
     if profile.grid.search:  # probes are made as the search goes: the one cut short is the unfinished one
         finished = {c.cell for c in summary.cells}
-        unfinished = {i for i in _request_cells(run_dir / "requests.jsonl") if i not in finished}
+        unfinished = {(i, 0) for i in _request_cells(run_dir / "requests.jsonl") if i not in finished}
     marked = mark_superseded(run_dir / "requests.jsonl", unfinished)
     at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     summary.resumed.append(
@@ -38,6 +40,9 @@ def resumed_summary(profile: ResolvedProfile, plan: list[Cell], run_dir: Path, o
         )
     else:
         progress = f"{len(summary.cells)} of {len(plan)} cells done, {len(todo)} to run"
+        if profile.load.repeats > 1:
+            measured = len(plan) * profile.load.repeats - len(todo)
+            progress = f"{measured} of {len(plan)} cells x {profile.load.repeats} rounds done, {len(todo)} to run"
     observer(
         Notice(
             "info",
@@ -59,6 +64,11 @@ def _key(level: float, seq: str) -> tuple[float, str]:
     """A cell's place in the grid: its request rate or concurrency, and its lengths or dataset label
     (lengths alone would not tell two multi-turn or random cells with per-request lengths apart)."""
     return float(level), seq
+
+
+def done_rounds(cells: list[CellResult]) -> set[tuple[tuple[float, str], int]]:
+    """The (cell's place, round) pairs a run's results hold (a run of one round: round 0)."""
+    return {(result_key(c), r) for c in cells for r in measured_rounds(c)}
 
 
 def result_key(result: CellResult) -> tuple[float, str]:

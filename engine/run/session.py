@@ -28,10 +28,11 @@ from engine.redact import Redactor, secret_values
 from engine.report.diskspace import FaultLatch, WriteFault
 from engine.report.model import CellResult, RunSummary
 from engine.report.results import ResultsWriter, new_run_dir
-from engine.report.run_notes import InterruptedCell, IsolationNote, ServerNote
+from engine.report.rounds import add_round, round_orders
+from engine.report.run_notes import InterruptedCell, IsolationNote, RoundsNote, ServerNote
 from engine.run.cell import CellContext, CellExecutor
 from engine.run.outcome import RunOutcome, judge
-from engine.run.resume import cell_key, result_key, resumed_summary
+from engine.run.resume import cell_key, done_rounds, resumed_summary
 from engine.run.search_run import run_searches
 from engine.run.seed import run_seed, seeded
 from engine.run.senders import choose_workers, probe_ray, start_pool
@@ -41,6 +42,7 @@ from engine.server import isolation
 from engine.server.discovery import DiscoveryError
 from engine.server.launcher import LaunchError, make_launcher, run_isolation
 from engine.server.launcher_base import ServerInfo, profile_env
+from engine.stats.intervals import MEAN_METHOD
 
 
 class RunSession:
@@ -244,22 +246,28 @@ class RunSession:
         if self.profile.grid.search:
             await run_searches(self.profile, info, writer, self._measure, self.observer)
             return
-        done = {result_key(c) for c in writer.summary.cells}
-        for cell in self.plan:
-            if cell_key(cell) in done:
-                continue  # finished before a resume
-            if info.max_model_len and cell.longest_request > info.max_model_len:
-                longest = f"a conversation's last turn ({cell.turns} x (ISL+OSL))" if cell.turns else "ISL+OSL"
-                why = f"cell {cell.label} skipped: {longest} exceeds the server's max_model_len {info.max_model_len}"
-                writer.summary.skipped.append(why)
-                self.observer(Notice("warning", why))
-                continue
-            await self._measure(cell)
+        summary, repeats = writer.summary, self.profile.load.repeats
+        orders = round_orders([c.index for c in self.plan], repeats, summary.seed.value)
+        if repeats > 1:  # a resume keeps the orders its run recorded
+            summary.rounds = summary.rounds or RoundsNote(repeats=repeats, orders=orders, method=MEAN_METHOD)
+            orders = summary.rounds.orders
+        by_index = {c.index: c for c in self.plan}
+        done = done_rounds(summary.cells)
+        for r, order in enumerate(orders):
+            for cell in map(by_index.__getitem__, order):
+                if (cell_key(cell), r) in done:
+                    continue  # finished before a resume
+                if (why := too_long(cell, info)) is not None:
+                    if r == 0:  # said once, not once a round
+                        summary.skipped.append(why)
+                        self.observer(Notice("warning", why))
+                    continue
+                await self._measure(cell, r)
 
-    async def _measure(self, cell: Cell) -> CellResult:
-        """One cell, recorded; then a check that the server is still there."""
+    async def _measure(self, cell: Cell, round: int = 0) -> CellResult:
+        """One cell (one round of it), recorded; then a check that the server is still there."""
         ctx = self.executor.ctx
-        result = await self.executor.run_cell(cell)
+        result = await self.executor.run_cell(cell, round)
         if (why := ctx.launcher.gone()) is not None:
             # Gone before the watch's next look (its requests all failed at once): as for a cut cell,
             # its requests stay in requests.jsonl unsummarised, and a resume measures it again.
@@ -267,14 +275,25 @@ class RunSession:
             ctx.writer.summary.interrupted_cell = InterruptedCell(cell=cell.label, index=cell.index, recorded=recorded)
             raise LoadFault(f"{why}, during cell {cell.label}", "see server.log in the results folder")
         result.gpu_hour_cost = self.profile.hardware.gpu_hour_cost
-        ctx.writer.summary.cells.append(result)
+        repeats = self.profile.load.repeats
+        if repeats > 1:
+            result = result.model_copy(update={"round": round})
+        whole = add_round(ctx.writer.summary.cells, result, repeats)
         ctx.writer.write_summary()
-        self.observer(CellFinished(cell, result))
+        self.observer(CellFinished(cell, whole))
         if result.failed and (why := await ctx.launcher.unreachable()):
             raise LaunchError(
                 f"the server at {ctx.launcher.base_url} stopped answering during cell {cell.label}: {why}"
             )
         return result
+
+
+def too_long(cell: Cell, info: ServerInfo) -> str | None:
+    """Why a cell cannot be sent to this server (its longest request over max_model_len), or None."""
+    if not info.max_model_len or cell.longest_request <= info.max_model_len:
+        return None
+    longest = f"a conversation's last turn ({cell.turns} x (ISL+OSL))" if cell.turns else "ISL+OSL"
+    return f"cell {cell.label} skipped: {longest} exceeds the server's max_model_len {info.max_model_len}"
 
 
 async def _stop_server(launcher) -> None:

@@ -80,7 +80,7 @@ def cells_table(cells: list[CellResult]) -> str:
     head = "".join(f"<th>{e(m.label)}</th>" for m in shown) + f"<th class=text>{FLAG_HEADER}</th>"
     rows = []
     for c in cells:
-        values = "".join(f"<td>{e(m.text(c))}</td>" for m in shown)
+        values = "".join(f"<td>{e(m.cell_text(c))}</td>" for m in shown)
         reasons = "<br>".join(f"! <b>{e(f.code)}</b>: {e(f.reason)}" for f in c.flags)
         cls = " class=flagged" if c.flags else ""
         rows.append(f"<tr{cls}>{values}<td class=flag>{reasons}</td></tr>")

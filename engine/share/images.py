@@ -89,6 +89,8 @@ def write_pngs(runs: list[Run], folder: Path) -> list[Path]:
                 linestyle="--" if s.right_axis else "-",
                 label=s.label,
             )
+            if any(s.y_spread):  # rounds: each point's 95% interval
+                axis.errorbar(s.xs, s.ys, yerr=s.y_spread, fmt="none", ecolor=colour, capsize=4, linewidth=1.2)
             for x, y, text in zip(s.xs, s.ys, s.point_labels):
                 flagged = text.endswith("!")
                 axis.annotate(

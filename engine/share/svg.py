@@ -108,8 +108,8 @@ def chart(series: list[Series], view: View, width: int = 600, height: int = 420,
         width - left - right_margin,
         height - top - bottom,
         nice_ticks(1.08 * max((x for _, s in drawn for x in s.xs), default=1.0)),
-        nice_ticks(1.08 * max((y for _, s in drawn if not s.right_axis for y in s.ys if y == y), default=1.0)),
-        nice_ticks(1.08 * max((y for _, s in drawn if s.right_axis for y in s.ys if y == y), default=1.0)),
+        nice_ticks(1.08 * max((y for _, s in drawn if not s.right_axis for y in s.y_top() if y == y), default=1.0)),
+        nice_ticks(1.08 * max((y for _, s in drawn if s.right_axis for y in s.y_top() if y == y), default=1.0)),
     )
     out = [
         f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width} {height}' width='{width}' height='{height}' "
@@ -197,6 +197,11 @@ def _series(f: _Frame, i: int, s: Series) -> list[str]:
     for segment in (seg for seg in segments if seg):
         line = " ".join(segment)
         out.append(f"<polyline points='{line}' fill='none' stroke='{colour}' stroke-width='1.8'{dash}/>")
+    for (x, y), vy, half in zip(pts, s.ys, s.y_spread):
+        if y is not None and half > 0:  # rounds: the 95% interval, a whisker with caps
+            low, high = f.py(max(0.0, vy - half), s.right_axis), f.py(vy + half, s.right_axis)
+            whisker = f"M{x:.1f},{low:.1f}V{high:.1f}M{x - 4:.1f},{low:.1f}h8M{x - 4:.1f},{high:.1f}h8"
+            out.append(f"<path d='{whisker}' stroke='{colour}' stroke-width='1.2' fill='none'/>")
     for (x, y), text, vx, vy in zip(pts, s.point_labels, s.xs, s.ys):
         if y is None:
             continue

@@ -91,7 +91,11 @@ class LiveScreen(Screen):
         if isinstance(event, LoadProgress):
             self.query_one("#rate", RatePlot).show(list(self.progress.tps_history))
         elif isinstance(event, CellFinished):
-            self.query_one("#cells", CellTable).add_cell(event.result)
+            table = self.query_one("#cells", CellTable)
+            if len(table.cells) < len(self.progress.cells):
+                table.add_cell(event.result)
+            else:  # another round of a cell shown: its row made again
+                table.show(self.progress.cells)
             self.query_one(WorkerHealthLine).show_cell(event.result)  # the latest cell's workers
             self.query_one("#curve", CurvePlot).show(self.progress.cells)
         elif isinstance(event, RunFinished):
@@ -104,6 +108,7 @@ class LiveScreen(Screen):
         cell = p.cell
         where = (
             f"cell {cell.index + 1}{f'/{p.total_cells}' if p.total_cells else ''} {cell.label}"
+            + (f" round {p.round + 1}/{p.rounds}" if p.rounds else "")
             if cell
             else "no cell yet"
         )

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from engine.compare.ratios import Comparison, against_last, iso, summary_sentence, table_rows
+from engine.compare.ratios import CellRatio, Comparison, against_last, iso, summary_sentence, table_rows
 from engine.compare.sources import Run
 from engine.report.model import CellResult
 from engine.report.registry import COMPARED, Metric, Table, columns
@@ -25,13 +25,27 @@ def comparison_block(c: Comparison) -> Block:
     return Block(f"{c.a.name} vs {c.b.name}", table_rows(c), [summary_sentence(c)])
 
 
+def _intervals(r: CellRatio) -> dict[str, list[float] | None]:
+    """Each ratio's 95% interval as [low, high] (None: one round in either run)."""
+    return {k: None if i is None else [i.low, i.high] for k, i in r.intervals.items()}
+
+
+def _ends(r: CellRatio) -> list[str]:
+    """Each compared ratio's 95% interval as two CSV fields (empty without one)."""
+    out: list[str] = []
+    for m in COMPARED:
+        i = r.intervals.get(m.key)
+        out += ["", ""] if i is None else [f"{i.low:.4f}", f"{i.high:.4f}"]
+    return out
+
+
 def comparison_data(c: Comparison) -> dict[str, Any]:
     """A comparison as `compare --json` writes it: the ratios per cell, their statistics, what was left out."""
     return {
         "a": c.a.name,
         "b": c.b.name,
         "summary": summary_sentence(c),
-        "cells": [{"cell": list(r.key), "ratios": r.ratios} for r in c.cells],
+        "cells": [{"cell": list(r.key), "ratios": r.ratios, "intervals": _intervals(r)} for r in c.cells],
         "overall": {f: asdict(s) for f, s in c.overall.items()},
         "by_seq": {seq: {f: asdict(s) for f, s in figs.items()} for seq, figs in c.by_seq.items()},
         "crossovers": c.crossovers,
@@ -62,11 +76,14 @@ class ComparisonSubject:
         return [comparison_block(c) for c in self.comparisons]
 
     def records(self) -> list[list[str]]:
-        rows = [["a", "b", "workload", "axis", "level", *(m.key for m in COMPARED)]]  # the cell's key: compare.cells
+        """One row per compared cell: its key (compare.cells), each ratio, then each ratio's 95%
+        interval (empty without rounds on both sides)."""
+        bounds = [f"{m.key}_{end}" for m in COMPARED for end in ("low", "high")]
+        rows = [["a", "b", "workload", "axis", "level", *(m.key for m in COMPARED), *bounds]]
         for c in self.comparisons:
             for r in c.cells:
                 ratios = ("" if r.ratios[m.key] is None else f"{r.ratios[m.key]:.4f}" for m in COMPARED)
-                rows.append([c.a.name, c.b.name, r.key.seq, r.key.axis, f"{r.key.level:g}", *ratios])
+                rows.append([c.a.name, c.b.name, r.key.seq, r.key.axis, f"{r.key.level:g}", *ratios, *_ends(r)])
         return rows
 
     def data(self) -> dict[str, Any]:
@@ -99,7 +116,7 @@ class RunsSubject:
         for run in self.runs:
             shown = columns(Table.CONSOLE, run.cells)
             rows = [[m.label for m in shown] + [FLAG_HEADER]]
-            rows += [[m.text(c) for m in shown] + [flag_mark(c)] for c in run.cells]
+            rows += [[m.cell_text(c) for m in shown] + [flag_mark(c)] for c in run.cells]
             notes = flag_notes(run.cells) if run.cells else ["no cell finished: nothing to tabulate"]
             out.append(Block(run.name, rows, notes))
         return out
