@@ -9,7 +9,7 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 # Utilities with no engine imports of their own, usable from any layer.
-BASE = {"loop", "redact", "spawn", "exits", "values"}
+BASE = {"loop", "redact", "spawn", "exits", "values", "stats"}
 # Each layer, and the layers it may import (besides itself and BASE).
 LAYERS = {
     "loop": set(),
@@ -17,6 +17,7 @@ LAYERS = {
     "spawn": set(),
     "exits": set(),
     "values": set(),
+    "stats": set(),  # means and confidence intervals over rounds
     # Each load shape, whole (engine/shapes): its grid fields, options, plan, figures and words. It
     # declares its options with engine.options' Option type and parsers (option.py, parse.py: no
     # engine import beyond values), and the option table gathers them: the two layers import each
