@@ -22,6 +22,7 @@ from engine.report.results import read_summary
 from engine.run.eventlog import EVENTS_FILE, EventLog
 from engine.run.outcome import RunOutcome
 from engine.run.session import RunSession
+from engine.sweep.frontier import write_frontier
 from engine.sweep.model import SweepFile, Variant, read_sweep, write_sweep
 from engine.sweep.progress import SweepClock
 from engine.sweep.variants import VariantPlan
@@ -136,10 +137,6 @@ class SweepRunner:
 
     def _frontier(self) -> None:
         """The frontier over every finished variant's cells, into sweep.json (engine/sweep/frontier.py)."""
-        try:
-            from engine.sweep.frontier import write_frontier
-        except ImportError:  # until the frontier lands beside the sweep
-            return
         try:
             write_frontier(self.dir)
             self.sweep = read_sweep(self.dir)
