@@ -123,6 +123,7 @@ def test_the_order_rotates_each_round_from_the_seed():
     positions = {c: {o.index(c) // 2 for o in orders} for c in range(6)}
     assert all(p == {0, 1, 2} for p in positions.values())
     assert {round_orders(list(range(6)), 3, seed=s)[0][0] for s in range(20)} != {0}  # the start is drawn
+    assert all(round_orders(list(range(6)), 1, seed=s) == [list(range(6))] for s in range(20))  # one round: as planned
     two = round_orders([0, 1], 3, seed=1)
     assert two[0] != two[1] and two[1] != two[2]  # fewer cells than rounds: still a turn each round
 

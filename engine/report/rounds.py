@@ -40,8 +40,11 @@ WITH_INTERVAL = frozenset(m.key for m in METRICS.values() if m.higher_is_better 
 
 def round_orders(cells: list[int], repeats: int, seed: int) -> list[list[int]]:
     """Each round's order of `cells` (plan indices): the plan rotated from a start drawn from
-    `seed`, by a step of cells // repeats (at least 1) more each round."""
+    `seed`, by a step of cells // repeats (at least 1) more each round. One round keeps the plan's
+    order: it has no drift to spread, and the grid is measured as it was written."""
     n = len(cells)
+    if repeats == 1:
+        return [list(cells)]
     if n == 0:
         return [[] for _ in range(repeats)]
     start, step = random.Random(seed).randrange(n), max(1, n // repeats)
