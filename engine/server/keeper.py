@@ -90,8 +90,17 @@ def server_of(proc: subprocess.Popen) -> tuple[int, int] | None:
     return (child[0], started) if started is not None else None
 
 
+KEEPER_EXIT_S = 1.0  # how long a killed keeper's exit may trail its server's (bounds the wait in gone)
+
+
 def gone(proc: subprocess.Popen, server: tuple[int, int] | None) -> str | None:
     """Why the server is gone, None while the keeper and the server's first process both run."""
+    if server is not None and start_time(server[0]) != server[1]:
+        # A killed keeper takes its server with it (PR_SET_PDEATHSIG) a moment before its own exit
+        # can be read: wait that moment, so that the cause is named rather than its effect.
+        deadline = time.monotonic() + KEEPER_EXIT_S
+        while keeper_exit(proc) is None and time.monotonic() < deadline:
+            time.sleep(0.01)
     code = keeper_exit(proc)
     if code is not None and code < 0:
         return f"the server's keeper process (pid {proc.pid}) was killed by {signal.Signals(-code).name}"
