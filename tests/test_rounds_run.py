@@ -30,9 +30,10 @@ async def until_requests_done(stream) -> bytes:
 
 
 async def test_a_repeated_run_resumed_measures_each_missing_round_once(vllm_server, tiny_model, tmp_path):
+    # 256 output tokens: each request outlasts a progress tick, so the last cell is seen part-done
     args = [
         *("--no-ui", "--endpoint", vllm_server.base_url, "--tokenizer", str(tiny_model), "--results", str(tmp_path)),
-        *("--seq", "16/48", "--concurrency", "1,2", "--warmup", "0", "--repeat", "2", "--seed", "5"),
+        *("--seq", "16/256", "--concurrency", "1,2", "--warmup", "0", "--repeat", "2", "--seed", "5"),
     ]
     proc = await start(*args)
     seen = b""
