@@ -157,3 +157,14 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path, capsys):
     assert "nothing to resume" in capsys.readouterr().err
     assert main(["--no-ui", "--resume", str(folder), "--concurrency", "4"]) == 2
     assert "leave out --concurrency" in capsys.readouterr().err
+
+
+def test_a_short_flag_reaches_the_server_as_written():
+    # vLLM takes `-tp`; `--tp` is not one of its flags. A long flag's dashes stay optional.
+    typed = with_typed(None, [parse_axis("-tp=1,2"), parse_axis("--max-num-seqs=4")], [], [])
+    assert typed.flags == {"-tp": ["1", "2"], "max-num-seqs": ["4"]}
+    plans = _swept(flags={"-tp": ["1", "2"]}, exclude=[{"-tp": "1"}])
+    assert [p.name for p in plans] == ["-tp=2"] and plans[0].run == "01-tp-2"
+    assert plans[0].profile.recipe.args[-2:] == ["-tp", "2"] and "--tp" not in plans[0].profile.recipe.args
+    assert plans[0].gpus == 2
+    assert with_flags(["-tp", "1", "--seed", "3"], {"-tp": "4"}) == ["--seed", "3", "-tp", "4"]
