@@ -14,7 +14,16 @@ import asyncio
 import os
 from pathlib import Path
 
-from engine.events import CellStarted, Event, Notice, Observer, RunFinished, SweepProgress, VariantFinished
+from engine.events import (
+    CellStarted,
+    Event,
+    Notice,
+    Observer,
+    RunFinished,
+    SweepFinished,
+    SweepProgress,
+    VariantFinished,
+)
 from engine.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from engine.plan import build_plan
 from engine.profiles import load_profile
@@ -23,7 +32,7 @@ from engine.run.eventlog import EVENTS_FILE, EventLog
 from engine.run.outcome import RunOutcome
 from engine.run.session import RunSession
 from engine.sweep.frontier import write_frontier
-from engine.sweep.model import SweepFile, Variant, read_sweep, write_sweep
+from engine.sweep.model import SWEEP_FILE, SweepFile, Variant, read_sweep, write_sweep
 from engine.sweep.progress import SweepClock
 from engine.sweep.variants import VariantPlan
 
@@ -130,15 +139,22 @@ class SweepRunner:
         else:
             status, code, error = "completed", EXIT_OK, None
         self._save(status=status, pid=None)
-        if not self.stopping:
-            self._frontier()
-        self.observer(RunFinished(status, str(self.dir), [], error, code))
+        holds = (
+            "each variant's status and the frontier"
+            if not self.stopping and self._frontier()
+            else "each variant's status"
+        )
+        wrote = [f"{self.dir / SWEEP_FILE} ({holds})"]
+        self.observer(SweepFinished(status, str(self.dir), [], error, code, wrote=wrote))
         return code
 
-    def _frontier(self) -> None:
-        """The frontier over every finished variant's cells, into sweep.json (engine/sweep/frontier.py)."""
+    def _frontier(self) -> bool:
+        """The frontier over every finished variant's cells, into sweep.json (engine/sweep/frontier.py);
+        False where it could not be written (a warning says why)."""
         try:
             write_frontier(self.dir)
             self.sweep = read_sweep(self.dir)
+            return True
         except Exception as exc:  # the variants' results stand without it; say why it is missing
             self.observer(Notice("warning", f"frontier not written: {exc.__class__.__name__}: {exc}"))
+            return False
