@@ -100,6 +100,9 @@ class CellStarted(Event):
     # --repeat N: which round (0, 1, ...) of `rounds` (None: a run of one round)
     round: int | None = None
     rounds: int | None = None
+    # (cell, round)s this run has left to measure, this one included: a resume counts only what it
+    # has left (None: not known ahead, a search's probes; or an older events.jsonl)
+    left: int | None = None
 
 
 @dataclass

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from engine.events import (
+    CellFinished,
     CellStarted,
     Event,
     Notice,
@@ -30,6 +31,7 @@ from engine.profiles import load_profile
 from engine.report.results import read_summary
 from engine.run.eventlog import EVENTS_FILE, EventLog
 from engine.run.outcome import RunOutcome
+from engine.run.resume import rounds_left
 from engine.run.session import RunSession
 from engine.sweep.frontier import write_frontier
 from engine.sweep.model import SWEEP_FILE, SweepFile, Variant, read_sweep, write_sweep
@@ -44,7 +46,9 @@ class SweepRunner:
         self.session: RunSession | None = None  # the variant running now
         self.stopping: str | None = None  # why the sweep was asked to stop
         grid = plans[0].profile.grid  # every variant runs the same grid
-        self.clock = SweepClock(0 if grid.search else len(build_plan(grid)))
+        self.cells = [] if grid.search else build_plan(grid)
+        self.clock = SweepClock(len(self.cells), plans[0].profile.load.repeats)
+        self.left: list[int] = []  # the variant running: a cell index per (cell, round) it has left
 
     def stop(self, why: str) -> None:
         """Stop the variant running now as a run is stopped; the variants after it do not start."""
@@ -80,13 +84,15 @@ class SweepRunner:
             self._record(plan.name, record, RunOutcome("completed", EXIT_OK, run_dir))
             return
         profile = load_profile(str(run_dir / "profile.toml")) if resume else plan.profile
+        done = read_summary(run_dir / "summary.json").cells if resume else []
+        self.left = [c.index for c, _ in rounds_left(self.cells, profile.load.repeats, done)]
         self._set(plan.name, status="running", error=None)
         self.session = session = RunSession(profile, self.observer, self.dir, run_dir=run_dir, resume=resume)
         if self.stopping:
             session.stop_reason = f"interrupted: {self.stopping}"
         own = EventLog(run_dir / EVENTS_FILE, session.redact, session.faults)
         session.observer = self._tee(own, index, plan.name, variants_after)
-        eta = self.clock.eta_s(0, variants_after, starting=True)
+        eta = self.clock.eta_s(self.left, variants_after, starting=True)
         self.observer(SweepProgress(index + 1, len(self.plans), plan.name, 0, self.clock.cells, eta))
         try:
             outcome = await session.run()
@@ -107,8 +113,10 @@ class SweepRunner:
             if isinstance(event, RunFinished):
                 return
             self.observer(event)
+            if isinstance(event, CellFinished) and event.cell.index in self.left:
+                self.left.remove(event.cell.index)
             if isinstance(event, CellStarted):
-                eta = self.clock.eta_s(event.cell.index, variants_after)
+                eta = self.clock.eta_s(self.left, variants_after)
                 cells = event.total_cells
                 self.observer(SweepProgress(index + 1, len(self.plans), name, event.cell.index + 1, cells, eta))
 
