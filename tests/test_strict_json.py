@@ -58,3 +58,11 @@ def test_dumps_writes_null_for_nan_and_inf_and_strict_loads_rejects_them():
     )
     with pytest.raises(ValueError, match="Infinity"):
         strict_loads('{"df": Infinity}')
+
+
+def test_summary_json_with_a_figure_that_is_not_finite_is_strict_json(tmp_path):
+    from tests.test_compare import cell
+
+    SummaryFile(tmp_path).write(RunSummary(profile="p", cells=[cell(1, tput=math.nan), cell(4, tput=math.inf)]))
+    raw = strict_loads((tmp_path / "summary.json").read_text())
+    assert [c["output_throughput"] for c in raw["cells"]] == [None, None]
