@@ -108,12 +108,13 @@ class CellExecutor:
         if self._load_task is not None and not self._load_task.done():
             self._load_task.cancel()
 
-    async def run_cell(self, cell: Cell, round: int = 0) -> CellResult:
+    async def run_cell(self, cell: Cell, round: int = 0, left: int | None = None) -> CellResult:
+        """One round of `cell`; `left`: the (cell, round)s the run has left, this one included."""
         ctx, emit = self.ctx, self.ctx.observer
         self.cell = cell
         self._round(round)
         repeats = ctx.profile.load.repeats
-        emit(CellStarted(cell, self.total_cells, *((round, repeats) if repeats > 1 else ())))
+        emit(CellStarted(cell, self.total_cells, *((round, repeats) if repeats > 1 else (None, None)), left=left))
         telemetry, warmup_tokens = ctx.telemetry, 0
         if telemetry:
             await telemetry.begin_cell(cell)
