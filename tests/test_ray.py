@@ -281,11 +281,11 @@ async def test_two_ray_workers_on_vllm_give_exact_counts(vllm_server, ray_cluste
     assert cell.total_output_tokens == 12 * 32 and cell.total_input_tokens == 12 * 64
     assert cell.output_len_mismatches == 0 and cell.input_len_mismatches == 0
     workers = cell.client_workers
-    assert [w["worker"] for w in workers] == [0, 1] and len({w["pid"] for w in workers}) == 2
+    assert [w.worker for w in workers] == [0, 1] and len({w.pid for w in workers}) == 2
     # This host, and the address Ray knows its node by (hosts may share a name: containers, namespaces).
-    assert all(w["host"].startswith(f"{socket.gethostname()} (") for w in workers), workers
+    assert all(w.host.startswith(f"{socket.gethostname()} (") for w in workers), workers
     # The same kernel as the coordinator: one clock, offset 0 exactly (the estimate is in the notes).
-    assert all(w["clock_offset_s"] == 0.0 and w["clock_uncertainty_s"] == 0.0 for w in workers)
+    assert all(w.clock_offset_s == 0.0 and w.clock_uncertainty_s == 0.0 for w in workers)
     assert any("Ray cluster at" in n for n in notes) and sum("Ray worker" in n for n in notes) == 2
     measured = _measured(outcome.results_dir)
     assert sorted(r["index"] for r in measured) == list(range(12))
@@ -341,7 +341,7 @@ async def test_a_ray_worker_killed_mid_cell_fails_what_it_held_and_the_run_goes_
     # The next cell started the dead worker again, as a new actor.
     assert second.failed == 0 and second.completed == second.num_prompts == 16
     assert second.total_output_tokens == 16 * 48 and second.output_len_mismatches == 0
-    assert killed[0] not in {w["pid"] for w in second.client_workers}
+    assert killed[0] not in {w.pid for w in second.client_workers}
     assert not _no_relays_left(ray_cluster)
 
 

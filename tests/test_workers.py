@@ -103,9 +103,9 @@ async def test_three_workers_merge_into_one_workers_totals():
     assert merged.total_output_tokens == n * osl and merged.output_len_mismatches == 0
     # Percentiles computed once over every record, whichever worker sent it.
     assert merged.p99_itl_ms is not None and merged.p99_ttft_ms is not None
-    assert [w["worker"] for w in merged.client_workers] == [0, 1, 2]
+    assert [w.worker for w in merged.client_workers] == [0, 1, 2]
     assert merged.client_cpu_s == pytest.approx(sum(h.cpu_s for h in health))
-    assert all(w["lag_p99_ms"] >= 0 and w["cpu_s"] > 0 for w in merged.client_workers)
+    assert all(w.lag_p99_ms >= 0 and w.cpu_s > 0 for w in merged.client_workers)
 
 
 async def test_more_workers_than_slots_uses_only_as_many_as_slots():
@@ -305,7 +305,7 @@ async def test_a_worker_killed_mid_cell_fails_what_it_held_and_the_cell_ends():
     assert health[1].died == f"load worker 1 (pid {victim}) died (killed by SIGKILL)"
     assert health[1].pid == victim and health[1].lags_s and health[1].cpu_s > 0
     kept_in_cell = summarize_cell(cell, records, 1.0, 1, merge_workers(health)).client_workers
-    assert "died" not in kept_in_cell[0] and kept_in_cell[1]["died"] == health[1].died  # summary.json keeps it
+    assert kept_in_cell[0].died is None and kept_in_cell[1].died == health[1].died  # summary.json keeps it
 
 
 def test_inprocess_mode_refuses_several_workers(capsys, tmp_path):
@@ -335,7 +335,7 @@ async def test_two_workers_on_vllm_give_exact_counts(vllm_server, tmp_path):
     assert cell.failed == 0 and cell.completed == cell.num_prompts == 12
     assert cell.total_output_tokens == 12 * 32 and cell.total_input_tokens == 12 * 64
     assert cell.output_len_mismatches == 0 and cell.input_len_mismatches == 0
-    assert [w["worker"] for w in cell.client_workers] == [0, 1]
+    assert [w.worker for w in cell.client_workers] == [0, 1]
     lines = (outcome.results_dir / "requests.jsonl").read_text().splitlines()
     measured = [json.loads(x) for x in lines if not json.loads(x)["warmup"]]
     assert sorted(r["index"] for r in measured) == list(range(12))
