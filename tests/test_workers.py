@@ -13,7 +13,7 @@ import time
 import pytest
 
 from engine.headless.cli import main
-from engine.load.client import CellLoad, HttpTarget, PreparedRequest, new_session, run_closed_loop
+from engine.load.client import CellLoad, HttpTarget, PhaseSend, PreparedRequest, new_session, run_closed_loop
 from engine.load.prompts import Prompt, request_body
 from engine.load.record import RequestRecord
 from engine.load.worker import Job, WorkerConfig, _Dealer
@@ -56,10 +56,9 @@ async def one_process(server: FakeServer, cell: Cell, requests: list[PreparedReq
             HttpTarget(session, server.url, "completions", "fake-model"),
             cell,
             requests,
-            output_len=cell.output_len,
-            warmup=False,
-            on_record=records.append,
-            load=CellLoad(total=len(requests)),
+            PhaseSend(
+                output_len=cell.output_len, warmup=False, on_record=records.append, load=CellLoad(total=len(requests))
+            ),
         )
     return records
 
@@ -78,14 +77,19 @@ async def test_three_workers_merge_into_one_workers_totals():
             records: list[RequestRecord] = []
             load = CellLoad(total=n)
             duration, health = await asyncio.wait_for(
-                pool.run_phase(cell, requests, None, output_len=osl, warmup=False, on_record=records.append, load=load),
+                pool.run_phase(
+                    cell, requests, None, PhaseSend(output_len=osl, warmup=False, on_record=records.append, load=load)
+                ),
                 SAFETY_S,
             )
             # A second phase on the same workers (a cell's warm-up, then its measurement).
             again: list[RequestRecord] = []
             await asyncio.wait_for(
                 pool.run_phase(
-                    cell, requests, None, output_len=osl, warmup=False, on_record=again.append, load=CellLoad(total=n)
+                    cell,
+                    requests,
+                    None,
+                    PhaseSend(output_len=osl, warmup=False, on_record=again.append, load=CellLoad(total=n)),
                 ),
                 SAFETY_S,
             )
@@ -116,7 +120,10 @@ async def test_more_workers_than_slots_uses_only_as_many_as_slots():
             records: list[RequestRecord] = []
             _, health = await asyncio.wait_for(
                 pool.run_phase(
-                    cell, prepared(6, 4), None, output_len=4, warmup=False, on_record=records.append, load=CellLoad(6)
+                    cell,
+                    prepared(6, 4),
+                    None,
+                    PhaseSend(output_len=4, warmup=False, on_record=records.append, load=CellLoad(6)),
                 ),
                 SAFETY_S,
             )
@@ -138,7 +145,10 @@ async def test_an_open_loop_schedule_dealt_over_workers_keeps_its_plan():
             records: list[RequestRecord] = []
             duration, health = await asyncio.wait_for(
                 pool.run_phase(
-                    cell, prepared(n, 4), offsets, output_len=4, warmup=False, on_record=records.append, load=load
+                    cell,
+                    prepared(n, 4),
+                    offsets,
+                    PhaseSend(output_len=4, warmup=False, on_record=records.append, load=load),
                 ),
                 SAFETY_S,
             )
@@ -174,8 +184,8 @@ async def test_an_open_loops_cap_is_one_over_every_worker():
             records: list[RequestRecord] = []
             _, health = await asyncio.wait_for(
                 watched(
-                    cell, prepared(n, 4), offsets, output_len=4, warmup=False, on_record=records.append,
-                    load=CellLoad(n), max_in_flight=cap,
+                    cell, prepared(n, 4), offsets, PhaseSend(output_len=4, warmup=False, on_record=records.append,
+                    load=CellLoad(n)), max_in_flight=cap,
                 ),
                 SAFETY_S,
             )  # fmt: skip
@@ -200,9 +210,13 @@ async def test_a_late_start_shows_as_late_sends_not_as_a_shifted_schedule():
     records: list[RequestRecord] = []
     origin = time.perf_counter() - 0.3  # the shared start was 0.3 s ago
     await run_open_loop(
-        Instant(), Cell(0, 0, 8, 4, 3, 0, 0, rate=20.0), prepared(3, 4), offsets,
-        output_len=4, warmup=False, on_record=records.append, load=CellLoad(3), origin=origin,
-    )  # fmt: skip
+        Instant(),
+        Cell(0, 0, 8, 4, 3, 0, 0, rate=20.0),
+        prepared(3, 4),
+        offsets,
+        PhaseSend(output_len=4, warmup=False, on_record=records.append, load=CellLoad(3)),
+        origin=origin,
+    )
     assert [r.planned_s for r in records] == offsets
     assert all(r.sent_s >= 0.3 and r.send_delay >= 0.3 - r.planned_s for r in records)
 
@@ -228,10 +242,7 @@ async def test_an_interrupt_stops_the_workers_at_once_and_keeps_what_they_finish
                     cell,
                     prepared(n, osl),
                     schedule(n, 20.0, "constant"),
-                    output_len=osl,
-                    warmup=False,
-                    on_record=on_record,
-                    load=load,
+                    PhaseSend(output_len=osl, warmup=False, on_record=on_record, load=load),
                 )
             )
             await asyncio.wait_for(some_done.wait(), SAFETY_S)
@@ -270,7 +281,9 @@ async def test_a_worker_killed_mid_cell_fails_what_it_held_and_the_cell_ends():
         try:
             requests = prepared(n, osl)
             phase = asyncio.create_task(
-                pool.run_phase(cell, requests, None, output_len=osl, warmup=False, on_record=on_record, load=load)
+                pool.run_phase(
+                    cell, requests, None, PhaseSend(output_len=osl, warmup=False, on_record=on_record, load=load)
+                )
             )
             await asyncio.wait_for(first_done.wait(), SAFETY_S)
             deadline = time.monotonic() + SAFETY_S
@@ -284,7 +297,10 @@ async def test_a_worker_killed_mid_cell_fails_what_it_held_and_the_cell_ends():
             again: list[RequestRecord] = []
             await asyncio.wait_for(
                 pool.run_phase(
-                    cell, prepared(n, osl), None, output_len=osl, warmup=False, on_record=again.append, load=CellLoad(n)
+                    cell,
+                    prepared(n, osl),
+                    None,
+                    PhaseSend(output_len=osl, warmup=False, on_record=again.append, load=CellLoad(n)),
                 ),
                 SAFETY_S,
             )

@@ -27,7 +27,7 @@ import httpx
 
 from engine import loop
 from engine.exits import EXIT_OK
-from engine.load.client import CellLoad, HttpTarget, PreparedRequest, new_session, run_closed_loop
+from engine.load.client import CellLoad, HttpTarget, PhaseSend, PreparedRequest, new_session, run_closed_loop
 from engine.load.prompts import Prompt, request_body
 from engine.load.rayworkers import RayPool, reachable_ip
 from engine.load.record import RequestRecord
@@ -122,7 +122,7 @@ async def _drive_ours(
         try:
             await pool.start()
             duration, health = await pool.run_phase(
-                cell, _requests(n, osl), None, output_len=osl, warmup=False, on_record=records.append, load=CellLoad(n)
+                cell, _requests(n, osl), None, PhaseSend(osl, False, records.append, CellLoad(n))
             )
         finally:
             pool.close()
@@ -133,10 +133,7 @@ async def _drive_ours(
             HttpTarget(session, url, "completions", "selftest"),
             cell,
             _requests(n, osl),
-            output_len=osl,
-            warmup=False,
-            on_record=records.append,
-            load=CellLoad(n),
+            PhaseSend(osl, False, records.append, CellLoad(n)),
         )
         cpu = time.process_time() - cpu
     return records, duration, cpu

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.load import schedstat, wallclock
-from engine.load.client import CellLoad, HttpTarget, PreparedRequest, new_session, run_closed_loop
+from engine.load.client import CellLoad, HttpTarget, PhaseSend, PreparedRequest, new_session, run_closed_loop
 from engine.load.monitor import LoopLagMonitor
 from engine.load.openloop import run_open_loop
 from engine.load.permits import RemotePermits
@@ -372,24 +372,14 @@ async def _send_share(
     origin: float,
 ) -> None:
     """This worker's share of the phase: its part of the open loop's schedule, or its closed-loop slots."""
-    common = dict(output_len=job.output_len, warmup=job.warmup, on_record=on_record, load=load)
+    send = PhaseSend(job.output_len, job.warmup, on_record, load, job.deadline_s)
     if job.offsets is not None:
         await run_open_loop(
-            target,
-            job.cell,
-            job.requests,
-            job.offsets,
-            deadline_s=job.deadline_s,
-            permits=permits,
-            indices=job.indices,
-            origin=origin,
-            **common,
+            target, job.cell, job.requests, job.offsets, send, permits=permits, indices=job.indices, origin=origin
         )
     else:
         assert dealer is not None
-        await run_closed_loop(
-            target, job.cell, job.requests, deadline_s=job.deadline_s, slots=job.slots, take=dealer.take, **common
-        )
+        await run_closed_loop(target, job.cell, job.requests, send, slots=job.slots, take=dealer.take)
 
 
 if __name__ == "__main__":
