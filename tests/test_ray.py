@@ -23,6 +23,7 @@ import pytest
 from engine.events import LoadProgress
 from engine.headless.cli import main
 from engine.load import rayworkers
+from engine.load.prompts import Endpoint
 from engine.load.rayactor import reach
 from engine.load.rayreach import Reach
 from engine.load.rayworkers import (
@@ -120,7 +121,9 @@ def test_an_unreachable_ray_address_is_bad_input_with_advice(monkeypatch, capsys
 def test_workers_that_cannot_reach_the_server_refuse_its_address_whatever_their_kernel():
     """Each worker's own connect decides, not its boot id: a worker in another network namespace
     shares the coordinator's kernel and not its loopback."""
-    pool = RayPool(2, WorkerConfig("http://127.0.0.1:8000", "completions", "m", False, {}, 60.0, 8), "10.0.0.1:6379")
+    pool = RayPool(
+        2, WorkerConfig(Endpoint("http://127.0.0.1:8000", "completions", "m", False), {}, 60.0, 8), "10.0.0.1:6379"
+    )
     refused = reach("127.0.0.1", _free_port())  # a real refused connect: nothing listens there
     assert refused is not None and "refused" in refused.lower()
     pool.workers = [

@@ -14,7 +14,7 @@ import pytest
 
 from engine.headless.cli import main
 from engine.load.client import CellLoad, HttpTarget, PhaseSend, PreparedRequest, new_session, run_closed_loop
-from engine.load.prompts import Prompt, request_body
+from engine.load.prompts import Endpoint, Prompt, request_body
 from engine.load.record import RequestRecord
 from engine.load.worker import Job, WorkerConfig, _Dealer
 from engine.load.workers import WorkerPool, _Phase, _Worker, split
@@ -46,7 +46,7 @@ def prepared(n: int, output_len: int, input_len: int = 8) -> list[PreparedReques
 
 
 def config(server: FakeServer, limit: int = 68) -> WorkerConfig:
-    return WorkerConfig(server.url, "completions", "fake-model", False, {}, 60.0, limit)
+    return WorkerConfig(Endpoint(server.url, "completions", "fake-model", False), {}, 60.0, limit)
 
 
 async def one_process(server: FakeServer, cell: Cell, requests: list[PreparedRequest]) -> list[RequestRecord]:
@@ -369,7 +369,7 @@ async def test_indices_go_ahead_while_plenty_are_left_then_only_to_waiting_slots
     """The coordinator's side of the pull: asking ahead at the end of a cell would leave indices
     queued in one worker while another's slots idle (a cell of 2 x C then takes three rounds)."""
     n, c = 24, 8
-    pool = WorkerPool(2, WorkerConfig("http://127.0.0.1:1", "completions", "m", False, {}, 60.0, 12))
+    pool = WorkerPool(2, WorkerConfig(Endpoint("http://127.0.0.1:1", "completions", "m", False), {}, 60.0, 12))
     pool._loop = asyncio.get_running_loop()
     phase = _Phase(1, Cell(0, c, 8, 4, n, 0, 0), prepared(n, 4), None, 4, False, lambda r: None, CellLoad(n))
     phase.slots, phase.next = c, c  # the jobs dealt the first C

@@ -28,7 +28,7 @@ import httpx
 from engine import loop
 from engine.exits import EXIT_OK
 from engine.load.client import CellLoad, HttpTarget, PhaseSend, PreparedRequest, new_session, run_closed_loop
-from engine.load.prompts import Prompt, request_body
+from engine.load.prompts import Endpoint, Prompt, request_body
 from engine.load.rayworkers import RayPool, reachable_ip
 from engine.load.record import RequestRecord
 from engine.load.worker import WorkerConfig
@@ -117,7 +117,7 @@ async def _drive_ours(
     )
     records: list[RequestRecord] = []
     if workers > 1 or ray_address:  # the same pool a run with --workers (--ray) uses; its start is not measured
-        config = WorkerConfig(url, "completions", "selftest", False, {}, 1800.0, conc + 4)
+        config = WorkerConfig(Endpoint(url, "completions", "selftest", False), {}, 1800.0, conc + 4)
         pool = RayPool(workers, config, ray_address) if ray_address else WorkerPool(workers, config)
         try:
             await pool.start()

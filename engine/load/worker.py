@@ -43,6 +43,7 @@ from engine.load.client import CellLoad, HttpTarget, PhaseSend, PreparedRequest,
 from engine.load.monitor import LoopLagMonitor
 from engine.load.openloop import run_open_loop
 from engine.load.permits import RemotePermits
+from engine.load.prompts import Endpoint
 from engine.load.record import RequestRecord
 from engine.plan import Cell
 
@@ -55,10 +56,7 @@ HEALTH_TICKS = 20  # its health so far every this many flushes (1 s): what is le
 class WorkerConfig:
     """What every worker needs to reach the server: the same for all cells of a run."""
 
-    base_url: str
-    api: str
-    model: str
-    keep_text: bool
+    endpoint: Endpoint
     headers: dict[str, str]
     read_timeout_s: float
     session_limit: int
@@ -240,7 +238,8 @@ class Serving:
         out, config = self.out, self.config
         out.send(("ready", os.getpid()))
         async with new_session(config.session_limit, config.read_timeout_s, config.headers) as session:
-            target = HttpTarget(session, config.base_url, config.api, config.model, keep_text=config.keep_text)
+            e = config.endpoint
+            target = HttpTarget(session, e.base_url, e.api, e.model, keep_text=e.keep_text)
             while (job := await self.inbox.get()) is not None and not self.stopping:
                 if job.bodies is not None:
                     job.take(job.bodies.load())  # before "staged": the shared start waits for it
