@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from engine.load.client import CellLoad, run_closed_loop
+from engine.load.client import CellLoad, PhaseSend, run_closed_loop
 from engine.load.inprocess import EngineTarget
 from engine.load.prompts import Prompt
 from engine.plan import Cell
@@ -76,7 +76,7 @@ async def test_engine_target_records_like_the_http_client():
     requests = [target.prepare(Prompt([7] * 5, None, 5), 4) for _ in range(6)]
     records, load = [], CellLoad(6)
     duration = await run_closed_loop(
-        target, c, requests, output_len=4, warmup=False, on_record=records.append, load=load
+        target, c, requests, PhaseSend(output_len=4, warmup=False, on_record=records.append, load=load)
     )
     assert duration > 0 and len(records) == 6 and load.done == 6 and load.output_tokens == 24
     for r in records:
@@ -92,18 +92,22 @@ async def test_engine_errors_and_the_deadline_make_failed_records():
     target = EngineTarget(FakeEngine(fail_after=1), make_params=lambda n: n)
     records: list = []
     await run_closed_loop(
-        target, cell(n=2), [target.prepare(Prompt([1] * 5, None, 5), 4)] * 2,
-        output_len=4, warmup=False, on_record=records.append, load=CellLoad(2),
-    )  # fmt: skip
+        target,
+        cell(n=2),
+        [target.prepare(Prompt([1] * 5, None, 5), 4)] * 2,
+        PhaseSend(output_len=4, warmup=False, on_record=records.append, load=CellLoad(2)),
+    )
     assert [r.ok for r in records] == [False, False] and "EngineCore died" in records[0].error
     assert records[0].output_tokens == 1
     slow = FakeEngine(gap_s=5.0)
     target = EngineTarget(slow, make_params=lambda n: n)
     records = []
     await run_closed_loop(
-        target, cell(concurrency=1, n=1), [target.prepare(Prompt([1] * 5, None, 5), 4)],
-        output_len=4, warmup=False, on_record=records.append, load=CellLoad(1), deadline_s=0.05,
-    )  # fmt: skip
+        target,
+        cell(concurrency=1, n=1),
+        [target.prepare(Prompt([1] * 5, None, 5), 4)],
+        PhaseSend(output_len=4, warmup=False, on_record=records.append, load=CellLoad(1), deadline_s=0.05),
+    )
     assert not records[0].ok and "request deadline" in records[0].error
     assert slow.cancelled == 1  # the engine's generate() was cancelled: vLLM aborts the request
 
