@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import pickle
 import sys
 from dataclasses import dataclass, field
 
@@ -184,8 +185,14 @@ def test_the_answer_ids_field_is_the_backends():
     prompt = Prompt([1, 2, 3], None, 3)
     asks = HttpTarget(None, "http://h", "completions", "m").prepare(prompt, 4, answer_ids=True)
     assert json.loads(asks.body)["return_token_ids"] is True
-    plain = HttpTarget(None, "http://h", "completions", "m", answer_ids_field=None).prepare(prompt, 4, answer_ids=True)
-    assert "return_token_ids" not in json.loads(plain.body)
+    none = HttpTarget(None, "http://h", "completions", "m", answer_ids_field=None)
+    assert "return_token_ids" not in json.loads(none.prepare(prompt, 4, answer_ids=True).body)
+    # Load workers build their targets from the run's Endpoint, pickled to them: the field goes with it.
+    endpoint = pickle.loads(pickle.dumps(none.endpoint))
+    assert endpoint.answer_ids_field is None
+    e = endpoint
+    again = HttpTarget(None, e.base_url, e.api, e.model, e.keep_text, e.answer_ids_field)
+    assert "return_token_ids" not in json.loads(again.prepare(prompt, 4, answer_ids=True).body)
 
 
 # SGLang's names (docs/backends.md), from its documented /metrics example

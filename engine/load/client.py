@@ -326,7 +326,7 @@ class HttpTarget:
         self.session, self.api, self.model, self.keep_text = session, api, model, keep_text
         self.url = base_url + api_path(api)
         self.answer_ids_field = answer_ids_field
-        self.endpoint: Endpoint | None = Endpoint(base_url, api, model, keep_text)
+        self.endpoint: Endpoint | None = Endpoint(base_url, api, model, keep_text, answer_ids_field)
 
     def prepare(self, prompt: Prompt, output_len: int, answer_ids: bool = False) -> PreparedRequest:
         field_name = self.answer_ids_field

@@ -84,12 +84,14 @@ class PromptFactory:
 @dataclass(frozen=True)
 class Endpoint:
     """Where any process can send a run's requests: an OpenAI-compatible server's URL, API and
-    model; `keep_text`: the server reports no usage, so answers are counted from their text."""
+    model; `keep_text`: the server reports no usage, so answers are counted from their text;
+    `answer_ids_field`: the request field that has it stream token ids (HttpTarget's)."""
 
     base_url: str
     api: str
     model: str
     keep_text: bool
+    answer_ids_field: str | None = "return_token_ids"
 
 
 def api_path(api: str) -> str:

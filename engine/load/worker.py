@@ -239,7 +239,7 @@ class Serving:
         out.send(("ready", os.getpid()))
         async with new_session(config.session_limit, config.read_timeout_s, config.headers) as session:
             e = config.endpoint
-            target = HttpTarget(session, e.base_url, e.api, e.model, keep_text=e.keep_text)
+            target = HttpTarget(session, e.base_url, e.api, e.model, e.keep_text, e.answer_ids_field)
             while (job := await self.inbox.get()) is not None and not self.stopping:
                 if job.bodies is not None:
                     job.take(job.bodies.load())  # before "staged": the shared start waits for it
