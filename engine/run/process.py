@@ -32,6 +32,8 @@ RUN_LOG = "run.log"  # the run process's own stdout and stderr (a crash's traceb
 class RunProcess:
     """A handle on a run process: follow its events, stop it, or leave it running."""
 
+    finished = RunFinished  # the type of its final event
+
     def __init__(self, run_dir: Path, pid: int | None, proc: subprocess.Popen | None = None, offset: int = 0):
         self.run_dir, self.pid, self._proc = run_dir, pid, proc
         self.offset = offset  # where this attempt's events start (a resume appends to the earlier ones)
@@ -134,7 +136,7 @@ class RunProcess:
                 status, error = summary.status, summary.error or error
         except (OSError, ValueError):
             pass
-        return lost_event(status, self.run_dir, cells, error)
+        return self.lost_event(status, cells, error)
 
     def lost_error(self, what: str) -> str:
         """Why the `what` (run or sweep) process ended without its final event: its exit code or
@@ -145,6 +147,11 @@ class RunProcess:
         return f"the {what} process (pid {self.pid}) ended without a final status ({how})" + (
             f"; last lines of {self.run_dir / RUN_LOG}:\n{tail}" if tail else ""
         )
+
+    def lost_event(self, status: str, cells: list[CellResult], error: str) -> RunFinished:
+        """The final event of a process that ended without one, its exit code read from its status."""
+        code = EXIT_INTERRUPTED if status == "interrupted" else EXIT_FAILED
+        return self.finished(status, str(self.run_dir), cells, error, code)
 
     def stop(self) -> None:
         """Ask the run to stop: partial results saved, server stopped, status 'interrupted'."""
@@ -171,12 +178,6 @@ def _first_summary(run_dir: Path, profile: ResolvedProfile, pid: int) -> None:
         pid=pid,
     )
     SummaryFile(run_dir).create(summary)
-
-
-def lost_event(status: str, folder: Path, cells: list[CellResult], error: str) -> RunFinished:
-    """The final event of a process that ended without one, its exit code read from its status."""
-    code = EXIT_INTERRUPTED if status == "interrupted" else EXIT_FAILED
-    return RunFinished(status, str(folder), cells, error, code)
 
 
 def log_tail(path: Path, lines: int = 15) -> str:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.events import RunFinished
+from engine.events import SweepFinished
 from engine.profiles import ResolvedProfile
 from engine.redact import Redactor, secret_values
 from engine.run.childbase import PROFILE_FILE
-from engine.run.process import RunProcess, lost_event
+from engine.run.process import RunProcess
 from engine.run.session import client_env
 from engine.server.launcher_base import profile_env
 from engine.sweep.model import SweepFile, read_sweep, write_sweep
@@ -25,6 +25,8 @@ def create_sweep(sweep_dir: Path, profile: ResolvedProfile, plans: list[VariantP
 
 
 class SweepProcess(RunProcess):
+    finished = SweepFinished
+
     @classmethod
     def start_sweep(
         cls, profile: ResolvedProfile, sweep_dir: Path, *, tied: bool, resume: bool, env: dict[str, str]
@@ -41,7 +43,7 @@ class SweepProcess(RunProcess):
     def attach(cls, run_dir: Path) -> SweepProcess:
         return cls(run_dir, read_sweep(run_dir).pid)
 
-    def _lost(self) -> RunFinished:
+    def _lost(self) -> SweepFinished:
         """The sweep process ended without its final event (killed outright): sweep.json corrected."""
         error = self.lost_error("sweep")
         status = "failed"
@@ -56,4 +58,4 @@ class SweepProcess(RunProcess):
                 status = sweep.status
         except (OSError, ValueError):
             pass
-        return lost_event(status, self.run_dir, [], error)
+        return self.lost_event(status, [], error)
