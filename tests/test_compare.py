@@ -12,6 +12,7 @@ import pytest
 from engine.compare.ratios import compare, interpolate, iso, summary_sentence
 from engine.compare.sources import VLLM_REQUIRED, Run, SourceError, load_run, load_runs
 from engine.headless.compare import compare_main, overlay_plot
+from engine.headless.report import report_main
 from engine.report.model import CLIENT_STARVED, CellResult, Flag, RunSummary
 
 
@@ -260,6 +261,18 @@ def test_a_vllm_file_missing_fields_says_which(tmp_path):
 def test_cli_bad_input_exits_2(tmp_path, capsys):
     assert compare_main([str(tmp_path / "nowhere"), str(tmp_path)]) == 2
     assert "neither a results folder" in capsys.readouterr().err
+
+
+def test_an_export_path_that_cannot_be_written_exits_2_naming_it(tmp_path, capsys):
+    a = write_run(tmp_path, "a", [cell(1)], hardware="X")
+    b = write_run(tmp_path, "b", [cell(1, tput=50.0)], hardware="Y")
+    taken = tmp_path / "taken"
+    taken.mkdir()  # a folder where the CSV file should go
+    assert compare_main([str(a), str(b), "--csv", str(taken)]) == 2
+    assert capsys.readouterr().err == f"llmbench-tui compare: error: cannot write {taken}: Is a directory\n"
+    assert report_main([str(a), str(b), "--csv", str(taken)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"llmbench-tui report: error: cannot write {taken}: Is a directory: choose a writable path\n"
 
 
 # --- rate, dataset and trace runs ----------------------------------------------------------------

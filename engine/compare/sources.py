@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from pydantic import ValidationError
 
@@ -59,17 +61,33 @@ def load_runs(paths: list[Path], names: list[str] | None = None) -> list[Run]:
     (the seed's "MI355X vs B200"), their profile, their folder's name; a vLLM bench file, which
     names neither hardware nor profile, keeps its own name. Else `hardware:folder`."""
     runs = [load_run(p) for p in paths]
-    for label in (lambda r: r.hardware or r.name, lambda r: r.profile or r.name, lambda r: r.path.name):
-        labels = [label(r) for r in runs]
-        if len(set(labels)) == len(labels):
-            for r, short in zip(runs, labels):
-                r.name = short
-            break
-    for r, name in zip(runs, names or []):
-        r.name = name
+    name_apart(runs, names)
     for run in runs[:-1]:  # each is compared with the last one named
         check_comparable(run, runs[-1])
     return runs
+
+
+class Side(Protocol):
+    """One side of a comparison as it is named: a run, or a sweep's frontier (engine/sweep/source.py)."""
+
+    name: str
+    path: Path
+    hardware: str | None
+    profile: str | None
+
+
+def name_apart(sides: Sequence[Side], names: list[str] | None) -> None:
+    """Name the sides by the first of their hardware (the seed's "MI355X vs B200"), their profile or
+    their folder's name that tells them all apart (where a side has no hardware or profile, its own
+    name stands in); none does: each keeps its own name. Names given win, in order."""
+    for label in (lambda s: s.hardware or s.name, lambda s: s.profile or s.name, lambda s: s.path.name):
+        labels = [label(s) for s in sides]
+        if len(set(labels)) == len(labels):
+            for s, short in zip(sides, labels):
+                s.name = short
+            break
+    for s, name in zip(sides, names or []):
+        s.name = name
 
 
 def workloads(run: Run) -> dict[str, str]:

@@ -13,11 +13,12 @@ from pathlib import Path
 from engine.compare.ratios import Comparison, summary_sentence, table_rows
 from engine.compare.render import counted_lines, heading, iso_lines, left_out_lines, stats_lines
 from engine.compare.sources import Run, SourceError, load_runs
-from engine.exits import EXIT_BAD_INPUT, EXIT_OK
+from engine.exits import EXIT_BAD_INPUT
 from engine.headless.frontier import add_slo_options, any_sweep, compare_frontiers_main
+from engine.headless.written import write_wanted
 from engine.report import curves
 from engine.report.model import FLAG_CODES
-from engine.share.exports import add_export_options, export_problem, requested, write_exports
+from engine.share.exports import add_export_options, export_problem, requested
 from engine.share.exports.subjects import ComparisonSubject
 
 
@@ -116,11 +117,4 @@ def compare_main(argv: list[str], out=None) -> int:
         print(file=out)
     if args.plot:
         print(overlay_plot(runs), file=out)
-    try:
-        written = write_exports(subject, wanted)
-    except OSError as exc:
-        print(f"llmbench-tui compare: error: cannot write {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    for line in written:
-        print(f"wrote {line}", file=out)
-    return EXIT_OK
+    return write_wanted(subject, wanted, "compare", out)

@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 
 from engine.compare.sources import SourceError
-from engine.exits import EXIT_BAD_INPUT, EXIT_OK
+from engine.exits import EXIT_BAD_INPUT
+from engine.headless.written import write_wanted
 from engine.options.argv import add_options
 from engine.options.table import OPTIONS
-from engine.share.exports import Wanted, write_exports
+from engine.share.exports import Wanted
 from engine.sweep.compare import FrontierComparison
 from engine.sweep.render import render_table, report_text
 from engine.sweep.slo import Slo, best_per_slo, recorded_slo
@@ -61,17 +62,6 @@ def _subject(args: argparse.Namespace, prog: str) -> FrontierSubject | None:
     return FrontierSubject(sources, chosen_slo(args, sources), args.count_flagged)
 
 
-def _write(subject: FrontierSubject, wanted: list[Wanted], prog: str, out) -> int:
-    try:
-        written = write_exports(subject, wanted)
-    except OSError as exc:
-        print(f"llmbench-tui {prog}: error: cannot write {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    for line in written:
-        print(f"wrote {line}", file=out)
-    return EXIT_OK
-
-
 def compare_frontiers_main(args: argparse.Namespace, wanted: list[Wanted], out) -> int:
     subject = _subject(args, "compare")
     if subject is None:
@@ -82,7 +72,7 @@ def compare_frontiers_main(args: argparse.Namespace, wanted: list[Wanted], out) 
     if args.plot:
         for f in subject.frontiers:
             print(report_text(f, None, [], plots=True), file=out)
-    return _write(subject, wanted, "compare", out)
+    return write_wanted(subject, wanted, "compare", out)
 
 
 def report_frontiers_main(args: argparse.Namespace, wanted: list[Wanted], out) -> int:
@@ -96,4 +86,4 @@ def report_frontiers_main(args: argparse.Namespace, wanted: list[Wanted], out) -
     for fc in subject.frontier_comparisons:
         print(comparison_text(fc), file=out)
         print(file=out)
-    return _write(subject, wanted, "report", out)
+    return write_wanted(subject, wanted, "report", out)

@@ -9,10 +9,11 @@ import sys
 from pathlib import Path
 
 from engine.compare.sources import SourceError, load_run, load_runs
-from engine.exits import EXIT_BAD_INPUT, EXIT_OK
+from engine.exits import EXIT_BAD_INPUT
 from engine.headless.compare import add_comparison_options
 from engine.headless.frontier import add_slo_options, any_sweep, report_frontiers_main
-from engine.share.exports import add_export_options, export_problem, exports, requested, write_exports
+from engine.headless.written import write_wanted
+from engine.share.exports import add_export_options, export_problem, exports, requested
 from engine.share.exports.subjects import RunsSubject
 
 
@@ -63,10 +64,5 @@ def report_main(argv: list[str], out=None) -> int:
             runs = [load_run(args.runs[0], args.name[0] if args.name else None)]
     except (SourceError, ValueError, OSError) as exc:
         return _err(f"{exc} (give results folders or `vllm bench serve --save-result` JSON files)")
-    try:
-        written = write_exports(RunsSubject(runs, targets, args.count_flagged), wanted)
-    except OSError as exc:
-        return _err(f"cannot write {exc.filename or ''}: {exc.strerror or exc}: choose a writable path")
-    for line in written:
-        print(f"wrote {line}", file=out)
-    return EXIT_OK
+    subject = RunsSubject(runs, targets, args.count_flagged)
+    return write_wanted(subject, wanted, "report", out, hint=": choose a writable path")

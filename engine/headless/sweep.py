@@ -18,7 +18,7 @@ from engine.options.table import OVERRIDES
 from engine.profiles import ProfileError, ResolvedProfile, load_profile
 from engine.report.catalog import run_process_alive
 from engine.report.results import new_run_dir
-from engine.sweep.child import PROFILE_FILE
+from engine.run.childbase import PROFILE_FILE
 from engine.sweep.model import read_sweep
 from engine.sweep.variants import VariantPlan, expand
 from engine.sweepspec import with_typed

@@ -21,7 +21,7 @@ from engine.events import Event, RunFinished
 from engine.exits import EXIT_FAILED, EXIT_INTERRUPTED
 from engine.profiles import ResolvedProfile
 from engine.report.catalog import run_process_alive
-from engine.report.model import RunSummary
+from engine.report.model import CellResult, RunSummary
 from engine.report.results import SummaryFile, new_run_dir, read_summary
 from engine.run.eventlog import EVENTS_FILE, follow
 from engine.spawn import python_argv
@@ -31,6 +31,8 @@ RUN_LOG = "run.log"  # the run process's own stdout and stderr (a crash's traceb
 
 class RunProcess:
     """A handle on a run process: follow its events, stop it, or leave it running."""
+
+    finished = RunFinished  # the type of its final event
 
     def __init__(self, run_dir: Path, pid: int | None, proc: subprocess.Popen | None = None, offset: int = 0):
         self.run_dir, self.pid, self._proc = run_dir, pid, proc
@@ -50,10 +52,33 @@ class RunProcess:
         """Start a run (or resume the one in `resume_dir`). `tied`: the run stops when this process
         ends (a foreground headless run); otherwise it outlives us (the TUI, --detach)."""
         run_dir = resume_dir or new_run_dir(results_root, profile.name)
-        events = run_dir / EVENTS_FILE
+
+        def started(pid: int) -> None:
+            if not resume_dir:
+                _first_summary(run_dir, profile, pid)
+
+        resume = bool(resume_dir)
+        return cls.spawn("engine.run.child", run_dir, profile, resume=resume, tied=tied, env=env, started=started)
+
+    @classmethod
+    def spawn(
+        cls,
+        module: str,
+        folder: Path,
+        profile: ResolvedProfile,
+        *,
+        resume: bool,
+        tied: bool,
+        env: dict[str, str] | None,
+        started: Callable[[int], None],
+    ) -> RunProcess:
+        """Start `module` (a run or sweep process) on `folder` in a new session, its output in
+        run.log; hand it the profile on stdin unless it resumes, then `started(pid)` records it.
+        Not `tied`: stdin is closed (no lifeline), and it outlives us."""
+        events = folder / EVENTS_FILE
         offset = events.stat().st_size if events.exists() else 0
-        argv = python_argv("engine.run.child", str(run_dir), *["--resume"] * bool(resume_dir), *["--tied"] * tied)
-        with open(run_dir / RUN_LOG, "ab") as log:
+        argv = python_argv(module, str(folder), *["--resume"] * resume, *["--tied"] * tied)
+        with open(folder / RUN_LOG, "ab") as log:
             proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.PIPE,
@@ -62,13 +87,13 @@ class RunProcess:
                 start_new_session=True,  # SIGHUP and the terminal's Ctrl-C are the front end's
                 env={**os.environ, **(env or {})},
             )
-        if not resume_dir:
+        if not resume:
             proc.stdin.write(profile.model_dump_json().encode() + b"\n")
             proc.stdin.flush()
-            _first_summary(run_dir, profile, proc.pid)
+        started(proc.pid)
         if not tied:
             proc.stdin.close()
-        return cls(run_dir, proc.pid, proc, offset)
+        return cls(folder, proc.pid, proc, offset)
 
     @classmethod
     def attach(cls, run_dir: Path) -> RunProcess:
@@ -99,12 +124,7 @@ class RunProcess:
         return final
 
     def _lost(self) -> RunFinished:
-        code = self._proc.poll() if self._proc is not None else None
-        how = f"exit code {code}" if code is not None and code >= 0 else f"signal {-code}" if code else "unknown"
-        tail = log_tail(self.run_dir / RUN_LOG)
-        error = f"the run process (pid {self.pid}) ended without a final status ({how})" + (
-            f"; last lines of {self.run_dir / RUN_LOG}:\n{tail}" if tail else ""
-        )
+        error = self.lost_error("run")
         cells, status = [], "failed"
         try:
             summary = read_summary(self.run_dir / "summary.json")
@@ -116,8 +136,22 @@ class RunProcess:
                 status, error = summary.status, summary.error or error
         except (OSError, ValueError):
             pass
+        return self.lost_event(status, cells, error)
+
+    def lost_error(self, what: str) -> str:
+        """Why the `what` (run or sweep) process ended without its final event: its exit code or
+        signal, and the last lines of its run.log."""
+        code = self._proc.poll() if self._proc is not None else None
+        how = f"exit code {code}" if code is not None and code >= 0 else f"signal {-code}" if code else "unknown"
+        tail = log_tail(self.run_dir / RUN_LOG)
+        return f"the {what} process (pid {self.pid}) ended without a final status ({how})" + (
+            f"; last lines of {self.run_dir / RUN_LOG}:\n{tail}" if tail else ""
+        )
+
+    def lost_event(self, status: str, cells: list[CellResult], error: str) -> RunFinished:
+        """The final event of a process that ended without one, its exit code read from its status."""
         code = EXIT_INTERRUPTED if status == "interrupted" else EXIT_FAILED
-        return RunFinished(status, str(self.run_dir), cells, error, code)
+        return self.finished(status, str(self.run_dir), cells, error, code)
 
     def stop(self) -> None:
         """Ask the run to stop: partial results saved, server stopped, status 'interrupted'."""

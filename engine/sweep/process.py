@@ -4,20 +4,15 @@ events.jsonl and the pid in its sweep.json."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 from engine.events import SweepFinished
-from engine.exits import EXIT_FAILED, EXIT_INTERRUPTED
 from engine.profiles import ResolvedProfile
 from engine.redact import Redactor, secret_values
-from engine.run.eventlog import EVENTS_FILE
-from engine.run.process import RUN_LOG, RunProcess, log_tail
+from engine.run.childbase import PROFILE_FILE
+from engine.run.process import RunProcess
 from engine.run.session import client_env
 from engine.server.launcher_base import profile_env
-from engine.spawn import python_argv
-from engine.sweep.child import PROFILE_FILE
 from engine.sweep.model import SweepFile, read_sweep, write_sweep
 from engine.sweep.variants import VariantPlan
 
@@ -30,31 +25,19 @@ def create_sweep(sweep_dir: Path, profile: ResolvedProfile, plans: list[VariantP
 
 
 class SweepProcess(RunProcess):
+    finished = SweepFinished
+
     @classmethod
     def start_sweep(
         cls, profile: ResolvedProfile, sweep_dir: Path, *, tied: bool, resume: bool, env: dict[str, str]
     ) -> SweepProcess:
         """Start the sweep in `sweep_dir` (made by create_sweep, or one to resume). `tied`: it
         stops when this process ends; otherwise it outlives us."""
-        events = sweep_dir / EVENTS_FILE
-        offset = events.stat().st_size if events.exists() else 0
-        argv = python_argv("engine.sweep.child", str(sweep_dir), *["--resume"] * resume, *["--tied"] * tied)
-        with open(sweep_dir / RUN_LOG, "ab") as log:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.PIPE,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # SIGHUP and the terminal's Ctrl-C are the front end's
-                env={**os.environ, **env},
-            )
-        if not resume:
-            proc.stdin.write(profile.model_dump_json().encode() + b"\n")
-            proc.stdin.flush()
-        write_sweep(sweep_dir, read_sweep(sweep_dir).model_copy(update={"pid": proc.pid, "status": "running"}))
-        if not tied:
-            proc.stdin.close()
-        return cls(sweep_dir, proc.pid, proc, offset)
+
+        def started(pid: int) -> None:
+            write_sweep(sweep_dir, read_sweep(sweep_dir).model_copy(update={"pid": pid, "status": "running"}))
+
+        return cls.spawn("engine.sweep.child", sweep_dir, profile, resume=resume, tied=tied, env=env, started=started)
 
     @classmethod
     def attach(cls, run_dir: Path) -> SweepProcess:
@@ -62,12 +45,7 @@ class SweepProcess(RunProcess):
 
     def _lost(self) -> SweepFinished:
         """The sweep process ended without its final event (killed outright): sweep.json corrected."""
-        code = self._proc.poll() if self._proc is not None else None
-        how = f"exit code {code}" if code is not None and code >= 0 else f"signal {-code}" if code else "unknown"
-        tail = log_tail(self.run_dir / RUN_LOG)
-        error = f"the sweep process (pid {self.pid}) ended without a final status ({how})" + (
-            f"; last lines of {self.run_dir / RUN_LOG}:\n{tail}" if tail else ""
-        )
+        error = self.lost_error("sweep")
         status = "failed"
         try:
             sweep = read_sweep(self.run_dir)
@@ -80,5 +58,4 @@ class SweepProcess(RunProcess):
                 status = sweep.status
         except (OSError, ValueError):
             pass
-        code = EXIT_INTERRUPTED if status == "interrupted" else EXIT_FAILED
-        return SweepFinished(status, str(self.run_dir), [], error, code)
+        return self.lost_event(status, [], error)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.compare.sources import Run, SourceError, load_run
+from engine.compare.sources import Run, SourceError, load_run, name_apart
 from engine.sweep import model
 from engine.sweep.model import is_sweep
 
@@ -118,12 +118,5 @@ def load_sources(paths: list[Path], names: list[str] | None = None) -> list[Sour
     """Sources named as `compare` names runs: by the first of hardware, profile, folder that tells them
     apart (the seed's "mi355x vs b200"); names given win."""
     sources = [load_source(p) for p in paths]
-    for label in (lambda s: s.hardware or s.name, lambda s: s.profile or s.name, lambda s: s.path.name):
-        labels = [label(s) for s in sources]
-        if len(set(labels)) == len(labels):
-            for s, short in zip(sources, labels):
-                s.name = short
-            break
-    for s, name in zip(sources, names or []):
-        s.name = name
+    name_apart(sources, names)
     return sources
