@@ -1,11 +1,11 @@
 """The run process: one run, in its own session, its events appended to events.jsonl.
 
 Started by engine/run/process.py as `python -c ... RUN_DIR [--resume] [--tied]`: the resolved
-profile arrives on stdin as one JSON line (its secrets never touch the disk); a resumed run reads
-the folder's profile.toml instead. SIGINT and SIGTERM stop it cleanly (partial results saved, the
-server stopped, exit 130); a lost terminal (SIGHUP) does not concern it. `--tied`: stdin stays
-open as a lifeline from a foreground front end, and the run stops as on SIGINT when it closes
-(the front end died, even by SIGKILL).
+profile arrives on stdin as one JSON line (its secrets never touch the disk), a resumed run's too
+(its profile.toml has them masked; the front end gives them again). SIGINT and SIGTERM stop it
+cleanly (partial results saved, the server stopped, exit 130); a lost terminal (SIGHUP) does not
+concern it. `--tied`: stdin stays open as a lifeline from a foreground front end, and the run
+stops as on SIGINT when it closes (the front end died, even by SIGKILL).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from engine.events import Notice
 from engine.loop import run as run_loop
-from engine.profiles import ResolvedProfile, load_profile
+from engine.profiles import ResolvedProfile
 from engine.run.eventlog import EVENTS_FILE, EventLog
 from engine.run.session import RunSession
 
@@ -56,10 +56,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--tied", action="store_true")
     args = p.parse_args(argv)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # no terminal of ours to lose
-    if args.resume:
-        profile = load_profile(str(args.run_dir / "profile.toml"))
-    else:
-        profile = ResolvedProfile.model_validate_json(sys.stdin.buffer.readline())
+    # Always from stdin: a resumed run's profile.toml has its secrets masked (engine/run/unmask.py).
+    profile = ResolvedProfile.model_validate_json(sys.stdin.buffer.readline())
     runner = RunSession(profile, lambda e: None, args.run_dir.parent, run_dir=args.run_dir, resume=args.resume)
     events = EventLog(args.run_dir / EVENTS_FILE, runner.redact, runner.faults)
     runner.observer = events

@@ -62,9 +62,10 @@ class RunProcess:
                 start_new_session=True,  # SIGHUP and the terminal's Ctrl-C are the front end's
                 env={**os.environ, **(env or {})},
             )
+        # On stdin, never on disk: a resumed run's secrets too, given again (profile.toml has them masked).
+        proc.stdin.write(profile.model_dump_json().encode() + b"\n")
+        proc.stdin.flush()
         if not resume_dir:
-            proc.stdin.write(profile.model_dump_json().encode() + b"\n")
-            proc.stdin.flush()
             _first_summary(run_dir, profile, proc.pid)
         if not tied:
             proc.stdin.close()

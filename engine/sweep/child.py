@@ -2,10 +2,10 @@
 connection does not reach it), its events appended to the sweep folder's events.jsonl.
 
 Started by engine/sweep/process.py as `python -c ... SWEEP_DIR [--resume] [--tied]`: the resolved
-profile arrives on stdin as one JSON line (its secrets never touch the disk); a resumed sweep reads
-the folder's profile.toml instead. SIGINT and SIGTERM stop it as they stop a run (the variant
-running keeps its partial results and stays pending; exit 130). `--tied`: stdin is a lifeline from
-a foreground front end, as for a run (engine/run/child.py).
+profile arrives on stdin as one JSON line (its secrets never touch the disk), a resumed sweep's too
+(its profile.toml has them masked; the front end gives them again). SIGINT and SIGTERM stop it as
+they stop a run (the variant running keeps its partial results and stays pending; exit 130).
+`--tied`: stdin is a lifeline from a foreground front end, as for a run (engine/run/child.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from engine.events import Notice
 from engine.loop import run as run_loop
-from engine.profiles import ResolvedProfile, load_profile
+from engine.profiles import ResolvedProfile
 from engine.redact import Redactor, secret_values
 from engine.run.eventlog import EVENTS_FILE, EventLog
 from engine.run.session import client_env
@@ -61,10 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--tied", action="store_true")
     args = p.parse_args(argv)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # no terminal of ours to lose
-    if args.resume:
-        profile = load_profile(str(args.sweep_dir / PROFILE_FILE))
-    else:
-        profile = ResolvedProfile.model_validate_json(sys.stdin.buffer.readline())
+    # Always from stdin: a resumed sweep's profile.toml has its secrets masked (engine/run/unmask.py).
+    profile = ResolvedProfile.model_validate_json(sys.stdin.buffer.readline())
     redact = Redactor(secret_values(profile.recipe.args, {**profile_env(profile), **client_env()}))
     events = EventLog(args.sweep_dir / EVENTS_FILE, redact)
     runner = SweepRunner(args.sweep_dir, expand(profile, str(args.sweep_dir / PROFILE_FILE)), events)

@@ -48,9 +48,9 @@ class SweepProcess(RunProcess):
                 start_new_session=True,  # SIGHUP and the terminal's Ctrl-C are the front end's
                 env={**os.environ, **env},
             )
-        if not resume:
-            proc.stdin.write(profile.model_dump_json().encode() + b"\n")
-            proc.stdin.flush()
+        # On stdin, never on disk: a resumed sweep's secrets too, given again (profile.toml has them masked).
+        proc.stdin.write(profile.model_dump_json().encode() + b"\n")
+        proc.stdin.flush()
         write_sweep(sweep_dir, read_sweep(sweep_dir).model_copy(update={"pid": proc.pid, "status": "running"}))
         if not tied:
             proc.stdin.close()
