@@ -100,6 +100,9 @@ class CellStarted(Event):
     # --repeat N: which round (0, 1, ...) of `rounds` (None: a run of one round)
     round: int | None = None
     rounds: int | None = None
+    # (cell, round)s this run has left to measure, this one included: a resume counts only what it
+    # has left (None: not known ahead, a search's probes; or an older events.jsonl)
+    left: int | None = None
 
 
 @dataclass
@@ -137,6 +140,22 @@ class RunFinished(Event):
     error: str | None = None
     exit_code: int | None = None  # what the run's command exits with
 
+    def headline(self) -> str:
+        """The console's last progress line: how it ended, and why where it did not complete."""
+        return f"run {self.status}" + (f": {self.error}" if self.error else "")
+
+
+@dataclass
+class SweepFinished(RunFinished):
+    """A sweep ended (results_dir: the sweep folder); `wrote`: what it wrote there besides its
+    variants' run folders (sweep.json, and whether it holds the frontier)."""
+
+    wrote: list[str] = field(default_factory=list)
+
+    def headline(self) -> str:
+        wrote = f"; wrote {', '.join(self.wrote)}" if self.wrote else ""
+        return f"sweep {self.status}" + (f": {self.error}" if self.error else "") + wrote
+
 
 @dataclass
 class SweepProgress(Event):
@@ -164,7 +183,13 @@ class VariantFinished(Event):
 
 Observer = Callable[[Event], None]
 
-EVENTS: dict[str, type[Event]] = {cls.__name__: cls for cls in Event.__subclasses__()}
+
+def _kinds(cls: type[Event]) -> list[type[Event]]:
+    """Every event type: Event's subclasses and theirs (SweepFinished is a RunFinished)."""
+    return [k for sub in cls.__subclasses__() for k in (sub, *_kinds(sub))]
+
+
+EVENTS: dict[str, type[Event]] = {cls.__name__: cls for cls in _kinds(Event)}
 
 
 def _kind(value: Any) -> str | None:

@@ -8,8 +8,10 @@
     exclude = [{ max-num-seqs = "128", VLLM_ROCM_USE_AITER = "1" }]
 
 Axes combine as a cartesian product; an `exclude` entry drops every variant that has all of its
-settings (keys: a flag, with or without dashes, an environment variable, or `recipe`). Flag names are
-kept without their leading dashes; every value is text ("" for a flag without a value).
+settings (keys: a flag, with or without dashes, an environment variable, or `recipe`). A long flag's
+name is kept without its leading dashes (`--max-num-seqs` and `max-num-seqs` are one flag); a short
+flag written with one dash (`-tp`) keeps it, and the server gets it exactly so. Every value is text
+("" for a flag without a value).
 """
 
 from __future__ import annotations
@@ -20,8 +22,14 @@ from engine.grid import Strict
 
 
 def flag_name(name: str) -> str:
-    """A vLLM flag as sweep.json names it: without leading dashes."""
-    return name.strip().lstrip("-")
+    """A vLLM flag as sweep.json names it: a long flag without its dashes, a short one (`-tp`) as written."""
+    name = name.strip()
+    return name if name.startswith("-") and not name.startswith("--") else name.lstrip("-")
+
+
+def flag_arg(name: str) -> str:
+    """The flag named `name` (flag_name's form) as the server's command line spells it: `--max-num-seqs`, `-tp`."""
+    return name if name.startswith("-") else f"--{name}"
 
 
 def _text(value: object) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -64,6 +66,20 @@ def stable_paths(monkeypatch):
 
 def cli_env() -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.fixture
+def run_tmpdir():
+    """A TMPDIR for a run under test, short enough for the unix sockets vLLM binds there."""
+    path = Path(tempfile.mkdtemp(prefix="lbt-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def vllm_leftovers(tmpdir: Path) -> list[str]:
+    """What vLLM leaves in a temp dir unless given a scratch directory: IPC sockets, rendezvous files."""
+    left = [p for p in tmpdir.iterdir() if p.is_socket() or p.name.startswith(("vllm_dist_", "llmbench-vllm-"))]
+    return sorted(p.name for p in left)
 
 
 async def read_until(stream, marker: bytes, timeout_s: float = 120.0) -> bytes:

@@ -2,7 +2,8 @@
 
 It prints its arguments and environment (as vLLM logs its arguments), serves /health on --port,
 writes its pid and its child's pid to --pids, and waits. The child survives SIGTERM, as a wedged
-engine core does: only a SIGKILL ends it.
+engine core does: only a SIGKILL ends it. Like vLLM, it binds a socket in VLLM_RPC_BASE_PATH that it
+never unlinks (it names that directory in the file --pids + ".rpc").
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import http.server
 import os
 import signal
+import socket
 import sys
 import time
 
@@ -36,6 +38,11 @@ def main() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         while True:
             time.sleep(1)
+    if base := os.environ.get("VLLM_RPC_BASE_PATH"):  # as vLLM does: a socket there, never unlinked
+        rpc = socket.socket(socket.AF_UNIX)
+        rpc.bind(os.path.join(base, "fake-rpc"))
+        with open(args.pids + ".rpc", "w") as f:
+            f.write(base)
     with open(args.pids + ".tmp", "w") as f:
         f.write(f"{os.getpid()} {child}\n")
     os.replace(args.pids + ".tmp", args.pids)

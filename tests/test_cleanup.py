@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -49,6 +50,13 @@ def server_pids(pids: Path) -> list[int]:
     return [int(x) for x in pids.read_text().split()]
 
 
+def scratch_of(pids: Path) -> Path:
+    """The directory the fake server was given for its sockets (it left one there, as vLLM does)."""
+    scratch = Path(pids.with_name(pids.name + ".rpc").read_text())
+    assert scratch.parent == Path(tempfile.gettempdir()) and scratch.name.startswith("llmbench-vllm-")
+    return scratch
+
+
 def test_stop_ends_a_child_that_ignores_sigterm_and_the_log_holds_no_secret(tmp_path, monkeypatch):
     monkeypatch.setattr("engine.server.launcher.STOP_GRACE_S", 1.0)
     spec, pids = fake_spec(tmp_path)
@@ -56,8 +64,11 @@ def test_stop_ends_a_child_that_ignores_sigterm_and_the_log_holds_no_secret(tmp_
     asyncio.run(launcher.start(lambda event: None))
     server, engine_child = server_pids(pids)
     assert alive(server) and alive(engine_child) and launcher.alive()
+    scratch = scratch_of(pids)
+    assert (scratch / "fake-rpc").is_socket()
     launcher.stop_sync()
     assert not alive(server) and not alive(engine_child)
+    assert not scratch.exists()  # removed by the keeper once the tree had ended
     log = (tmp_path / "server.log").read_text()
     assert "non-default args" in log and "--api-key" in log
     assert "sk-clear-secret" not in log and "hf_clear_secret" not in log and "***" in log
@@ -87,9 +98,11 @@ def test_sigkill_of_the_run_process_leaves_no_server_process(tmp_path):
         tree = descendants(run.pid)
         server, engine_child = server_pids(pids)
         assert {server, engine_child} <= set(tree)
+        scratch = scratch_of(pids)
         run.kill()  # SIGKILL: the run process gets no chance to clean up
         run.wait()
         wait_until(lambda: not any(alive(p) for p in tree), "the server's tree to be gone")
+        assert not scratch.exists()  # the keeper, in the tree, removed it before it ended
     finally:
         run.kill()
         for pid in server_pids(pids):
@@ -112,8 +125,10 @@ def test_a_killed_keeper_is_known_at_once_and_its_server_tree_is_stopped_from_th
         assert launcher.gone() == f"the server's keeper process (pid {keeper}) was killed by SIGKILL"
         assert not launcher.alive()
         assert alive(engine_child)  # it ignores SIGTERM, and no keeper is left to SIGKILL it
+        assert scratch_of(pids).exists()  # the keeper died before it could remove it
         launcher.stop_sync()  # the run stops what the keeper kept: SIGTERM, the grace, SIGKILL
         assert not alive(server) and not alive(engine_child)
+        assert not scratch_of(pids).exists()  # and removes what it left
     finally:
         launcher.stop_sync()
         for pid in server_pids(pids):

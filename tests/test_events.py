@@ -14,6 +14,7 @@ from engine.events import (
     RunFinished,
     ServerState,
     ServerStateChanged,
+    SweepFinished,
     SweepProgress,
     TelemetrySampled,
     VariantFinished,
@@ -26,7 +27,7 @@ from engine.run.eventlog import read_events
 from tests.conftest import ROOT
 
 OLD = ROOT / "tests" / "data" / "events-0.1.jsonl"
-SINCE_0_1 = {"SweepProgress", "VariantFinished"}
+SINCE_0_1 = {"SweepProgress", "VariantFinished", "SweepFinished"}
 
 
 def test_the_sweeps_events_write_and_read_back():
@@ -34,6 +35,7 @@ def test_the_sweeps_events_write_and_read_back():
         SweepProgress(2, 3, "max-num-seqs=16", 1, 4, 12.5),
         SweepProgress(1, 3, "max-num-seqs=2", 0, 4),
         VariantFinished("max-num-seqs=2", "failed", "01-max-num-seqs-2", "server exited"),
+        SweepFinished("completed", "/s", exit_code=0, wrote=["/s/sweep.json (each variant's status and the frontier)"]),
     ):
         assert from_record(json.loads(json.dumps(to_record(event)))) == event
 

@@ -18,13 +18,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from engine.load.client import CellLoad, run_closed_loop
+from engine.load.client import CellLoad, PhaseSend, run_closed_loop
 from engine.load.inprocess import EngineTarget
 from engine.load.prompts import Prompt
 from engine.plan import Cell
 from engine.server.proctree import descendants
 from engine.server.watchdog import living, start_time
-from tests.conftest import ROOT, cli_env, read_until
+from tests.conftest import ROOT, cli_env, read_until, vllm_leftovers
 
 CLI = str(Path(sys.executable).parent / "llmbench-tui")
 RUN_FILES = {
@@ -76,7 +76,7 @@ async def test_engine_target_records_like_the_http_client():
     requests = [target.prepare(Prompt([7] * 5, None, 5), 4) for _ in range(6)]
     records, load = [], CellLoad(6)
     duration = await run_closed_loop(
-        target, c, requests, output_len=4, warmup=False, on_record=records.append, load=load
+        target, c, requests, PhaseSend(output_len=4, warmup=False, on_record=records.append, load=load)
     )
     assert duration > 0 and len(records) == 6 and load.done == 6 and load.output_tokens == 24
     for r in records:
@@ -92,18 +92,22 @@ async def test_engine_errors_and_the_deadline_make_failed_records():
     target = EngineTarget(FakeEngine(fail_after=1), make_params=lambda n: n)
     records: list = []
     await run_closed_loop(
-        target, cell(n=2), [target.prepare(Prompt([1] * 5, None, 5), 4)] * 2,
-        output_len=4, warmup=False, on_record=records.append, load=CellLoad(2),
-    )  # fmt: skip
+        target,
+        cell(n=2),
+        [target.prepare(Prompt([1] * 5, None, 5), 4)] * 2,
+        PhaseSend(output_len=4, warmup=False, on_record=records.append, load=CellLoad(2)),
+    )
     assert [r.ok for r in records] == [False, False] and "EngineCore died" in records[0].error
     assert records[0].output_tokens == 1
     slow = FakeEngine(gap_s=5.0)
     target = EngineTarget(slow, make_params=lambda n: n)
     records = []
     await run_closed_loop(
-        target, cell(concurrency=1, n=1), [target.prepare(Prompt([1] * 5, None, 5), 4)],
-        output_len=4, warmup=False, on_record=records.append, load=CellLoad(1), deadline_s=0.05,
-    )  # fmt: skip
+        target,
+        cell(concurrency=1, n=1),
+        [target.prepare(Prompt([1] * 5, None, 5), 4)],
+        PhaseSend(output_len=4, warmup=False, on_record=records.append, load=CellLoad(1), deadline_s=0.05),
+    )
     assert not records[0].ok and "request deadline" in records[0].error
     assert slow.cancelled == 1  # the engine's generate() was cancelled: vLLM aborts the request
 
@@ -122,10 +126,13 @@ import json, os, subprocess, sys, time
 root, out, mode = sys.argv[1:4]
 sys.path.insert(0, root)
 from engine.server.proctree import descendants
+from engine.server import scratch
 from engine.spawn import python_argv
 sleeper = [sys.executable, "-c", "import time; time.sleep(600)"]
 foreign = subprocess.Popen(sleeper)
-options = ["--pid", str(os.getpid()), "--grace", "1", "--foreign", str(foreign.pid)]
+rpc_dir, _ = scratch.scratch_env({}, temp_dir=False)
+open(os.path.join(rpc_dir, "left-socket"), "w").close()
+options = ["--pid", str(os.getpid()), "--grace", "1", "--foreign", str(foreign.pid), "--scratch", rpc_dir]
 watchdog = python_argv("engine.server.watchdog", *options)
 dog = subprocess.Popen(watchdog, stdin=subprocess.PIPE, start_new_session=True)
 core_code = (
@@ -139,7 +146,7 @@ dog.stdin.write(b"ready\\n")
 dog.stdin.flush()
 time.sleep(0.5)  # the watchdog's last scan
 with open(out + ".tmp", "w") as f:
-    json.dump({"foreign": foreign.pid, "core": core.pid, "dog": dog.pid}, f)
+    json.dump({"foreign": foreign.pid, "core": core.pid, "dog": dog.pid, "scratch": rpc_dir}, f)
 os.rename(out + ".tmp", out)
 if mode == "clean":
     dog.stdin.close()
@@ -175,6 +182,7 @@ def test_watchdog_stops_the_engine_tree_after_a_sigkill_and_leaves_the_rest(tmp_
         _wait(lambda: not living(engine), "the engine's processes to be stopped")
         _wait(lambda: start_time(pids["dog"]) is None, "the watchdog to exit")
         assert start_time(pids["foreign"]) is not None  # started before the engine: not ours
+        assert not os.path.exists(pids["scratch"])  # the engine's sockets' directory, removed
     finally:
         for pid in (pids["foreign"], *engine):
             with __import__("contextlib").suppress(ProcessLookupError):
@@ -187,6 +195,7 @@ def test_watchdog_on_a_clean_stop_kills_leftovers_and_exits(tmp_path):
         _wait(lambda: (out.parent / (out.name + ".done")).exists(), "the watchdog to finish")
         assert json.loads((out.parent / (out.name + ".done")).read_text())["dog_exit"] == 0
         assert not living(engine) and start_time(pids["foreign"]) is not None and proc.poll() is None
+        assert not os.path.exists(pids["scratch"])
     finally:
         proc.kill()
         os.kill(pids["foreign"], signal.SIGKILL)
@@ -239,13 +248,13 @@ def cli(tmp_path, *extra: str) -> list[str]:
 
 
 @pytest.mark.integration
-def test_cli_inprocess_run_gives_the_same_files_and_exact_counts(tmp_path, tiny_model):
+def test_cli_inprocess_run_gives_the_same_files_and_exact_counts(tmp_path, tiny_model, run_tmpdir):
     proc = subprocess.run(
         cli(tmp_path, "--concurrency", "1,4", "--seq", "64/64"),
         capture_output=True,
         text=True,
         timeout=900,
-        env=cli_env(),
+        env={**cli_env(), "TMPDIR": str(run_tmpdir)},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "in-process engine ready" in proc.stderr and "cell 2/2" in proc.stderr
@@ -268,6 +277,7 @@ def test_cli_inprocess_run_gives_the_same_files_and_exact_counts(tmp_path, tiny_
     engine = logged_engine_pids(run_dir)
     assert engine
     asyncio.run(until_gone(engine))
+    assert vllm_leftovers(run_tmpdir) == []  # the engine's sockets went with their directory
 
 
 async def _start(*argv: str) -> asyncio.subprocess.Process:

@@ -16,7 +16,7 @@ from engine.events import LoadProgress
 from engine.profiles import apply_overrides, load_profile
 from engine.report.model import ONE_READ, SHORT_STEADY_STATE
 from engine.run.session import RunSession
-from tests.conftest import cli_env
+from tests.conftest import cli_env, vllm_leftovers
 
 pytestmark = pytest.mark.integration
 CLI = str(Path(sys.executable).parent / "llmbench-tui")
@@ -48,13 +48,13 @@ def _port_open(url: str) -> bool:
         return s.connect_ex((host, int(port))) == 0
 
 
-def test_headless_server_mode_end_to_end(tmp_path, tiny_model):
+def test_headless_server_mode_end_to_end(tmp_path, tiny_model, run_tmpdir):
     proc = subprocess.run(
         [CLI, "--no-ui", "--profile", "cpu-tiny", "--concurrency", "1,4", "--seq", "64/64", "--results", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=600,
-        env=cli_env(),
+        env={**cli_env(), "TMPDIR": str(run_tmpdir)},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "server ready" in proc.stderr and "cell 2/2" in proc.stderr
@@ -92,8 +92,9 @@ def test_headless_server_mode_end_to_end(tmp_path, tiny_model):
     # The saved profile replays: same grid as the overrides asked for.
     replay = load_profile(str(run_dir / "profile.toml"))
     assert replay.grid.concurrency == [1, 4] and replay.grid.seq == ["64/64"]
-    # The server it launched is gone.
+    # The server it launched is gone, and so are the sockets it bound in the temp dir.
     assert not _port_open(summary["endpoint"])
+    assert vllm_leftovers(run_tmpdir) == []
 
 
 async def test_external_mode_exact_counts_and_live_progress(vllm_server, tiny_model, tmp_path):

@@ -9,7 +9,7 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 # Utilities with no engine imports of their own, usable from any layer.
-BASE = {"loop", "redact", "spawn", "exits", "values", "stats"}
+BASE = {"loop", "redact", "spawn", "exits", "values", "stats", "jsontext"}
 # Each layer, and the layers it may import (besides itself and BASE).
 LAYERS = {
     "loop": set(),
@@ -18,6 +18,7 @@ LAYERS = {
     "exits": set(),
     "values": set(),
     "stats": set(),  # means and confidence intervals over rounds
+    "jsontext": set(),  # strict JSON (no NaN or Infinity) for every file written
     # Each load shape, whole (engine/shapes): its grid fields, options, plan, figures and words. It
     # declares its options with engine.options' Option type and parsers (option.py, parse.py: no
     # engine import beyond values), and the option table gathers them: the two layers import each

@@ -4,7 +4,15 @@ import json
 
 import pytest
 
-from engine.load.client import CellLoad, HttpTarget, PreparedRequest, new_session, run_closed_loop, stream_request
+from engine.load.client import (
+    CellLoad,
+    HttpTarget,
+    PhaseSend,
+    PreparedRequest,
+    new_session,
+    run_closed_loop,
+    stream_request,
+)
 from engine.load.record import RequestRecord
 from engine.plan import Cell
 from tests.fake_openai import FakeConfig, FakeServer
@@ -106,10 +114,7 @@ async def test_closed_loop_keeps_exactly_c_in_flight():
             HttpTarget(client, server.url, "completions", "m"),
             cell,
             [PreparedRequest(_body(5), 3)] * 12,
-            output_len=5,
-            warmup=False,
-            on_record=on_record,
-            load=load,
+            PhaseSend(output_len=5, warmup=False, on_record=on_record, load=load),
         )
         task.cancel()
     assert len(records) == 12 and all(r.ok for r in records)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from engine.grid import Grid
-from engine.load.client import CellLoad, HttpTarget, PreparedRequest, new_session
+from engine.load.client import CellLoad, HttpTarget, PhaseSend, PreparedRequest, new_session
 from engine.load.conversations import run_conversations
 from engine.load.record import RequestRecord
 from engine.plan import build_plan
@@ -87,8 +87,7 @@ async def drive(server, requests, concurrency=2, starts=None) -> list[RequestRec
             HttpTarget(session, server.url, "completions", "fake-model"),
             cell,
             requests,
-            on_record=records.append,
-            load=CellLoad(total=len(requests)),
+            PhaseSend(output_len=0, warmup=False, on_record=records.append, load=CellLoad(total=len(requests))),
             starts=starts,
         )
     return records

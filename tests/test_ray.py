@@ -23,6 +23,7 @@ import pytest
 from engine.events import LoadProgress
 from engine.headless.cli import main
 from engine.load import rayworkers
+from engine.load.prompts import Endpoint
 from engine.load.rayactor import reach
 from engine.load.rayreach import Reach
 from engine.load.rayworkers import (
@@ -120,7 +121,9 @@ def test_an_unreachable_ray_address_is_bad_input_with_advice(monkeypatch, capsys
 def test_workers_that_cannot_reach_the_server_refuse_its_address_whatever_their_kernel():
     """Each worker's own connect decides, not its boot id: a worker in another network namespace
     shares the coordinator's kernel and not its loopback."""
-    pool = RayPool(2, WorkerConfig("http://127.0.0.1:8000", "completions", "m", False, {}, 60.0, 8), "10.0.0.1:6379")
+    pool = RayPool(
+        2, WorkerConfig(Endpoint("http://127.0.0.1:8000", "completions", "m", False), {}, 60.0, 8), "10.0.0.1:6379"
+    )
     refused = reach("127.0.0.1", _free_port())  # a real refused connect: nothing listens there
     assert refused is not None and "refused" in refused.lower()
     pool.workers = [
@@ -281,11 +284,11 @@ async def test_two_ray_workers_on_vllm_give_exact_counts(vllm_server, ray_cluste
     assert cell.total_output_tokens == 12 * 32 and cell.total_input_tokens == 12 * 64
     assert cell.output_len_mismatches == 0 and cell.input_len_mismatches == 0
     workers = cell.client_workers
-    assert [w["worker"] for w in workers] == [0, 1] and len({w["pid"] for w in workers}) == 2
+    assert [w.worker for w in workers] == [0, 1] and len({w.pid for w in workers}) == 2
     # This host, and the address Ray knows its node by (hosts may share a name: containers, namespaces).
-    assert all(w["host"].startswith(f"{socket.gethostname()} (") for w in workers), workers
+    assert all(w.host.startswith(f"{socket.gethostname()} (") for w in workers), workers
     # The same kernel as the coordinator: one clock, offset 0 exactly (the estimate is in the notes).
-    assert all(w["clock_offset_s"] == 0.0 and w["clock_uncertainty_s"] == 0.0 for w in workers)
+    assert all(w.clock_offset_s == 0.0 and w.clock_uncertainty_s == 0.0 for w in workers)
     assert any("Ray cluster at" in n for n in notes) and sum("Ray worker" in n for n in notes) == 2
     measured = _measured(outcome.results_dir)
     assert sorted(r["index"] for r in measured) == list(range(12))
@@ -341,7 +344,7 @@ async def test_a_ray_worker_killed_mid_cell_fails_what_it_held_and_the_run_goes_
     # The next cell started the dead worker again, as a new actor.
     assert second.failed == 0 and second.completed == second.num_prompts == 16
     assert second.total_output_tokens == 16 * 48 and second.output_len_mismatches == 0
-    assert killed[0] not in {w["pid"] for w in second.client_workers}
+    assert killed[0] not in {w.pid for w in second.client_workers}
     assert not _no_relays_left(ray_cluster)
 
 

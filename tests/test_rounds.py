@@ -254,3 +254,20 @@ def test_the_live_progress_remakes_a_cell_s_row_with_each_round_and_counts_round
     assert (p.round, p.rounds) == (1, 2) and p.cells_done == 3
     assert [c.cell for c in p.cells] == [0, 1] and p.cells[1].output_throughput == pytest.approx(15.0)
     assert p.eta_s() == pytest.approx(1.0)  # 3 s measured over 3 (cell, round)s; 1 of 4 left
+
+
+def test_a_resumed_run_s_eta_counts_only_the_cells_it_has_left():
+    from engine.events import CellFinished, CellStarted
+    from engine.plan import Cell
+    from engine.run.progress import RunProgress
+
+    plan = [Cell(index=i, concurrency=c, input_len=128, output_len=128, num_prompts=8, warmup_requests=0,
+                 warmup_output_len=8) for i, c in enumerate((1, 2, 4, 8))]  # fmt: skip
+    p = RunProgress()
+    # A resume of a 4-cell run with cells 1 and 2 done: cells 3 and 4 left, each measured in 1 s.
+    p.apply(CellStarted(plan[2], 4, left=2))
+    p.apply(CellFinished(plan[2], cell(4, tput=10.0, cell=2)))
+    assert p.eta_s() == pytest.approx(1.0)  # one cell left, not 4 - 1
+    p.apply(CellStarted(plan[3], 4, left=1))
+    p.apply(CellFinished(plan[3], cell(8, tput=10.0, cell=3)))
+    assert p.eta_s() == 0.0

@@ -113,7 +113,7 @@ def test_the_eta_counts_server_starts_as_measured_and_each_cell_as_measured_befo
     profile = load_profile("cpu-tiny")
     cells = build_plan(profile.grid)[:2]
     clock = SweepClock(2)
-    assert clock.eta_s(0, 3, starting=True) is None
+    assert clock.eta_s([0, 1], 3, starting=True) is None
     assert eta_text(None).startswith("ETA after the first variant")
     result = CellResult.model_construct(cell=0)  # the clock reads only the events' times
     for event in (
@@ -122,10 +122,18 @@ def test_the_eta_counts_server_starts_as_measured_and_each_cell_as_measured_befo
         CellFinished(cells[0], result, at=140.0),
     ):
         clock.observe(event)
-    assert clock.eta_s(1, 1) == 10.0 + (30.0 + 20.0)  # cell 2 not measured: as long as cell 1
+    assert clock.eta_s([1], 1) == 10.0 + (30.0 + 20.0)  # cell 2 not measured: as long as cell 1
     clock.observe(CellStarted(cells[1], 2, at=141.0))
     clock.observe(CellFinished(cells[1], result, at=146.0))
-    assert clock.eta_s(0, 2, starting=True) == 30.0 + 15.0 + 2 * (30.0 + 15.0)
+    assert clock.eta_s([0, 1], 2, starting=True) == 30.0 + 15.0 + 2 * (30.0 + 15.0)
+    # A resumed variant with only cell 2 left counts that cell, not the one done before the resume.
+    assert clock.eta_s([1], 2, starting=True) == 30.0 + 5.0 + 2 * (30.0 + 15.0)
+    # --repeat 3: each cell three times, in this variant (what it has left) and every one after it.
+    thrice = SweepClock(2, rounds=3)
+    for event in (PhaseChanged("launching", at=0.0), CellStarted(cells[0], 2, at=30.0)):
+        thrice.observe(event)
+    thrice.observe(CellFinished(cells[0], result, at=40.0))
+    assert thrice.eta_s([1, 0, 1], 1) == 3 * 10.0 + (30.0 + 3 * 2 * 10.0)
     assert eta_text(135.0) == "ETA 2m15s" and eta_text(3725.0) == "ETA 1h02m"
 
 
@@ -157,3 +165,14 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path, capsys):
     assert "nothing to resume" in capsys.readouterr().err
     assert main(["--no-ui", "--resume", str(folder), "--concurrency", "4"]) == 2
     assert "leave out --concurrency" in capsys.readouterr().err
+
+
+def test_a_short_flag_reaches_the_server_as_written():
+    # vLLM takes `-tp`; `--tp` is not one of its flags. A long flag's dashes stay optional.
+    typed = with_typed(None, [parse_axis("-tp=1,2"), parse_axis("--max-num-seqs=4")], [], [])
+    assert typed.flags == {"-tp": ["1", "2"], "max-num-seqs": ["4"]}
+    plans = _swept(flags={"-tp": ["1", "2"]}, exclude=[{"-tp": "1"}])
+    assert [p.name for p in plans] == ["-tp=2"] and plans[0].run == "01-tp-2"
+    assert plans[0].profile.recipe.args[-2:] == ["-tp", "2"] and "--tp" not in plans[0].profile.recipe.args
+    assert plans[0].gpus == 2
+    assert with_flags(["-tp", "1", "--seed", "3"], {"-tp": "4"}) == ["--seed", "3", "-tp", "4"]

@@ -4,6 +4,7 @@ worker named, each worker's lag, CPU and run-queue wait, the host where a worker
 from __future__ import annotations
 
 import io
+import json
 
 from engine.events import CellFinished
 from engine.headless.console import ConsoleObserver
@@ -60,10 +61,22 @@ def test_client_health_keeps_a_workers_host_only_when_it_has_one():
     remote.host, remote.clock_offset_s = "gpu-b", 0.002  # the fields Ray workers will carry
     result = CELLS[0].model_copy(deep=True)
     client_health(result, ClientFigures(1.0, [0.001], workers=[local, remote]), [])
-    assert "host" not in result.client_workers[0] and result.client_workers[1]["host"] == "gpu-b"
+    assert result.client_workers[0].host is None and result.client_workers[1].host == "gpu-b"
     again = CellResult.model_validate_json(result.model_dump_json())  # summary.json keeps it, typed
-    assert again.client_workers[1]["host"] == "gpu-b" and again.client_workers[1]["clock_offset_s"] == 0.002
+    assert again.client_workers[1].host == "gpu-b" and again.client_workers[1].clock_offset_s == 0.002
     assert "w1 lag p99 1.0 ms cpu 12% rq n/a on gpu-b (clock +2.0 ms)" in workers_line(again)
+
+
+def test_summary_json_keeps_each_workers_keys_in_their_order():
+    """client_workers as every version wrote them (a local process: six keys; a Ray worker: its
+    host and clock too; one that died) load, and are written back key for key, in the same order."""
+    ray = worker(1, 2.0, 1.5, None, host="gpu-b (10.0.0.2)", clock_offset_s=0.001, clock_uncertainty_s=0.0002,
+                 clock_drift_ppm=0.0, died="load worker 1 (pid 101) died (killed by SIGKILL)")  # fmt: skip
+    written = [worker(0, 1.0, 1.0, None), ray]
+    cell = with_workers(CELLS[1], written)
+    assert cell.client_workers[0].host is None and cell.client_workers[1].clock_drift_ppm == 0.0
+    dumped = json.loads(cell.model_dump_json())["client_workers"]
+    assert [list(w) for w in dumped] == [list(w) for w in written] and dumped == written
 
 
 def test_the_console_prints_a_workers_line_after_each_cell_with_several():

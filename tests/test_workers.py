@@ -13,8 +13,8 @@ import time
 import pytest
 
 from engine.headless.cli import main
-from engine.load.client import CellLoad, HttpTarget, PreparedRequest, new_session, run_closed_loop
-from engine.load.prompts import Prompt, request_body
+from engine.load.client import CellLoad, HttpTarget, PhaseSend, PreparedRequest, new_session, run_closed_loop
+from engine.load.prompts import Endpoint, Prompt, request_body
 from engine.load.record import RequestRecord
 from engine.load.worker import Job, WorkerConfig, _Dealer
 from engine.load.workers import WorkerPool, _Phase, _Worker, split
@@ -46,7 +46,7 @@ def prepared(n: int, output_len: int, input_len: int = 8) -> list[PreparedReques
 
 
 def config(server: FakeServer, limit: int = 68) -> WorkerConfig:
-    return WorkerConfig(server.url, "completions", "fake-model", False, {}, 60.0, limit)
+    return WorkerConfig(Endpoint(server.url, "completions", "fake-model", False), {}, 60.0, limit)
 
 
 async def one_process(server: FakeServer, cell: Cell, requests: list[PreparedRequest]) -> list[RequestRecord]:
@@ -56,10 +56,9 @@ async def one_process(server: FakeServer, cell: Cell, requests: list[PreparedReq
             HttpTarget(session, server.url, "completions", "fake-model"),
             cell,
             requests,
-            output_len=cell.output_len,
-            warmup=False,
-            on_record=records.append,
-            load=CellLoad(total=len(requests)),
+            PhaseSend(
+                output_len=cell.output_len, warmup=False, on_record=records.append, load=CellLoad(total=len(requests))
+            ),
         )
     return records
 
@@ -78,14 +77,19 @@ async def test_three_workers_merge_into_one_workers_totals():
             records: list[RequestRecord] = []
             load = CellLoad(total=n)
             duration, health = await asyncio.wait_for(
-                pool.run_phase(cell, requests, None, output_len=osl, warmup=False, on_record=records.append, load=load),
+                pool.run_phase(
+                    cell, requests, None, PhaseSend(output_len=osl, warmup=False, on_record=records.append, load=load)
+                ),
                 SAFETY_S,
             )
             # A second phase on the same workers (a cell's warm-up, then its measurement).
             again: list[RequestRecord] = []
             await asyncio.wait_for(
                 pool.run_phase(
-                    cell, requests, None, output_len=osl, warmup=False, on_record=again.append, load=CellLoad(total=n)
+                    cell,
+                    requests,
+                    None,
+                    PhaseSend(output_len=osl, warmup=False, on_record=again.append, load=CellLoad(total=n)),
                 ),
                 SAFETY_S,
             )
@@ -103,9 +107,9 @@ async def test_three_workers_merge_into_one_workers_totals():
     assert merged.total_output_tokens == n * osl and merged.output_len_mismatches == 0
     # Percentiles computed once over every record, whichever worker sent it.
     assert merged.p99_itl_ms is not None and merged.p99_ttft_ms is not None
-    assert [w["worker"] for w in merged.client_workers] == [0, 1, 2]
+    assert [w.worker for w in merged.client_workers] == [0, 1, 2]
     assert merged.client_cpu_s == pytest.approx(sum(h.cpu_s for h in health))
-    assert all(w["lag_p99_ms"] >= 0 and w["cpu_s"] > 0 for w in merged.client_workers)
+    assert all(w.lag_p99_ms >= 0 and w.cpu_s > 0 for w in merged.client_workers)
 
 
 async def test_more_workers_than_slots_uses_only_as_many_as_slots():
@@ -116,7 +120,10 @@ async def test_more_workers_than_slots_uses_only_as_many_as_slots():
             records: list[RequestRecord] = []
             _, health = await asyncio.wait_for(
                 pool.run_phase(
-                    cell, prepared(6, 4), None, output_len=4, warmup=False, on_record=records.append, load=CellLoad(6)
+                    cell,
+                    prepared(6, 4),
+                    None,
+                    PhaseSend(output_len=4, warmup=False, on_record=records.append, load=CellLoad(6)),
                 ),
                 SAFETY_S,
             )
@@ -138,7 +145,10 @@ async def test_an_open_loop_schedule_dealt_over_workers_keeps_its_plan():
             records: list[RequestRecord] = []
             duration, health = await asyncio.wait_for(
                 pool.run_phase(
-                    cell, prepared(n, 4), offsets, output_len=4, warmup=False, on_record=records.append, load=load
+                    cell,
+                    prepared(n, 4),
+                    offsets,
+                    PhaseSend(output_len=4, warmup=False, on_record=records.append, load=load),
                 ),
                 SAFETY_S,
             )
@@ -174,8 +184,8 @@ async def test_an_open_loops_cap_is_one_over_every_worker():
             records: list[RequestRecord] = []
             _, health = await asyncio.wait_for(
                 watched(
-                    cell, prepared(n, 4), offsets, output_len=4, warmup=False, on_record=records.append,
-                    load=CellLoad(n), max_in_flight=cap,
+                    cell, prepared(n, 4), offsets, PhaseSend(output_len=4, warmup=False, on_record=records.append,
+                    load=CellLoad(n)), max_in_flight=cap,
                 ),
                 SAFETY_S,
             )  # fmt: skip
@@ -200,9 +210,13 @@ async def test_a_late_start_shows_as_late_sends_not_as_a_shifted_schedule():
     records: list[RequestRecord] = []
     origin = time.perf_counter() - 0.3  # the shared start was 0.3 s ago
     await run_open_loop(
-        Instant(), Cell(0, 0, 8, 4, 3, 0, 0, rate=20.0), prepared(3, 4), offsets,
-        output_len=4, warmup=False, on_record=records.append, load=CellLoad(3), origin=origin,
-    )  # fmt: skip
+        Instant(),
+        Cell(0, 0, 8, 4, 3, 0, 0, rate=20.0),
+        prepared(3, 4),
+        offsets,
+        PhaseSend(output_len=4, warmup=False, on_record=records.append, load=CellLoad(3)),
+        origin=origin,
+    )
     assert [r.planned_s for r in records] == offsets
     assert all(r.sent_s >= 0.3 and r.send_delay >= 0.3 - r.planned_s for r in records)
 
@@ -228,10 +242,7 @@ async def test_an_interrupt_stops_the_workers_at_once_and_keeps_what_they_finish
                     cell,
                     prepared(n, osl),
                     schedule(n, 20.0, "constant"),
-                    output_len=osl,
-                    warmup=False,
-                    on_record=on_record,
-                    load=load,
+                    PhaseSend(output_len=osl, warmup=False, on_record=on_record, load=load),
                 )
             )
             await asyncio.wait_for(some_done.wait(), SAFETY_S)
@@ -270,7 +281,9 @@ async def test_a_worker_killed_mid_cell_fails_what_it_held_and_the_cell_ends():
         try:
             requests = prepared(n, osl)
             phase = asyncio.create_task(
-                pool.run_phase(cell, requests, None, output_len=osl, warmup=False, on_record=on_record, load=load)
+                pool.run_phase(
+                    cell, requests, None, PhaseSend(output_len=osl, warmup=False, on_record=on_record, load=load)
+                )
             )
             await asyncio.wait_for(first_done.wait(), SAFETY_S)
             deadline = time.monotonic() + SAFETY_S
@@ -284,7 +297,10 @@ async def test_a_worker_killed_mid_cell_fails_what_it_held_and_the_cell_ends():
             again: list[RequestRecord] = []
             await asyncio.wait_for(
                 pool.run_phase(
-                    cell, prepared(n, osl), None, output_len=osl, warmup=False, on_record=again.append, load=CellLoad(n)
+                    cell,
+                    prepared(n, osl),
+                    None,
+                    PhaseSend(output_len=osl, warmup=False, on_record=again.append, load=CellLoad(n)),
                 ),
                 SAFETY_S,
             )
@@ -305,7 +321,7 @@ async def test_a_worker_killed_mid_cell_fails_what_it_held_and_the_cell_ends():
     assert health[1].died == f"load worker 1 (pid {victim}) died (killed by SIGKILL)"
     assert health[1].pid == victim and health[1].lags_s and health[1].cpu_s > 0
     kept_in_cell = summarize_cell(cell, records, 1.0, 1, merge_workers(health)).client_workers
-    assert "died" not in kept_in_cell[0] and kept_in_cell[1]["died"] == health[1].died  # summary.json keeps it
+    assert kept_in_cell[0].died is None and kept_in_cell[1].died == health[1].died  # summary.json keeps it
 
 
 def test_inprocess_mode_refuses_several_workers(capsys, tmp_path):
@@ -335,7 +351,7 @@ async def test_two_workers_on_vllm_give_exact_counts(vllm_server, tmp_path):
     assert cell.failed == 0 and cell.completed == cell.num_prompts == 12
     assert cell.total_output_tokens == 12 * 32 and cell.total_input_tokens == 12 * 64
     assert cell.output_len_mismatches == 0 and cell.input_len_mismatches == 0
-    assert [w["worker"] for w in cell.client_workers] == [0, 1]
+    assert [w.worker for w in cell.client_workers] == [0, 1]
     lines = (outcome.results_dir / "requests.jsonl").read_text().splitlines()
     measured = [json.loads(x) for x in lines if not json.loads(x)["warmup"]]
     assert sorted(r["index"] for r in measured) == list(range(12))
@@ -353,7 +369,7 @@ async def test_indices_go_ahead_while_plenty_are_left_then_only_to_waiting_slots
     """The coordinator's side of the pull: asking ahead at the end of a cell would leave indices
     queued in one worker while another's slots idle (a cell of 2 x C then takes three rounds)."""
     n, c = 24, 8
-    pool = WorkerPool(2, WorkerConfig("http://127.0.0.1:1", "completions", "m", False, {}, 60.0, 12))
+    pool = WorkerPool(2, WorkerConfig(Endpoint("http://127.0.0.1:1", "completions", "m", False), {}, 60.0, 12))
     pool._loop = asyncio.get_running_loop()
     phase = _Phase(1, Cell(0, c, 8, 4, n, 0, 0), prepared(n, 4), None, 4, False, lambda r: None, CellLoad(n))
     phase.slots, phase.next = c, c  # the jobs dealt the first C

@@ -8,7 +8,7 @@ import statistics
 
 import pytest
 
-from engine.load.client import CellLoad, HttpTarget, PreparedRequest, new_session
+from engine.load.client import CellLoad, HttpTarget, PhaseSend, PreparedRequest, new_session
 from engine.load.openloop import achieved_rate, run_open_loop
 from engine.load.prompts import Prompt, request_body
 from engine.load.record import RequestRecord
@@ -60,10 +60,7 @@ async def open_loop(server, offsets, max_in_flight=None) -> tuple[list[RequestRe
             cell,
             prepared(len(offsets)),
             offsets,
-            output_len=4,
-            warmup=False,
-            on_record=records.append,
-            load=CellLoad(total=len(offsets)),
+            PhaseSend(output_len=4, warmup=False, on_record=records.append, load=CellLoad(total=len(offsets))),
             max_in_flight=max_in_flight,
         )
     return records, duration

@@ -27,8 +27,8 @@ import httpx
 
 from engine import loop
 from engine.exits import EXIT_OK
-from engine.load.client import CellLoad, HttpTarget, PreparedRequest, new_session, run_closed_loop
-from engine.load.prompts import Prompt, request_body
+from engine.load.client import CellLoad, HttpTarget, PhaseSend, PreparedRequest, new_session, run_closed_loop
+from engine.load.prompts import Endpoint, Prompt, request_body
 from engine.load.rayworkers import RayPool, reachable_ip
 from engine.load.record import RequestRecord
 from engine.load.worker import WorkerConfig
@@ -117,12 +117,12 @@ async def _drive_ours(
     )
     records: list[RequestRecord] = []
     if workers > 1 or ray_address:  # the same pool a run with --workers (--ray) uses; its start is not measured
-        config = WorkerConfig(url, "completions", "selftest", False, {}, 1800.0, conc + 4)
+        config = WorkerConfig(Endpoint(url, "completions", "selftest", False), {}, 1800.0, conc + 4)
         pool = RayPool(workers, config, ray_address) if ray_address else WorkerPool(workers, config)
         try:
             await pool.start()
             duration, health = await pool.run_phase(
-                cell, _requests(n, osl), None, output_len=osl, warmup=False, on_record=records.append, load=CellLoad(n)
+                cell, _requests(n, osl), None, PhaseSend(osl, False, records.append, CellLoad(n))
             )
         finally:
             pool.close()
@@ -133,10 +133,7 @@ async def _drive_ours(
             HttpTarget(session, url, "completions", "selftest"),
             cell,
             _requests(n, osl),
-            output_len=osl,
-            warmup=False,
-            on_record=records.append,
-            load=CellLoad(n),
+            PhaseSend(osl, False, records.append, CellLoad(n)),
         )
         cpu = time.process_time() - cpu
     return records, duration, cpu

@@ -109,7 +109,7 @@ class ConsoleObserver:
         elif isinstance(event, VariantFinished):
             self._print(f"variant {event.name}: {event.status}" + (f": {event.error}" if event.error else ""))
         elif isinstance(event, RunFinished):
-            self._print(f"run {event.status}" + (f": {event.error}" if event.error else ""))
+            self._print(event.headline())
 
 
 def turns_line(r: CellResult) -> str:

@@ -289,6 +289,20 @@ class SendCore:
         finish_request(self.load, self.on_record, record)
 
 
+@dataclass(frozen=True)
+class PhaseSend:
+    """What every sender of a load phase (a cell's warm-up or its measurement) is given alike."""
+
+    output_len: int  # the cell's (a dataset request carries its own)
+    warmup: bool
+    on_record: Callable[[RequestRecord], None]  # each finished request, once
+    load: CellLoad  # the cell's live counters
+    deadline_s: float | None = None  # each request's
+
+    def core(self, target: Target) -> SendCore:
+        return SendCore(target, self.load, self.on_record, self.deadline_s)
+
+
 def finish_request(load: CellLoad, on_record: Callable[[RequestRecord], None], record: RequestRecord) -> None:
     """A finished request, wherever it was sent (here, or by a load worker): counted done or failed, then kept."""
     load.count(record)
@@ -346,12 +360,8 @@ async def run_closed_loop(
     target: Target,
     cell: Cell,
     requests: list[PreparedRequest],
+    send: PhaseSend,
     *,
-    output_len: int,
-    warmup: bool,
-    on_record: Callable[[RequestRecord], None],
-    load: CellLoad,
-    deadline_s: float | None = None,
     slots: int | None = None,
     take: Callable[[], Awaitable[int | None]] | None = None,
 ) -> float:
@@ -361,7 +371,7 @@ async def run_closed_loop(
     index of each next request from `take` (None: the cell has no more), so that every request is
     sent by exactly one worker; alone, the loop runs all slots and counts the indices itself."""
     next_index = 0
-    core = SendCore(target, load, on_record, deadline_s)
+    core = send.core(target)
 
     async def slot() -> None:
         nonlocal next_index
@@ -374,7 +384,7 @@ async def run_closed_loop(
                 next_index += 1
             elif (i := await take()) is None:
                 break
-            record = RequestRecord.for_cell(cell, i, output_len, warmup, requests[i].expected_prompt_tokens)
+            record = RequestRecord.for_cell(cell, i, send.output_len, send.warmup, requests[i].expected_prompt_tokens)
             record.send_delay = time.perf_counter() - freed
             try:
                 await core.send(requests[i], record)

@@ -24,11 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from itertools import groupby
 
 from engine.load import wallclock
-from engine.load.client import CellLoad, PreparedRequest, SendCore, Target
+from engine.load.client import PhaseSend, PreparedRequest, SendCore, Target
 from engine.load.prompts import Prompt
 from engine.load.record import RequestRecord
 from engine.plan import Cell
@@ -44,18 +43,14 @@ async def run_conversations(
     target: Target,
     cell: Cell,
     requests: list[PreparedRequest],
+    send: PhaseSend,
     *,
-    on_record: Callable[[RequestRecord], None],
-    load: CellLoad,
-    deadline_s: float | None = None,
     starts: list[float] | None = None,
     max_in_flight: int | None = None,
-    output_len: int = 0,
-    warmup: bool = False,
 ) -> float:
     """Drive the cell's conversations: `cell.concurrency` at once (closed loop), or each starting at
     `starts[j]` seconds (open loop, at most `max_in_flight` at once). Returns the wall duration."""
-    talks = _Conversations(SendCore(target, load, on_record, deadline_s), cell, requests, output_len, warmup)
+    talks = _Conversations(send.core(target), cell, requests, send.output_len, send.warmup)
     if starts is None:
         await talks.closed()
     else:

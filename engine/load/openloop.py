@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 
-from engine.load.client import CellLoad, PreparedRequest, SendCore, Target
+from engine.load.client import PhaseSend, PreparedRequest, Target
 from engine.load.permits import LocalPermits, Permits
 from engine.load.record import RequestRecord
 from engine.plan import Cell
@@ -22,12 +21,8 @@ async def run_open_loop(
     cell: Cell,
     requests: list[PreparedRequest],
     offsets: list[float],
+    send: PhaseSend,
     *,
-    output_len: int,
-    warmup: bool,
-    on_record: Callable[[RequestRecord], None],
-    load: CellLoad,
-    deadline_s: float | None = None,
     max_in_flight: int | None = None,
     indices: list[int] | None = None,
     origin: float | None = None,
@@ -40,7 +35,7 @@ async def run_open_loop(
     when they are the cell's over several workers (`permits`, engine.load.permits)."""
     if permits is None and max_in_flight:
         permits = LocalPermits(max_in_flight)
-    core = SendCore(target, load, on_record, deadline_s)
+    core = send.core(target)
 
     async def one(request: PreparedRequest, record: RequestRecord) -> None:
         try:
@@ -61,7 +56,7 @@ async def run_open_loop(
             await held
         index = i if indices is None else indices[i]
         record = RequestRecord.for_cell(
-            cell, index, output_len, warmup, request.expected_prompt_tokens, planned_s=planned
+            cell, index, send.output_len, send.warmup, request.expected_prompt_tokens, planned_s=planned
         )
         record.sent_s = time.perf_counter() - start
         record.send_delay = max(0.0, record.sent_s - planned)

@@ -177,7 +177,7 @@ class _RayWorker(_Worker):
         try:
             info = ray.get(self.actor.info.remote())
             self.pid, self.host, self.ip = info["pid"], info["host"], info["ip"]
-            host, port = server_address(self.pool.config.base_url)
+            host, port = server_address(self.pool.config.endpoint.base_url)
             self.reach = Reach(self.host, self.ip, ray.get(self.actor.reach.remote(host, port)))
             self.same_kernel = bool(info["boot_id"]) and info["boot_id"] == self.pool.boot_id
             self.measure_clock()
@@ -330,7 +330,7 @@ class RayPool(WorkerPool):
         workers = [w for w in self.workers if isinstance(w, _RayWorker) and w.reach is not None]
         if failed := [w.reach for w in workers if w.reach.error is not None]:
             raise RayUnavailable(
-                refusal(self.address, self.config.base_url, failed, self.n, reachable_ip(self.address))
+                refusal(self.address, self.config.endpoint.base_url, failed, self.n, reachable_ip(self.address))
             )
 
     def probe(self, base_url: str, launched: bool) -> str:

@@ -39,10 +39,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.load import schedstat, wallclock
-from engine.load.client import CellLoad, HttpTarget, PreparedRequest, new_session, run_closed_loop
+from engine.load.client import CellLoad, HttpTarget, PhaseSend, PreparedRequest, new_session, run_closed_loop
 from engine.load.monitor import LoopLagMonitor
 from engine.load.openloop import run_open_loop
 from engine.load.permits import RemotePermits
+from engine.load.prompts import Endpoint
 from engine.load.record import RequestRecord
 from engine.plan import Cell
 
@@ -55,10 +56,7 @@ HEALTH_TICKS = 20  # its health so far every this many flushes (1 s): what is le
 class WorkerConfig:
     """What every worker needs to reach the server: the same for all cells of a run."""
 
-    base_url: str
-    api: str
-    model: str
-    keep_text: bool
+    endpoint: Endpoint
     headers: dict[str, str]
     read_timeout_s: float
     session_limit: int
@@ -240,7 +238,8 @@ class Serving:
         out, config = self.out, self.config
         out.send(("ready", os.getpid()))
         async with new_session(config.session_limit, config.read_timeout_s, config.headers) as session:
-            target = HttpTarget(session, config.base_url, config.api, config.model, keep_text=config.keep_text)
+            e = config.endpoint
+            target = HttpTarget(session, e.base_url, e.api, e.model, keep_text=e.keep_text)
             while (job := await self.inbox.get()) is not None and not self.stopping:
                 if job.bodies is not None:
                     job.take(job.bodies.load())  # before "staged": the shared start waits for it
@@ -372,24 +371,14 @@ async def _send_share(
     origin: float,
 ) -> None:
     """This worker's share of the phase: its part of the open loop's schedule, or its closed-loop slots."""
-    common = dict(output_len=job.output_len, warmup=job.warmup, on_record=on_record, load=load)
+    send = PhaseSend(job.output_len, job.warmup, on_record, load, job.deadline_s)
     if job.offsets is not None:
         await run_open_loop(
-            target,
-            job.cell,
-            job.requests,
-            job.offsets,
-            deadline_s=job.deadline_s,
-            permits=permits,
-            indices=job.indices,
-            origin=origin,
-            **common,
+            target, job.cell, job.requests, job.offsets, send, permits=permits, indices=job.indices, origin=origin
         )
     else:
         assert dealer is not None
-        await run_closed_loop(
-            target, job.cell, job.requests, deadline_s=job.deadline_s, slots=job.slots, take=dealer.take, **common
-        )
+        await run_closed_loop(target, job.cell, job.requests, send, slots=job.slots, take=dealer.take)
 
 
 if __name__ == "__main__":

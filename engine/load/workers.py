@@ -39,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from engine.load.bodies import SharedBodies, share, unshare
-from engine.load.client import CellLoad, PreparedRequest, finish_request
+from engine.load.client import CellLoad, PhaseSend, PreparedRequest, finish_request
 from engine.load.permits import PermitPool
 from engine.load.record import RequestRecord
 from engine.load.worker import Job, WorkerConfig, WorkerHealth
@@ -172,12 +172,8 @@ class WorkerPool:
         cell: Cell,
         requests: list[PreparedRequest],
         offsets: list[float] | None,
+        send: PhaseSend,
         *,
-        output_len: int,
-        warmup: bool,
-        on_record: Callable[[RequestRecord], None],
-        load: CellLoad,
-        deadline_s: float | None = None,
         max_in_flight: int | None = None,
     ) -> tuple[float, list[WorkerHealth]]:
         """Drive `requests` over the workers (closed loop with `cell.concurrency` slots, or the open
@@ -185,9 +181,11 @@ class WorkerPool:
         each worker's health."""
         await self.start()
         self._phases += 1
-        phase = _Phase(self._phases, cell, requests, offsets, output_len, warmup, on_record, load)
+        phase = _Phase(self._phases, cell, requests, offsets, send.output_len, send.warmup, send.on_record, send.load)
         bodies = self._ship(requests)
-        base = dict(cell=cell, output_len=output_len, warmup=warmup, deadline_s=deadline_s, start_epoch=0.0)
+        base = dict(
+            cell=cell, output_len=send.output_len, warmup=send.warmup, deadline_s=send.deadline_s, start_epoch=0.0
+        )
         base |= dict(requests=[], bodies=bodies)
         if offsets is None:
             jobs = self._closed_jobs(phase, base)

@@ -17,6 +17,7 @@ from engine.load.record import RequestRecord
 from engine.load.schedstat import CpuFigures
 from engine.load.worker import WorkerHealth
 from engine.plan import Cell
+from engine.report.client_worker import ClientWorker
 from engine.report.itl import Itls, interpolate
 from engine.report.model import (
     CLIENT_LIMIT,
@@ -259,23 +260,23 @@ def client_health(result: CellResult, client: ClientFigures, records: list[Reque
     _flag_clocks(result, client.workers or [], records)
 
 
-def _worker_figures(h: WorkerHealth) -> dict[str, object]:
+def _worker_figures(h: WorkerHealth) -> ClientWorker:
     """One load worker's health in the cell (summary.json's client_workers)."""
-    return {
-        "worker": h.worker,
-        "pid": h.pid,
-        "lag_p99_ms": percentile(sorted(x * 1000 for x in h.lags_s), 99),
-        "cpu_s": h.cpu_s,
-        "run_queue_share": h.sched.run_queue_share if h.sched is not None else None,
-        "start_late_ms": 1000 * h.start_late_s,
+    return ClientWorker(
+        worker=h.worker,
+        pid=h.pid,
+        lag_p99_ms=percentile(sorted(x * 1000 for x in h.lags_s), 99),
+        cpu_s=h.cpu_s,
+        run_queue_share=h.sched.run_queue_share if h.sched is not None else None,
+        start_late_ms=1000 * h.start_late_s,
         # Workers that say where they ran (Ray actors) give their host and clock offset (their
         # clock minus the coordinator's, and its uncertainty); local processes have neither.
-        **{
-            key: value
-            for key in ("host", "clock_offset_s", "clock_uncertainty_s", "clock_drift_ppm", "died")
-            if (value := getattr(h, key, None)) is not None
-        },
-    }
+        host=h.host,
+        clock_offset_s=h.clock_offset_s,
+        clock_uncertainty_s=h.clock_uncertainty_s,
+        clock_drift_ppm=h.clock_drift_ppm,
+        died=h.died,
+    )
 
 
 def _scheduler_figures(result: CellResult, sched: CpuFigures, advice: str) -> None:

@@ -21,6 +21,7 @@ from engine.report.cell_workload import (
     SteadyState,
     TurnFigures,
 )
+from engine.report.client_worker import ClientWorker
 from engine.report.cost import cost_per_million
 from engine.report.run_notes import (
     InterruptedCell,
@@ -232,13 +233,10 @@ class CellFigures(Reading):
     client_loop_lag_p99_ms: float | None = None
     client_loop_lag_max_ms: float | None = None
     client_send_delay_p99_ms: float | None = None
-    # With several load workers (--workers): each one's worker, pid, lag_p99_ms, cpu_s, run_queue_share
-    # and start_late_ms (how long after the shared start it began), and where known (Ray workers) its
-    # host, clock_offset_s and clock_uncertainty_s (its clock minus the coordinator's: 0 on the
-    # coordinator's own host; estimated on another node, and taken off its send times). client_cpu_s
+    # With several load workers (--workers): each one's health (engine.report.client_worker). client_cpu_s
     # is then their sum, client_cpu_util the busiest one's share of a core, the lag and run-queue
     # figures the worst one's (engine.report.worker_health shows them).
-    client_workers: list[dict[str, float | int | str | None]] | None = None
+    client_workers: list[ClientWorker] | None = None
     # The load thread's scheduling (Linux schedstat) and the host's CPU while the cell ran; None
     # where the kernel does not tell.
     client_on_cpu_s: float | None = None

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from engine.jsontext import dumps
 from engine.load.record import RequestRecord
 from engine.profiles import ResolvedProfile, load_profile
 from engine.report.diskspace import RESERVE_MIN_BYTES, AppendFile, FaultLatch, Reserve, WriteFault
@@ -149,7 +150,7 @@ def mark_superseded(requests_path: Path, cells: set[tuple[int, int]]) -> int:
         if (record.get("cell"), record.get("round") or 0) in cells and not record.get("superseded"):
             record["superseded"] = True
             marked += 1
-        lines.append(json.dumps(record, separators=(",", ":")))
+        lines.append(dumps(record, separators=(",", ":")))
     tmp = requests_path.with_suffix(".jsonl.tmp")
     try:
         with open(tmp, "w") as f:

@@ -1,16 +1,14 @@
 """Per-worker client health of a cell (`--workers N`), in words: which worker was worst and each
 one's event-loop lag, share of a core and run-queue wait, and the host it ran on where known.
 
-Read from CellResult.client_workers (one dict per worker, written by engine.report.metrics), so a
-saved summary.json shows the same as a live run. Keys a newer writer adds (`host`, and
-`clock_offset_s` for workers on other hosts) are shown when present and not None; files without
-them read as before.
+Read from CellResult.client_workers (engine.report.client_worker, written by engine.report.metrics),
+so a saved summary.json shows the same as a live run. Where a worker ran and its clock offset (Ray
+workers) are shown when known; files without them read as before.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from engine.report.model import CellResult
 
@@ -38,32 +36,22 @@ class WorkerFigures:
         return (self.lag_p99_ms or 0.0, self.run_queue_share or 0.0)
 
 
-def _number(d: dict[str, Any], key: str) -> float | None:
-    value = d.get(key)
-    return float(value) if isinstance(value, int | float) else None
-
-
 def worker_figures(cell: CellResult) -> list[WorkerFigures]:
     """Each worker's figures ([] for a cell run by the one in-process client)."""
-    out = []
-    for d in cell.client_workers or []:
-        cpu_s = _number(d, "cpu_s")
-        offset_s = _number(d, "clock_offset_s")
-        host = d.get("host")
-        out.append(
-            WorkerFigures(
-                worker=int(d.get("worker") or 0),
-                pid=int(d["pid"]) if isinstance(d.get("pid"), int) else None,
-                lag_p99_ms=_number(d, "lag_p99_ms"),
-                cpu_share=cpu_s / cell.duration if cpu_s is not None and cell.duration > 0 else None,
-                run_queue_share=_number(d, "run_queue_share"),
-                start_late_ms=_number(d, "start_late_ms"),
-                host=str(host) if host is not None else None,
-                clock_offset_ms=1000 * offset_s if offset_s is not None else None,
-                died=str(d["died"]) if d.get("died") is not None else None,
-            )
+    return [
+        WorkerFigures(
+            worker=w.worker,
+            pid=w.pid,
+            lag_p99_ms=w.lag_p99_ms,
+            cpu_share=w.cpu_s / cell.duration if w.cpu_s is not None and cell.duration > 0 else None,
+            run_queue_share=w.run_queue_share,
+            start_late_ms=w.start_late_ms,
+            host=w.host,
+            clock_offset_ms=1000 * w.clock_offset_s if w.clock_offset_s is not None else None,
+            died=w.died,
         )
-    return out
+        for w in cell.client_workers or []
+    ]
 
 
 def worst_worker(workers: list[WorkerFigures]) -> WorkerFigures | None:

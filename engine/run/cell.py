@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from engine.events import CellStarted, LoadProgress, Notice, Observer, PhaseChanged
 from engine.load import schedstat
-from engine.load.client import CellLoad, PreparedRequest, Target, run_closed_loop
+from engine.load.client import CellLoad, PhaseSend, PreparedRequest, Target, run_closed_loop
 from engine.load.conversations import run_conversations
 from engine.load.monitor import LoopLagMonitor
 from engine.load.openloop import run_open_loop
@@ -108,12 +108,13 @@ class CellExecutor:
         if self._load_task is not None and not self._load_task.done():
             self._load_task.cancel()
 
-    async def run_cell(self, cell: Cell, round: int = 0) -> CellResult:
+    async def run_cell(self, cell: Cell, round: int = 0, left: int | None = None) -> CellResult:
+        """One round of `cell`; `left`: the (cell, round)s the run has left, this one included."""
         ctx, emit = self.ctx, self.ctx.observer
         self.cell = cell
         self._round(round)
         repeats = ctx.profile.load.repeats
-        emit(CellStarted(cell, self.total_cells, *((round, repeats) if repeats > 1 else ())))
+        emit(CellStarted(cell, self.total_cells, *((round, repeats) if repeats > 1 else (None, None)), left=left))
         telemetry, warmup_tokens = ctx.telemetry, 0
         if telemetry:
             await telemetry.begin_cell(cell)
@@ -215,8 +216,7 @@ class CellExecutor:
         ctx, pool = self.ctx, self.ctx.pool
         output_len, warmup = phase.output_len, phase.warmup
         longest = max((r.output_len or output_len for r in requests), default=output_len)
-        common = dict(output_len=output_len, warmup=warmup, on_record=on_record, load=load)
-        common["deadline_s"] = self.profile.load.deadline_s(longest)
+        send = PhaseSend(output_len, warmup, on_record, load, self.profile.load.deadline_s(longest))
         offsets = None
         if not warmup:  # the shape's send times (None: a closed loop); multi-turn: of conversation starts
             sends = len(requests) // cell.turns if cell.turns else len(requests)
@@ -225,14 +225,14 @@ class CellExecutor:
         max_in_flight = cell.concurrency or None
         if cell.turns and not warmup:
             return await run_conversations(
-                ctx.target, cell, requests, starts=offsets, max_in_flight=max_in_flight, **common
+                ctx.target, cell, requests, send, starts=offsets, max_in_flight=max_in_flight
             ), None
         if offsets is not None:
             if pool is not None:
-                return await pool.run_phase(cell, requests, offsets, max_in_flight=max_in_flight, **common)
-            return await run_open_loop(ctx.target, cell, requests, offsets, max_in_flight=max_in_flight, **common), None
+                return await pool.run_phase(cell, requests, offsets, send, max_in_flight=max_in_flight)
+            return await run_open_loop(ctx.target, cell, requests, offsets, send, max_in_flight=max_in_flight), None
         # A rate cell's warm-up goes closed-loop, all its requests at once.
         slots = cell if not cell.open_loop else replace(cell, concurrency=max(1, len(requests)))
         if pool is not None:
-            return await pool.run_phase(slots, requests, None, **common)
-        return await run_closed_loop(ctx.target, slots, requests, **common), None
+            return await pool.run_phase(slots, requests, None, send)
+        return await run_closed_loop(ctx.target, slots, requests, send), None

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from engine.events import CellFinished, Event, Notice, PhaseChanged, RunFinished, from_record, to_record
+from engine.jsontext import dumps
 from engine.redact import Redactor
 from engine.report.diskspace import AppendFile, FaultLatch
 
@@ -32,7 +33,7 @@ class EventLog:
     def __call__(self, event: Event) -> None:
         if self.redact:
             _mask(event, self.redact)
-        line = json.dumps(to_record(event), separators=(",", ":")) + "\n"
+        line = dumps(to_record(event), separators=(",", ":")) + "\n"
         self._file.write(line, sync=isinstance(event, CellFinished | RunFinished))
 
     def close(self) -> None:

@@ -31,6 +31,8 @@ class RunProgress:
     detail: str = ""
     cell: Cell | None = None
     cells_done: int = 0  # cells measured (with --repeat N: rounds of cells)
+    measured_s: float = 0.0  # their measurement time, this session's only (not a resume's earlier rounds)
+    left: int | None = None  # (cell, round)s the run has left, the one running included (None: not known)
     round: int | None = None  # of the cell being measured, and of how many (None: one round)
     rounds: int | None = None
     done: int = 0
@@ -58,11 +60,12 @@ class RunProgress:
         return (self.last_at if self.status else time.time()) - self.started
 
     def eta_s(self) -> float | None:
-        """Remaining time, from the mean duration of the cells done so far (None before the first)."""
+        """Remaining time, from the mean duration of the cells measured so far (None before the
+        first) times the cells left: a resumed run's left, else those of the whole plan not done."""
         if not self.cells_done or not self.total_cells:
             return None
-        measured = sum(c.duration for c in self.cells)  # a cell of rounds: their total
-        return measured / self.cells_done * (self.total_cells * (self.rounds or 1) - self.cells_done)
+        left = self.left if self.left is not None else self.total_cells * (self.rounds or 1) - self.cells_done
+        return self.measured_s / self.cells_done * max(left, 0)
 
     def hardware_line(self) -> str:
         """The latest readings in a line: per GPU power and utilisation, or the server's CPU and memory."""
@@ -92,7 +95,7 @@ class RunProgress:
                 self.log.append(f"{event.level}: {event.message}")
             case CellStarted():
                 self.cell, self.total_cells = event.cell, event.total_cells
-                self.round, self.rounds = event.round, event.rounds
+                self.round, self.rounds, self.left = event.round, event.rounds, event.left
                 self.done = self.failed = self.in_flight = 0
                 self.cell_total = event.cell.num_prompts
             case LoadProgress():
@@ -111,5 +114,15 @@ class RunProgress:
                 else:
                     self.cells[at] = event.result
                 self.cells_done += 1
+                self.measured_s += round_duration(event.result, self.round)
+                self.left = None if self.left is None else self.left - 1
             case RunFinished():
                 self.status, self.results_dir, self.error = event.status, event.results_dir, event.error
+
+
+def round_duration(result: CellResult, round: int | None) -> float:
+    """How long the round just measured took: a cell of one round, its own duration; a cell of
+    rounds (whose duration is their total), that round's."""
+    if result.rounds is None:
+        return result.duration
+    return next((r.duration for r in result.rounds if r.round == round), 0.0)

@@ -20,9 +20,7 @@ from engine.report.run_notes import Resumed
 def resumed_summary(profile: ResolvedProfile, plan: list[Cell], run_dir: Path, observer: Observer) -> RunSummary:
     """The summary of the run in `run_dir`, ready to go on: a resume recorded, its unfinished cells' requests marked."""
     summary = read_summary(run_dir / "summary.json")
-    done = done_rounds(summary.cells)
-    rounds = range(profile.load.repeats)
-    todo = [(c, r) for r in rounds for c in plan if (cell_key(c), r) not in done]
+    todo = rounds_left(plan, profile.load.repeats, summary.cells)
     unfinished = {(c.index, r) for c, r in todo}
     if profile.grid.search:  # probes are made as the search goes: the one cut short is the unfinished one
         finished = {c.cell for c in summary.cells}
@@ -51,6 +49,12 @@ def resumed_summary(profile: ResolvedProfile, plan: list[Cell], run_dir: Path, o
         )
     )
     return summary
+
+
+def rounds_left(plan: list[Cell], repeats: int, cells: list[CellResult]) -> list[tuple[Cell, int]]:
+    """The (cell, round) pairs of `plan` that the results `cells` do not hold yet: what a resume runs."""
+    done = done_rounds(cells)
+    return [(c, r) for r in range(repeats) for c in plan if (cell_key(c), r) not in done]
 
 
 def _request_cells(path: Path) -> set[int]:

@@ -47,15 +47,7 @@ async def start_pool(
     """The run's worker processes (or Ray actors), ready to take a cell's requests sent to `endpoint`;
     `pool`: the one `probe_ray` made before the server launched (its cluster joined and checked)."""
     n, address = workers.count, profile.load.ray_address
-    config = WorkerConfig(
-        endpoint.base_url,
-        endpoint.api,
-        endpoint.model,
-        endpoint.keep_text,
-        headers,
-        profile.load.read_timeout_s,
-        max_c + 4,
-    )
+    config = WorkerConfig(endpoint, headers, profile.load.read_timeout_s, max_c + 4)
     if pool is None:
         pool = RayPool(n, config, address) if address else WorkerPool(n, config)
     pool.config = config

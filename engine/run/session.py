@@ -253,6 +253,7 @@ class RunSession:
             orders = summary.rounds.orders
         by_index = {c.index: c for c in self.plan}
         done = done_rounds(summary.cells)
+        todo: list[tuple[Cell, int]] = []  # in the order measured; what a resume has left, no more
         for r, order in enumerate(orders):
             for cell in map(by_index.__getitem__, order):
                 if (cell_key(cell), r) in done:
@@ -262,12 +263,15 @@ class RunSession:
                         summary.skipped.append(why)
                         self.observer(Notice("warning", why))
                     continue
-                await self._measure(cell, r)
+                todo.append((cell, r))
+        for n, (cell, r) in enumerate(todo):
+            await self._measure(cell, r, left=len(todo) - n)
 
-    async def _measure(self, cell: Cell, round: int = 0) -> CellResult:
-        """One cell (one round of it), recorded; then a check that the server is still there."""
+    async def _measure(self, cell: Cell, round: int = 0, left: int | None = None) -> CellResult:
+        """One cell (one round of it), recorded; then a check that the server is still there.
+        `left`: the (cell, round)s the run has left, this one included (None: not known, a search)."""
         ctx = self.executor.ctx
-        result = await self.executor.run_cell(cell, round)
+        result = await self.executor.run_cell(cell, round, left)
         if (why := ctx.launcher.gone()) is not None:
             # Gone before the watch's next look (its requests all failed at once): as for a cut cell,
             # its requests stay in requests.jsonl unsummarised, and a resume measures it again.

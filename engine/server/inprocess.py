@@ -40,7 +40,7 @@ from engine.load.inprocess import EngineTarget
 from engine.load.prompts import PromptFactory
 from engine.load.tokenizer import load_tokenizer
 from engine.profiles import ResolvedProfile
-from engine.server import isolation
+from engine.server import isolation, scratch
 from engine.server.launcher_base import (
     CacheReset,
     LaunchDescription,
@@ -152,6 +152,7 @@ class InProcessLauncher(Launcher):
         self.watchdog: subprocess.Popen | None = None
         self._build: concurrent.futures.Future | None = None
         self._saved_fds: tuple[int, int] | None = None
+        self._scratch_vars: dict[str, str] = {}  # set in os.environ while the engine lives
 
     def _command(self) -> str:
         """The engine's launch, as summary.json's launch_command."""
@@ -167,7 +168,10 @@ class InProcessLauncher(Launcher):
         with open(self.log_path, "ab") as log:
             log.write(f"# llmbench-tui: in-process {self._command()}\n".encode())
         os.environ.update(self.env)  # before vLLM is imported: it reads some variables at import
-        self._start_watchdog()
+        # The engine's sockets go to a directory of their own, which the watchdog removes.
+        scratch_dir, self._scratch_vars = scratch.scratch_env(dict(os.environ), temp_dir=False)
+        os.environ.update(self._scratch_vars)
+        self._start_watchdog(scratch_dir)
         self._log_to_server_log()
         self.plan = await loop.run_in_executor(None, resolve_engine_args, self.argv)
         for line in self.plan.describe()[1:]:
@@ -204,12 +208,19 @@ class InProcessLauncher(Launcher):
 
         return AsyncLLM.from_engine_args(engine_args, stat_loggers=[self.stats.factory])
 
-    def _start_watchdog(self) -> None:
+    def _start_watchdog(self, scratch_dir: str | None) -> None:
         me = os.getpid()
         foreign = ",".join(map(str, children_of(me)))  # a launched server, a tracker: not the engine's
         argv = python_argv("engine.server.watchdog", "--pid", str(me))
         self.watchdog = subprocess.Popen(
-            [*argv, "--grace", str(WATCHDOG_GRACE_S), "--foreign", foreign],
+            [
+                *argv,
+                "--grace",
+                str(WATCHDOG_GRACE_S),
+                "--foreign",
+                foreign,
+                *(["--scratch", scratch_dir] if scratch_dir else []),
+            ],
             stdin=subprocess.PIPE,
             stdout=open(self.log_path, "ab"),  # noqa: SIM115 (its one line, if it had to stop anything)
             stderr=subprocess.STDOUT,
@@ -323,6 +334,9 @@ class InProcessLauncher(Launcher):
         finally:
             self._end_watchdog()
             self._restore_output()
+            for name in self._scratch_vars:  # the directory is gone: a next engine gets its own
+                os.environ.pop(name, None)
+            self._scratch_vars = {}
 
     def _end_watchdog(self) -> None:
         watchdog, self.watchdog = self.watchdog, None

@@ -46,15 +46,23 @@ def _die_with_parent() -> None:
 
 
 def start_keeper(
-    command: list[str], env: dict[str, str], log_path: Path, grace_s: float, iso: Isolation, container: str | None
+    command: list[str],
+    env: dict[str, str],
+    log_path: Path,
+    grace_s: float,
+    iso: Isolation,
+    container: str | None,
+    scratch_dir: str | None = None,
 ) -> subprocess.Popen:
     """Start the keeper, which starts `command` (the server) and stops its whole tree when told to,
-    or when this process ends in any way (its stdin, our pipe, closes). Raises OSError."""
+    or when this process ends in any way (its stdin, our pipe, closes), then removes `scratch_dir`.
+    Raises OSError."""
     argv = python_argv(
         "engine.server.supervisor",
         *["--log", str(log_path), "--grace", str(grace_s)],
         *["--isolation", json.dumps(iso.to_dict())],
         *(["--container", container] if container else []),
+        *(["--scratch", scratch_dir] if scratch_dir else []),
         "--",
         *command,
     )

@@ -26,7 +26,7 @@ from engine.load.http import Session
 from engine.load.prompts import PromptFactory
 from engine.profiles import ResolvedProfile
 from engine.redact import Redactor, secret_values
-from engine.server import isolation, keeper
+from engine.server import isolation, keeper, scratch
 from engine.server.backend import Backend
 from engine.server.backends import DEFAULT_BACKEND, backend_for
 from engine.server.discovery import discover
@@ -169,6 +169,7 @@ class ServerLauncher(HttpLauncher):
         self.proc: subprocess.Popen | None = None  # the keeper
         self.server: tuple[int, int] | None = None  # the keeper's child, the server: pid, start time
         self._container = spec.command[spec.command.index("--name") + 1] if spec.command[0] == "docker" else None
+        self._scratch: str | None = None
         self.redact = Redactor(secret_values(spec.command, spec.env))
 
     def describe(self) -> LaunchDescription:
@@ -179,11 +180,21 @@ class ServerLauncher(HttpLauncher):
         with open(self.log_path, "ab") as log:
             log.write(f"# llmbench-tui: {self.redact(self.spec.shell())}\n".encode())
         spec = self.spec
+        # vLLM's sockets go to a directory of ours, removed by the keeper or, were it killed, by
+        # stop_sync. A container's temp files are inside the container.
+        self._scratch, scratch_vars = (None, {}) if self._container else scratch.scratch_env({**os.environ, **spec.env})
         try:  # the keeper (engine/server/keeper.py) starts the server and stops its whole tree
             self.proc = keeper.start_keeper(
-                spec.command, spec.env, self.log_path, STOP_GRACE_S, spec.isolation, self._container
+                spec.command,
+                {**spec.env, **scratch_vars},
+                self.log_path,
+                STOP_GRACE_S,
+                spec.isolation,
+                self._container,
+                self._scratch,
             )
         except OSError as exc:
+            scratch.remove(self._scratch)
             raise LaunchError(f"cannot start {self.spec.command[0]}: {exc}") from None
         atexit.register(self.stop_sync)  # even on an unexpected exit, no orphaned server
         await self._wait_ready(observer)
@@ -246,6 +257,7 @@ class ServerLauncher(HttpLauncher):
         proc, self.proc = self.proc, None
         if proc is not None:
             keeper.stop_keeper(proc, STOP_GRACE_S, self._container)
+            scratch.remove(self._scratch)
 
 
 def check_mode(profile: ResolvedProfile) -> None:

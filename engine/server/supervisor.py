@@ -12,11 +12,12 @@ So the run starts this keeper, which
   ends in any way, SIGKILL included, and the keeper then stops the server;
 - stops the tree in steps: SIGTERM to the server's group, a grace period, then SIGKILL to every
   descendant that is left (and `docker rm -f` of a container);
+- removes the server's scratch directory, where vLLM leaves its sockets (engine/server/scratch.py);
 - copies the server's output to server.log with secret values masked (vLLM prints its arguments);
 - exits with the server's exit code, so the run still tells "rejected its arguments" (2).
 
 `python -m engine.server.supervisor --log PATH [--grace S] [--container NAME]
- [--isolation JSON] -- COMMAND...`; it imports nothing heavy, to start in milliseconds.
+ [--isolation JSON] [--scratch DIR] -- COMMAND...`; it imports nothing heavy, to start in milliseconds.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import threading
 import time
 
 from engine.redact import Redactor, secret_values
+from engine.server import scratch
 from engine.server.isolation import Isolation, server_preexec
 from engine.server.proctree import descendants
 
@@ -47,14 +49,10 @@ def _prctl(option: int, value: int) -> None:
 
 
 class Keeper:
-    def __init__(self, command: list[str], log_path: str, grace_s: float, container: str | None, iso: Isolation):
-        self.command, self.log_path, self.grace_s, self.container, self.iso = (
-            command,
-            log_path,
-            grace_s,
-            container,
-            iso,
-        )
+    def __init__(self, args: argparse.Namespace, command: list[str]):
+        self.command, self.log_path, self.grace_s = command, args.log, args.grace
+        self.container, self.scratch = args.container, args.scratch
+        self.iso = Isolation(**json.loads(args.isolation))
         self.stop_requested = threading.Event()
         self.redact = Redactor(secret_values(command, dict(os.environ)))
 
@@ -75,6 +73,7 @@ class Keeper:
             )
         except OSError as exc:
             log.write(f"# llmbench-tui: cannot start {self.command[0]}: {exc}\n".encode())
+            scratch.remove(self.scratch)
             return 127
         copier = threading.Thread(target=self._copy, args=(server.stdout, log), daemon=True)
         copier.start()
@@ -82,6 +81,7 @@ class Keeper:
         while server.poll() is None and not self.stop_requested.wait(0.2):
             pass
         self._stop_tree(server)
+        scratch.remove(self.scratch)  # the whole tree has ended: nothing binds there any more
         copier.join(5)
         log.close()
         code = server.wait()
@@ -162,13 +162,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--grace", type=float, default=20.0)
     p.add_argument("--container")
     p.add_argument("--isolation", default="{}", help="the Isolation to apply to the server, as JSON")
+    p.add_argument("--scratch", help="the server's scratch directory, removed once its tree has ended")
     p.add_argument("command", nargs=argparse.REMAINDER)
     args = p.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         p.error("give the server's command after --")
-    iso = Isolation(**json.loads(args.isolation))
-    sys.exit(Keeper(command, args.log, args.grace, args.container, iso).run())
+    sys.exit(Keeper(args, command).run())
 
 
 if __name__ == "__main__":

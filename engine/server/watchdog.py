@@ -23,7 +23,7 @@ the engine starts; told `ready` (the engine is up, all its processes started), i
 more and then only waits, costing the benchmark nothing.
 
 Started with engine/spawn.py's python_argv("engine.server.watchdog", "--pid", RUN_PID, ...),
-options [--grace S] [--foreign PID,...]; lines on stdin: `ready`; end of input: stop what is
+options [--grace S] [--foreign PID,...] [--scratch DIR]; lines on stdin: `ready`; end of input: stop what is
 left and exit.
 """
 
@@ -36,6 +36,7 @@ import signal
 import sys
 import time
 
+from engine.server import scratch
 from engine.server.proctree import children_map
 
 FAST_SCAN_S = 0.1
@@ -163,11 +164,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--pid", type=int, required=True, help="the run process to watch")
     p.add_argument("--grace", type=float, default=10.0)
     p.add_argument("--foreign", default="", help="comma-separated pids of children that are not the engine's")
+    p.add_argument("--scratch", help="the engine's scratch directory (engine/server/scratch.py), removed at the end")
     args = p.parse_args(argv)
     for sig in (signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)  # only the run's end or its lifeline stops us
     foreign = {int(x) for x in args.foreign.split(",") if x}
     stopped = watch(args.pid, args.grace, foreign)
+    scratch.remove(args.scratch)
     if stopped:
         print(f"# llmbench-tui watchdog: stopped {len(stopped)} engine processes left behind: {stopped}", flush=True)
     sys.exit(0)

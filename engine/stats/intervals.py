@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -91,6 +92,9 @@ class Interval(BaseModel):
     sd: float  # the rounds' sample standard deviation
 
 
+NO_SPREAD = "the rounds agree exactly (no spread): degrees of freedom undefined, the interval is the point"
+
+
 def mean_interval(values: Sequence[float]) -> Interval | None:
     """The mean of `values` and its 95% interval (Student t); None with fewer than 2 values."""
     n = len(values)
@@ -108,7 +112,13 @@ class LogSpread:
 
     log: float
     var: float
-    df: float
+    df: float  # inf where no part has any spread (Welch's denominator is 0)
+
+    def record(self) -> dict[str, Any]:
+        """As JSON holds it: an infinite df is null, with the reason beside it."""
+        if math.isfinite(self.df):
+            return {"log": self.log, "var": self.var, "df": self.df}
+        return {"log": self.log, "var": self.var, "df": None, "df_undefined": NO_SPREAD}
 
 
 @dataclass(frozen=True)
@@ -127,6 +137,10 @@ class RatioInterval:
 
     def text(self) -> str:
         return f"{self.value:.2f}x (95% CI {self.low:.2f}-{self.high:.2f})"
+
+    def record(self) -> dict[str, Any]:
+        """As JSON holds it (`compare --json`)."""
+        return {"value": self.value, "low": self.low, "high": self.high, "spread": self.spread.record()}
 
 
 def _from_log(spread: LogSpread) -> RatioInterval:

@@ -8,13 +8,14 @@ and how far it got. `frontier` is written by engine/sweep/frontier.py once the s
 
 from __future__ import annotations
 
-import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from engine.jsontext import dumps
 
 SWEEP_FILE = "sweep.json"
 SCHEMA = 1
@@ -98,5 +99,5 @@ def write_sweep(sweep_dir: Path, sweep: SweepFile) -> None:
     """Written to a temporary file and renamed, so a reader never sees half of it."""
     path = Path(sweep_dir) / SWEEP_FILE
     tmp = path.with_suffix(f".json.{os.getpid()}.tmp")  # the front end and the sweep may both write
-    tmp.write_text(json.dumps(sweep.model_dump(mode="json", by_alias=True), indent=2) + "\n")
+    tmp.write_text(dumps(sweep.model_dump(mode="json", by_alias=True), indent=2) + "\n")
     os.replace(tmp, path)

@@ -8,7 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from engine.events import RunFinished
+from engine.events import SweepFinished
 from engine.exits import EXIT_FAILED, EXIT_INTERRUPTED
 from engine.profiles import ResolvedProfile
 from engine.redact import Redactor, secret_values
@@ -60,7 +60,7 @@ class SweepProcess(RunProcess):
     def attach(cls, run_dir: Path) -> SweepProcess:
         return cls(run_dir, read_sweep(run_dir).pid)
 
-    def _lost(self) -> RunFinished:
+    def _lost(self) -> SweepFinished:
         """The sweep process ended without its final event (killed outright): sweep.json corrected."""
         code = self._proc.poll() if self._proc is not None else None
         how = f"exit code {code}" if code is not None and code >= 0 else f"signal {-code}" if code else "unknown"
@@ -81,4 +81,4 @@ class SweepProcess(RunProcess):
         except (OSError, ValueError):
             pass
         code = EXIT_INTERRUPTED if status == "interrupted" else EXIT_FAILED
-        return RunFinished(status, str(self.run_dir), [], error, code)
+        return SweepFinished(status, str(self.run_dir), [], error, code)

@@ -1,17 +1,20 @@
 """A sweep's time left: the server's start-up as measured on the first variant that started one,
 and each cell's duration as measured on the variants before (cell j of every variant has the same
-load, so it takes about as long); a cell not measured yet counts as the mean of those that were."""
+load, so it takes about as long); a cell not measured yet counts as the mean of those that were.
+A resumed variant counts only the (cell, round)s it has left; every variant after it, all of them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from statistics import mean
 
 from engine.events import CellFinished, CellStarted, Event, PhaseChanged, SweepProgress
 
 
 class SweepClock:
-    def __init__(self, cells_per_variant: int):
+    def __init__(self, cells_per_variant: int, rounds: int = 1):
         self.cells = cells_per_variant
+        self.rounds = rounds  # --repeat N: each cell measured N times
         self.startup_s: float | None = None
         self.cell_s: dict[int, list[float]] = {}
         self._launched_at: float | None = None
@@ -35,17 +38,17 @@ class SweepClock:
         measured = [d for ds in self.cell_s.values() for d in ds]
         return mean(measured) if measured else None
 
-    def eta_s(self, cells_done: int, variants_after: int, starting: bool = False) -> float | None:
-        """Seconds left: this variant's server start when `starting`, its cells from `cells_done`
-        on (0-based index of the one now starting), then `variants_after` more variants, each a
-        server start and every cell."""
+    def eta_s(self, left: Sequence[int], variants_after: int, starting: bool = False) -> float | None:
+        """Seconds left: this variant's server start when `starting`, the cells it has `left` (a
+        cell index per (cell, round) still to measure, the one now starting included), then
+        `variants_after` more variants, each a server start and every cell's every round."""
         if not self.cells or self.startup_s is None:
             return None
         estimates = [self._cell_estimate(i) for i in range(self.cells)]
         if any(e is None for e in estimates):
             return None
-        this = sum(estimates[cells_done:]) + (self.startup_s if starting else 0.0)
-        return this + variants_after * (self.startup_s + sum(estimates))
+        this = sum(estimates[i] for i in left) + (self.startup_s if starting else 0.0)
+        return this + variants_after * (self.startup_s + self.rounds * sum(estimates))
 
 
 def eta_text(seconds: float | None) -> str:

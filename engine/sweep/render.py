@@ -10,6 +10,7 @@ import re
 from engine.report.curves import MARKERS, RUN_COLORS
 from engine.sweep.compute import AXES, Axis, AxisFrontier, Frontier, Point
 from engine.sweep.slo import Best, Slo
+from engine.sweepspec import flag_arg
 
 FRONTIER_COLOR = "red+"
 SPREAD = 20.0  # figures spanning more than this factor are drawn on a log axis
@@ -23,7 +24,7 @@ def variant_rows(f: Frontier) -> list[list[str]]:
     on = {p.variant for axis in f.axes.values() for front in axis.values() for p in front.frontier}
     rows = [["variant", "status", "GPUs", "flags", "env", "cells", "on a frontier", "error"]]
     for v in f.source.variants:
-        flags = " ".join(f"--{k} {x}" for k, x in v.flags.items()) or (v.recipe or "-")
+        flags = " ".join(f"{flag_arg(k)} {x}" for k, x in v.flags.items()) or (v.recipe or "-")
         env = " ".join(f"{k}={x}" for k, x in v.env.items()) or "-"
         cells = str(len(v.run.cells)) if v.run else "0"
         yes = "yes" if v.name in on else "no"

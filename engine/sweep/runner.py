@@ -14,17 +14,28 @@ import asyncio
 import os
 from pathlib import Path
 
-from engine.events import CellStarted, Event, Notice, Observer, RunFinished, SweepProgress, VariantFinished
+from engine.events import (
+    CellFinished,
+    CellStarted,
+    Event,
+    Notice,
+    Observer,
+    RunFinished,
+    SweepFinished,
+    SweepProgress,
+    VariantFinished,
+)
 from engine.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from engine.plan import build_plan
 from engine.profiles import load_profile
 from engine.report.results import read_summary
 from engine.run.eventlog import EVENTS_FILE, EventLog
 from engine.run.outcome import RunOutcome
+from engine.run.resume import rounds_left
 from engine.run.session import RunSession
 from engine.run.unmask import unmask
 from engine.sweep.frontier import write_frontier
-from engine.sweep.model import SweepFile, Variant, read_sweep, write_sweep
+from engine.sweep.model import SWEEP_FILE, SweepFile, Variant, read_sweep, write_sweep
 from engine.sweep.progress import SweepClock
 from engine.sweep.variants import VariantPlan
 
@@ -36,7 +47,9 @@ class SweepRunner:
         self.session: RunSession | None = None  # the variant running now
         self.stopping: str | None = None  # why the sweep was asked to stop
         grid = plans[0].profile.grid  # every variant runs the same grid
-        self.clock = SweepClock(0 if grid.search else len(build_plan(grid)))
+        self.cells = [] if grid.search else build_plan(grid)
+        self.clock = SweepClock(len(self.cells), plans[0].profile.load.repeats)
+        self.left: list[int] = []  # the variant running: a cell index per (cell, round) it has left
 
     def stop(self, why: str) -> None:
         """Stop the variant running now as a run is stopped; the variants after it do not start."""
@@ -74,13 +87,15 @@ class SweepRunner:
         # Its secrets, masked in profile.toml, come from our environment (the front end checked them).
         saved = str(run_dir / "profile.toml")
         profile = unmask(load_profile(saved), os.environ, saved) if resume else plan.profile
+        done = read_summary(run_dir / "summary.json").cells if resume else []
+        self.left = [c.index for c, _ in rounds_left(self.cells, profile.load.repeats, done)]
         self._set(plan.name, status="running", error=None)
         self.session = session = RunSession(profile, self.observer, self.dir, run_dir=run_dir, resume=resume)
         if self.stopping:
             session.stop_reason = f"interrupted: {self.stopping}"
         own = EventLog(run_dir / EVENTS_FILE, session.redact, session.faults)
         session.observer = self._tee(own, index, plan.name, variants_after)
-        eta = self.clock.eta_s(0, variants_after, starting=True)
+        eta = self.clock.eta_s(self.left, variants_after, starting=True)
         self.observer(SweepProgress(index + 1, len(self.plans), plan.name, 0, self.clock.cells, eta))
         try:
             outcome = await session.run()
@@ -101,8 +116,10 @@ class SweepRunner:
             if isinstance(event, RunFinished):
                 return
             self.observer(event)
+            if isinstance(event, CellFinished) and event.cell.index in self.left:
+                self.left.remove(event.cell.index)
             if isinstance(event, CellStarted):
-                eta = self.clock.eta_s(event.cell.index, variants_after)
+                eta = self.clock.eta_s(self.left, variants_after)
                 cells = event.total_cells
                 self.observer(SweepProgress(index + 1, len(self.plans), name, event.cell.index + 1, cells, eta))
 
@@ -133,15 +150,22 @@ class SweepRunner:
         else:
             status, code, error = "completed", EXIT_OK, None
         self._save(status=status, pid=None)
-        if not self.stopping:
-            self._frontier()
-        self.observer(RunFinished(status, str(self.dir), [], error, code))
+        holds = (
+            "each variant's status and the frontier"
+            if not self.stopping and self._frontier()
+            else "each variant's status"
+        )
+        wrote = [f"{self.dir / SWEEP_FILE} ({holds})"]
+        self.observer(SweepFinished(status, str(self.dir), [], error, code, wrote=wrote))
         return code
 
-    def _frontier(self) -> None:
-        """The frontier over every finished variant's cells, into sweep.json (engine/sweep/frontier.py)."""
+    def _frontier(self) -> bool:
+        """The frontier over every finished variant's cells, into sweep.json (engine/sweep/frontier.py);
+        False where it could not be written (a warning says why)."""
         try:
             write_frontier(self.dir)
             self.sweep = read_sweep(self.dir)
+            return True
         except Exception as exc:  # the variants' results stand without it; say why it is missing
             self.observer(Notice("warning", f"frontier not written: {exc.__class__.__name__}: {exc}"))
+            return False

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from engine.profiles import ProfileError, ResolvedProfile, load_part
 from engine.server.recipe_check import drop_flags
 from engine.sweep.model import Variant
-from engine.sweepspec import SweepSpec, flag_name
+from engine.sweepspec import SweepSpec, flag_arg, flag_name
 from engine.values import arg_value
 
 PARALLEL_FLAGS = ("--tensor-parallel-size", "-tp", "--pipeline-parallel-size", "-pp", "--data-parallel-size", "-dp")
@@ -43,11 +43,13 @@ class VariantPlan:
 
 def with_flags(args: list[str], flags: dict[str, str]) -> list[str]:
     """`args` with each flag set: its earlier occurrences (and its --no- form) removed, then added
-    at the end ("" adds the flag without a value)."""
+    at the end, spelled as the user wrote it (`-tp` stays `-tp`; "" adds the flag without a value)."""
     for name, value in flags.items():
-        negated = name[3:] if name.startswith("no-") else f"no-{name}"
-        args = drop_flags(args, {f"--{name}", f"--{negated}"})
-        args = [*args, f"--{name}", *([value] if value != "" else [])]
+        forms = {flag_arg(name)}
+        if not name.startswith("-"):  # a long flag: its --no- form too (a short one, `-tp`, has none)
+            forms.add(f"--{name[3:]}" if name.startswith("no-") else f"--no-{name}")
+        args = drop_flags(args, forms)
+        args = [*args, flag_arg(name), *([value] if value != "" else [])]
     return args
 
 

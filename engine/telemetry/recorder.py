@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import json
 import threading
 import time
 import urllib.parse
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.events import DeviceReading, Event, ServerState, ServerStateChanged, TelemetrySampled
+from engine.jsontext import dumps
 from engine.report.diskspace import AppendFile, FaultLatch
 from engine.server.backends import DEFAULT_BACKEND
 from engine.server.metrics import MetricNames
@@ -279,4 +279,4 @@ def open_readers(candidates: list[Any]) -> tuple[list[Any], dict[str, str]]:
 
 def _line(t: float, cell: int | None, phase: str | None, source: str, values: dict[str, Any]) -> str:
     record = {"t": round(t, 3), "cell": cell, "phase": phase, "source": source, "values": values}
-    return json.dumps(record, separators=(",", ":")) + "\n"
+    return dumps(record, separators=(",", ":")) + "\n"

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from engine.compare.ratios import CellRatio, Comparison, against_last, iso, summary_sentence, table_rows
+from engine.compare.ratios import CellRatio, Comparison, Stats, against_last, iso, summary_sentence, table_rows
 from engine.compare.sources import Run
 from engine.report.model import CellResult
 from engine.report.registry import COMPARED, Metric, Table, columns
@@ -39,6 +39,11 @@ def _ends(r: CellRatio) -> list[str]:
     return out
 
 
+def _stats_data(s: Stats) -> dict[str, Any]:
+    """A figure's statistics, its interval as RatioInterval.record writes it (no inf in JSON)."""
+    return asdict(s) | {"interval": None if s.interval is None else s.interval.record()}
+
+
 def comparison_data(c: Comparison) -> dict[str, Any]:
     """A comparison as `compare --json` writes it: the ratios per cell, their statistics, what was left out."""
     return {
@@ -46,8 +51,8 @@ def comparison_data(c: Comparison) -> dict[str, Any]:
         "b": c.b.name,
         "summary": summary_sentence(c),
         "cells": [{"cell": list(r.key), "ratios": r.ratios, "intervals": _intervals(r)} for r in c.cells],
-        "overall": {f: asdict(s) for f, s in c.overall.items()},
-        "by_seq": {seq: {f: asdict(s) for f, s in figs.items()} for seq, figs in c.by_seq.items()},
+        "overall": {f: _stats_data(s) for f, s in c.overall.items()},
+        "by_seq": {seq: {f: _stats_data(s) for f, s in figs.items()} for seq, figs in c.by_seq.items()},
         "crossovers": c.crossovers,
         "excluded": [{"cell": list(k), "why": why} for k, why in c.excluded],
         "counted_flagged": [{"cell": list(k), "why": why} for k, why in c.counted],

@@ -3,9 +3,9 @@ ratios, their statistics and what was left out)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from engine.jsontext import dumps
 from engine.share.exports.base import Subject, file_problem, write_text
 
 
@@ -19,7 +19,7 @@ class JsonExport:
         return file_problem(path)
 
     def write(self, subject: Subject, path: Path) -> list[str]:
-        return write_text(path, json.dumps(subject.data(), indent=2))
+        return write_text(path, dumps(subject.data(), indent=2))
 
 
 EXPORT = JsonExport()
