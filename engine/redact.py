@@ -1,7 +1,7 @@
 """Secrets stay out of what we write and print: launch commands, logs, summaries, messages.
 
 A value is secret when the flag or environment variable that carries it is named like one
-(api-key, token, secret, password, credential; HF_TOKEN, OPENAI_API_KEY...). Every text we show
+(api-key, a trailing token, secret, password, credential; HF_TOKEN, OPENAI_API_KEY...). Every text we show
 has those values replaced, wherever they appear (vLLM itself prints its arguments in its log).
 """
 
@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import re
 
-# "token" only as a whole part of the name: --tokenizer-mode and --max-num-batched-tokens hold no
-# secret, and masking their values ("auto", "8192") would garble every log line that holds them.
-SECRET_NAME = re.compile(r"(api[-_]?key|(^|[-_])token($|[-_])|secret|passw(or)?d|credential)", re.IGNORECASE)
+# "token" only as the last part of the name (HF_TOKEN, --hf-token, GITHUB_TOKEN) or after a word that
+# makes it a credential (access-token-file...): --tokenizer-mode, --max-num-batched-tokens,
+# --return-tokens-as-token-ids and a fake server's --token-delay hold no secret, and masking their
+# values would garble every log line that holds them and break a resume of their run.
+SECRET_NAME = re.compile(
+    r"(api[-_]?key|(^|[-_])token$|(hf|access|auth|bearer|refresh|session)[-_]token|secret|passw(or)?d|credential)",
+    re.IGNORECASE,
+)
 MASK = "***"
 
 

@@ -6,7 +6,12 @@ from engine.redact import MASK, Redactor, is_secret_name, secret_values
 def test_secret_names():
     for name in ("--api-key", "HF_TOKEN", "OPENAI_API_KEY", "--hf-token", "DB_PASSWORD", "aws_secret", "--passwd"):
         assert is_secret_name(name), name
+    for name in ("--access-token", "AUTH_TOKEN", "GITHUB_TOKEN", "--token", "HUGGING_FACE_HUB_TOKEN", "SECRET_KEY"):
+        assert is_secret_name(name), name
     for name in ("--max-model-len", "VLLM_USE_V1", "--tokenizer-mode", "--max-num-batched-tokens", "HOST"):
+        assert not is_secret_name(name), name
+    # "token" inside a name that only counts tokens, or times them, holds no secret.
+    for name in ("--token-delay", "--return-tokens-as-token-ids", "--tokenizer", "TOKENIZERS_PARALLELISM"):
         assert not is_secret_name(name), name
 
 

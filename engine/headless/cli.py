@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 the run failed; 2 bad input, before anything is launche
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from engine.options.argv import add_options, flag_value, typed_overrides
 from engine.options.parse import parse_int_list
 from engine.options.table import DEFAULT_PROFILE, OVERRIDES
 from engine.profiles import ProfileError, ResolvedProfile, apply_overrides, bundled_names, load_profile
-from engine.redact import MASK
+from engine.run.unmask import unmask
 from engine.workload import cell_lines, plan_summary, workload_notes
 
 # The run's machinery (backends, the launcher, httpx, the run process, the console) is imported by
@@ -140,7 +141,6 @@ def dry_run(profile: ResolvedProfile) -> int:
 
 def resume_profile(args: argparse.Namespace) -> ResolvedProfile:
     """The profile of the run to resume; refuses what cannot be resumed (exit 2)."""
-    from engine.headless.follow import say
     from engine.report.catalog import find_run
 
     run_dir = args.resume
@@ -157,10 +157,10 @@ def resume_profile(args: argparse.Namespace) -> ResolvedProfile:
         raise ProfileError(f"--resume {run_dir}: the run is still running (pid {entry.summary.pid}): attach to it")
     if entry.status == "completed":
         raise ProfileError(f"--resume {run_dir}: nothing to resume, the run completed")
-    profile = load_profile(str(run_dir / "profile.toml"))
-    if MASK in (run_dir / "profile.toml").read_text():
-        say(f"warning: {run_dir / 'profile.toml'} had secrets, which are never saved: the masked values are used")
-    return profile
+    # Its secrets were masked when saved: the resuming command gives them again (--api-key, its environment).
+    given = {"OPENAI_API_KEY": args.api_key} if hasattr(args, "api_key") else {}
+    path = run_dir / "profile.toml"
+    return unmask(load_profile(str(path)), {**os.environ, **given}, str(path))
 
 
 def run_headless(args: argparse.Namespace) -> int:

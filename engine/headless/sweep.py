@@ -9,6 +9,7 @@ variant done, 1 a variant failed (each listed), 2 bad input, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from engine.profiles import ProfileError, ResolvedProfile, load_profile
 from engine.report.catalog import run_process_alive
 from engine.report.results import new_run_dir
 from engine.run.childbase import PROFILE_FILE
+from engine.run.unmask import unmask
 from engine.sweep.model import read_sweep
 from engine.sweep.variants import VariantPlan, expand
 from engine.sweepspec import with_typed
@@ -116,7 +118,9 @@ def resume_sweep(args: argparse.Namespace) -> int:
             raise ProfileError(f"--resume {sweep_dir}: the sweep is still running (pid {sweep.pid}): attach to it")
         if all(v.finished for v in sweep.variants):
             raise ProfileError(f"--resume {sweep_dir}: nothing to resume, every variant has finished")
-        profile = load_profile(str(sweep_dir / PROFILE_FILE))
+        given = {"OPENAI_API_KEY": args.api_key} if hasattr(args, "api_key") else {}
+        path = sweep_dir / PROFILE_FILE
+        profile = unmask(load_profile(str(path)), {**os.environ, **given}, str(path))
         names = [p.name for p in expand(profile)]
         if names != [v.name for v in sweep.variants]:
             raise ProfileError(f"{sweep_dir / PROFILE_FILE}: its variants are not those of sweep.json")

@@ -1,6 +1,7 @@
 """What the run process (engine/run/child.py) and the sweep process (engine/sweep/child.py) share:
 their command line `FOLDER [--resume] [--tied]`, the resolved profile on stdin as one JSON line
-(its secrets never touch the disk; a resume reads the folder's profile.toml instead), a lost
+(its secrets never touch the disk: a resume's too, given again, as profile.toml has them masked;
+engine/run/unmask.py), a lost
 terminal ignored, and how they are asked to stop: SIGINT or SIGTERM, or with `--tied` their stdin
 closing (the foreground front end that started them died, even by SIGKILL). Each says what
 stopping does (its notice, what it tells its runner)."""
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from engine.loop import run as run_loop
-from engine.profiles import ResolvedProfile, load_profile
+from engine.profiles import ResolvedProfile
 from engine.run.eventlog import EventLog
 
 PROFILE_FILE = "profile.toml"  # the folder's own profile (a sweep's has its [sweep] table)
@@ -36,17 +37,14 @@ class ChildStart:
 
 def child_start(prog: str, folder: str, argv: list[str] | None) -> ChildStart:
     """Parse the command line (`folder`: how usage names the folder), ignore SIGHUP (no terminal
-    of ours to lose), and read the profile: from stdin, or on --resume from the folder."""
+    of ours to lose), and read the profile from stdin."""
     p = argparse.ArgumentParser(prog=prog)
     p.add_argument("folder", type=Path, metavar=folder)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--tied", action="store_true")
     args = p.parse_args(argv)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    if args.resume:
-        profile = load_profile(str(args.folder / PROFILE_FILE))
-    else:
-        profile = ResolvedProfile.model_validate_json(sys.stdin.buffer.readline())
+    profile = ResolvedProfile.model_validate_json(sys.stdin.buffer.readline())
     return ChildStart(args.folder, args.resume, args.tied, profile)
 
 

@@ -73,7 +73,7 @@ class RunProcess:
         started: Callable[[int], None],
     ) -> RunProcess:
         """Start `module` (a run or sweep process) on `folder` in a new session, its output in
-        run.log; hand it the profile on stdin unless it resumes, then `started(pid)` records it.
+        run.log; hand it the profile on stdin, then `started(pid)` records it.
         Not `tied`: stdin is closed (no lifeline), and it outlives us."""
         events = folder / EVENTS_FILE
         offset = events.stat().st_size if events.exists() else 0
@@ -87,9 +87,9 @@ class RunProcess:
                 start_new_session=True,  # SIGHUP and the terminal's Ctrl-C are the front end's
                 env={**os.environ, **(env or {})},
             )
-        if not resume:
-            proc.stdin.write(profile.model_dump_json().encode() + b"\n")
-            proc.stdin.flush()
+        # On stdin, never on disk: a resume's secrets too, given again (profile.toml has them masked).
+        proc.stdin.write(profile.model_dump_json().encode() + b"\n")
+        proc.stdin.flush()
         started(proc.pid)
         if not tied:
             proc.stdin.close()

@@ -33,6 +33,7 @@ from engine.run.eventlog import EVENTS_FILE, EventLog
 from engine.run.outcome import RunOutcome
 from engine.run.resume import rounds_left
 from engine.run.session import RunSession
+from engine.run.unmask import unmask
 from engine.sweep.frontier import write_frontier
 from engine.sweep.model import SWEEP_FILE, SweepFile, Variant, read_sweep, write_sweep
 from engine.sweep.progress import SweepClock
@@ -83,7 +84,9 @@ class SweepRunner:
             # It ended before sweep.json could say so: nothing left to run.
             self._record(plan.name, record, RunOutcome("completed", EXIT_OK, run_dir))
             return
-        profile = load_profile(str(run_dir / "profile.toml")) if resume else plan.profile
+        # Its secrets, masked in profile.toml, come from our environment (the front end checked them).
+        saved = str(run_dir / "profile.toml")
+        profile = unmask(load_profile(saved), os.environ, saved) if resume else plan.profile
         done = read_summary(run_dir / "summary.json").cells if resume else []
         self.left = [c.index for c, _ in rounds_left(self.cells, profile.load.repeats, done)]
         self._set(plan.name, status="running", error=None)
