@@ -4,6 +4,7 @@ secrets never reach server.log. A fake `vllm serve` plays a server whose engine 
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ from pathlib import Path
 from engine.server.launcher import LaunchSpec, ServerLauncher
 from engine.server.launcher_base import free_port
 from engine.server.proctree import descendants
+from engine.server.scratch import remove, scratch_env
 from tests.conftest import ROOT, cli_env, read_until
 
 FAKE = str(ROOT / "tests" / "fake_vllm.py")
@@ -55,6 +57,19 @@ def scratch_of(pids: Path) -> Path:
     scratch = Path(pids.with_name(pids.name + ".rpc").read_text())
     assert scratch.parent == Path(tempfile.gettempdir()) and scratch.name.startswith("llmbench-vllm-")
     return scratch
+
+
+def test_the_scratch_directory_is_made_in_the_server_s_own_temp_dir(run_tmpdir):
+    own = run_tmpdir  # short: pytest's tmp_path is too deep for a unix socket's path
+    path, env = scratch_env({"TMPDIR": str(own)})
+    try:
+        assert Path(path).parent == own and env["TMPDIR"] == env["VLLM_RPC_BASE_PATH"] == path
+        assert env["TORCHINDUCTOR_CACHE_DIR"] == str(own / f"torchinductor_{getpass.getuser()}")
+    finally:
+        remove(path)
+    assert not Path(path).exists()
+    assert scratch_env({"VLLM_RPC_BASE_PATH": "/theirs"}) == (None, {})  # the user's choice
+    assert scratch_env({"TMPDIR": "/" + "d" * 60}) == (None, {})  # a socket's path would not fit
 
 
 def test_stop_ends_a_child_that_ignores_sigterm_and_the_log_holds_no_secret(tmp_path, monkeypatch):

@@ -97,3 +97,7 @@ def test_flag_forms_docker_env_and_masks_left_elsewhere():
     with pytest.raises(ProfileError, match=r"in recipe.name, which cannot be given again"):
         unmask(elsewhere, {}, "p.toml")
     assert unmask(base, {}, "p.toml") == base  # nothing masked: the profile as saved
+    # A short key's text masked inside an ordinary flag's value: refused, never filled from $TP.
+    inside = _with(base, args=["-tp", MASK])
+    with pytest.raises(ProfileError, match=r"in recipe.args, which cannot be given again"):
+        unmask(inside, {"TP": "2"}, "p.toml")

@@ -11,6 +11,8 @@ import json
 import pytest
 
 from engine.events import CellFinished, CellStarted, Event, PhaseChanged, SweepProgress
+from engine.exits import EXIT_FAILED
+from engine.redact import MASK
 from engine.sweep.process import create_sweep
 from engine.sweep.runner import SweepRunner
 from engine.sweep.variants import expand
@@ -89,3 +91,15 @@ async def test_a_resumed_variant_counts_only_the_cells_it_has_left(fake_engine, 
     assert progress[0].eta_s is None  # nothing measured yet in this process
     # The last cell's start: it alone is left, as long as it took in variant 1 (measured then, once).
     assert progress[-1].eta_s == pytest.approx(runner.clock.cell_s[1][0])
+
+
+async def test_a_resumed_variant_whose_secret_cannot_be_given_again_fails_alone(fake_engine, tmp_path):  # noqa: F811
+    plans = _sweep(tmp_path, ARGS[:4])
+    assert await _stop_on(tmp_path, plans, lambda e: isinstance(e, CellFinished)) == 130
+    saved = tmp_path / plans[0].run / "profile.toml"
+    saved.write_text(saved.read_text().replace('"/ready"', f'"/ready-{MASK}"'))  # as a masked secret's text
+    runner = SweepRunner(tmp_path, plans, lambda e: None)
+    assert await runner.run() == EXIT_FAILED
+    sweep = json.loads((tmp_path / "sweep.json").read_text())
+    assert [v["status"] for v in sweep["variants"]] == ["failed", "done"]
+    assert "recipe.args, which cannot be given again" in sweep["variants"][0]["error"]

@@ -6,7 +6,6 @@ Exit codes: 0 success; 1 the run failed; 2 bad input, before anything is launche
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from engine.options.argv import add_options, flag_value, typed_overrides
 from engine.options.parse import parse_int_list
 from engine.options.table import DEFAULT_PROFILE, OVERRIDES
 from engine.profiles import ProfileError, ResolvedProfile, apply_overrides, bundled_names, load_profile
-from engine.run.unmask import unmask
+from engine.run.unmask import key_env, load_resumed
 from engine.workload import cell_lines, plan_summary, workload_notes
 
 # The run's machinery (backends, the launcher, httpx, the run process, the console) is imported by
@@ -158,9 +157,7 @@ def resume_profile(args: argparse.Namespace) -> ResolvedProfile:
     if entry.status == "completed":
         raise ProfileError(f"--resume {run_dir}: nothing to resume, the run completed")
     # Its secrets were masked when saved: the resuming command gives them again (--api-key, its environment).
-    given = {"OPENAI_API_KEY": args.api_key} if hasattr(args, "api_key") else {}
-    path = run_dir / "profile.toml"
-    return unmask(load_profile(str(path)), {**os.environ, **given}, str(path))
+    return load_resumed(run_dir / "profile.toml", args)
 
 
 def run_headless(args: argparse.Namespace) -> int:
@@ -204,7 +201,7 @@ def run_headless(args: argparse.Namespace) -> int:
         _err(str(exc))
         return EXIT_BAD_INPUT
     detach = getattr(args, "detach", False)
-    env = {"OPENAI_API_KEY": args.api_key} if hasattr(args, "api_key") else {}
+    env = key_env(args)
     resume_dir = getattr(args, "resume", None)
     handle = RunProcess.start(profile, results_root, tied=not detach, resume_dir=resume_dir, env=env)
     if detach:

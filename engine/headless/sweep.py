@@ -9,18 +9,17 @@ variant done, 1 a variant failed (each listed), 2 bad input, 130 interrupted.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from engine.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from engine.headless.follow import EXIT_BY_STATUS, follow_to_the_end, say
 from engine.options.table import OVERRIDES
-from engine.profiles import ProfileError, ResolvedProfile, load_profile
+from engine.profiles import ProfileError, ResolvedProfile
 from engine.report.catalog import run_process_alive
 from engine.report.results import new_run_dir
 from engine.run.childbase import PROFILE_FILE
-from engine.run.unmask import unmask
+from engine.run.unmask import key_env, load_resumed
 from engine.sweep.model import read_sweep
 from engine.sweep.variants import VariantPlan, expand
 from engine.sweepspec import with_typed
@@ -118,9 +117,7 @@ def resume_sweep(args: argparse.Namespace) -> int:
             raise ProfileError(f"--resume {sweep_dir}: the sweep is still running (pid {sweep.pid}): attach to it")
         if all(v.finished for v in sweep.variants):
             raise ProfileError(f"--resume {sweep_dir}: nothing to resume, every variant has finished")
-        given = {"OPENAI_API_KEY": args.api_key} if hasattr(args, "api_key") else {}
-        path = sweep_dir / PROFILE_FILE
-        profile = unmask(load_profile(str(path)), {**os.environ, **given}, str(path))
+        profile = load_resumed(sweep_dir / PROFILE_FILE, args)
         names = [p.name for p in expand(profile)]
         if names != [v.name for v in sweep.variants]:
             raise ProfileError(f"{sweep_dir / PROFILE_FILE}: its variants are not those of sweep.json")
@@ -134,7 +131,7 @@ def _launch(args: argparse.Namespace, profile: ResolvedProfile, sweep_dir: Path,
     from engine.sweep.process import SweepProcess
 
     detach = getattr(args, "detach", False)
-    env = {"OPENAI_API_KEY": args.api_key} if hasattr(args, "api_key") else {}
+    env = key_env(args)
     handle = SweepProcess.start_sweep(profile, sweep_dir, tied=not detach, resume=resume, env=env)
     if detach:
         print(f"sweep started in the background (pid {handle.pid}); follow it with: llmbench-tui attach {sweep_dir}")

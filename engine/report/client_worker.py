@@ -1,9 +1,8 @@
 """One load worker's health over a cell (`--workers N`): an item of summary.json's
 cells[].client_workers, written by engine.report.metrics and shown by engine.report.worker_health.
 
-Its keys and their order are those files have always carried; where a worker ran and its clock
-(known only for Ray actors) and whether it died are absent when unknown, so files written before
-them load, and files written now read as before."""
+Its keys keep summary.json's order; where a worker ran, its clock (known only for Ray actors) and
+whether it died are absent when unknown, and every field has a default, so any file's items load."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ one's event-loop lag, share of a core and run-queue wait, and the host it ran on
 
 Read from CellResult.client_workers (engine.report.client_worker, written by engine.report.metrics),
 so a saved summary.json shows the same as a live run. Where a worker ran and its clock offset (Ray
-workers) are shown when known; files without them read as before.
+workers) are shown when known.
 """
 
 from __future__ import annotations

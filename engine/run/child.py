@@ -1,8 +1,8 @@
 """The run process: one run, in its own session, its events appended to events.jsonl.
 
 Started by engine/run/process.py as `python -c ... RUN_DIR [--resume] [--tied]`: the resolved
-profile arrives on stdin as one JSON line (its secrets never touch the disk); a resumed run reads
-the folder's profile.toml instead. SIGINT and SIGTERM stop it cleanly (partial results saved, the
+profile arrives on stdin as one JSON line (its secrets never touch the disk; a resumed run's are given
+again, engine/run/unmask.py). SIGINT and SIGTERM stop it cleanly (partial results saved, the
 server stopped, exit 130); a lost terminal (SIGHUP) does not concern it. `--tied`: stdin stays
 open as a lifeline from a foreground front end, and the run stops as on SIGINT when it closes
 (the front end died, even by SIGKILL).

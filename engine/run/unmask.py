@@ -5,10 +5,13 @@ or the resume is refused before anything is launched, naming the field and what 
 
 from __future__ import annotations
 
+import argparse
+import os
 from collections.abc import Mapping
+from pathlib import Path
 
-from engine.profiles import ProfileError, ResolvedProfile
-from engine.redact import MASK
+from engine.profiles import ProfileError, ResolvedProfile, load_profile
+from engine.redact import MASK, is_secret_name
 
 
 def _flag_source(flag: str) -> str:
@@ -39,16 +42,17 @@ class _Filler:
         return given
 
     def env(self, field: str, env: dict[str, str]) -> dict[str, str]:
-        return {k: self.value(field, k) if v == MASK else v for k, v in env.items()}
+        return {k: self.value(field, k) if v == MASK and is_secret_name(k) else v for k, v in env.items()}
 
     def args(self, field: str, args: list[str]) -> list[str]:
-        """`--flag ***`, `--flag=***` and docker's `-e NAME=***` filled in."""
+        """`--flag ***`, `--flag=***` and docker's `-e NAME=***` filled in, where the name is a
+        secret's (a secret's text masked inside an ordinary value is left: refused below)."""
         out = list(args)
         for i, tok in enumerate(args):
             name, eq, value = tok.partition("=")
-            if eq and value == MASK:
+            if eq and value == MASK and is_secret_name(name):
                 out[i] = f"{name}={self.value(field, name)}"
-            elif tok == MASK and i > 0 and args[i - 1].startswith("-"):
+            elif tok == MASK and i > 0 and args[i - 1].startswith("-") and is_secret_name(args[i - 1]):
                 out[i] = self.value(field, args[i - 1])
         return out
 
@@ -87,3 +91,13 @@ def unmask(profile: ResolvedProfile, environ: Mapping[str, str], where: str) -> 
             "be given again: start a new run with the profile and its secret instead"
         )
     return filled
+
+
+def key_env(args: argparse.Namespace) -> dict[str, str]:
+    """The command's --api-key as OPENAI_API_KEY, the variable the client reads it from."""
+    return {"OPENAI_API_KEY": args.api_key} if hasattr(args, "api_key") else {}
+
+
+def load_resumed(path: Path, args: argparse.Namespace) -> ResolvedProfile:
+    """A saved profile.toml, its masked secrets given again by the resuming command (`args`)."""
+    return unmask(load_profile(str(path)), {**os.environ, **key_env(args)}, str(path))

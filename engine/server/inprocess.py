@@ -152,6 +152,7 @@ class InProcessLauncher(Launcher):
         self.watchdog: subprocess.Popen | None = None
         self._build: concurrent.futures.Future | None = None
         self._saved_fds: tuple[int, int] | None = None
+        self._scratch: str | None = None  # removed by the watchdog, or here should it be killed
         self._scratch_vars: dict[str, str] = {}  # set in os.environ while the engine lives
 
     def _command(self) -> str:
@@ -169,9 +170,12 @@ class InProcessLauncher(Launcher):
             log.write(f"# llmbench-tui: in-process {self._command()}\n".encode())
         os.environ.update(self.env)  # before vLLM is imported: it reads some variables at import
         # The engine's sockets go to a directory of their own, which the watchdog removes.
-        scratch_dir, self._scratch_vars = scratch.scratch_env(dict(os.environ), temp_dir=False)
+        # Not with the engine core in this process: it caches vLLM's variables (a next engine would
+        # get the first one's directory, removed by then).
+        if os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING") != "0":
+            self._scratch, self._scratch_vars = scratch.scratch_env(dict(os.environ), temp_dir=False)
         os.environ.update(self._scratch_vars)
-        self._start_watchdog(scratch_dir)
+        self._start_watchdog(self._scratch)
         self._log_to_server_log()
         self.plan = await loop.run_in_executor(None, resolve_engine_args, self.argv)
         for line in self.plan.describe()[1:]:
@@ -334,9 +338,10 @@ class InProcessLauncher(Launcher):
         finally:
             self._end_watchdog()
             self._restore_output()
+            scratch.remove(self._scratch)
             for name in self._scratch_vars:  # the directory is gone: a next engine gets its own
                 os.environ.pop(name, None)
-            self._scratch_vars = {}
+            self._scratch, self._scratch_vars = None, {}
 
     def _end_watchdog(self) -> None:
         watchdog, self.watchdog = self.watchdog, None

@@ -19,19 +19,20 @@ SOCKET_PATH_MAX = 107  # a unix socket's path (sun_path, less its NUL); vLLM's n
 
 
 def scratch_env(env: dict[str, str], temp_dir: bool = True) -> tuple[str | None, dict[str, str]]:
-    """A new scratch directory (in the temp dir) and the variables that point the server at it,
+    """A new scratch directory (in the server's temp dir) and the variables that point it there,
     given the server's environment `env`; (None, {}) where the user has chosen where vLLM's sockets
     go. `temp_dir`: also the server's TMPDIR (a process of its own; not the run process, whose temp
     files are ours), with torch's compile cache kept where it would have been, to outlive the run."""
-    longest = os.path.join(tempfile.gettempdir(), PREFIX + "x" * 8, "x" * 36)
-    if "VLLM_RPC_BASE_PATH" in env or len(longest.encode()) > SOCKET_PATH_MAX:
+    base = env.get("TMPDIR") or tempfile.gettempdir()  # the server's own, where its profile sets one
+    longest = os.path.join(base, PREFIX + "x" * 8, "x" * 36)
+    if "VLLM_RPC_BASE_PATH" in env or len(longest.encode()) > SOCKET_PATH_MAX or not os.path.isdir(base):
         return None, {}  # theirs, or a temp dir so deep that one more level would not fit a socket
-    path = tempfile.mkdtemp(prefix=PREFIX)
+    path = tempfile.mkdtemp(prefix=PREFIX, dir=base)
     out = {"VLLM_RPC_BASE_PATH": path}
     if temp_dir:
         out["TMPDIR"] = path
         if "TORCHINDUCTOR_CACHE_DIR" not in env:
-            out["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(tempfile.gettempdir(), f"torchinductor_{_user()}")
+            out["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(base, f"torchinductor_{_user()}")
     return path, out
 
 

@@ -2,8 +2,8 @@
 connection does not reach it), its events appended to the sweep folder's events.jsonl.
 
 Started by engine/sweep/process.py as `python -c ... SWEEP_DIR [--resume] [--tied]`: the resolved
-profile arrives on stdin as one JSON line (its secrets never touch the disk); a resumed sweep reads
-the folder's profile.toml instead. SIGINT and SIGTERM stop it as they stop a run (the variant
+profile arrives on stdin as one JSON line (its secrets never touch the disk; a resumed sweep's are given
+again, engine/run/unmask.py). SIGINT and SIGTERM stop it as they stop a run (the variant
 running keeps its partial results and stays pending; exit 130). `--tied`: stdin is a lifeline from
 a foreground front end, as for a run (engine/run/child.py).
 """

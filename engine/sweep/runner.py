@@ -25,9 +25,9 @@ from engine.events import (
     SweepProgress,
     VariantFinished,
 )
-from engine.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from engine.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from engine.plan import build_plan
-from engine.profiles import load_profile
+from engine.profiles import ProfileError, load_profile
 from engine.report.results import read_summary
 from engine.run.eventlog import EVENTS_FILE, EventLog
 from engine.run.outcome import RunOutcome
@@ -84,9 +84,14 @@ class SweepRunner:
             # It ended before sweep.json could say so: nothing left to run.
             self._record(plan.name, record, RunOutcome("completed", EXIT_OK, run_dir))
             return
-        # Its secrets, masked in profile.toml, come from our environment (the front end checked them).
+        # Its secrets, masked in profile.toml, come from our environment (the front end checked
+        # the sweep's); one that cannot be given again fails this variant, not the sweep.
         saved = str(run_dir / "profile.toml")
-        profile = unmask(load_profile(saved), os.environ, saved) if resume else plan.profile
+        try:
+            profile = unmask(load_profile(saved), os.environ, saved) if resume else plan.profile
+        except ProfileError as exc:
+            self._record(plan.name, record, RunOutcome("failed", EXIT_BAD_INPUT, run_dir, error=str(exc)))
+            return
         done = read_summary(run_dir / "summary.json").cells if resume else []
         self.left = [c.index for c, _ in rounds_left(self.cells, profile.load.repeats, done)]
         self._set(plan.name, status="running", error=None)
