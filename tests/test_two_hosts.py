@@ -122,7 +122,10 @@ def _serve(ns: str, temp: str, model: Path, port: int = 8000) -> int:
     spec = server_spec(apply_overrides(load_profile("cpu-tiny"), host="0.0.0.0"), str(model), port)
     log = open(Path(temp) / "server.log", "wb")  # noqa: SIM115 (the server holds it until the namespace is emptied)
     subprocess.Popen(
-        ["ip", "netns", "exec", ns, *spec.command], env=_env() | spec.env, stdout=log, stderr=subprocess.STDOUT
+        ["ip", "netns", "exec", ns, *spec.command],
+        env=_env() | spec.env | {"VLLM_RPC_BASE_PATH": temp},  # its sockets go with the fixture's folder
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     probe = f"import urllib.request as u; u.urlopen('http://{A_IP}:{port}/health', timeout=2)"
     deadline = time.monotonic() + SAFETY_S
