@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +26,17 @@ from tests.test_compare import cell
 def rounds_of(conc: int, tputs: list[float], **extra) -> CellResult:
     """A cell measured once per throughput in `tputs` (round 0, 1, ...), combined."""
     return combine([cell(conc, tput=t, round=r, **extra) for r, t in enumerate(tputs)])
+
+
+def write_round_runs(root: Path, sides: dict[str, list[float]]) -> list[str]:
+    """A results folder per side (name: its rounds' throughputs at c=1), as compare reads them."""
+    from engine.report.results import SummaryFile
+
+    for name, tputs in sides.items():
+        (root / name).mkdir()
+        (root / name / "profile.toml").write_text('name = "cpu-tiny"\n')
+        SummaryFile(root / name).write(RunSummary(profile=name, cells=[rounds_of(1, tputs)]))
+    return [str(root / name) for name in sides]
 
 
 def run(name: str, cells: list[CellResult]) -> Run:
@@ -216,16 +228,10 @@ def test_curves_draw_a_cell_of_rounds_with_its_spread():
 
 def test_compare_exports_carry_each_ratio_s_interval(tmp_path):
     from engine.headless.compare import compare_main
-    from engine.report.results import SummaryFile
 
-    for name, tputs in (("a", [103.0, 93.0, 113.0]), ("b", [100.0, 100.5, 99.5])):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "profile.toml").write_text('name = "cpu-tiny"\n')
-        SummaryFile(tmp_path / name).write(RunSummary(profile=name, cells=[rounds_of(1, tputs)]))
+    folders = write_round_runs(tmp_path, {"a": [103.0, 93.0, 113.0], "b": [100.0, 100.5, 99.5]})
     out = tmp_path / "cmp.csv"
-    code = compare_main(
-        [str(tmp_path / "a"), str(tmp_path / "b"), "--csv", str(out), "--json", str(tmp_path / "c.json")]
-    )
+    code = compare_main([*folders, "--csv", str(out), "--json", str(tmp_path / "c.json")])
     assert code == 0
     header, row = [line.split(",") for line in out.read_text().splitlines()]
     low, high = (float(row[header.index(f"output_throughput_{end}")]) for end in ("low", "high"))

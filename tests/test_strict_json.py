@@ -14,17 +14,14 @@ from engine.report.model import RunSummary
 from engine.report.results import SummaryFile
 from engine.stats.intervals import NO_SPREAD
 from engine.sweep.model import SweepFile, read_sweep, write_sweep
-from tests.test_rounds import rounds_of
+from tests.test_rounds import write_round_runs
 
 
 def test_compare_json_of_rounds_without_spread_is_strict_json_and_says_why_df_is_undefined(tmp_path):
     # Every round alike on both sides: Welch's degrees of freedom are undefined (0/0, computed as inf).
-    for name, tput in (("a", 110.0), ("b", 100.0)):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "profile.toml").write_text('name = "cpu-tiny"\n')
-        SummaryFile(tmp_path / name).write(RunSummary(profile=name, cells=[rounds_of(1, [tput] * 3)]))
+    folders = write_round_runs(tmp_path, {"a": [110.0] * 3, "b": [100.0] * 3})
     out = tmp_path / "c.json"
-    assert compare_main([str(tmp_path / "a"), str(tmp_path / "b"), "--json", str(out)]) == 0
+    assert compare_main([*folders, "--json", str(out)]) == 0
     data = strict_loads(out.read_text())["comparisons"][0]
     interval = data["overall"]["output_throughput"]["interval"]
     assert interval["value"] == pytest.approx(1.1) and interval["low"] == interval["high"] == interval["value"]
@@ -32,12 +29,9 @@ def test_compare_json_of_rounds_without_spread_is_strict_json_and_says_why_df_is
 
 
 def test_compare_json_keeps_finite_degrees_of_freedom(tmp_path):
-    for name, tputs in (("a", [103.0, 93.0, 113.0]), ("b", [100.0, 100.5, 99.5])):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "profile.toml").write_text('name = "cpu-tiny"\n')
-        SummaryFile(tmp_path / name).write(RunSummary(profile=name, cells=[rounds_of(1, tputs)]))
+    folders = write_round_runs(tmp_path, {"a": [103.0, 93.0, 113.0], "b": [100.0, 100.5, 99.5]})
     out = tmp_path / "c.json"
-    assert compare_main([str(tmp_path / "a"), str(tmp_path / "b"), "--json", str(out)]) == 0
+    assert compare_main([*folders, "--json", str(out)]) == 0
     spread = strict_loads(out.read_text())["comparisons"][0]["overall"]["output_throughput"]["interval"]["spread"]
     assert 2 < spread["df"] < 4 and "df_undefined" not in spread
 
